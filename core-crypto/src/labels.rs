@@ -1,0 +1,61 @@
+//! Every domain-separation string the core uses, in one place.
+//!
+//! Each label is versioned (`v1`): a change of construction gets a new label, never a reuse. The
+//! list is mirrored in `docs/format.md`; a test checks that no two labels are equal.
+
+/// HKDF info: recovery key → protector key.
+pub const PROTECTOR_RECOVERY: &[u8] = b"zkwiki/v1/protector/recovery";
+/// HKDF info: protector key → auth secret (the only value the server ever sees, and only hashed).
+pub const USER_AUTH: &[u8] = b"zkwiki/v1/user/auth";
+/// HKDF info: protector key → key that seals the user's private identity.
+pub const USER_SEAL: &[u8] = b"zkwiki/v1/user/seal";
+/// Sealed-box label for the user's private identity.
+pub const SEAL_IDENTITY: &[u8] = b"zkwiki/v1/seal/identity";
+/// Sealed-box label for pages.
+pub const SEAL_PAGE: &[u8] = b"zkwiki/v1/seal/page";
+/// Sealed-box label for the link that wraps epoch `e-1`'s secret under epoch `e`'s.
+pub const SEAL_EPOCH_LINK: &[u8] = b"zkwiki/v1/seal/epoch-link";
+/// Sealed-box label for the keyring's list of scope prefixes.
+pub const SEAL_SCOPES: &[u8] = b"zkwiki/v1/seal/scopes";
+/// HKDF info prefix: epoch secret → scope secret (followed by the scope prefix bytes).
+pub const SCOPE_SECRET: &[u8] = b"zkwiki/v1/scope/";
+/// HKDF info: scope secret → public scope id (16 bytes).
+pub const SCOPE_ID: &[u8] = b"zkwiki/v1/scope-id";
+/// SHA-256 prefix: creator key + nonce → wiki id.
+pub const WIKI_ID: &[u8] = b"zkwiki/v1/wiki-id";
+/// SHA-256 prefix: public keys → fingerprint.
+pub const FINGERPRINT: &[u8] = b"zkwiki/v1/fingerprint";
+/// Ed25519 message prefix for keyring signatures.
+pub const SIGN_KEYRING: &[u8] = b"zkwiki/v1/sign/keyring";
+/// Ed25519 message prefix for wiki state signatures.
+pub const SIGN_STATE: &[u8] = b"zkwiki/v1/sign/state";
+
+/// Every label, for the uniqueness test and the spec.
+pub const ALL: &[&[u8]] = &[
+    PROTECTOR_RECOVERY,
+    USER_AUTH,
+    USER_SEAL,
+    SEAL_IDENTITY,
+    SEAL_PAGE,
+    SEAL_EPOCH_LINK,
+    SEAL_SCOPES,
+    SCOPE_SECRET,
+    SCOPE_ID,
+    WIKI_ID,
+    FINGERPRINT,
+    SIGN_KEYRING,
+    SIGN_STATE,
+];
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn labels_are_distinct_and_versioned() {
+        for (i, a) in super::ALL.iter().enumerate() {
+            assert!(a.starts_with(b"zkwiki/v1/"));
+            for b in &super::ALL[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+    }
+}

@@ -1,0 +1,35 @@
+//! zkwiki's crypto core: the keys, byte formats and verification rules that let a browser, the CLI
+//! and an agent trust nothing the server says.
+//!
+//! The crate is pure: no I/O, no clock, no network. Randomness is always passed in (`make_*`
+//! functions take an RNG; `derive_*` functions are deterministic), so the test vectors can pin
+//! every byte. Each format lives in its own module and is specified byte by byte in
+//! `docs/format.md`; every HKDF label lives in [`labels`].
+//!
+//! Layers, from the bottom:
+//! - [`hazmat`]: the raw primitives exactly as the core calls them (exposed for test vectors);
+//! - [`sealed`]: the one key-committing AEAD construction every format uses;
+//! - [`kdf`] and [`protector`]: passphrase / recovery key → protector key → auth secret + seal key;
+//! - [`identity`]: a user's age X25519 identity and Ed25519 signing key, sealed for the server;
+//! - [`keyring`]: per-wiki epoch secrets wrapped to members as age files, owner-signed, chained;
+//! - [`envelope`]: one encrypted page (path, markdown, author, time), padded with PADMÉ;
+//! - [`state`]: the manifest and the signed wiki state, with rollback and fork detection.
+
+pub mod envelope;
+pub mod error;
+pub mod hazmat;
+pub mod identity;
+pub mod ids;
+pub mod kdf;
+pub mod keyring;
+pub mod labels;
+pub mod padding;
+pub mod path;
+pub mod protector;
+pub mod scope;
+pub mod sealed;
+pub mod secret;
+pub mod state;
+mod wire;
+
+pub use error::{Error, Result};

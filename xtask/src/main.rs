@@ -1,0 +1,3 @@
+//! `cargo xtask`: placeholder until the build driver lands.
+
+fn main() {}
