@@ -734,6 +734,7 @@ pub struct KeyringDraft {
     links: Vec<(u32, Vec<u8>)>,
     rotate: bool,
     previous_members: Vec<(PublicIdentity, String)>,
+    previous_owners: Vec<[u8; 32]>,
 }
 
 impl KeyringDraft {
@@ -765,6 +766,7 @@ impl KeyringDraft {
             links: Vec::new(),
             rotate: false,
             previous_members: Vec::new(),
+            previous_owners: vec![public.ed25519],
         })
     }
 
@@ -814,6 +816,12 @@ impl KeyringDraft {
             links: current.links.clone(),
             rotate: false,
             previous_members,
+            previous_owners: current
+                .members
+                .iter()
+                .filter(|m| m.role == Role::Owner)
+                .map(|m| m.public.ed25519)
+                .collect(),
         })
     }
 
@@ -902,6 +910,12 @@ impl KeyringDraft {
     /// parsed, verified result.
     pub fn sign(mut self, rng: &mut impl CryptoRngCore, signer: &UserIdentity) -> Result<Keyring> {
         let signer_public = signer.public();
+        if !self.previous_owners.contains(&signer_public.ed25519) {
+            return Err(Error::Unauthorized {
+                what: "keyring",
+                reason: "only an owner of the current keyring may sign the next one",
+            });
+        }
         let lost_access = self.previous_members.iter().any(|(public, prefix)| {
             !self
                 .members
@@ -973,10 +987,6 @@ impl KeyringDraft {
         w.bytes(&signer_public.ed25519);
         let signature = signer.sign(labels::SIGN_KEYRING, &w.buf);
         w.bytes(&signature);
-        let keyring = Keyring::decode(&w.buf)?;
-        if keyring.signer_role(&signer_public.ed25519) != Some(Role::Owner) && self.seq == 1 {
-            return Err(Error::Invalid("the creator must be an owner"));
-        }
-        Ok(keyring)
+        Keyring::decode(&w.buf)
     }
 }

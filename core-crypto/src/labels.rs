@@ -21,6 +21,8 @@ pub const SEAL_SCOPES: &[u8] = b"zkwiki/v1/seal/scopes";
 pub const SCOPE_SECRET: &[u8] = b"zkwiki/v1/scope/";
 /// HKDF info: scope secret → public scope id (16 bytes).
 pub const SCOPE_ID: &[u8] = b"zkwiki/v1/scope-id";
+/// HKDF info: scope secret → the page id of that scope's search index.
+pub const INDEX_PAGE_ID: &[u8] = b"zkwiki/v1/index-page-id";
 /// SHA-256 prefix: creator key + nonce → wiki id.
 pub const WIKI_ID: &[u8] = b"zkwiki/v1/wiki-id";
 /// SHA-256 prefix: public keys → fingerprint.
@@ -41,6 +43,7 @@ pub const ALL: &[&[u8]] = &[
     SEAL_SCOPES,
     SCOPE_SECRET,
     SCOPE_ID,
+    INDEX_PAGE_ID,
     WIKI_ID,
     FINGERPRINT,
     SIGN_KEYRING,

@@ -29,6 +29,7 @@ pub mod protector;
 pub mod scope;
 pub mod sealed;
 pub mod secret;
+pub mod snapshot;
 pub mod state;
 mod wire;
 

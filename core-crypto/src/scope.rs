@@ -10,7 +10,7 @@
 use rand_core::CryptoRngCore;
 
 use crate::hazmat::hkdf_sha256;
-use crate::ids::ScopeId;
+use crate::ids::{PageId, ScopeId};
 use crate::secret::{Secret32, secret_newtype};
 use crate::{labels, path};
 
@@ -77,5 +77,14 @@ impl ScopeKey {
     /// The secret bytes; keep the borrow short.
     pub fn expose(&self) -> &[u8; 32] {
         self.secret.expose()
+    }
+
+    /// The page id under which this scope's encrypted search index is stored:
+    /// `HKDF(ikm = scope secret, info = INDEX_PAGE_ID)[..16]`. Only key holders can tell which page
+    /// is the index; to the server it is one more page.
+    pub fn derive_index_page_id(&self) -> PageId {
+        let mut id = [0u8; 16];
+        let _ = hkdf_sha256(&[], self.secret.expose(), labels::INDEX_PAGE_ID, &mut id);
+        PageId(id)
     }
 }

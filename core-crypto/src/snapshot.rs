@@ -1,0 +1,210 @@
+//! A verified view of a wiki, and the write batches built on it: the client logic the CLI, the
+//! browser and the MCP server share. Pure: the caller fetches bytes (HTTP, a git clone) and hands
+//! them in.
+//!
+//! Reading: [`Snapshot::verify`] checks the keyring chain from its genesis, the state against the
+//! latest keyring, the manifest against the state, and both sequences against what this client saw
+//! before ([`SeenRecord`]); [`Snapshot::open_page`] then checks each envelope against the signed
+//! manifest before decrypting it. Writing: [`Snapshot::begin_write`] → [`WriteBatch::put`] /
+//! [`WriteBatch::remove`] → [`WriteBatch::finish`] yields the blobs, manifest and signed state to
+//! send, already checked against the same rules the server and other clients apply.
+
+use rand_core::CryptoRngCore;
+
+use crate::envelope::{self, PageRecord};
+use crate::identity::UserIdentity;
+use crate::ids::{Digest32, PageId};
+use crate::keyring::{self, Keyring, Seen, WikiKeys};
+use crate::state::{Manifest, ManifestEntry, StateDraft, WikiState};
+use crate::{Error, Result};
+
+/// What a client remembers per wiki between sessions, to detect rollback and forks.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct SeenRecord {
+    /// Latest keyring version seen.
+    pub keyring: Option<Seen>,
+    /// Latest state seen.
+    pub state: Option<Seen>,
+}
+
+/// A keyring chain, state and manifest that passed every check.
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    /// The latest keyring version.
+    pub keyring: Keyring,
+    /// The current state.
+    pub state: WikiState,
+    /// The manifest the state signs.
+    pub manifest: Manifest,
+}
+
+impl Snapshot {
+    /// Verifies a whole fetched wiki head. `keyring_versions` is the full chain, genesis first.
+    pub fn verify<B: AsRef<[u8]>>(
+        keyring_versions: &[B],
+        state: &[u8],
+        manifest: &[u8],
+        seen: &SeenRecord,
+    ) -> Result<Self> {
+        let keyring = keyring::verify_chain(keyring_versions.iter().map(AsRef::as_ref))?;
+        keyring.check_fresh(seen.keyring)?;
+        let state = WikiState::decode(state)?;
+        let manifest = Manifest::decode(manifest)?;
+        state.verify(&keyring, &manifest, seen.state)?;
+        Ok(Self {
+            keyring,
+            state,
+            manifest,
+        })
+    }
+
+    /// Builds a snapshot of a wiki just created (genesis keyring, first state, empty manifest).
+    pub fn genesis(keyring: Keyring, creator: &UserIdentity) -> Result<Self> {
+        keyring.verify_genesis()?;
+        let manifest = Manifest::default();
+        let state = StateDraft::first(&keyring).sign(creator);
+        state.verify(&keyring, &manifest, None)?;
+        Ok(Self {
+            keyring,
+            state,
+            manifest,
+        })
+    }
+
+    /// What to remember after accepting this snapshot.
+    pub fn seen_record(&self) -> SeenRecord {
+        SeenRecord {
+            keyring: Some(Seen {
+                seq: self.keyring.seq,
+                hash: self.keyring.hash(),
+            }),
+            state: Some(self.state.seen()),
+        }
+    }
+
+    /// Checks an envelope against the signed manifest, then decrypts it.
+    pub fn open_page(&self, keys: &WikiKeys, page: &PageId, envelope: &[u8]) -> Result<PageRecord> {
+        let entry = self
+            .manifest
+            .pages
+            .get(page)
+            .ok_or(Error::Mismatch("page is not in the signed manifest"))?;
+        let header = entry.check_envelope(envelope)?;
+        let key = keys.key_for(&header)?;
+        envelope::open_page(key, &self.keyring.wiki, page, envelope)
+    }
+
+    /// Starts a write on top of this snapshot.
+    pub fn begin_write(&self) -> WriteBatch<'_> {
+        WriteBatch {
+            base: self,
+            manifest: self.manifest.clone(),
+            blobs: Vec::new(),
+            keyring: None,
+        }
+    }
+}
+
+/// Changes being prepared on top of a [`Snapshot`].
+#[derive(Debug)]
+pub struct WriteBatch<'a> {
+    base: &'a Snapshot,
+    manifest: Manifest,
+    blobs: Vec<(PageId, Vec<u8>)>,
+    keyring: Option<Keyring>,
+}
+
+/// A signed write, ready to send as one commit.
+#[derive(Clone, Debug)]
+pub struct PreparedCommit {
+    /// The new signed state.
+    pub state: WikiState,
+    /// The manifest it signs.
+    pub manifest: Manifest,
+    /// The new envelopes, one per new or changed page.
+    pub blobs: Vec<Vec<u8>>,
+    /// A new keyring version, when the write changes membership.
+    pub keyring: Option<Keyring>,
+}
+
+impl PreparedCommit {
+    /// The snapshot the wiki will have once this commit is accepted.
+    pub fn into_snapshot(self, base: &Snapshot) -> Snapshot {
+        Snapshot {
+            keyring: self.keyring.unwrap_or_else(|| base.keyring.clone()),
+            state: self.state,
+            manifest: self.manifest,
+        }
+    }
+}
+
+impl WriteBatch<'_> {
+    /// Encrypts and stages a new version of a page (new or existing id) under the current epoch.
+    pub fn put(
+        &mut self,
+        rng: &mut impl CryptoRngCore,
+        keys: &WikiKeys,
+        page: PageId,
+        record: &PageRecord,
+    ) -> Result<Digest32> {
+        let key = keys.key_for_writing(&record.path)?;
+        let sealed = envelope::seal_page(rng, &key, &self.base.keyring.wiki, &page, record)?;
+        let entry = ManifestEntry::for_envelope(&sealed)?;
+        self.blobs.retain(|(id, _)| *id != page);
+        self.blobs.push((page, sealed));
+        self.manifest.pages.insert(page, entry);
+        Ok(entry.hash)
+    }
+
+    /// Stages an already-sealed envelope (re-sending a blob, or an import).
+    pub fn put_sealed(&mut self, page: PageId, envelope_bytes: Vec<u8>) -> Result<()> {
+        let entry = ManifestEntry::for_envelope(&envelope_bytes)?;
+        self.blobs.retain(|(id, _)| *id != page);
+        self.blobs.push((page, envelope_bytes));
+        self.manifest.pages.insert(page, entry);
+        Ok(())
+    }
+
+    /// Stages the removal of a page.
+    pub fn remove(&mut self, page: &PageId) -> Result<()> {
+        self.blobs.retain(|(id, _)| id != page);
+        self.manifest
+            .pages
+            .remove(page)
+            .map(|_| ())
+            .ok_or(Error::Invalid("no such page"))
+    }
+
+    /// Stages a new keyring version (signed by an owner) to commit with this write.
+    pub fn set_keyring(&mut self, next: Keyring) -> Result<()> {
+        self.base.keyring.verify_next(&next)?;
+        self.keyring = Some(next);
+        Ok(())
+    }
+
+    /// Whether anything is staged.
+    pub fn is_empty(&self) -> bool {
+        self.keyring.is_none() && self.manifest == self.base.manifest
+    }
+
+    /// Signs the new state and checks the whole transition as other clients will.
+    pub fn finish(self, signer: &UserIdentity) -> Result<PreparedCommit> {
+        let keyring = self.keyring.as_ref().unwrap_or(&self.base.keyring);
+        let state = StateDraft::next(&self.base.state, keyring, &self.manifest).sign(signer);
+        self.base
+            .state
+            .verify_transition(&self.base.manifest, &state, &self.manifest, keyring)?;
+        let blobs = self
+            .blobs
+            .into_iter()
+            .filter(|(id, _)| self.manifest.pages.contains_key(id))
+            .map(|(_, b)| b)
+            .collect();
+        Ok(PreparedCommit {
+            state,
+            manifest: self.manifest,
+            blobs,
+            keyring: self.keyring,
+        })
+    }
+}
