@@ -356,7 +356,7 @@ impl Keyring {
         if !same_epoch && next.epoch != self.epoch + 1 {
             return Err(Error::Mismatch("keyring epoch skipped or went back"));
         }
-        if next.links[..self.links.len()] != self.links[..] {
+        if next.links.get(..self.links.len()) != Some(&self.links[..]) {
             return Err(Error::Mismatch("keyring rewrote an earlier epoch link"));
         }
         let lost_access = self.members.iter().any(|old| {
