@@ -696,6 +696,16 @@ impl WikiKeys {
         }
     }
 
+    /// The current epoch's secret: exactly the 32 bytes a whole-wiki member's age entry wraps
+    /// (what `age -d -i` yields). For interoperability checks and test vectors; feature code uses
+    /// scope keys ([`Self::key_for`], [`Self::key_for_writing`]). A folder-scoped key holds no
+    /// epoch secret and gets `NoAccess`.
+    pub fn current_epoch_secret(&self) -> Result<&EpochSecret> {
+        self.epoch_secrets()?
+            .last()
+            .ok_or(Error::NoAccess("the current epoch"))
+    }
+
     fn epoch_secrets(&self) -> Result<&[EpochSecret]> {
         match &self.access {
             Access::Full { secrets, .. } => Ok(secrets),

@@ -8,6 +8,9 @@
 //! The JSON is embedded with `include_str!`, so the same tests run natively and in WebAssembly
 //! (`wasm-bindgen-test` under node).
 
+// Test helpers outside `#[test]` functions may panic too.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use core_crypto::hazmat;
 use serde::Deserialize;
 
