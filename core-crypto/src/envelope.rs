@@ -43,7 +43,7 @@ pub enum PageKind {
 }
 
 impl PageKind {
-    fn from_u8(v: u8) -> Result<Self> {
+    pub(crate) fn from_u8(v: u8) -> Result<Self> {
         match v {
             1 => Ok(Self::Markdown),
             2 => Ok(Self::Attachment),

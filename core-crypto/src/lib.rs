@@ -13,13 +13,15 @@
 //! - [`identity`]: a user's age X25519 identity and Ed25519 signing key, sealed for the server;
 //! - [`keyring`]: per-wiki epoch secrets wrapped to members as age files, owner-signed, chained;
 //! - [`envelope`]: one encrypted page (path, markdown, author, time), padded with PADMÉ;
-//! - [`state`]: the manifest and the signed wiki state, with rollback and fork detection.
+//! - [`state`]: the manifest and the signed wiki state, with rollback and fork detection;
+//! - [`index`]: the encrypted search index (terms → pages, and every page's path).
 
 pub mod envelope;
 pub mod error;
 pub mod hazmat;
 pub mod identity;
 pub mod ids;
+pub mod index;
 pub mod kdf;
 pub mod keyring;
 pub mod labels;

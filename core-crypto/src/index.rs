@@ -1,0 +1,509 @@
+//! The encrypted search index: an inverted index of normalized terms → pages, plus each page's
+//! path and metadata, so a client can list, resolve paths and search without decrypting every page.
+//!
+//! The index is one more page: a [`PageRecord`] of kind [`PageKind::Index`] at path [`INDEX_PATH`],
+//! stored under the page id [`ScopeKey::derive_index_page_id`](crate::scope::ScopeKey) of the scope
+//! it covers, sealed like any page. To the server it is an ordinary page. Writers update it in the
+//! same commit as the pages they change; a client that finds it stale (a page whose envelope hash
+//! differs from what the index recorded, a page the index lacks, an entry for a page that is gone)
+//! re-indexes just those pages.
+//!
+//! ```text
+//! index   = "ZKIX" ‖ 1 ‖ seq (u64) ‖ page count (u32) ‖ pages ‖ term count (u32) ‖ terms
+//! page    = page id (16) ‖ kind (u8) ‖ SHA-256(envelope) (32) ‖ written_at (i64) ‖ size (u64)
+//!           ‖ u8 len author ‖ u16 len path                      (sorted by page id, strictly)
+//! term    = u8 len term ‖ varint n ‖ n varint ordinals, delta-coded (sorted bytewise, strictly)
+//! ```
+//!
+//! Pure: no I/O. The byte layout is also in `docs/format.md` ("Search index").
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::envelope::{MAX_AUTHOR_LEN, PageKind, PageRecord};
+use crate::ids::{Digest32, PageId};
+use crate::state::Manifest;
+use crate::wire::{Reader, Writer};
+use crate::{Error, Result, path};
+
+const MAGIC: &[u8; 4] = b"ZKIX";
+const VERSION: u8 = 1;
+/// The path an index record carries (reserved: user pages may not live under `.zkwiki/`).
+pub const INDEX_PATH: &str = ".zkwiki/index";
+/// The reserved folder of internal records.
+pub const RESERVED_PREFIX: &str = ".zkwiki/";
+/// Longest indexed term, in bytes (longer words are not indexed).
+pub const MAX_TERM_LEN: usize = 64;
+/// Shortest indexed term, in bytes.
+pub const MIN_TERM_LEN: usize = 2;
+
+/// What the index knows about one page without decrypting it.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct IndexedPage {
+    /// The page path.
+    pub path: String,
+    /// Markdown or attachment.
+    pub kind: PageKind,
+    /// SHA-256 of the envelope that was indexed (staleness check against the manifest).
+    pub hash: Digest32,
+    /// The record's `written_at`.
+    pub written_at_ms: i64,
+    /// Content length in bytes.
+    pub size: u64,
+    /// The record's author.
+    pub author: String,
+}
+
+/// An index in memory.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct SearchIndex {
+    /// Sequence number of the wiki state this index was written with (informational).
+    pub seq: u64,
+    pages: BTreeMap<PageId, IndexedPage>,
+    terms: BTreeMap<String, BTreeSet<PageId>>,
+}
+
+/// Pages of a manifest the index does not describe as they are now.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct Staleness {
+    /// In the manifest but missing from the index, or indexed from another envelope.
+    pub changed: Vec<PageId>,
+    /// In the index but no longer in the manifest.
+    pub gone: Vec<PageId>,
+}
+
+impl Staleness {
+    /// Whether the index is up to date.
+    pub fn is_fresh(&self) -> bool {
+        self.changed.is_empty() && self.gone.is_empty()
+    }
+}
+
+/// Splits text into normalized terms: maximal runs of alphanumeric characters, lowercased; terms
+/// shorter than [`MIN_TERM_LEN`] or longer than [`MAX_TERM_LEN`] bytes are dropped.
+pub fn terms(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .filter(|w| (MIN_TERM_LEN..=MAX_TERM_LEN).contains(&w.len()))
+}
+
+/// Whether `path` is reserved for internal records.
+pub fn is_reserved_path(page_path: &str) -> bool {
+    page_path.starts_with(RESERVED_PREFIX)
+}
+
+impl SearchIndex {
+    /// An empty index.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every indexed page.
+    pub fn pages(&self) -> &BTreeMap<PageId, IndexedPage> {
+        &self.pages
+    }
+
+    /// One page.
+    pub fn page(&self, id: &PageId) -> Option<&IndexedPage> {
+        self.pages.get(id)
+    }
+
+    /// Number of distinct terms.
+    pub fn term_count(&self) -> usize {
+        self.terms.len()
+    }
+
+    /// The page at `path`, if indexed.
+    pub fn find_path(&self, page_path: &str) -> Option<PageId> {
+        self.pages
+            .iter()
+            .find(|(_, p)| p.path == page_path)
+            .map(|(id, _)| *id)
+    }
+
+    /// Adds (or replaces) a page. `hash` is the SHA-256 of its envelope. Markdown is indexed by its
+    /// path and text; other kinds by their path only. Index records themselves are never indexed.
+    pub fn insert(&mut self, id: PageId, record: &PageRecord, hash: Digest32) {
+        if record.kind == PageKind::Index {
+            return;
+        }
+        if self.pages.contains_key(&id) {
+            self.remove_pages(&BTreeSet::from([id]));
+        }
+        let mut words: BTreeSet<String> = terms(&record.path).collect();
+        if let Some(text) = record.markdown() {
+            words.extend(terms(text));
+        }
+        for word in words {
+            self.terms.entry(word).or_default().insert(id);
+        }
+        self.pages.insert(
+            id,
+            IndexedPage {
+                path: record.path.clone(),
+                kind: record.kind,
+                hash,
+                written_at_ms: record.written_at_ms,
+                size: record.content.len() as u64,
+                author: record.author.clone(),
+            },
+        );
+    }
+
+    /// Removes pages (one pass over the terms however many pages go).
+    pub fn remove_pages(&mut self, ids: &BTreeSet<PageId>) {
+        if ids.is_empty() {
+            return;
+        }
+        for id in ids {
+            self.pages.remove(id);
+        }
+        self.terms.retain(|_, set| {
+            set.retain(|p| !ids.contains(p));
+            !set.is_empty()
+        });
+    }
+
+    /// Compares with a manifest. `skip` names pages that are not indexed (index records).
+    pub fn staleness(&self, manifest: &Manifest, skip: impl Fn(&PageId) -> bool) -> Staleness {
+        let mut out = Staleness::default();
+        for (id, entry) in &manifest.pages {
+            if skip(id) {
+                continue;
+            }
+            if self.pages.get(id).map(|p| p.hash) != Some(entry.hash) {
+                out.changed.push(*id);
+            }
+        }
+        for id in self.pages.keys() {
+            if !manifest.pages.contains_key(id) || skip(id) {
+                out.gone.push(*id);
+            }
+        }
+        out
+    }
+
+    /// Pages matching every query term (AND). A term ending in `*` matches as a prefix. Results
+    /// are sorted by path.
+    pub fn search(&self, query: &str) -> Vec<PageId> {
+        let mut result: Option<BTreeSet<PageId>> = None;
+        let mut any = false;
+        for raw in query.split_whitespace() {
+            let (word, prefix) = match raw.strip_suffix('*') {
+                Some(w) => (w, true),
+                None => (raw, false),
+            };
+            for term in word
+                .split(|c: char| !c.is_alphanumeric())
+                .filter(|w| !w.is_empty())
+                .map(str::to_lowercase)
+            {
+                any = true;
+                let mut hits = BTreeSet::new();
+                if prefix {
+                    for (_, set) in self
+                        .terms
+                        .range(term.clone()..)
+                        .take_while(|(t, _)| t.starts_with(&term))
+                    {
+                        hits.extend(set.iter().copied());
+                    }
+                } else if let Some(set) = self.terms.get(&term) {
+                    hits.extend(set.iter().copied());
+                }
+                result = Some(match result {
+                    None => hits,
+                    Some(acc) => acc.intersection(&hits).copied().collect(),
+                });
+            }
+        }
+        if !any {
+            return Vec::new();
+        }
+        let mut ids: Vec<PageId> = result.unwrap_or_default().into_iter().collect();
+        ids.sort_by(|a, b| {
+            let pa = self.pages.get(a).map(|p| p.path.as_str());
+            let pb = self.pages.get(b).map(|p| p.path.as_str());
+            pa.cmp(&pb)
+        });
+        ids
+    }
+
+    /// The bytes of the format above.
+    pub fn encode(&self) -> Result<Vec<u8>> {
+        let mut w = Writer::with_header(MAGIC, VERSION);
+        w.u64(self.seq);
+        w.u32(u32::try_from(self.pages.len()).map_err(|_| Error::Invalid("too many pages"))?);
+        let mut ordinal = BTreeMap::new();
+        for (i, (id, p)) in self.pages.iter().enumerate() {
+            ordinal.insert(*id, i as u64);
+            w.bytes(id.as_bytes());
+            w.u8(p.kind as u8);
+            w.bytes(p.hash.as_bytes());
+            w.i64(p.written_at_ms);
+            w.u64(p.size);
+            w.bytes_u8(p.author.as_bytes())?;
+            w.bytes_u16(p.path.as_bytes())?;
+        }
+        w.u32(u32::try_from(self.terms.len()).map_err(|_| Error::Invalid("too many terms"))?);
+        for (term, set) in &self.terms {
+            w.bytes_u8(term.as_bytes())?;
+            put_varint(&mut w.buf, set.len() as u64);
+            let mut prev: Option<u64> = None;
+            // Ordinals ascend because page ids and ordinals share the page-id order.
+            for id in set {
+                let o = *ordinal
+                    .get(id)
+                    .ok_or(Error::Invalid("a term names a page the index lacks"))?;
+                put_varint(&mut w.buf, prev.map_or(o, |p| o - p));
+                prev = Some(o);
+            }
+        }
+        Ok(w.buf)
+    }
+
+    /// Parses and checks the format (sorted, in range, valid paths); never panics.
+    pub fn decode(bytes: &[u8]) -> Result<Self> {
+        let malformed = |reason| Error::Malformed {
+            what: "search index",
+            reason,
+        };
+        let mut r = Reader::new(bytes, "search index");
+        r.header(MAGIC, VERSION)?;
+        let seq = r.u64()?;
+        let count = r.u32()? as usize;
+        // Each page takes at least 16 + 1 + 32 + 8 + 8 + 1 + 2 bytes.
+        if count > r.remaining() / 68 {
+            return Err(malformed("page count does not match length"));
+        }
+        let mut pages = BTreeMap::new();
+        let mut ids = Vec::with_capacity(count);
+        for _ in 0..count {
+            let id = PageId(r.array()?);
+            if ids.last().is_some_and(|last| *last >= id) {
+                return Err(malformed("page ids not strictly sorted"));
+            }
+            let kind = PageKind::from_u8(r.u8()?)?;
+            if kind == PageKind::Index {
+                return Err(malformed("an index cannot list an index"));
+            }
+            let hash = Digest32(r.array()?);
+            let written_at_ms = r.i64()?;
+            let size = r.u64()?;
+            let author = r.str_u8()?.to_owned();
+            if author.len() > MAX_AUTHOR_LEN {
+                return Err(malformed("author name too long"));
+            }
+            let page_path = r.str_u16()?.to_owned();
+            path::check_path(&page_path)?;
+            ids.push(id);
+            pages.insert(
+                id,
+                IndexedPage {
+                    path: page_path,
+                    kind,
+                    hash,
+                    written_at_ms,
+                    size,
+                    author,
+                },
+            );
+        }
+        let term_count = r.u32()? as usize;
+        if term_count > r.remaining() / 3 {
+            return Err(malformed("term count does not match length"));
+        }
+        let mut terms = BTreeMap::new();
+        let mut last: Option<String> = None;
+        for _ in 0..term_count {
+            let term = r.str_u8()?.to_owned();
+            if term.is_empty() || last.as_ref().is_some_and(|l| *l >= term) {
+                return Err(malformed("terms empty or not strictly sorted"));
+            }
+            let n = get_varint(&mut r)?;
+            if n == 0 || n > ids.len() as u64 {
+                return Err(malformed("posting count out of range"));
+            }
+            let mut set = BTreeSet::new();
+            let mut prev: Option<u64> = None;
+            for _ in 0..n {
+                let d = get_varint(&mut r)?;
+                let o = match prev {
+                    None => d,
+                    Some(_) if d == 0 => return Err(malformed("postings not increasing")),
+                    Some(p) => p.checked_add(d).ok_or(malformed("posting out of range"))?,
+                };
+                let id = usize::try_from(o)
+                    .ok()
+                    .and_then(|i| ids.get(i))
+                    .ok_or(malformed("posting out of range"))?;
+                set.insert(*id);
+                prev = Some(o);
+            }
+            last = Some(term.clone());
+            terms.insert(term, set);
+        }
+        r.finish()?;
+        Ok(Self { seq, pages, terms })
+    }
+
+    /// The record to seal at the index page id.
+    pub fn to_record(&self, author: &str, written_at_ms: i64) -> Result<PageRecord> {
+        Ok(PageRecord {
+            kind: PageKind::Index,
+            path: INDEX_PATH.to_owned(),
+            author: author.to_owned(),
+            written_at_ms,
+            content: self.encode()?,
+        })
+    }
+
+    /// Reads an index from its decrypted record.
+    pub fn from_record(record: &PageRecord) -> Result<Self> {
+        if record.kind != PageKind::Index {
+            return Err(Error::Mismatch(
+                "the index page id holds a page that is not an index",
+            ));
+        }
+        Self::decode(&record.content)
+    }
+}
+
+fn put_varint(buf: &mut Vec<u8>, mut v: u64) {
+    loop {
+        let byte = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            buf.push(byte);
+            return;
+        }
+        buf.push(byte | 0x80);
+    }
+}
+
+fn get_varint(r: &mut Reader<'_>) -> Result<u64> {
+    let mut v: u64 = 0;
+    for shift in (0..64).step_by(7) {
+        let byte = r.u8()?;
+        let bits = u64::from(byte & 0x7f);
+        if shift == 63 && bits > 1 {
+            break;
+        }
+        v |= bits << shift;
+        if byte & 0x80 == 0 {
+            if byte == 0 && shift > 0 {
+                break; // non-minimal encoding
+            }
+            return Ok(v);
+        }
+    }
+    Err(Error::Malformed {
+        what: "search index",
+        reason: "bad varint",
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::ManifestEntry;
+
+    fn rec(path: &str, text: &str) -> PageRecord {
+        PageRecord {
+            kind: PageKind::Markdown,
+            path: path.into(),
+            author: "alice".into(),
+            written_at_ms: 7,
+            content: text.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn insert_search_remove_round_trip() {
+        let mut ix = SearchIndex::new();
+        let (a, b) = (PageId([1; 16]), PageId([2; 16]));
+        ix.insert(
+            a,
+            &rec("notes/Alpha.md", "The quick brown fox"),
+            Digest32([1; 32]),
+        );
+        ix.insert(
+            b,
+            &rec("Beta.md", "A QUICK red fox, ünïcode"),
+            Digest32([2; 32]),
+        );
+        assert_eq!(ix.search("quick fox"), vec![b, a]);
+        assert_eq!(ix.search("brown"), vec![a]);
+        assert_eq!(ix.search("qui*"), vec![b, a]);
+        assert_eq!(ix.search("alpha"), vec![a], "paths are indexed");
+        assert_eq!(ix.search("ÜNÏCODE"), vec![b]);
+        assert!(ix.search("").is_empty());
+        assert!(ix.search("missing").is_empty());
+        ix.seq = 9;
+        let bytes = ix.encode().unwrap();
+        let back = SearchIndex::decode(&bytes).unwrap();
+        assert_eq!(back, ix);
+        ix.insert(a, &rec("notes/Alpha.md", "now slow"), Digest32([3; 32]));
+        assert_eq!(ix.search("fox"), vec![b]);
+        ix.remove_pages(&BTreeSet::from([b]));
+        assert!(ix.search("fox").is_empty());
+        assert_eq!(ix.find_path("notes/Alpha.md"), Some(a));
+        let record = ix.to_record("alice", 1).unwrap();
+        assert_eq!(SearchIndex::from_record(&record).unwrap(), ix);
+    }
+
+    #[test]
+    fn staleness_against_manifest() {
+        let mut ix = SearchIndex::new();
+        let (a, b, c) = (PageId([1; 16]), PageId([2; 16]), PageId([3; 16]));
+        ix.insert(a, &rec("a.md", "x"), Digest32([1; 32]));
+        ix.insert(b, &rec("b.md", "x"), Digest32([2; 32]));
+        let entry = |h| ManifestEntry {
+            epoch: 1,
+            scope: crate::ids::ScopeId([0; 16]),
+            size: 1,
+            hash: Digest32([h; 32]),
+        };
+        let mut m = Manifest::default();
+        m.pages.insert(a, entry(1));
+        m.pages.insert(c, entry(3));
+        let s = ix.staleness(&m, |_| false);
+        assert_eq!(s.changed, vec![c]);
+        assert_eq!(s.gone, vec![b]);
+        assert!(!s.is_fresh());
+    }
+
+    #[test]
+    fn decode_rejects_garbage_without_panicking() {
+        let mut ix = SearchIndex::new();
+        ix.insert(
+            PageId([1; 16]),
+            &rec("a.md", "hello world"),
+            Digest32([1; 32]),
+        );
+        let good = ix.encode().unwrap();
+        for cut in 0..good.len() {
+            assert!(SearchIndex::decode(&good[..cut]).is_err());
+        }
+        for i in 0..good.len() {
+            let mut bad = good.clone();
+            bad[i] ^= 0xff;
+            let _ = SearchIndex::decode(&bad);
+        }
+        let mut trailing = good.clone();
+        trailing.push(0);
+        assert!(SearchIndex::decode(&trailing).is_err());
+    }
+
+    #[test]
+    fn varints() {
+        for v in [0u64, 1, 127, 128, 300, u64::from(u32::MAX), u64::MAX] {
+            let mut buf = Vec::new();
+            put_varint(&mut buf, v);
+            let mut r = Reader::new(&buf, "t");
+            assert_eq!(get_varint(&mut r).unwrap(), v);
+        }
+        let mut r = Reader::new(&[0x80, 0x00], "t");
+        assert!(get_varint(&mut r).is_err());
+    }
+}
