@@ -1,6 +1,8 @@
 //! The KMS protector against a real KMS API on loopback: `moto_server` (PyPI `moto[server]`),
 //! installed by `cargo xtask test` into `.venv-moto/` (or named by `MOTO_SERVER`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

@@ -1,5 +1,7 @@
 //! The passphrase protector: round trip, wrong passphrase, and the client-side KDF floor.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use core_crypto::kdf::{KdfCost, KdfParams};
 use core_crypto::protector::ProtectorKind;
 use key_protector::{KeyProtector, PassphraseProtector, ProtectorContext, ProtectorError};
