@@ -1,9 +1,22 @@
-//! zkwiki's browser bindings. Only a version probe exists so far; the app is a later issue.
+//! zkwiki in the browser.
+//!
+//! Everything that touches keys or plaintext runs here, compiled to WebAssembly; the JavaScript in
+//! `static/` only moves bytes between `fetch` and these functions and puts HTML into the DOM.
+//!
+//! - [`render`] turns markdown into HTML that is safe by construction ([`links`] decides every URL);
+//! - [`diff`] compares and merges page versions; [`search`] searches decrypted pages;
+//! - the `#[wasm_bindgen]` modules ([`account`], [`session`]) are thin bindings over `core_crypto`
+//!   and [`workspace`], which holds the per-wiki client logic and is tested natively.
 
-use wasm_bindgen::prelude::*;
-
-/// The format versions this build reads, so the page can show what it runs.
-#[wasm_bindgen]
-pub fn format_version() -> String {
-    "zkwiki formats v1".to_owned()
-}
+pub mod account;
+pub mod api;
+pub mod diff;
+pub mod error;
+pub mod frontmatter;
+pub mod html;
+pub mod js;
+pub mod links;
+pub mod render;
+pub mod search;
+pub mod session;
+pub mod workspace;

@@ -1,0 +1,639 @@
+//! One open wiki on the client: the verified snapshot, the keys, and the pages decrypted so far.
+//!
+//! Pure logic over `core_crypto` (no JavaScript), so it is tested natively; `session.rs` only
+//! converts its inputs and outputs for the browser. Every byte from the server enters through
+//! [`Workspace::open`], [`Workspace::refresh`], [`Workspace::load`] or [`Workspace::open_version`],
+//! each of which runs the core's checks before anything is decrypted or shown.
+
+use std::collections::BTreeMap;
+
+use core_crypto::envelope::{PageKind, PageRecord};
+use core_crypto::identity::{PublicIdentity, UserIdentity};
+use core_crypto::ids::{Digest32, PageId, ScopeId, WikiId};
+use core_crypto::keyring::{Keyring, KeyringDraft, MemberKind, NewMember, Role, WikiKeys};
+use core_crypto::snapshot::{PreparedCommit, SeenRecord, Snapshot};
+use core_crypto::state::{Manifest, WikiState};
+use rand_core::OsRng;
+
+use crate::error::{AppError, AppResult};
+use crate::links::PageIndex;
+use crate::render::{self, Rendered};
+use crate::search::{self, Doc, Hit};
+
+/// A page version that passed the manifest check and decrypted.
+#[derive(Debug, Clone)]
+pub struct Page {
+    /// The plaintext record.
+    pub record: PageRecord,
+    /// SHA-256 of its envelope (what the signed manifest lists).
+    pub hash: Digest32,
+}
+
+/// A verified, decrypted older version of a page.
+#[derive(Debug, Clone)]
+pub struct Version {
+    /// The state sequence it belongs to.
+    pub seq: u64,
+    /// The member whose key signed that state.
+    pub signer: String,
+    /// The record.
+    pub record: PageRecord,
+}
+
+/// A member as the UI shows it.
+#[derive(Debug, Clone)]
+pub struct MemberView {
+    /// Name.
+    pub name: String,
+    /// `person` or `agent`.
+    pub kind: &'static str,
+    /// `owner`, `writer` or `reader`.
+    pub role: &'static str,
+    /// Key fingerprint.
+    pub fingerprint: String,
+    /// The folder this member is limited to, when it is.
+    pub folder: Option<String>,
+    /// Whether this is the signed-in user.
+    pub me: bool,
+}
+
+/// A write signed and ready to send, with what it does to the local view once accepted.
+#[derive(Debug)]
+pub struct Pending {
+    base_state: Digest32,
+    commit: PreparedCommit,
+    written: Vec<(PageId, PageRecord)>,
+    removed: Vec<PageId>,
+    /// The page the write is about, if one.
+    pub page: Option<PageId>,
+}
+
+impl Pending {
+    /// The signed commit.
+    pub fn commit(&self) -> &PreparedCommit {
+        &self.commit
+    }
+}
+
+/// What revoking a member exposes: what it could have read.
+#[derive(Debug, Clone)]
+pub struct RevocationReport {
+    /// The member.
+    pub name: String,
+    /// Epochs whose pages it could decrypt (1..=this).
+    pub epochs_readable: u32,
+    /// Pages in the wiki now, all written in those epochs.
+    pub pages_readable: usize,
+    /// The epoch new writes will use.
+    pub new_epoch: u32,
+}
+
+/// One open wiki.
+pub struct Workspace {
+    me: UserIdentity,
+    my_name: String,
+    chain: Vec<Keyring>,
+    keys: WikiKeys,
+    snap: Snapshot,
+    pages: BTreeMap<PageId, Page>,
+    failed: BTreeMap<PageId, String>,
+    index: PageIndex,
+}
+
+impl core::fmt::Debug for Workspace {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "Workspace({}, seq {}, {} pages)",
+            self.snap.keyring.wiki,
+            self.snap.state.seq,
+            self.pages.len()
+        )
+    }
+}
+
+fn copy_identity(id: &UserIdentity) -> AppResult<UserIdentity> {
+    Ok(UserIdentity::from_secret_bytes(
+        id.to_secret_bytes().as_ref(),
+    )?)
+}
+
+impl Workspace {
+    /// Verifies a fetched wiki (full keyring chain, head state and manifest) against what this
+    /// client saw before, and unlocks it with `me`.
+    pub fn open<B: AsRef<[u8]>>(
+        me: &UserIdentity,
+        my_name: &str,
+        wiki: WikiId,
+        keyring_versions: &[B],
+        state: &[u8],
+        manifest: &[u8],
+        seen: &SeenRecord,
+    ) -> AppResult<Self> {
+        let snap = Snapshot::verify(keyring_versions, state, manifest, seen)?;
+        if snap.keyring.wiki != wiki {
+            return Err(core_crypto::Error::Mismatch(
+                "the server answered with another wiki's keyring",
+            )
+            .into());
+        }
+        let chain = keyring_versions
+            .iter()
+            .map(|v| Keyring::decode(v.as_ref()))
+            .collect::<core_crypto::Result<Vec<_>>>()?;
+        let keys = snap.keyring.unlock(me)?;
+        Ok(Self {
+            me: copy_identity(me)?,
+            my_name: my_name.to_owned(),
+            chain,
+            keys,
+            snap,
+            pages: BTreeMap::new(),
+            failed: BTreeMap::new(),
+            index: PageIndex::default(),
+        })
+    }
+
+    /// The wiki id.
+    pub fn wiki(&self) -> WikiId {
+        self.snap.keyring.wiki
+    }
+
+    /// The verified snapshot.
+    pub fn snapshot(&self) -> &Snapshot {
+        &self.snap
+    }
+
+    /// What to remember for rollback and fork detection.
+    pub fn seen(&self) -> SeenRecord {
+        self.snap.seen_record()
+    }
+
+    /// The signed-in user's role.
+    pub fn my_role(&self) -> Option<Role> {
+        self.snap
+            .keyring
+            .member_by_signing_key(&self.me.public().ed25519)
+            .map(|m| m.role)
+    }
+
+    /// Checks a newer head (after a 409, or a poll): keyring versions after ours, then the state.
+    /// Returns the pages whose content changed or disappeared (dropped from memory).
+    pub fn refresh<B: AsRef<[u8]>>(
+        &mut self,
+        newer_keyrings: &[B],
+        state: &[u8],
+        manifest: &[u8],
+    ) -> AppResult<Vec<PageId>> {
+        let seen = self.seen();
+        let mut added = Vec::new();
+        let mut latest = self.snap.keyring.clone();
+        for bytes in newer_keyrings {
+            let next = Keyring::decode(bytes.as_ref())?;
+            if next.seq <= latest.seq {
+                // Versions we already hold: they must be the very same bytes.
+                let known = self
+                    .chain
+                    .iter()
+                    .find(|k| k.seq == next.seq)
+                    .is_some_and(|k| k.hash() == next.hash());
+                if !known {
+                    return Err(core_crypto::Error::Fork {
+                        what: "keyring",
+                        seq: next.seq,
+                    }
+                    .into());
+                }
+                continue;
+            }
+            latest.verify_next(&next)?;
+            latest = next.clone();
+            added.push(next);
+        }
+        latest.check_fresh(seen.keyring)?;
+        let state = WikiState::decode(state)?;
+        let manifest = Manifest::decode(manifest)?;
+        state.verify(&latest, &manifest, seen.state)?;
+        if !added.is_empty() {
+            self.keys = latest.unlock(&self.me)?;
+        }
+        self.chain.extend(added);
+        let mut changed = Vec::new();
+        for (id, page) in &self.pages {
+            if manifest.pages.get(id).map(|e| e.hash) != Some(page.hash) {
+                changed.push(*id);
+            }
+        }
+        for id in &changed {
+            self.pages.remove(id);
+        }
+        self.failed
+            .retain(|id, _| manifest.pages.contains_key(id) && !changed.contains(id));
+        self.snap = Snapshot {
+            keyring: latest,
+            state,
+            manifest,
+        };
+        self.reindex();
+        Ok(changed)
+    }
+
+    /// Pages listed in the signed manifest that are not decrypted yet (and have not failed), with
+    /// the hash to fetch each by.
+    pub fn wanted(&self) -> Vec<(PageId, Digest32)> {
+        self.snap
+            .manifest
+            .pages
+            .iter()
+            .filter(|(id, _)| !self.pages.contains_key(id) && !self.failed.contains_key(id))
+            .map(|(id, e)| (*id, e.hash))
+            .collect()
+    }
+
+    /// Checks an envelope against the signed manifest, decrypts it, and keeps it.
+    pub fn load(&mut self, page: PageId, envelope: &[u8]) -> AppResult<&Page> {
+        match self.snap.open_page(&self.keys, &page, envelope) {
+            Ok(record) => {
+                self.failed.remove(&page);
+                let hash = Digest32::of(envelope);
+                let is_markdown = record.kind == PageKind::Markdown;
+                self.pages.insert(page, Page { record, hash });
+                if is_markdown {
+                    self.reindex();
+                }
+                self.pages
+                    .get(&page)
+                    .ok_or_else(|| AppError::input("page vanished"))
+            }
+            Err(e) => {
+                let err = AppError::from(e).on_page(page);
+                self.failed.insert(page, err.message.clone());
+                Err(err)
+            }
+        }
+    }
+
+    /// Records that a page listed in the manifest could not be fetched.
+    pub fn mark_missing(&mut self, page: PageId, detail: &str) {
+        if self.snap.manifest.pages.contains_key(&page) {
+            self.failed.insert(
+                page,
+                format!(
+                    "integrity check failed: the signed manifest lists this page but the server did not return it ({detail})"
+                ),
+            );
+        }
+    }
+
+    /// Pages that failed a check, with the reason.
+    pub fn failures(&self) -> &BTreeMap<PageId, String> {
+        &self.failed
+    }
+
+    /// The decrypted pages.
+    pub fn pages(&self) -> &BTreeMap<PageId, Page> {
+        &self.pages
+    }
+
+    /// Markdown pages, by path.
+    pub fn markdown_pages(&self) -> impl Iterator<Item = (&PageId, &Page)> {
+        self.pages
+            .iter()
+            .filter(|(_, p)| p.record.kind == PageKind::Markdown)
+    }
+
+    fn reindex(&mut self) {
+        self.index = PageIndex::new(self.markdown_pages().map(|(_, p)| p.record.path.as_str()));
+    }
+
+    /// The page with this path (exact, else case-insensitive).
+    pub fn find(&self, path: &str) -> Option<PageId> {
+        let exact = self
+            .markdown_pages()
+            .find(|(_, p)| p.record.path == path)
+            .map(|(id, _)| *id);
+        exact.or_else(|| {
+            let lower = path.to_lowercase();
+            self.markdown_pages()
+                .find(|(_, p)| p.record.path.to_lowercase() == lower)
+                .map(|(id, _)| *id)
+        })
+    }
+
+    /// The route prefix of page links: `#/w/<wiki>/p/`.
+    pub fn route(&self) -> String {
+        format!("#/w/{}/p/", self.wiki())
+    }
+
+    /// Renders markdown as if it were the page at `path` (for a page or an edit preview).
+    pub fn render(&self, path: &str, markdown: &str) -> Rendered {
+        let route = self.route();
+        let ctx = render::Context {
+            pages: &self.index,
+            current: path,
+            route: &route,
+        };
+        render::render_page(markdown, &ctx)
+    }
+
+    /// Searches the decrypted markdown pages.
+    pub fn search(&self, query: &str, limit: usize) -> Vec<Hit> {
+        let docs = self.markdown_pages().map(|(_, p)| Doc {
+            path: &p.record.path,
+            text: p.record.markdown().unwrap_or_default(),
+        });
+        search::search(docs, query, limit)
+    }
+
+    fn check_can_write(&self) -> AppResult<()> {
+        match self.my_role() {
+            Some(r) if r.can_write() => Ok(()),
+            _ => Err(AppError {
+                kind: crate::error::Kind::Access,
+                message: "you can read this wiki but not write it: every client rejects a state \
+                          signed by a reader (enforced by cryptography)"
+                    .to_owned(),
+                page: None,
+            }),
+        }
+    }
+
+    fn check_path_free(&self, path: &str, except: Option<PageId>) -> AppResult<()> {
+        core_crypto::path::check_path(path)?;
+        let lower = path.to_lowercase();
+        let taken = self
+            .markdown_pages()
+            .any(|(id, p)| Some(*id) != except && p.record.path.to_lowercase() == lower);
+        if taken {
+            return Err(AppError::input(format!(
+                "a page named \"{path}\" already exists"
+            )));
+        }
+        Ok(())
+    }
+
+    fn check_unchanged(&self, page: PageId, base: Option<Digest32>) -> AppResult<()> {
+        let current = self.snap.manifest.pages.get(&page).map(|e| e.hash);
+        match (current, base) {
+            (None, _) => Err(AppError::conflict(
+                page,
+                "this page was deleted on the server after you started editing",
+            )),
+            (Some(c), Some(b)) if c != b => Err(AppError::conflict(
+                page,
+                "this page was changed on the server after you started editing",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn record(&self, path: &str, content: Vec<u8>, now_ms: i64) -> PageRecord {
+        PageRecord {
+            kind: PageKind::Markdown,
+            path: path.to_owned(),
+            author: self.my_name.clone(),
+            written_at_ms: now_ms,
+            content,
+        }
+    }
+
+    fn finish(
+        &self,
+        batch: core_crypto::snapshot::WriteBatch<'_>,
+        written: Vec<(PageId, PageRecord)>,
+        removed: Vec<PageId>,
+        page: Option<PageId>,
+    ) -> AppResult<Pending> {
+        let commit = batch.finish(&self.me)?;
+        Ok(Pending {
+            base_state: self.snap.state.hash(),
+            commit,
+            written,
+            removed,
+            page,
+        })
+    }
+
+    /// Writes a page: `page` is `None` for a new page; `base` is the hash the editor started from
+    /// (a conflict if the page changed since).
+    pub fn prepare_put(
+        &self,
+        page: Option<PageId>,
+        path: &str,
+        text: &str,
+        base: Option<Digest32>,
+        now_ms: i64,
+    ) -> AppResult<Pending> {
+        self.check_can_write()?;
+        let id = match page {
+            Some(id) => {
+                self.check_unchanged(id, base)?;
+                id
+            }
+            None => PageId::random(&mut OsRng),
+        };
+        self.check_path_free(path, Some(id))?;
+        let record = self.record(path, text.as_bytes().to_vec(), now_ms);
+        let mut batch = self.snap.begin_write();
+        batch.put(&mut OsRng, &self.keys, id, &record)?;
+        self.finish(batch, vec![(id, record)], Vec::new(), Some(id))
+    }
+
+    /// Renames a page (same id, so its history follows it).
+    pub fn prepare_rename(&self, page: PageId, new_path: &str, now_ms: i64) -> AppResult<Pending> {
+        self.check_can_write()?;
+        let current = self
+            .pages
+            .get(&page)
+            .ok_or_else(|| AppError::input("that page is not loaded"))?;
+        self.check_path_free(new_path, Some(page))?;
+        let record = self.record(new_path, current.record.content.clone(), now_ms);
+        let mut batch = self.snap.begin_write();
+        batch.put(&mut OsRng, &self.keys, page, &record)?;
+        self.finish(batch, vec![(page, record)], Vec::new(), Some(page))
+    }
+
+    /// Deletes a page.
+    pub fn prepare_delete(&self, page: PageId) -> AppResult<Pending> {
+        self.check_can_write()?;
+        let mut batch = self.snap.begin_write();
+        batch.remove(&page)?;
+        self.finish(batch, Vec::new(), vec![page], Some(page))
+    }
+
+    /// Applies a write the server accepted.
+    pub fn accept(&mut self, pending: Pending) -> AppResult<()> {
+        if pending.base_state != self.snap.state.hash() {
+            return Err(AppError::input(
+                "this write was prepared on an older view of the wiki; prepare it again",
+            ));
+        }
+        let keyring_changed = pending.commit.keyring.is_some();
+        let next = pending.commit.into_snapshot(&self.snap);
+        if keyring_changed {
+            self.chain.push(next.keyring.clone());
+            self.keys = next.keyring.unlock(&self.me)?;
+        }
+        for id in pending.removed {
+            self.pages.remove(&id);
+        }
+        for (id, record) in pending.written {
+            if let Some(entry) = next.manifest.pages.get(&id) {
+                self.pages.insert(
+                    id,
+                    Page {
+                        record,
+                        hash: entry.hash,
+                    },
+                );
+            }
+        }
+        self.snap = next;
+        self.reindex();
+        Ok(())
+    }
+
+    /// Verifies and decrypts an older version of a page: the state must be signed by a writer of
+    /// the keyring version it names, which must be in the verified chain; the manifest must match
+    /// the state, and the envelope the manifest.
+    pub fn open_version(
+        &self,
+        page: PageId,
+        state: &[u8],
+        manifest: &[u8],
+        envelope: &[u8],
+    ) -> AppResult<Version> {
+        let state = WikiState::decode(state)?;
+        let manifest = Manifest::decode(manifest)?;
+        let current = &self.snap.state;
+        if state.wiki != self.wiki() {
+            return Err(core_crypto::Error::Mismatch("history state of another wiki").into());
+        }
+        if state.seq > current.seq {
+            return Err(core_crypto::Error::Mismatch(
+                "a history state is newer than the verified head",
+            )
+            .into());
+        }
+        if state.seq == current.seq && state.hash() != current.hash() {
+            return Err(core_crypto::Error::Fork {
+                what: "wiki state",
+                seq: state.seq,
+            }
+            .into());
+        }
+        let keyring = self
+            .chain
+            .iter()
+            .find(|k| k.hash() == state.keyring)
+            .ok_or(core_crypto::Error::Mismatch(
+                "a history state names a keyring version that is not in the verified chain",
+            ))?;
+        state.verify(keyring, &manifest, None)?;
+        let signer = keyring
+            .member_by_signing_key(&state.signer)
+            .map(|m| m.name.clone())
+            .unwrap_or_default();
+        let seq = state.seq;
+        let then = Snapshot {
+            keyring: keyring.clone(),
+            state,
+            manifest,
+        };
+        let record = then
+            .open_page(&self.keys, &page, envelope)
+            .map_err(|e| AppError::from(e).on_page(page))?;
+        Ok(Version {
+            seq,
+            signer,
+            record,
+        })
+    }
+
+    /// The name of the member that signed the current state.
+    pub fn head_signer(&self) -> Option<&str> {
+        self.snap
+            .keyring
+            .member_by_signing_key(&self.snap.state.signer)
+            .map(|m| m.name.as_str())
+    }
+
+    fn folder_of(&self, scope: ScopeId) -> Option<String> {
+        if scope == ScopeId::WHOLE_WIKI {
+            return None;
+        }
+        let found = self.keys.prefixes().iter().find(|p| {
+            self.keys
+                .key_for_writing(&format!("{p}x"))
+                .is_ok_and(|k| k.id() == scope)
+        });
+        Some(found.cloned().unwrap_or_else(|| "a folder".to_owned()))
+    }
+
+    /// The members of the current keyring.
+    pub fn members(&self) -> Vec<MemberView> {
+        let me = self.me.public();
+        self.snap
+            .keyring
+            .members
+            .iter()
+            .map(|m| MemberView {
+                name: m.name.clone(),
+                kind: m.kind.name(),
+                role: m.role.name(),
+                fingerprint: m.public.fingerprint(),
+                folder: self.folder_of(m.scope),
+                me: m.public == me,
+            })
+            .collect()
+    }
+
+    fn keyring_write(&self, draft: KeyringDraft) -> AppResult<Pending> {
+        let next = draft.sign(&mut OsRng, &self.me)?;
+        let mut batch = self.snap.begin_write();
+        batch.set_keyring(next)?;
+        self.finish(batch, Vec::new(), Vec::new(), None)
+    }
+
+    /// Adds a member with these (fingerprint-confirmed) public keys.
+    pub fn prepare_add_member(
+        &self,
+        name: &str,
+        kind: MemberKind,
+        role: Role,
+        public: PublicIdentity,
+    ) -> AppResult<Pending> {
+        let mut draft = KeyringDraft::edit(&self.snap.keyring, &self.keys)?;
+        draft.add_member(NewMember {
+            name: name.to_owned(),
+            kind,
+            role,
+            public,
+            prefix: String::new(),
+        })?;
+        self.keyring_write(draft)
+    }
+
+    /// Changes a member's role (no new epoch: read access is unchanged).
+    pub fn prepare_set_role(&self, name: &str, role: Role) -> AppResult<Pending> {
+        let mut draft = KeyringDraft::edit(&self.snap.keyring, &self.keys)?;
+        draft.set_role(name, role)?;
+        self.keyring_write(draft)
+    }
+
+    /// Removes a member: a new epoch starts, so nothing written afterwards opens with its keys.
+    pub fn prepare_remove_member(&self, name: &str) -> AppResult<(Pending, RevocationReport)> {
+        let mut draft = KeyringDraft::edit(&self.snap.keyring, &self.keys)?;
+        draft.remove_member(name)?;
+        let report = RevocationReport {
+            name: name.to_owned(),
+            epochs_readable: self.snap.keyring.epoch,
+            pages_readable: self.snap.manifest.pages.len(),
+            new_epoch: self.snap.keyring.epoch + 1,
+        };
+        Ok((self.keyring_write(draft)?, report))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,273 @@
+//! The client logic against an in-memory stand-in for the server.
+
+use super::*;
+use crate::error::Kind;
+
+/// What the server stores for one wiki, and the checks it applies to a commit (simplified).
+struct FakeServer {
+    keyrings: Vec<Vec<u8>>,
+    states: Vec<(Vec<u8>, Vec<u8>)>,
+    blobs: BTreeMap<Digest32, Vec<u8>>,
+}
+
+impl FakeServer {
+    fn create(owner: &UserIdentity, name: &str) -> Self {
+        let genesis = KeyringDraft::genesis(&mut OsRng, owner, name, MemberKind::Person)
+            .unwrap()
+            .sign(&mut OsRng, owner)
+            .unwrap();
+        let snap = Snapshot::genesis(genesis.clone(), owner).unwrap();
+        Self {
+            keyrings: vec![genesis.as_bytes().to_vec()],
+            states: vec![(snap.state.as_bytes().to_vec(), snap.manifest.encode())],
+            blobs: BTreeMap::new(),
+        }
+    }
+
+    fn wiki(&self) -> WikiId {
+        Keyring::decode(&self.keyrings[0]).unwrap().wiki
+    }
+
+    fn head(&self) -> (&[u8], &[u8]) {
+        let (s, m) = self.states.last().unwrap();
+        (s, m)
+    }
+
+    fn open(&self, who: &UserIdentity, name: &str, seen: &SeenRecord) -> AppResult<Workspace> {
+        let (s, m) = self.head();
+        Workspace::open(who, name, self.wiki(), &self.keyrings, s, m, seen)
+    }
+
+    /// Accepts the commit if it extends the head (else a 409), like the real server.
+    fn commit(&mut self, p: &Pending) -> Result<(), ()> {
+        let c = p.commit();
+        let head = WikiState::decode(self.head().0).unwrap();
+        if c.state.seq != head.seq + 1 || c.state.prev != head.hash() {
+            return Err(());
+        }
+        if let Some(k) = &c.keyring {
+            self.keyrings.push(k.as_bytes().to_vec());
+        }
+        for b in &c.blobs {
+            self.blobs.insert(Digest32::of(b), b.clone());
+        }
+        self.states
+            .push((c.state.as_bytes().to_vec(), c.manifest.encode()));
+        Ok(())
+    }
+
+    fn load_all(&self, ws: &mut Workspace) {
+        for (id, hash) in ws.wanted() {
+            let _ = ws.load(id, &self.blobs[&hash]);
+        }
+    }
+}
+
+fn write(server: &mut FakeServer, ws: &mut Workspace, path: &str, text: &str) -> PageId {
+    let id = ws.find(path);
+    let base = id.and_then(|i| ws.pages().get(&i).map(|p| p.hash));
+    let p = ws
+        .prepare_put(id, path, text, base, 1_700_000_000_000)
+        .unwrap();
+    let page = p.page.unwrap();
+    server.commit(&p).unwrap();
+    ws.accept(p).unwrap();
+    page
+}
+
+#[test]
+fn write_reload_render_search() {
+    let alice = UserIdentity::make(&mut OsRng);
+    let mut server = FakeServer::create(&alice, "alice");
+    let mut ws = server
+        .open(&alice, "alice", &SeenRecord::default())
+        .unwrap();
+    write(
+        &mut server,
+        &mut ws,
+        "Home.md",
+        "---\ntitle: Welcome\n---\nSee [[Plan]] and [[Nowhere]].\n",
+    );
+    write(
+        &mut server,
+        &mut ws,
+        "Plan.md",
+        "# Plan\n\n| a | b |\n|---|---|\n| 1 | 2 |\n",
+    );
+    let seen = ws.seen();
+
+    // A fresh session (a reload) verifies from bytes and decrypts everything.
+    let mut ws2 = server.open(&alice, "alice", &seen).unwrap();
+    assert_eq!(ws2.wanted().len(), 2);
+    server.load_all(&mut ws2);
+    assert!(ws2.failures().is_empty());
+    let home = ws2.find("home.md").unwrap();
+    let page = &ws2.pages()[&home];
+    let r = ws2.render(&page.record.path, page.record.markdown().unwrap());
+    assert_eq!(r.title.as_deref(), Some("Welcome"));
+    assert!(
+        r.html.contains("class=\"wikilink\" href=\"#/w/"),
+        "{}",
+        r.html
+    );
+    assert!(r.html.contains("class=\"wikilink missing\""), "{}", r.html);
+    let hits = ws2.search("plan", 10);
+    assert_eq!(hits[0].path, "Plan.md");
+    assert_eq!(ws2.head_signer(), Some("alice"));
+}
+
+#[test]
+fn conflicting_save_is_reported_not_lost() {
+    let alice = UserIdentity::make(&mut OsRng);
+    let mut server = FakeServer::create(&alice, "alice");
+    let mut a = server
+        .open(&alice, "alice", &SeenRecord::default())
+        .unwrap();
+    let page = write(&mut server, &mut a, "Home.md", "v1\n");
+    let base = a.pages()[&page].hash;
+
+    let mut b = server
+        .open(&alice, "alice", &SeenRecord::default())
+        .unwrap();
+    server.load_all(&mut b);
+    write(&mut server, &mut a, "Home.md", "v2 from a\n");
+
+    // B's save is built on an old head: the server refuses it.
+    let stale = b
+        .prepare_put(Some(page), "Home.md", "v2 from b\n", Some(base), 0)
+        .unwrap();
+    assert!(server.commit(&stale).is_err());
+    // B refreshes from the 409's head; saving again from the same base is a conflict.
+    let (s, m) = server.head();
+    let changed = b.refresh(&server.keyrings[1..], s, m).unwrap();
+    assert_eq!(changed, [page]);
+    let err = b
+        .prepare_put(Some(page), "Home.md", "v2 from b\n", Some(base), 0)
+        .unwrap_err();
+    assert_eq!(err.kind, Kind::Conflict);
+    assert_eq!(err.page, Some(page));
+    // A write to another page goes through after the refresh.
+    server.load_all(&mut b);
+    write(&mut server, &mut b, "Other.md", "x\n");
+}
+
+#[test]
+fn tampered_blob_and_rollback_are_integrity_errors() {
+    let alice = UserIdentity::make(&mut OsRng);
+    let mut server = FakeServer::create(&alice, "alice");
+    let mut ws = server
+        .open(&alice, "alice", &SeenRecord::default())
+        .unwrap();
+    let page = write(&mut server, &mut ws, "Home.md", "secret text\n");
+    let seen = ws.seen();
+
+    let mut fresh = server.open(&alice, "alice", &seen).unwrap();
+    let hash = fresh.wanted()[0].1;
+    let mut blob = server.blobs[&hash].clone();
+    let last = blob.len() - 1;
+    blob[last] ^= 1;
+    let err = fresh.load(page, &blob).unwrap_err();
+    assert_eq!(err.kind, Kind::Integrity);
+    assert!(
+        err.message.contains("differs from the signed manifest"),
+        "{}",
+        err.message
+    );
+    assert!(fresh.failures().contains_key(&page));
+    fresh.mark_missing(page, "404");
+    assert!(fresh.failures()[&page].contains("did not return it"));
+
+    // The server serves the first state again after the client saw the second.
+    let (s, m) = server.states[0].clone();
+    let err = Workspace::open(
+        &alice,
+        "alice",
+        server.wiki(),
+        &server.keyrings,
+        &s,
+        &m,
+        &seen,
+    )
+    .unwrap_err();
+    assert_eq!(err.kind, Kind::Integrity);
+    assert!(err.message.contains("rollback"), "{}", err.message);
+}
+
+#[test]
+fn invite_reader_then_revoke() {
+    let alice = UserIdentity::make(&mut OsRng);
+    let bob = UserIdentity::make(&mut OsRng);
+    let mut server = FakeServer::create(&alice, "alice");
+    let mut a = server
+        .open(&alice, "alice", &SeenRecord::default())
+        .unwrap();
+    write(&mut server, &mut a, "Home.md", "hello bob\n");
+    let p = a
+        .prepare_add_member("bob", MemberKind::Person, Role::Reader, bob.public())
+        .unwrap();
+    server.commit(&p).unwrap();
+    a.accept(p).unwrap();
+    let members = a.members();
+    assert_eq!(members.len(), 2);
+    assert_eq!(members[1].fingerprint, bob.public().fingerprint());
+    assert!(members[0].me && !members[1].me);
+
+    let mut b = server.open(&bob, "bob", &SeenRecord::default()).unwrap();
+    server.load_all(&mut b);
+    let home = b.find("Home.md").unwrap();
+    assert_eq!(b.pages()[&home].record.content, b"hello bob\n");
+    assert_eq!(b.my_role(), Some(Role::Reader));
+    let err = b.prepare_put(None, "x.md", "x", None, 0).unwrap_err();
+    assert_eq!(err.kind, Kind::Access, "{err:?}");
+    assert!(err.message.contains("cryptography"));
+
+    let (p, report) = a.prepare_remove_member("bob").unwrap();
+    assert_eq!(
+        (
+            report.epochs_readable,
+            report.pages_readable,
+            report.new_epoch
+        ),
+        (1, 1, 2)
+    );
+    server.commit(&p).unwrap();
+    a.accept(p).unwrap();
+    write(&mut server, &mut a, "After.md", "not for bob\n");
+    let (s, m) = server.head();
+    let err = b.refresh(&server.keyrings[1..], s, m).unwrap_err();
+    assert_eq!(err.kind, Kind::Access);
+}
+
+#[test]
+fn history_versions_verify_against_their_state() {
+    let alice = UserIdentity::make(&mut OsRng);
+    let mut server = FakeServer::create(&alice, "alice");
+    let mut ws = server
+        .open(&alice, "alice", &SeenRecord::default())
+        .unwrap();
+    let page = write(&mut server, &mut ws, "Home.md", "one\n");
+    let h1 = ws.pages()[&page].hash;
+    write(&mut server, &mut ws, "Home.md", "two\n");
+    let (s1, m1) = server.states[1].clone();
+    let v = ws.open_version(page, &s1, &m1, &server.blobs[&h1]).unwrap();
+    assert_eq!(
+        (v.seq, v.signer.as_str(), v.record.content.as_slice()),
+        (2, "alice", &b"one\n"[..])
+    );
+    // A blob that is not the one that state signs is refused.
+    let h2 = ws.pages()[&page].hash;
+    let err = ws
+        .open_version(page, &s1, &m1, &server.blobs[&h2])
+        .unwrap_err();
+    assert_eq!(err.kind, Kind::Integrity);
+    // Rename keeps the id; delete removes it.
+    let p = ws.prepare_rename(page, "Start.md", 0).unwrap();
+    server.commit(&p).unwrap();
+    ws.accept(p).unwrap();
+    assert_eq!(ws.find("Start.md"), Some(page));
+    assert!(ws.prepare_put(None, "start.MD", "dup", None, 0).is_err());
+    let p = ws.prepare_delete(page).unwrap();
+    server.commit(&p).unwrap();
+    ws.accept(p).unwrap();
+    assert!(ws.find("Start.md").is_none());
+}
