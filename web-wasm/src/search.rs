@@ -1,19 +1,10 @@
-//! Search as you type over the decrypted pages held in memory.
+//! Search results: ranking help and snippets around the first match.
 //!
-//! Every term of the query must occur (case-insensitively) in the page's path or text; pages
-//! whose path matches rank first, then by the number of occurrences. Snippets are returned as
-//! plain-text parts so the caller can put them in the DOM as text, never as HTML.
+//! Which pages match is decided by the wiki's search index (`core_crypto::index`, see
+//! `workspace.rs`); this module counts occurrences in decrypted text and cuts snippets, returned as
+//! plain-text parts so the caller puts them in the DOM as text, never as HTML.
 
 use serde::Serialize;
-
-/// A page to search.
-#[derive(Debug, Clone, Copy)]
-pub struct Doc<'a> {
-    /// Its path.
-    pub path: &'a str,
-    /// Its text.
-    pub text: &'a str,
-}
 
 /// One result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -24,15 +15,6 @@ pub struct Hit {
     pub snippet: Vec<(String, bool)>,
     /// Ranking score (higher first).
     pub score: u32,
-}
-
-fn terms(query: &str) -> Vec<String> {
-    query
-        .split_whitespace()
-        .map(str::to_lowercase)
-        .filter(|t| !t.is_empty())
-        .take(8)
-        .collect()
 }
 
 /// Byte ranges in `text` where `lower` (already lowercase) occurs, compared case-insensitively.
@@ -101,39 +83,23 @@ fn snippet(text: &str, at: (usize, usize)) -> Vec<(String, bool)> {
     ]
 }
 
-/// Searches `docs`; returns at most `limit` hits, best first.
-pub fn search<'a>(docs: impl IntoIterator<Item = Doc<'a>>, query: &str, limit: usize) -> Vec<Hit> {
-    let terms = terms(query);
-    if terms.is_empty() {
-        return Vec::new();
-    }
-    let mut hits = Vec::new();
-    'docs: for doc in docs {
-        let path_lower = doc.path.to_lowercase();
-        let text_lower = doc.text.to_lowercase();
-        let mut score = 0u32;
-        for t in &terms {
-            let in_path = path_lower.contains(t.as_str());
-            let count = text_lower.matches(t.as_str()).count().min(1000) as u32;
-            if !in_path && count == 0 {
-                continue 'docs;
-            }
-            score += count + if in_path { 1000 } else { 0 };
-        }
-        let snippet = terms
-            .iter()
-            .find_map(|t| find_ci(doc.text, t))
-            .map(|at| snippet(doc.text, at))
-            .unwrap_or_default();
-        hits.push(Hit {
-            path: doc.path.to_owned(),
-            snippet,
-            score,
-        });
-    }
-    hits.sort_by(|a, b| b.score.cmp(&a.score).then_with(|| a.path.cmp(&b.path)));
-    hits.truncate(limit);
-    hits
+/// A snippet around the first occurrence of any of `terms` (lowercase) in `text`.
+pub fn snippet_for(text: &str, terms: &[String]) -> Option<Vec<(String, bool)>> {
+    terms
+        .iter()
+        .filter_map(|t| find_ci(text, t))
+        .min_by_key(|at| at.0)
+        .map(|at| snippet(text, at))
+}
+
+/// How often `terms` (lowercase) occur in `text`, case-insensitively.
+pub fn count(text: &str, terms: &[String]) -> u32 {
+    let lower = text.to_lowercase();
+    terms
+        .iter()
+        .filter(|t| !t.is_empty())
+        .map(|t| lower.matches(t.as_str()).count().min(1000) as u32)
+        .sum()
 }
 
 #[cfg(test)]
@@ -141,39 +107,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn all_terms_must_match_and_paths_rank_first() {
-        let docs = [
-            Doc {
-                path: "Home.md",
-                text: "Welcome. The plan is in [[Plan]]. plan plan",
-            },
-            Doc {
-                path: "Plan.md",
-                text: "Ship the wiki.",
-            },
-            Doc {
-                path: "Other.md",
-                text: "nothing here",
-            },
-        ];
-        let hits = search(docs, "PLAN", 10);
-        let paths: Vec<&str> = hits.iter().map(|h| h.path.as_str()).collect();
-        assert_eq!(paths, ["Plan.md", "Home.md"]);
-        assert_eq!(search(docs, "plan ship", 10).len(), 1);
-        assert!(search(docs, "  ", 10).is_empty());
-        let home = &search(docs, "welcome", 10)[0];
-        assert_eq!(home.snippet[1], ("Welcome".to_owned(), true));
+    fn snippets_and_counts() {
+        let text = "Welcome. The plan is in [[Plan]]. plan plan";
+        let terms = vec!["plan".to_owned()];
+        assert_eq!(count(text, &terms), 4);
+        let s = snippet_for(text, &["welcome".to_owned()]).unwrap();
+        assert_eq!(s[1], ("Welcome".to_owned(), true));
+        assert!(snippet_for(text, &["absent".to_owned()]).is_none());
     }
 
     #[test]
     fn snippets_respect_char_boundaries() {
         let text = format!("{}Ünïcode MATCH here {}", "é".repeat(100), "ü".repeat(100));
-        let docs = [Doc {
-            path: "x.md",
-            text: &text,
-        }];
-        let h = &search(docs, "match", 1)[0];
-        assert_eq!(h.snippet[1].0, "MATCH");
-        assert!(h.snippet[0].0.starts_with('…') && h.snippet[2].0.ends_with('…'));
+        let s = snippet_for(&text, &["match".to_owned()]).unwrap();
+        assert_eq!(s[1].0, "MATCH");
+        assert!(s[0].0.starts_with('…') && s[2].0.ends_with('…'));
     }
 }

@@ -4,8 +4,10 @@
 //! run every check in `core_crypto` through [`Workspace`], and hand back JSON for the DOM or
 //! request bodies to send. Nothing here does I/O.
 
+use core_crypto::envelope::PageKind;
 use core_crypto::identity::{PublicIdentity, UserIdentity};
 use core_crypto::ids::{Digest32, PageId};
+use core_crypto::index::IndexedPage;
 use core_crypto::keyring::{MemberKind, Role, Seen};
 use core_crypto::snapshot::SeenRecord;
 use rand_core::OsRng;
@@ -96,18 +98,34 @@ fn role(name: &str) -> AppResult<Role> {
     Ok(Role::from_name(name)?)
 }
 
+fn kind_name(kind: PageKind) -> &'static str {
+    match kind {
+        PageKind::Markdown => "markdown",
+        PageKind::Attachment => "attachment",
+        PageKind::Index => "index",
+    }
+}
+
 fn page_json(id: &PageId, p: &Page) -> serde_json::Value {
     json!({
         "id": id.to_hex(),
         "path": p.record.path,
-        "kind": match p.record.kind {
-            core_crypto::envelope::PageKind::Markdown => "markdown",
-            core_crypto::envelope::PageKind::Attachment => "attachment",
-            core_crypto::envelope::PageKind::Index => "index",
-        },
+        "kind": kind_name(p.record.kind),
         "author": p.record.author,
         "written_at": p.record.written_at_ms,
         "size": p.record.content.len(),
+        "hash": p.hash.to_hex(),
+    })
+}
+
+fn entry_json(id: &PageId, p: &IndexedPage) -> serde_json::Value {
+    json!({
+        "id": id.to_hex(),
+        "path": p.path,
+        "kind": kind_name(p.kind),
+        "author": p.author,
+        "written_at": p.written_at_ms,
+        "size": p.size,
         "hash": p.hash.to_hex(),
     })
 }
@@ -134,6 +152,7 @@ impl WikiSession {
             .ws
             .pages()
             .get(&id)
+            .filter(|_| self.ws.is_loaded(&id))
             .ok_or_else(|| AppError::input("that page is not loaded"))?;
         let text = p.record.markdown().unwrap_or_default();
         let r = self.ws.render(&p.record.path, text);
@@ -274,21 +293,28 @@ impl WikiSession {
         json!(list).to_string()
     }
 
-    /// The decrypted pages (markdown and attachments, not the search index), sorted by path.
+    /// Every page of the catalog (markdown and attachments; not index records), sorted by path:
+    /// `[{id, path, kind, author, written_at, size, hash}]`.
     pub fn pages(&self) -> String {
         let mut list: Vec<_> = self
             .ws
-            .pages()
+            .catalog()
             .iter()
-            .filter(|(_, p)| p.record.kind != core_crypto::envelope::PageKind::Index)
+            .filter(|(_, p)| p.kind != PageKind::Index)
             .collect();
-        list.sort_by(|a, b| a.1.record.path.cmp(&b.1.record.path));
+        list.sort_by(|a, b| a.1.path.cmp(&b.1.path));
         json!(
             list.iter()
-                .map(|(id, p)| page_json(id, p))
+                .map(|(id, p)| entry_json(id, p))
                 .collect::<Vec<_>>()
         )
         .to_string()
+    }
+
+    /// Whether a page's current version is decrypted in memory.
+    #[wasm_bindgen(js_name = isLoaded)]
+    pub fn is_loaded(&self, page: &str) -> bool {
+        PageId::from_hex(page).is_ok_and(|id| self.ws.is_loaded(&id))
     }
 
     /// The id of the page at `path` (case-insensitive fallback).
@@ -359,9 +385,9 @@ impl WikiSession {
 
     /// Prepares deleting a page.
     #[wasm_bindgen(js_name = prepareDelete)]
-    pub fn prepare_delete(&self, page: &str) -> JsResult<PendingWrite> {
+    pub fn prepare_delete(&self, page: &str, now_ms: f64) -> JsResult<PendingWrite> {
         js(page_id(page)
-            .and_then(|id| self.ws.prepare_delete(id))
+            .and_then(|id| self.ws.prepare_delete(id, now_ms as i64))
             .map(PendingWrite::new))
     }
 

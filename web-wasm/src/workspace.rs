@@ -1,15 +1,22 @@
-//! One open wiki on the client: the verified snapshot, the keys, and the pages decrypted so far.
+//! One open wiki on the client: the verified snapshot, the keys, the page catalog and the pages
+//! decrypted so far.
+//!
+//! The catalog is the wiki's encrypted search index (`core_crypto::index`, the same records the
+//! CLI writes): opening a wiki fetches the index page, not every page, and re-indexes only pages
+//! whose envelope changed since the index was written. Every write updates the index in the same
+//! commit.
 //!
 //! Pure logic over `core_crypto` (no JavaScript), so it is tested natively; `session.rs` only
 //! converts its inputs and outputs for the browser. Every byte from the server enters through
 //! [`Workspace::open`], [`Workspace::refresh`], [`Workspace::load`] or [`Workspace::open_version`],
 //! each of which runs the core's checks before anything is decrypted or shown.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use core_crypto::envelope::{PageKind, PageRecord};
+use core_crypto::envelope::{EnvelopeHeader, PageKind, PageRecord};
 use core_crypto::identity::{PublicIdentity, UserIdentity};
 use core_crypto::ids::{Digest32, PageId, ScopeId, WikiId};
+use core_crypto::index::{IndexedPage, SearchIndex};
 use core_crypto::keyring::{Keyring, KeyringDraft, MemberKind, NewMember, Role, WikiKeys};
 use core_crypto::snapshot::{PreparedCommit, SeenRecord, Snapshot};
 use core_crypto::state::{Manifest, WikiState};
@@ -18,7 +25,7 @@ use rand_core::OsRng;
 use crate::error::{AppError, AppResult};
 use crate::links::PageIndex;
 use crate::render::{self, Rendered};
-use crate::search::{self, Doc, Hit};
+use crate::search::{self, Hit};
 
 /// A page version that passed the manifest check and decrypted.
 #[derive(Debug, Clone)]
@@ -64,6 +71,7 @@ pub struct Pending {
     commit: PreparedCommit,
     written: Vec<(PageId, PageRecord)>,
     removed: Vec<PageId>,
+    catalog: Option<SearchIndex>,
     /// The page the write is about, if one.
     pub page: Option<PageId>,
 }
@@ -95,9 +103,15 @@ pub struct Workspace {
     chain: Vec<Keyring>,
     keys: WikiKeys,
     snap: Snapshot,
+    /// Paths, metadata and search terms of every page (from the index, kept fresh).
+    catalog: SearchIndex,
+    /// Index pages in the manifest (any epoch), and whether one was read.
+    index_pages: BTreeSet<PageId>,
+    index_read: bool,
+    /// Decrypted page contents.
     pages: BTreeMap<PageId, Page>,
     failed: BTreeMap<PageId, String>,
-    index: PageIndex,
+    links: PageIndex,
 }
 
 impl core::fmt::Debug for Workspace {
@@ -107,7 +121,7 @@ impl core::fmt::Debug for Workspace {
             "Workspace({}, seq {}, {} pages)",
             self.snap.keyring.wiki,
             self.snap.state.seq,
-            self.pages.len()
+            self.catalog.pages().len()
         )
     }
 }
@@ -142,16 +156,60 @@ impl Workspace {
             .map(|v| Keyring::decode(v.as_ref()))
             .collect::<core_crypto::Result<Vec<_>>>()?;
         let keys = snap.keyring.unlock(me)?;
-        Ok(Self {
+        let mut ws = Self {
             me: copy_identity(me)?,
             my_name: my_name.to_owned(),
             chain,
             keys,
             snap,
+            catalog: SearchIndex::new(),
+            index_pages: BTreeSet::new(),
+            index_read: false,
             pages: BTreeMap::new(),
             failed: BTreeMap::new(),
-            index: PageIndex::default(),
-        })
+            links: PageIndex::default(),
+        };
+        ws.find_index_pages();
+        Ok(ws)
+    }
+
+    /// Recognises index pages: their id is derived from the scope key their entry names.
+    fn find_index_pages(&mut self) {
+        let mut ids_by_scope = BTreeMap::new();
+        let mut found = BTreeSet::new();
+        for (id, e) in &self.snap.manifest.pages {
+            let derived = ids_by_scope.entry((e.epoch, e.scope)).or_insert_with(|| {
+                self.keys
+                    .key_for(&EnvelopeHeader {
+                        epoch: e.epoch,
+                        scope: e.scope,
+                    })
+                    .ok()
+                    .map(|k| k.derive_index_page_id())
+            });
+            if *derived == Some(*id) {
+                found.insert(*id);
+            }
+        }
+        self.index_pages = found;
+    }
+
+    /// Where this user writes the index: the whole-wiki scope of the current epoch (a
+    /// folder-scoped key holds no index).
+    fn current_index_id(&self) -> Option<PageId> {
+        self.keys
+            .current_epoch_secret()
+            .ok()
+            .map(|s| s.derive_scope(self.keys.epoch(), "").derive_index_page_id())
+    }
+
+    /// Drops catalog entries for pages no longer in the manifest.
+    fn prune_catalog(&mut self) {
+        let stale = self
+            .catalog
+            .staleness(&self.snap.manifest, |id| self.index_pages.contains(id));
+        self.catalog.remove_pages(&stale.gone.into_iter().collect());
+        self.relink();
     }
 
     /// The wiki id.
@@ -219,8 +277,14 @@ impl Workspace {
         }
         self.chain.extend(added);
         let mut changed = Vec::new();
+        for (id, entry) in &manifest.pages {
+            let known = self.catalog.page(id).map(|p| p.hash);
+            if known.is_some() && known != Some(entry.hash) {
+                changed.push(*id);
+            }
+        }
         for (id, page) in &self.pages {
-            if manifest.pages.get(id).map(|e| e.hash) != Some(page.hash) {
+            if manifest.pages.get(id).map(|e| e.hash) != Some(page.hash) && !changed.contains(id) {
                 changed.push(*id);
             }
         }
@@ -234,40 +298,99 @@ impl Workspace {
             state,
             manifest,
         };
-        self.reindex();
+        self.find_index_pages();
+        self.prune_catalog();
         Ok(changed)
     }
 
-    /// Pages listed in the signed manifest that are not decrypted yet (and have not failed), with
-    /// the hash to fetch each by.
+    /// What to fetch next, with the hash to fetch each by: first the search index (the current
+    /// one, else the newest), then every page the index does not describe as it is now. Empty
+    /// when the catalog is complete. Pages that failed are not asked for again.
     pub fn wanted(&self) -> Vec<(PageId, Digest32)> {
-        self.snap
-            .manifest
-            .pages
+        let entry = |id: &PageId| self.snap.manifest.pages.get(id).map(|e| (*id, e.hash));
+        if !self.index_read {
+            let current = self.current_index_id();
+            let mut candidates: Vec<&PageId> = self
+                .index_pages
+                .iter()
+                .filter(|id| !self.failed.contains_key(id))
+                .collect();
+            candidates.sort_by_key(|id| {
+                (
+                    Some(**id) != current,
+                    core::cmp::Reverse(self.snap.manifest.pages.get(id).map_or(0, |e| e.epoch)),
+                )
+            });
+            if let Some(first) = candidates.first().and_then(|id| entry(id)) {
+                return vec![first];
+            }
+        }
+        self.catalog
+            .staleness(&self.snap.manifest, |id| self.index_pages.contains(id))
+            .changed
             .iter()
-            .filter(|(id, _)| !self.pages.contains_key(id) && !self.failed.contains_key(id))
-            .map(|(id, e)| (*id, e.hash))
+            .filter(|id| !self.failed.contains_key(id))
+            .filter_map(entry)
             .collect()
     }
 
-    /// Checks an envelope against the signed manifest, decrypts it, and keeps it.
-    pub fn load(&mut self, page: PageId, envelope: &[u8]) -> AppResult<&Page> {
-        match self.snap.open_page(&self.keys, &page, envelope) {
-            Ok(record) => {
+    /// Whether a page's content is decrypted and current.
+    pub fn is_loaded(&self, page: &PageId) -> bool {
+        self.pages.get(page).map(|p| p.hash) == self.snap.manifest.pages.get(page).map(|e| e.hash)
+    }
+
+    /// Checks an envelope against the signed manifest and decrypts it: an index page becomes
+    /// the catalog; any other page is kept and (re)indexed.
+    pub fn load(&mut self, page: PageId, envelope: &[u8]) -> AppResult<Option<&Page>> {
+        let opened = self
+            .snap
+            .open_page(&self.keys, &page, envelope)
+            .map_err(AppError::from)
+            .and_then(|record| {
+                if self.index_pages.contains(&page) {
+                    let index = SearchIndex::from_record(&record)?;
+                    Ok((record, Some(index)))
+                } else {
+                    Ok((record, None))
+                }
+            });
+        match opened {
+            Ok((_, Some(index))) => {
+                self.failed.remove(&page);
+                if !self.index_read {
+                    // Pages we already decrypted stay as they are; the rest comes from the index.
+                    let mut catalog = index;
+                    for (id, p) in &self.pages {
+                        catalog.insert(*id, &p.record, p.hash);
+                    }
+                    self.catalog = catalog;
+                    self.index_read = true;
+                    self.prune_catalog();
+                }
+                Ok(None)
+            }
+            Ok((record, None)) => {
                 self.failed.remove(&page);
                 let hash = Digest32::of(envelope);
-                let is_markdown = record.kind == PageKind::Markdown;
-                self.pages.insert(page, Page { record, hash });
-                if is_markdown {
-                    self.reindex();
+                if self.catalog.page(&page).map(|p| p.hash) != Some(hash) {
+                    self.catalog.insert(page, &record, hash);
+                    self.relink();
                 }
-                self.pages
-                    .get(&page)
-                    .ok_or_else(|| AppError::input("page vanished"))
+                self.pages.insert(page, Page { record, hash });
+                Ok(self.pages.get(&page))
             }
             Err(e) => {
-                let err = AppError::from(e).on_page(page);
+                let err = e.on_page(page);
                 self.failed.insert(page, err.message.clone());
+                if self.index_pages.contains(&page)
+                    && !self
+                        .index_pages
+                        .iter()
+                        .any(|id| !self.failed.contains_key(id))
+                {
+                    // No readable index: every page gets indexed from its content instead.
+                    self.index_read = true;
+                }
                 Err(err)
             }
         }
@@ -295,29 +418,40 @@ impl Workspace {
         &self.pages
     }
 
-    /// Markdown pages, by path.
-    pub fn markdown_pages(&self) -> impl Iterator<Item = (&PageId, &Page)> {
-        self.pages
+    /// Every page the catalog knows (paths and metadata, decrypted or not).
+    pub fn catalog(&self) -> &BTreeMap<PageId, IndexedPage> {
+        self.catalog.pages()
+    }
+
+    /// Markdown pages of the catalog.
+    fn markdown_entries(&self) -> impl Iterator<Item = (&PageId, &IndexedPage)> {
+        self.catalog
+            .pages()
             .iter()
-            .filter(|(_, p)| p.record.kind == PageKind::Markdown)
+            .filter(|(_, p)| p.kind == PageKind::Markdown)
     }
 
-    fn reindex(&mut self) {
-        self.index = PageIndex::new(self.markdown_pages().map(|(_, p)| p.record.path.as_str()));
+    fn relink(&mut self) {
+        self.links = PageIndex::new(self.markdown_entries().map(|(_, p)| p.path.as_str()));
     }
 
-    /// The page with this path (exact, else case-insensitive).
+    /// The page with this path (exact, else case-insensitive). With several (two writers created
+    /// the same path concurrently), the most recently written.
     pub fn find(&self, path: &str) -> Option<PageId> {
-        let exact = self
-            .markdown_pages()
-            .find(|(_, p)| p.record.path == path)
-            .map(|(id, _)| *id);
-        exact.or_else(|| {
+        let pick = |exact: bool| {
             let lower = path.to_lowercase();
-            self.markdown_pages()
-                .find(|(_, p)| p.record.path.to_lowercase() == lower)
+            self.markdown_entries()
+                .filter(|(_, p)| {
+                    if exact {
+                        p.path == path
+                    } else {
+                        p.path.to_lowercase() == lower
+                    }
+                })
+                .max_by_key(|(_, p)| p.written_at_ms)
                 .map(|(id, _)| *id)
-        })
+        };
+        pick(true).or_else(|| pick(false))
     }
 
     /// The route prefix of page links: `#/w/<wiki>/p/`.
@@ -329,20 +463,51 @@ impl Workspace {
     pub fn render(&self, path: &str, markdown: &str) -> Rendered {
         let route = self.route();
         let ctx = render::Context {
-            pages: &self.index,
+            pages: &self.links,
             current: path,
             route: &route,
         };
         render::render_page(markdown, &ctx)
     }
 
-    /// Searches the decrypted markdown pages.
+    /// Searches the catalog: every term must match a word of the page (its path or text); the
+    /// last term also matches as a prefix (search as you type). Pages whose path matches rank
+    /// first. Snippets come from pages already decrypted.
     pub fn search(&self, query: &str, limit: usize) -> Vec<Hit> {
-        let docs = self.markdown_pages().map(|(_, p)| Doc {
-            path: &p.record.path,
-            text: p.record.markdown().unwrap_or_default(),
-        });
-        search::search(docs, query, limit)
+        let mut q = query.trim().to_owned();
+        if !q.is_empty() && !query.ends_with(char::is_whitespace) && !q.ends_with('*') {
+            q.push('*');
+        }
+        let terms: Vec<String> = query.split_whitespace().map(str::to_lowercase).collect();
+        let mut hits: Vec<Hit> = self
+            .catalog
+            .search(&q)
+            .into_iter()
+            .filter_map(|id| {
+                let entry = self.catalog.page(&id)?;
+                if entry.kind != PageKind::Markdown {
+                    return None;
+                }
+                let path_lower = entry.path.to_lowercase();
+                let in_path = terms
+                    .iter()
+                    .filter(|t| path_lower.contains(t.as_str()))
+                    .count();
+                let text = self.pages.get(&id).and_then(|p| p.record.markdown());
+                let snippet = text
+                    .and_then(|t| search::snippet_for(t, &terms))
+                    .unwrap_or_default();
+                Some(Hit {
+                    path: entry.path.clone(),
+                    snippet,
+                    score: in_path as u32 * 1000
+                        + text.map_or(0, |t| search::count(t, &terms)).min(999),
+                })
+            })
+            .collect();
+        hits.sort_by(|a, b| b.score.cmp(&a.score).then_with(|| a.path.cmp(&b.path)));
+        hits.truncate(limit);
+        hits
     }
 
     fn check_can_write(&self) -> AppResult<()> {
@@ -360,10 +525,17 @@ impl Workspace {
 
     fn check_path_free(&self, path: &str, except: Option<PageId>) -> AppResult<()> {
         core_crypto::path::check_path(path)?;
+        if core_crypto::index::is_reserved_path(path) {
+            return Err(AppError::input(
+                "paths under .zkwiki/ are reserved for zkwiki's own records",
+            ));
+        }
         let lower = path.to_lowercase();
         let taken = self
-            .markdown_pages()
-            .any(|(id, p)| Some(*id) != except && p.record.path.to_lowercase() == lower);
+            .catalog
+            .pages()
+            .iter()
+            .any(|(id, p)| Some(*id) != except && p.path.to_lowercase() == lower);
         if taken {
             return Err(AppError::input(format!(
                 "a page named \"{path}\" already exists"
@@ -397,21 +569,49 @@ impl Workspace {
         }
     }
 
+    /// Signs the batch; with `catalog` (page writes), the updated search index goes into the
+    /// same commit, and index pages of older epochs are dropped.
     fn finish(
         &self,
-        batch: core_crypto::snapshot::WriteBatch<'_>,
+        mut batch: core_crypto::snapshot::WriteBatch<'_>,
         written: Vec<(PageId, PageRecord)>,
         removed: Vec<PageId>,
         page: Option<PageId>,
+        mut catalog: Option<SearchIndex>,
+        now_ms: i64,
     ) -> AppResult<Pending> {
+        if let (Some(index_id), Some(cat)) = (self.current_index_id(), catalog.as_mut()) {
+            for old in self.index_pages.iter().filter(|id| **id != index_id) {
+                batch.remove(old)?;
+            }
+            cat.seq = self.snap.state.seq + 1;
+            let record = cat.to_record(&self.my_name, now_ms)?;
+            batch.put(&mut OsRng, &self.keys, index_id, &record)?;
+        }
         let commit = batch.finish(&self.me)?;
         Ok(Pending {
             base_state: self.snap.state.hash(),
             commit,
             written,
             removed,
+            catalog,
             page,
         })
+    }
+
+    /// The catalog with these changes, when it is complete enough to be written as the index.
+    fn next_catalog(
+        &self,
+        written: &[(PageId, PageRecord)],
+        hashes: &[Digest32],
+        removed: &[PageId],
+    ) -> SearchIndex {
+        let mut cat = self.catalog.clone();
+        cat.remove_pages(&removed.iter().copied().collect());
+        for ((id, record), hash) in written.iter().zip(hashes) {
+            cat.insert(*id, record, *hash);
+        }
+        cat
     }
 
     /// Writes a page: `page` is `None` for a new page; `base` is the hash the editor started from
@@ -434,9 +634,26 @@ impl Workspace {
         };
         self.check_path_free(path, Some(id))?;
         let record = self.record(path, text.as_bytes().to_vec(), now_ms);
+        self.write_pages(vec![(id, record)], Vec::new(), Some(id), now_ms)
+    }
+
+    fn write_pages(
+        &self,
+        written: Vec<(PageId, PageRecord)>,
+        removed: Vec<PageId>,
+        page: Option<PageId>,
+        now_ms: i64,
+    ) -> AppResult<Pending> {
         let mut batch = self.snap.begin_write();
-        batch.put(&mut OsRng, &self.keys, id, &record)?;
-        self.finish(batch, vec![(id, record)], Vec::new(), Some(id))
+        let mut hashes = Vec::new();
+        for (id, record) in &written {
+            hashes.push(batch.put(&mut OsRng, &self.keys, *id, record)?);
+        }
+        for id in &removed {
+            batch.remove(id)?;
+        }
+        let catalog = self.next_catalog(&written, &hashes, &removed);
+        self.finish(batch, written, removed, page, Some(catalog), now_ms)
     }
 
     /// Renames a page (same id, so its history follows it).
@@ -445,20 +662,21 @@ impl Workspace {
         let current = self
             .pages
             .get(&page)
+            .filter(|_| self.is_loaded(&page))
             .ok_or_else(|| AppError::input("that page is not loaded"))?;
         self.check_path_free(new_path, Some(page))?;
-        let record = self.record(new_path, current.record.content.clone(), now_ms);
-        let mut batch = self.snap.begin_write();
-        batch.put(&mut OsRng, &self.keys, page, &record)?;
-        self.finish(batch, vec![(page, record)], Vec::new(), Some(page))
+        let mut record = self.record(new_path, current.record.content.clone(), now_ms);
+        record.kind = current.record.kind;
+        self.write_pages(vec![(page, record)], Vec::new(), Some(page), now_ms)
     }
 
     /// Deletes a page.
-    pub fn prepare_delete(&self, page: PageId) -> AppResult<Pending> {
+    pub fn prepare_delete(&self, page: PageId, now_ms: i64) -> AppResult<Pending> {
         self.check_can_write()?;
-        let mut batch = self.snap.begin_write();
-        batch.remove(&page)?;
-        self.finish(batch, Vec::new(), vec![page], Some(page))
+        if !self.snap.manifest.pages.contains_key(&page) || self.index_pages.contains(&page) {
+            return Err(AppError::input("no such page"));
+        }
+        self.write_pages(Vec::new(), vec![page], Some(page), now_ms)
     }
 
     /// Applies a write the server accepted.
@@ -474,8 +692,8 @@ impl Workspace {
             self.chain.push(next.keyring.clone());
             self.keys = next.keyring.unlock(&self.me)?;
         }
-        for id in pending.removed {
-            self.pages.remove(&id);
+        for id in &pending.removed {
+            self.pages.remove(id);
         }
         for (id, record) in pending.written {
             if let Some(entry) = next.manifest.pages.get(&id) {
@@ -488,8 +706,12 @@ impl Workspace {
                 );
             }
         }
+        if let Some(catalog) = pending.catalog {
+            self.catalog = catalog;
+        }
         self.snap = next;
-        self.reindex();
+        self.find_index_pages();
+        self.prune_catalog();
         Ok(())
     }
 
@@ -592,7 +814,7 @@ impl Workspace {
         let next = draft.sign(&mut OsRng, &self.me)?;
         let mut batch = self.snap.begin_write();
         batch.set_keyring(next)?;
-        self.finish(batch, Vec::new(), Vec::new(), None)
+        self.finish(batch, Vec::new(), Vec::new(), None, None, 0)
     }
 
     /// Adds a member with these (fingerprint-confirmed) public keys.
@@ -628,7 +850,13 @@ impl Workspace {
         let report = RevocationReport {
             name: name.to_owned(),
             epochs_readable: self.snap.keyring.epoch,
-            pages_readable: self.snap.manifest.pages.len(),
+            pages_readable: self
+                .snap
+                .manifest
+                .pages
+                .keys()
+                .filter(|id| !self.index_pages.contains(id))
+                .count(),
             new_epoch: self.snap.keyring.epoch + 1,
         };
         Ok((self.keyring_write(draft)?, report))

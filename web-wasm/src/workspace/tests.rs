@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::error::Kind;
+use core_crypto::envelope::PageKind;
 
 /// What the server stores for one wiki, and the checks it applies to a commit (simplified).
 struct FakeServer {
@@ -56,10 +57,26 @@ impl FakeServer {
         Ok(())
     }
 
-    fn load_all(&self, ws: &mut Workspace) {
-        for (id, hash) in ws.wanted() {
-            let _ = ws.load(id, &self.blobs[&hash]);
+    /// Loads what the workspace asks for until it asks for nothing; returns how many fetches.
+    fn load_all(&self, ws: &mut Workspace) -> usize {
+        let mut fetched = 0;
+        for _ in 0..10 {
+            let wanted = ws.wanted();
+            if wanted.is_empty() {
+                break;
+            }
+            for (id, hash) in wanted {
+                fetched += 1;
+                let _ = ws.load(id, &self.blobs[&hash]);
+            }
         }
+        fetched
+    }
+
+    /// Fetches and decrypts one page's current version.
+    fn load_page(&self, ws: &mut Workspace, id: PageId) {
+        let hash = ws.snapshot().manifest.pages[&id].hash;
+        ws.load(id, &self.blobs[&hash]).unwrap();
     }
 }
 
@@ -96,12 +113,19 @@ fn write_reload_render_search() {
     );
     let seen = ws.seen();
 
-    // A fresh session (a reload) verifies from bytes and decrypts everything.
+    // A fresh session (a reload) verifies from bytes and reads the index, not every page.
     let mut ws2 = server.open(&alice, "alice", &seen).unwrap();
-    assert_eq!(ws2.wanted().len(), 2);
-    server.load_all(&mut ws2);
+    assert_eq!(ws2.wanted().len(), 1, "only the index is fetched");
+    assert_eq!(server.load_all(&mut ws2), 1);
     assert!(ws2.failures().is_empty());
+    assert_eq!(ws2.catalog().len(), 2);
+    assert!(ws2.pages().is_empty());
     let home = ws2.find("home.md").unwrap();
+    // Search uses the index: whole words and, for the last term, prefixes.
+    assert_eq!(ws2.search("wel", 10)[0].path, "Home.md");
+    assert_eq!(ws2.search("plan", 10)[0].path, "Plan.md");
+    assert!(ws2.search("nothing-like-this", 10).is_empty());
+    server.load_page(&mut ws2, home);
     let page = &ws2.pages()[&home];
     let r = ws2.render(&page.record.path, page.record.markdown().unwrap());
     assert_eq!(r.title.as_deref(), Some("Welcome"));
@@ -111,9 +135,58 @@ fn write_reload_render_search() {
         r.html
     );
     assert!(r.html.contains("class=\"wikilink missing\""), "{}", r.html);
-    let hits = ws2.search("plan", 10);
-    assert_eq!(hits[0].path, "Plan.md");
+    let hits = ws2.search("see", 10);
+    assert_eq!(hits[0].snippet[1].0, "See");
     assert_eq!(ws2.head_signer(), Some("alice"));
+}
+
+#[test]
+fn stale_or_missing_index_is_rebuilt_from_pages() {
+    let alice = UserIdentity::make(&mut OsRng);
+    let mut server = FakeServer::create(&alice, "alice");
+    let mut ws = server
+        .open(&alice, "alice", &SeenRecord::default())
+        .unwrap();
+    write(&mut server, &mut ws, "Home.md", "home\n");
+    // Another client writes a page without updating the index.
+    let keys = ws.snapshot().keyring.unlock(&alice).unwrap();
+    let mut batch = ws.snapshot().begin_write();
+    let id = PageId::random(&mut OsRng);
+    let record = PageRecord {
+        kind: PageKind::Markdown,
+        path: "Unindexed.md".into(),
+        author: "alice".into(),
+        written_at_ms: 0,
+        content: b"quiet words".to_vec(),
+    };
+    batch.put(&mut OsRng, &keys, id, &record).unwrap();
+    let c = batch.finish(&alice).unwrap();
+    let p = Pending {
+        base_state: ws.snapshot().state.hash(),
+        commit: c,
+        written: vec![],
+        removed: vec![],
+        catalog: None,
+        page: None,
+    };
+    server.commit(&p).unwrap();
+    let mut fresh = server
+        .open(&alice, "alice", &SeenRecord::default())
+        .unwrap();
+    assert_eq!(
+        server.load_all(&mut fresh),
+        2,
+        "the index, then the page it lacks"
+    );
+    assert_eq!(fresh.find("Unindexed.md"), Some(id));
+    assert_eq!(fresh.search("quiet", 5)[0].path, "Unindexed.md");
+    // The next write stores a fresh index.
+    write(&mut server, &mut fresh, "Third.md", "3\n");
+    let mut again = server
+        .open(&alice, "alice", &SeenRecord::default())
+        .unwrap();
+    assert_eq!(server.load_all(&mut again), 1);
+    assert_eq!(again.catalog().len(), 3);
 }
 
 #[test]
@@ -162,7 +235,8 @@ fn tampered_blob_and_rollback_are_integrity_errors() {
     let seen = ws.seen();
 
     let mut fresh = server.open(&alice, "alice", &seen).unwrap();
-    let hash = fresh.wanted()[0].1;
+    server.load_all(&mut fresh);
+    let hash = fresh.snapshot().manifest.pages[&page].hash;
     let mut blob = server.blobs[&hash].clone();
     let last = blob.len() - 1;
     blob[last] ^= 1;
@@ -215,6 +289,7 @@ fn invite_reader_then_revoke() {
     let mut b = server.open(&bob, "bob", &SeenRecord::default()).unwrap();
     server.load_all(&mut b);
     let home = b.find("Home.md").unwrap();
+    server.load_page(&mut b, home);
     assert_eq!(b.pages()[&home].record.content, b"hello bob\n");
     assert_eq!(b.my_role(), Some(Role::Reader));
     let err = b.prepare_put(None, "x.md", "x", None, 0).unwrap_err();
@@ -266,7 +341,7 @@ fn history_versions_verify_against_their_state() {
     ws.accept(p).unwrap();
     assert_eq!(ws.find("Start.md"), Some(page));
     assert!(ws.prepare_put(None, "start.MD", "dup", None, 0).is_err());
-    let p = ws.prepare_delete(page).unwrap();
+    let p = ws.prepare_delete(page, 0).unwrap();
     server.commit(&p).unwrap();
     ws.accept(p).unwrap();
     assert!(ws.find("Start.md").is_none());
