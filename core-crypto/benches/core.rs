@@ -8,6 +8,7 @@
 //! - `envelope/seal` and `envelope/open`: a 4 KiB and a 1 MiB markdown page, through
 //!   `envelope::seal_page` / `envelope::open_page` (record encoding, PADMÉ, HKDF, commitment, AEAD);
 //! - `xchacha20poly1305`: the raw AEAD (`hazmat`) on 1 MiB, the bulk throughput figure;
+//! - `overhead`: a 1 MiB copy and a 1 MiB zeroize, what the envelope adds to the raw AEAD;
 //! - `state/verify_10000_pages`: what a client does on fetching the head of a 10,000-page wiki
 //!   (`Manifest::decode`, `WikiState::decode`, `WikiState::verify`, which hashes the manifest);
 //! - `argon2id`: `KdfParams::derive` at `KdfParams::DEFAULT` and `KdfParams::FLOOR`.
@@ -84,6 +85,21 @@ mod native {
         group.finish();
     }
 
+    /// What `envelope` adds on top of the raw AEAD for a large page: copying the content into
+    /// the padded record and out of it, and wiping each plaintext buffer (zeroize writes byte by
+    /// byte through volatile stores).
+    pub fn overheads(c: &mut Criterion) {
+        let data = vec![0x5a_u8; 1024 * 1024];
+        let mut group = c.benchmark_group("overhead");
+        group.throughput(Throughput::Bytes(data.len() as u64));
+        group.bench_function("copy/1MiB", |b| b.iter(|| black_box(&data).to_vec()));
+        group.bench_function("zeroize/1MiB", |b| {
+            let mut buf = data.clone();
+            b.iter(|| zeroize::Zeroize::zeroize(black_box(buf.as_mut_slice())))
+        });
+        group.finish();
+    }
+
     pub fn state(c: &mut Criterion) {
         let rng = &mut ChaCha20Rng::from_seed([5; 32]);
         let alice = UserIdentity::make(rng);
@@ -149,7 +165,7 @@ mod native {
         group.finish();
     }
 
-    criterion::criterion_group!(benches, envelope, aead, state, argon2);
+    criterion::criterion_group!(benches, envelope, aead, overheads, state, argon2);
 }
 
 #[cfg(not(target_arch = "wasm32"))]
