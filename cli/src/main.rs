@@ -1,5 +1,6 @@
-//! `zkwiki`: not built yet (see the README's status table).
+//! `zkwiki`: the command-line client of zkwiki. All logic is in the `zkwiki_cli` library; see
+//! `zkwiki --help` for the commands and exit codes.
 
-fn main() -> anyhow::Result<()> {
-    anyhow::bail!("the zkwiki CLI is not implemented yet: only the crypto core exists so far")
+fn main() -> std::process::ExitCode {
+    std::process::ExitCode::from(zkwiki_cli::run(std::env::args_os()))
 }

@@ -1,0 +1,346 @@
+//! Raw command-line arguments (clap derive). Every flag is defined once, here; [`crate::run`]
+//! resolves them with the configuration into a [`crate::context::Ctx`] before any command runs.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  failure (I/O, bad input, server error)
+  2  bad command-line usage
+  3  not logged in, wrong passphrase, or no access to this wiki
+  4  verification failed: tampering, rollback or fork; do not trust the server
+  5  a concurrent change could not be merged (your text was saved to a file)
+  6  no such page, wiki or file
+  7  the server could not be reached
+
+Environment:
+  ZKWIKI_PASSPHRASE       passphrase (for scripts; prefer --passphrase-file)
+  ZKWIKI_RECOVERY_KEY     recovery key for `login --recovery-key`
+  ZKWIKI_CONFIG_DIR       configuration folder (default: XDG config dir)
+  ZKWIKI_DATA_DIR         data folder: sealed identity, session, seen records, mirrors
+  EDITOR                  editor for `zkwiki edit`";
+
+/// zkwiki: an end-to-end encrypted, git-backed markdown wiki.
+///
+/// The server stores only ciphertext; this client encrypts, signs and verifies everything.
+#[derive(Debug, Parser)]
+#[command(name = "zkwiki", version, after_help = EXIT_CODES, max_term_width = 100)]
+pub struct Cli {
+    /// Options every command takes.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Print machine-readable JSON on standard output
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// No progress bars or notes
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    /// Server URL (default: the one you logged in to)
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        env = "ZKWIKI_SERVER",
+        hide_env_values = true
+    )]
+    pub server: Option<String>,
+    /// Wiki to use: a name from `zkwiki wiki list` or a wiki id
+    #[arg(
+        long,
+        short,
+        global = true,
+        value_name = "WIKI",
+        env = "ZKWIKI_WIKI",
+        hide_env_values = true
+    )]
+    pub wiki: Option<String>,
+    /// Read the passphrase from the first line of FILE instead of prompting
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        env = "ZKWIKI_PASSPHRASE_FILE",
+        hide_env_values = true
+    )]
+    pub passphrase_file: Option<PathBuf>,
+    /// Use an exported key file instead of your sealed identity (no passphrase needed)
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        env = "ZKWIKI_KEY_FILE",
+        hide_env_values = true
+    )]
+    pub key_file: Option<PathBuf>,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create an account on a server (prints a recovery key once)
+    Register(RegisterArgs),
+    /// Log in to a server (with your passphrase, or your recovery key)
+    Login(LoginArgs),
+    /// End the session (the sealed identity stays for offline decryption unless --forget)
+    Logout(LogoutArgs),
+    /// Show who you are logged in as, and your key fingerprint
+    Whoami,
+    /// Create, list and delete wikis
+    #[command(subcommand)]
+    Wiki(WikiCommand),
+    /// List pages
+    Ls(LsArgs),
+    /// Print a page
+    Cat(CatArgs),
+    /// Write a page from a file or standard input
+    Put(PutArgs),
+    /// Edit a page in $EDITOR; concurrent changes are merged or saved, never lost
+    Edit(EditArgs),
+    /// Rename a page (it keeps its history)
+    Mv(MvArgs),
+    /// Delete a page (it stays in history)
+    Rm(RmArgs),
+    /// Show the history of the wiki or of one page (following renames)
+    Log(LogArgs),
+    /// Search pages (on this machine, in the encrypted index)
+    Search(SearchArgs),
+    /// git clone a wiki's ciphertext and decrypt it into a plaintext folder
+    Clone(CloneArgs),
+    /// Verify and decrypt an encrypted clone offline
+    Decrypt(DecryptArgs),
+    /// Update a folder made by `zkwiki clone`
+    Pull(PullArgs),
+    /// Import a folder or git repository of markdown (e.g. an Otterwiki repository)
+    Import(ImportArgs),
+    /// Export every page into a folder, in the wiki's layout
+    Export(ExportArgs),
+    /// Export or inspect your key
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// git textconv driver: print an encrypted file of a clone as text (set up by `clone`)
+    #[command(hide = true)]
+    Textconv(TextconvArgs),
+    /// git credential helper: hands git the session token (set up by `clone`)
+    #[command(hide = true)]
+    Credential(CredentialArgs),
+}
+
+/// `register`.
+#[derive(Debug, Args)]
+pub struct RegisterArgs {
+    /// Your user name (a-z, 0-9, '.', '_', '-')
+    pub user: String,
+    /// Write the recovery key to FILE (mode 0600) instead of printing it
+    #[arg(long, value_name = "FILE")]
+    pub recovery_key_out: Option<PathBuf>,
+    /// Tests only: Argon2id at the client's minimum cost instead of the default
+    #[arg(
+        long,
+        hide = true,
+        env = "ZKWIKI_TEST_KDF_FLOOR",
+        hide_env_values = true
+    )]
+    pub kdf_floor: bool,
+}
+
+/// `login`.
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// Your user name (default: the last one used)
+    pub user: Option<String>,
+    /// Log in with your recovery key, then choose a new passphrase
+    #[arg(long)]
+    pub recovery_key: bool,
+    /// Read the recovery key from FILE (implies --recovery-key)
+    #[arg(long, value_name = "FILE")]
+    pub recovery_key_file: Option<PathBuf>,
+    /// Tests only: Argon2id at the client's minimum cost for the new passphrase
+    #[arg(
+        long,
+        hide = true,
+        env = "ZKWIKI_TEST_KDF_FLOOR",
+        hide_env_values = true
+    )]
+    pub kdf_floor: bool,
+}
+
+/// `logout`.
+#[derive(Debug, Args)]
+pub struct LogoutArgs {
+    /// Also delete the sealed identity kept for offline decryption
+    #[arg(long)]
+    pub forget: bool,
+}
+
+/// `wiki …`.
+#[derive(Debug, Subcommand)]
+pub enum WikiCommand {
+    /// Create a wiki you own; NAME is a local name for it
+    Create {
+        /// Local name for the new wiki
+        name: String,
+    },
+    /// List the wikis you are a member of
+    List,
+    /// Delete a wiki on the server (owner only)
+    Delete {
+        /// The wiki (name or id)
+        wiki: String,
+        /// Do not ask for confirmation
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+/// `ls`.
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// Only pages under this folder
+    pub prefix: Option<String>,
+    /// Show kind, size, author and time
+    #[arg(long, short)]
+    pub long: bool,
+}
+
+/// `cat`.
+#[derive(Debug, Args)]
+pub struct CatArgs {
+    /// Page path, e.g. `notes/Plan.md`
+    pub path: String,
+}
+
+/// `put`.
+#[derive(Debug, Args)]
+pub struct PutArgs {
+    /// Page path, e.g. `notes/Plan.md`
+    pub path: String,
+    /// File to read, or `-` for standard input (the default)
+    pub file: Option<PathBuf>,
+}
+
+/// `edit`.
+#[derive(Debug, Args)]
+pub struct EditArgs {
+    /// Page path (created if missing)
+    pub path: String,
+}
+
+/// `mv`.
+#[derive(Debug, Args)]
+pub struct MvArgs {
+    /// Current path
+    pub from: String,
+    /// New path
+    pub to: String,
+}
+
+/// `rm`.
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// Page path
+    pub path: String,
+}
+
+/// `log`.
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// A page (its history follows renames); without it, the wiki's history
+    pub path: Option<String>,
+    /// Show at most N entries
+    #[arg(long, short = 'n', default_value_t = 20, value_name = "N")]
+    pub limit: usize,
+}
+
+/// `search`.
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// Words that must all appear (end a word with * to match a prefix)
+    #[arg(required = true, num_args = 1..)]
+    pub terms: Vec<String>,
+}
+
+/// `clone`.
+#[derive(Debug, Args)]
+pub struct CloneArgs {
+    /// The wiki's git URL (http(s)://server/git/<wiki>.git), or a wiki name or id on your server
+    pub url: String,
+    /// Folder to create (default: the wiki's name or id)
+    pub dir: Option<PathBuf>,
+}
+
+/// `decrypt`.
+#[derive(Debug, Args)]
+pub struct DecryptArgs {
+    /// An encrypted clone (a git repository, bare or not)
+    pub repo: PathBuf,
+    /// Folder to write the plaintext pages to (must not exist or be empty)
+    pub out: PathBuf,
+    /// Accept a copy older than the newest state this machine has seen (e.g. an old backup)
+    #[arg(long)]
+    pub allow_older: bool,
+}
+
+/// `pull`.
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// The folder made by `zkwiki clone`
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+}
+
+/// `import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// A folder of pages, or a git repository (its history is replayed commit by commit)
+    pub dir: PathBuf,
+    /// Put every page under this folder of the wiki
+    #[arg(long, value_name = "FOLDER")]
+    pub into: Option<String>,
+    /// For a git repository: import only its current files, not its history
+    #[arg(long)]
+    pub no_history: bool,
+}
+
+/// `export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Folder to write (must not exist or be empty)
+    pub dir: PathBuf,
+}
+
+/// `key …`.
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Write your private key, unencrypted, to FILE (mode 0600): for offline use without a passphrase
+    Export {
+        /// Where to write the key file
+        file: PathBuf,
+    },
+    /// Show your public keys and fingerprint
+    Show,
+}
+
+/// `textconv`.
+#[derive(Debug, Args)]
+pub struct TextconvArgs {
+    /// The file git hands over
+    pub file: PathBuf,
+}
+
+/// `credential`.
+#[derive(Debug, Args)]
+pub struct CredentialArgs {
+    /// get, store or erase
+    pub operation: String,
+}

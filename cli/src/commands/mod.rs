@@ -1,0 +1,42 @@
+//! One module per group of commands; [`dispatch`] maps a parsed command to its function.
+
+mod account;
+mod clone;
+mod history;
+mod pages;
+mod transfer;
+mod wikis;
+
+use crate::args::{Command, KeyCommand, WikiCommand};
+use crate::context::Ctx;
+use crate::error::Result;
+
+/// Runs one command.
+pub fn dispatch(ctx: &Ctx, command: Command) -> Result<()> {
+    match command {
+        Command::Register(a) => account::register(ctx, &a),
+        Command::Login(a) => account::login(ctx, &a),
+        Command::Logout(a) => account::logout(ctx, &a),
+        Command::Whoami => account::whoami(ctx),
+        Command::Key(KeyCommand::Export { file }) => account::key_export(ctx, &file),
+        Command::Key(KeyCommand::Show) => account::key_show(ctx),
+        Command::Wiki(WikiCommand::Create { name }) => wikis::create(ctx, &name),
+        Command::Wiki(WikiCommand::List) => wikis::list(ctx),
+        Command::Wiki(WikiCommand::Delete { wiki, yes }) => wikis::delete(ctx, &wiki, yes),
+        Command::Ls(a) => pages::ls(ctx, &a),
+        Command::Cat(a) => pages::cat(ctx, &a),
+        Command::Put(a) => pages::put(ctx, &a),
+        Command::Edit(a) => pages::edit(ctx, &a),
+        Command::Mv(a) => pages::mv(ctx, &a),
+        Command::Rm(a) => pages::rm(ctx, &a),
+        Command::Search(a) => pages::search(ctx, &a),
+        Command::Log(a) => history::log(ctx, &a),
+        Command::Clone(a) => clone::clone(ctx, &a),
+        Command::Decrypt(a) => clone::decrypt(ctx, &a),
+        Command::Pull(a) => clone::pull(ctx, &a),
+        Command::Textconv(a) => clone::textconv(ctx, &a),
+        Command::Credential(a) => clone::credential(ctx, &a),
+        Command::Import(a) => transfer::import(ctx, &a),
+        Command::Export(a) => transfer::export(ctx, &a),
+    }
+}

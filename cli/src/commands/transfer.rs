@@ -1,0 +1,455 @@
+//! `import DIR` and `export DIR`.
+//!
+//! Import takes a folder of pages (markdown and attachments, nested folders, front matter kept
+//! verbatim) or a git repository such as an Otterwiki one, whose history is replayed commit by
+//! commit, oldest first, each as one wiki commit keeping the original author name and time in
+//! the page records (renames keep the page id, so `zkwiki log` follows them). Export writes the
+//! current pages back in the same layout; export → import → export is byte-identical.
+
+use std::path::{Path, PathBuf};
+
+use core_crypto::envelope::{MAX_AUTHOR_LEN, MAX_CONTENT_LEN, PageKind, PageRecord};
+use core_crypto::ids::PageId;
+use rand_core::OsRng;
+use serde_json::json;
+
+use crate::args::{ExportArgs, ImportArgs};
+use crate::config::is_nonempty_dir;
+use crate::context::{Ctx, Unlocked};
+use crate::error::{CliError, Result};
+use crate::fsutil;
+use crate::git::Git;
+use crate::remote::{Remote, Stage, Writer};
+use crate::wiki::{self, check_user_path, kind_for_path};
+
+/// Content bytes per commit when importing a folder.
+const CHUNK_BYTES: usize = 8 * 1024 * 1024;
+/// Pages per commit when importing a folder.
+const CHUNK_PAGES: usize = 2000;
+
+/// One change to apply.
+enum Change {
+    Put {
+        path: String,
+        content: Vec<u8>,
+        author: String,
+        written_at_ms: i64,
+    },
+    Rename {
+        from: String,
+        to: String,
+        content: Vec<u8>,
+        author: String,
+        written_at_ms: i64,
+    },
+    Remove {
+        path: String,
+    },
+}
+
+fn wiki_path(into: Option<&str>, rel: &str) -> String {
+    match into.map(|p| p.trim_matches('/')).filter(|p| !p.is_empty()) {
+        Some(p) => format!("{p}/{rel}"),
+        None => rel.to_owned(),
+    }
+}
+
+fn record(path: &str, content: &[u8], author: &str, written_at_ms: i64) -> PageRecord {
+    let mut kind = kind_for_path(path);
+    if kind == PageKind::Markdown && std::str::from_utf8(content).is_err() {
+        kind = PageKind::Attachment;
+    }
+    PageRecord {
+        kind,
+        path: path.to_owned(),
+        author: truncate(author, MAX_AUTHOR_LEN),
+        written_at_ms,
+        content: content.to_vec(),
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_owned()
+}
+
+fn apply(stage: &mut Stage<'_>, changes: &[Change]) -> Result<()> {
+    for c in changes {
+        match c {
+            Change::Put {
+                path,
+                content,
+                author,
+                written_at_ms,
+            } => {
+                let id = stage.find(path);
+                if let Some(id) = id
+                    && stage
+                        .index
+                        .page(&id)
+                        .is_some_and(|p| p.size == content.len() as u64)
+                    && stage.base_hash(&id).is_some()
+                    && stage
+                        .open(&id)
+                        .is_ok_and(|r| r.content == *content && r.path == *path)
+                {
+                    continue;
+                }
+                let id = id.unwrap_or_else(|| PageId::random(&mut OsRng));
+                stage.put(id, &record(path, content, author, *written_at_ms))?;
+            }
+            Change::Rename {
+                from,
+                to,
+                content,
+                author,
+                written_at_ms,
+            } => {
+                let id = stage
+                    .find(from)
+                    .or_else(|| stage.find(to))
+                    .unwrap_or_else(|| PageId::random(&mut OsRng));
+                stage.put(id, &record(to, content, author, *written_at_ms))?;
+            }
+            Change::Remove { path } => {
+                if let Some(id) = stage.find(path) {
+                    stage.remove(&id)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn commit_changes(writer: &mut Writer<'_, '_>, changes: &[Change]) -> Result<Option<u64>> {
+    writer.commit(false, &mut |stage| apply(stage, changes))
+}
+
+/// `zkwiki import DIR`.
+pub fn import(ctx: &Ctx, a: &ImportArgs) -> Result<()> {
+    if !a.dir.is_dir() {
+        return Err(CliError::not_found(format!(
+            "{} is not a folder",
+            a.dir.display()
+        )));
+    }
+    if let Some(p) = &a.into {
+        check_user_path(p.trim_matches('/'))?;
+    }
+    let remote = Remote::open(ctx)?;
+    let who = ctx.unlock()?;
+    let mut writer = Writer::begin(&remote, &who)?;
+    let is_git = a.dir.join(".git").exists() && Git::at(&a.dir).is_repo();
+    let (commits, pages) = if is_git && !a.no_history {
+        import_history(ctx, &mut writer, &who, a)?
+    } else {
+        import_folder(ctx, &mut writer, &who, a)?
+    };
+    writer.flush_index()?;
+    let seq = writer.snapshot.state.seq;
+    if ctx.out.json {
+        return ctx.out.json_value(&json!({
+            "commits": commits, "pages": pages, "seq": seq, "history": is_git && !a.no_history,
+        }));
+    }
+    ctx.out.line(format!(
+        "imported {pages} page versions in {commits} commits (wiki version {seq})"
+    ))
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|e| CliError::io(dir.display(), e))?
+        .filter_map(std::result::Result::ok)
+        .collect();
+    entries.sort_by_key(std::fs::DirEntry::file_name);
+    for entry in entries {
+        let path = entry.path();
+        let name = entry.file_name();
+        let ft = entry
+            .file_type()
+            .map_err(|e| CliError::io(path.display(), e))?;
+        if dir == root && (name == ".git" || name == ".zkwiki") {
+            continue;
+        }
+        if ft.is_dir() {
+            walk(root, &path, out)?;
+        } else if ft.is_file() {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+fn import_folder(
+    ctx: &Ctx,
+    writer: &mut Writer<'_, '_>,
+    who: &Unlocked,
+    a: &ImportArgs,
+) -> Result<(usize, usize)> {
+    let mut files = Vec::new();
+    walk(&a.dir, &a.dir, &mut files)?;
+    let bar = ctx.out.progress(files.len() as u64, "importing");
+    let (mut commits, mut pages) = (0, 0);
+    let mut chunk = Vec::new();
+    let mut chunk_bytes = 0;
+    for (i, file) in files.iter().enumerate() {
+        bar.inc(1);
+        let rel = file
+            .strip_prefix(&a.dir)
+            .map_err(|_| CliError::general("walking the folder"))?;
+        let Some(rel) = rel
+            .components()
+            .map(|c| c.as_os_str().to_str())
+            .collect::<Option<Vec<_>>>()
+        else {
+            ctx.out
+                .warn(format!("skipped {} (name is not UTF-8)", file.display()));
+            continue;
+        };
+        let path = wiki_path(a.into.as_deref(), &rel.join("/"));
+        if let Err(e) = check_user_path(&path) {
+            ctx.out.warn(format!("skipped {path:?}: {}", e.message));
+            continue;
+        }
+        let meta = std::fs::metadata(file).map_err(|e| CliError::io(file.display(), e))?;
+        if meta.len() as usize > MAX_CONTENT_LEN {
+            ctx.out
+                .warn(format!("skipped {path:?}: larger than 16 MiB"));
+            continue;
+        }
+        let content = std::fs::read(file).map_err(|e| CliError::io(file.display(), e))?;
+        let written_at_ms = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or_else(wiki::now_ms, |d| i64::try_from(d.as_millis()).unwrap_or(0));
+        chunk_bytes += content.len();
+        chunk.push(Change::Put {
+            path,
+            content,
+            author: who.user.clone(),
+            written_at_ms,
+        });
+        pages += 1;
+        if chunk_bytes >= CHUNK_BYTES || chunk.len() >= CHUNK_PAGES || i + 1 == files.len() {
+            if commit_changes(writer, &chunk)?.is_some() {
+                commits += 1;
+            }
+            chunk.clear();
+            chunk_bytes = 0;
+        }
+    }
+    bar.finish_and_clear();
+    Ok((commits, pages))
+}
+
+struct SourceCommit {
+    id: String,
+    parent: Option<String>,
+    author: String,
+    time_ms: i64,
+}
+
+fn import_history(
+    ctx: &Ctx,
+    writer: &mut Writer<'_, '_>,
+    _who: &Unlocked,
+    a: &ImportArgs,
+) -> Result<(usize, usize)> {
+    let src = Git::at(&a.dir);
+    let log = src.run(
+        [
+            "log",
+            "--reverse",
+            "--first-parent",
+            "--format=%H%x1f%P%x1f%an%x1f%at",
+            "HEAD",
+        ],
+        "reading the repository's history",
+    )?;
+    let commits: Vec<SourceCommit> = String::from_utf8_lossy(&log)
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split('\x1f');
+            let id = f.next()?.to_owned();
+            let parent = f
+                .next()?
+                .split(' ')
+                .next()
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned);
+            let author = f.next()?.to_owned();
+            let time_ms = f.next()?.trim().parse::<i64>().ok()? * 1000;
+            Some(SourceCommit {
+                id,
+                parent,
+                author,
+                time_ms,
+            })
+        })
+        .collect();
+    let bar = ctx.out.progress(commits.len() as u64, "replaying");
+    let (mut done, mut pages) = (0, 0);
+    for c in &commits {
+        bar.inc(1);
+        let changes = commit_changes_of(ctx, &src, c, a.into.as_deref())?;
+        pages += changes
+            .iter()
+            .filter(|c| !matches!(c, Change::Remove { .. }))
+            .count();
+        if commit_changes(writer, &changes)?.is_some() {
+            done += 1;
+        }
+    }
+    bar.finish_and_clear();
+    Ok((done, pages))
+}
+
+fn commit_changes_of(
+    ctx: &Ctx,
+    src: &Git,
+    c: &SourceCommit,
+    into: Option<&str>,
+) -> Result<Vec<Change>> {
+    let mut args = vec![
+        "diff-tree",
+        "-r",
+        "-z",
+        "-M",
+        "--name-status",
+        "--no-commit-id",
+    ];
+    let (parent, root);
+    match &c.parent {
+        Some(p) => {
+            parent = p.clone();
+            args.push(&parent);
+        }
+        None => {
+            root = "--root".to_owned();
+            args.push(&root);
+        }
+    }
+    args.push(&c.id);
+    let out = src.run(args, "reading a commit's changes")?;
+    let tokens: Vec<String> = out
+        .split(|&b| b == 0)
+        .filter(|t| !t.is_empty())
+        .map(|t| String::from_utf8_lossy(t).into_owned())
+        .collect();
+    let mut raw = Vec::new();
+    let mut i = 0;
+    while i < tokens.len() {
+        let status = tokens[i].clone();
+        let two = status.starts_with('R') || status.starts_with('C');
+        let (from, to) = if two {
+            (tokens.get(i + 1).cloned(), tokens.get(i + 2).cloned())
+        } else {
+            (None, tokens.get(i + 1).cloned())
+        };
+        i += if two { 3 } else { 2 };
+        let Some(to) = to else { break };
+        raw.push((status, from, to));
+    }
+    let mut specs = Vec::new();
+    for (status, _, to) in &raw {
+        if !status.starts_with('D') {
+            specs.push(format!("{}:{to}", c.id));
+        }
+    }
+    let mut blobs = src.read_blobs(&specs)?.into_iter();
+    let mut changes = Vec::new();
+    for (status, from, to) in raw {
+        let hidden = |p: &str| p.split('/').any(|s| s == ".git") || p.starts_with(".zkwiki/");
+        if status.starts_with('D') {
+            if !hidden(&to) {
+                changes.push(Change::Remove {
+                    path: wiki_path(into, &to),
+                });
+            }
+            continue;
+        }
+        let content = blobs.next().flatten();
+        let path = wiki_path(into, &to);
+        if hidden(&to) || check_user_path(&path).is_err() {
+            ctx.out
+                .warn(format!("skipped {to:?}: not a valid page path"));
+            continue;
+        }
+        let Some(content) = content else {
+            ctx.out
+                .warn(format!("skipped {to:?}: not a file (a submodule?)"));
+            continue;
+        };
+        if content.len() > MAX_CONTENT_LEN {
+            ctx.out.warn(format!("skipped {to:?}: larger than 16 MiB"));
+            continue;
+        }
+        match (status.starts_with('R'), from) {
+            (true, Some(from)) => changes.push(Change::Rename {
+                from: wiki_path(into, &from),
+                to: path,
+                content,
+                author: c.author.clone(),
+                written_at_ms: c.time_ms,
+            }),
+            _ => changes.push(Change::Put {
+                path,
+                content,
+                author: c.author.clone(),
+                written_at_ms: c.time_ms,
+            }),
+        }
+    }
+    Ok(changes)
+}
+
+/// `zkwiki export DIR`.
+pub fn export(ctx: &Ctx, a: &ExportArgs) -> Result<()> {
+    if a.dir.is_file() || is_nonempty_dir(&a.dir) {
+        return Err(CliError::usage(format!(
+            "{} already exists and is not empty",
+            a.dir.display()
+        ))
+        .with_hint("choose another folder"));
+    }
+    let remote = Remote::open(ctx)?;
+    let who = ctx.unlock()?;
+    let view = remote.read(&who)?;
+    let bar = ctx.out.progress(
+        view.verified.snapshot.manifest.pages.len() as u64,
+        "decrypting",
+    );
+    let records = wiki::open_all(
+        &view.verified.snapshot,
+        &view.verified.blobs,
+        &view.keys,
+        &mut || bar.inc(1),
+    )?;
+    bar.finish_and_clear();
+    let tmp = fsutil::temp_dir_beside(&a.dir).map_err(|e| CliError::io(a.dir.display(), e))?;
+    super::clone::write_pages(ctx, tmp.path(), &records)?;
+    if a.dir.exists() {
+        std::fs::remove_dir(&a.dir).map_err(|e| CliError::io(a.dir.display(), e))?;
+    }
+    let kept = tmp.keep();
+    std::fs::rename(&kept, &a.dir).map_err(|e| {
+        let _ = std::fs::remove_dir_all(&kept);
+        CliError::io(a.dir.display(), e)
+    })?;
+    if ctx.out.json {
+        return ctx.out.json_value(&json!({
+            "dir": a.dir, "pages": records.len(), "seq": view.verified.snapshot.state.seq,
+        }));
+    }
+    ctx.out.line(format!(
+        "exported {} pages (wiki version {}) to {}",
+        records.len(),
+        view.verified.snapshot.state.seq,
+        a.dir.display()
+    ))
+}

@@ -1,0 +1,138 @@
+//! The resolved configuration a command runs with (raw args + config file + environment), and
+//! the accessors commands use: the server, the session, the wiki, the unlocked identity.
+
+use std::path::PathBuf;
+
+use core_crypto::identity::UserIdentity;
+use core_crypto::ids::WikiId;
+
+use crate::api::Api;
+use crate::args::GlobalArgs;
+use crate::config::{self, ConfigFile, Paths};
+use crate::error::{CliError, ErrorKind, Result};
+use crate::keystore::{self, Keystore, SecretSource, Session};
+use crate::output::Out;
+use crate::seen::SeenStore;
+
+/// Everything a command needs to know before it starts.
+#[derive(Debug)]
+pub struct Ctx {
+    /// Config and data folders.
+    pub paths: Paths,
+    /// `config.json`.
+    pub config: ConfigFile,
+    /// Output mode.
+    pub out: Out,
+    /// `--server`.
+    pub server_arg: Option<String>,
+    /// `--wiki`.
+    pub wiki_arg: Option<String>,
+    /// Where secrets come from.
+    pub secrets: SecretSource,
+    /// `--key-file`.
+    pub key_file: Option<PathBuf>,
+    /// The sealed identity and session files.
+    pub keystore: Keystore,
+    /// Rollback/fork memory.
+    pub seen: SeenStore,
+}
+
+/// An unlocked identity and the name it acts under.
+pub struct Unlocked {
+    /// The account (or key file) name.
+    pub user: String,
+    /// The private keys (in memory only).
+    pub identity: UserIdentity,
+}
+
+impl Ctx {
+    /// Resolves raw global arguments.
+    pub fn resolve(global: &GlobalArgs) -> Result<Self> {
+        let paths = Paths::resolve()?;
+        let config = ConfigFile::load(&paths)?;
+        Ok(Self {
+            keystore: Keystore::new(&paths.data_dir),
+            seen: SeenStore::new(&paths.data_dir),
+            config,
+            out: Out {
+                json: global.json,
+                quiet: global.quiet,
+            },
+            server_arg: global.server.clone(),
+            wiki_arg: global.wiki.clone(),
+            secrets: SecretSource {
+                passphrase_file: global.passphrase_file.clone(),
+            },
+            key_file: global.key_file.clone(),
+            paths,
+        })
+    }
+
+    /// The server: `--server`, else the session's, else the configured one.
+    pub fn server(&self) -> Result<String> {
+        if let Some(s) = &self.server_arg {
+            return config::normalize_server(s);
+        }
+        if let Some(s) = self.keystore.session()? {
+            return Ok(s.server);
+        }
+        if let Some(s) = &self.config.server {
+            return config::normalize_server(s);
+        }
+        Err(CliError::usage("no server given")
+            .with_hint("pass --server URL (it is remembered after `zkwiki login`)"))
+    }
+
+    /// The current session (logged in).
+    pub fn session(&self) -> Result<Session> {
+        let session = self.keystore.session()?.ok_or_else(|| {
+            CliError::new(ErrorKind::Auth, "not logged in")
+                .with_hint("run `zkwiki login` (or `zkwiki register` for a new account)")
+        })?;
+        if let Some(s) = &self.server_arg
+            && config::normalize_server(s)? != session.server
+        {
+            return Err(CliError::new(
+                ErrorKind::Auth,
+                format!(
+                    "not logged in to {s} (the session is for {})",
+                    session.server
+                ),
+            )
+            .with_hint("run `zkwiki login --server URL`"));
+        }
+        Ok(session)
+    }
+
+    /// An API client with the session token.
+    pub fn api(&self) -> Result<Api> {
+        let s = self.session()?;
+        Ok(Api::new(&s.server, Some(s.token)))
+    }
+
+    /// The selected wiki.
+    pub fn wiki(&self) -> Result<WikiId> {
+        config::resolve_wiki(&self.config, self.wiki_arg.as_deref())
+    }
+
+    /// The user's identity: from `--key-file`, else the sealed identity opened with the
+    /// passphrase.
+    pub fn unlock(&self) -> Result<Unlocked> {
+        if let Some(file) = &self.key_file {
+            let (user, identity) = keystore::read_key_file(file)?;
+            return Ok(Unlocked { user, identity });
+        }
+        let stored = self.keystore.identity()?.ok_or_else(|| {
+            CliError::new(ErrorKind::Auth, "no identity on this machine")
+                .with_hint("run `zkwiki login`, or pass --key-file FILE")
+        })?;
+        let passphrase = self
+            .secrets
+            .passphrase(&format!("Passphrase for {}: ", stored.user))?;
+        let identity = keystore::unseal_stored(&stored, &passphrase)?;
+        Ok(Unlocked {
+            user: stored.user,
+            identity,
+        })
+    }
+}

@@ -1,0 +1,329 @@
+//! The user's keys on this machine, without ever writing a plaintext private key (unless the
+//! user runs `zkwiki key export`).
+//!
+//! - `identity.json`: the identity *sealed* under the passphrase (exactly what the server stores),
+//!   with the KDF parameters and public keys. Opening it needs the passphrase, every time.
+//! - `session.json` (0600): the server session token. It lets the CLI fetch ciphertext and send
+//!   commits; it opens nothing.
+//! - a key file (`key export`, 0600): the raw identity, for offline use and, later, agents: the
+//!   format leaves room for `wiki`, `token` and `role` fields.
+//!
+//! Secrets come from `ZKWIKI_PASSPHRASE`, `--passphrase-file`, or a prompt without echo.
+
+use std::path::{Path, PathBuf};
+
+use core_crypto::identity::{PublicIdentity, UserIdentity};
+use core_crypto::kdf::KdfParams;
+use core_crypto::protector::{ProtectorKey, ProtectorKind, RecoveryKey};
+use data_encoding::BASE64;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::error::{CliError, Context, ErrorKind, Result};
+use crate::fsutil;
+
+/// `identity.json`: the sealed identity and what is needed to open it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StoredIdentity {
+    /// Server the account lives on.
+    pub server: String,
+    /// Account name.
+    pub user: String,
+    /// `passphrase` (the only protector kept on disk so far; `kms` later).
+    pub protector: String,
+    /// KDF parameters (base64 of 29 bytes) for the passphrase protector.
+    pub kdf: Option<String>,
+    /// The sealed identity (base64).
+    pub sealed_identity: String,
+    /// X25519 public key (base64).
+    pub x25519: String,
+    /// Ed25519 public key (base64).
+    pub ed25519: String,
+}
+
+/// `session.json`: the session token.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Session {
+    /// Server URL.
+    pub server: String,
+    /// Account name.
+    pub user: String,
+    /// Bearer token (secret: never printed).
+    pub token: String,
+    /// Unix seconds.
+    pub expires_at: u64,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Session({} at {}, token [REDACTED])",
+            self.user, self.server
+        )
+    }
+}
+
+/// An exported key file (`zkwiki key export`). Agent key files (issue 6) add `wiki`, `token`.
+#[derive(Serialize, Deserialize)]
+pub struct KeyFile {
+    /// Format marker and version (1).
+    pub zkwiki_key_file: u32,
+    /// Account (or agent) name.
+    pub user: String,
+    /// Server URL, if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+    /// The 64 secret bytes `X25519 secret ‖ Ed25519 seed`, base64.
+    pub secret: String,
+    /// The fingerprint, for people.
+    pub fingerprint: String,
+    /// The age identity (`AGE-SECRET-KEY-1…`), usable with `age -d -i`.
+    pub age_identity: String,
+}
+
+/// Public keys as stored in JSON.
+pub fn public_from_b64(x25519: &str, ed25519: &str) -> Result<PublicIdentity> {
+    let dec = |s: &str| -> Result<[u8; 32]> {
+        BASE64
+            .decode(s.as_bytes())
+            .ok()
+            .and_then(|v| v.try_into().ok())
+            .ok_or_else(|| CliError::general("a stored public key is not 32 bytes of base64"))
+    };
+    Ok(PublicIdentity {
+        x25519: dec(x25519)?,
+        ed25519: dec(ed25519)?,
+    })
+}
+
+/// The data-dir files.
+#[derive(Clone, Debug)]
+pub struct Keystore {
+    dir: PathBuf,
+}
+
+impl Keystore {
+    /// The keystore in a data dir.
+    pub fn new(data_dir: &Path) -> Self {
+        Self {
+            dir: data_dir.to_path_buf(),
+        }
+    }
+
+    fn identity_file(&self) -> PathBuf {
+        self.dir.join("identity.json")
+    }
+
+    fn session_file(&self) -> PathBuf {
+        self.dir.join("session.json")
+    }
+
+    /// The sealed identity, if any.
+    pub fn identity(&self) -> Result<Option<StoredIdentity>> {
+        read_json(&self.identity_file())
+    }
+
+    /// Saves the sealed identity (0600).
+    pub fn save_identity(&self, id: &StoredIdentity) -> Result<()> {
+        write_json(&self.identity_file(), id)
+    }
+
+    /// The session, if any.
+    pub fn session(&self) -> Result<Option<Session>> {
+        read_json(&self.session_file())
+    }
+
+    /// Saves the session (0600).
+    pub fn save_session(&self, s: &Session) -> Result<()> {
+        write_json(&self.session_file(), s)
+    }
+
+    /// Deletes the session file (and with `forget`, the sealed identity).
+    pub fn clear(&self, forget: bool) -> Result<()> {
+        remove_if_exists(&self.session_file())?;
+        if forget {
+            remove_if_exists(&self.identity_file())?;
+        }
+        Ok(())
+    }
+}
+
+fn remove_if_exists(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(CliError::io(path.display(), e)),
+    }
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            CliError::general(format!("{} is not valid: {e}", path.display()))
+                .with_hint("delete it and log in again")
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(CliError::io(path.display(), e)),
+    }
+}
+
+fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let bytes = Zeroizing::new(
+        serde_json::to_vec_pretty(value)
+            .map_err(|e| CliError::general(format!("encoding {}: {e}", path.display())))?,
+    );
+    if let Some(dir) = path.parent() {
+        fsutil::create_private_dir(dir).context(dir.display())?;
+    }
+    fsutil::write_atomic(path, &bytes, true).context(path.display())
+}
+
+/// How to get secrets from the user.
+#[derive(Clone, Debug, Default)]
+pub struct SecretSource {
+    /// `--passphrase-file`.
+    pub passphrase_file: Option<PathBuf>,
+}
+
+impl SecretSource {
+    /// The passphrase: `ZKWIKI_PASSPHRASE`, the file, or a prompt without echo.
+    pub fn passphrase(&self, prompt: &str) -> Result<Zeroizing<String>> {
+        if let Some(v) = std::env::var_os("ZKWIKI_PASSPHRASE") {
+            return v
+                .into_string()
+                .map(Zeroizing::new)
+                .map_err(|_| CliError::usage("ZKWIKI_PASSPHRASE is not valid UTF-8"));
+        }
+        if let Some(file) = &self.passphrase_file {
+            return read_first_line(file);
+        }
+        prompt_hidden(prompt)
+    }
+
+    /// A new passphrase: asked twice when prompting; at least 8 characters.
+    pub fn new_passphrase(&self) -> Result<Zeroizing<String>> {
+        let interactive =
+            std::env::var_os("ZKWIKI_PASSPHRASE").is_none() && self.passphrase_file.is_none();
+        let first = self.passphrase("New passphrase: ")?;
+        if first.chars().count() < 8 {
+            return Err(
+                CliError::usage("the passphrase is shorter than 8 characters")
+                    .with_hint("choose a longer passphrase; several words are easy to remember"),
+            );
+        }
+        if interactive {
+            let again = prompt_hidden("Repeat passphrase: ")?;
+            if *again != *first {
+                return Err(CliError::usage("the passphrases do not match"));
+            }
+        }
+        Ok(first)
+    }
+
+    /// The recovery key: `ZKWIKI_RECOVERY_KEY`, a file, or a prompt.
+    pub fn recovery_key(&self, file: Option<&Path>) -> Result<RecoveryKey> {
+        let text = if let Some(v) = std::env::var_os("ZKWIKI_RECOVERY_KEY") {
+            Zeroizing::new(
+                v.into_string()
+                    .map_err(|_| CliError::usage("ZKWIKI_RECOVERY_KEY is not valid UTF-8"))?,
+            )
+        } else if let Some(f) = file {
+            read_first_line(f)?
+        } else {
+            prompt_hidden("Recovery key: ")?
+        };
+        Ok(RecoveryKey::parse(&text)?)
+    }
+}
+
+fn read_first_line(file: &Path) -> Result<Zeroizing<String>> {
+    let text =
+        Zeroizing::new(std::fs::read_to_string(file).map_err(|e| CliError::io(file.display(), e))?);
+    let line = text.lines().next().unwrap_or("");
+    Ok(Zeroizing::new(line.to_owned()))
+}
+
+fn prompt_hidden(prompt: &str) -> Result<Zeroizing<String>> {
+    rpassword::prompt_password(prompt)
+        .map(Zeroizing::new)
+        .map_err(|_| {
+            CliError::new(ErrorKind::Auth, "cannot read a passphrase: no terminal")
+                .with_hint("set ZKWIKI_PASSPHRASE or pass --passphrase-file FILE")
+        })
+}
+
+/// Opens the sealed identity with a passphrase and checks it matches the stored public keys.
+pub fn unseal_stored(stored: &StoredIdentity, passphrase: &str) -> Result<UserIdentity> {
+    if stored.protector != ProtectorKind::Passphrase.name() {
+        return Err(CliError::general(format!(
+            "this identity is protected by {:?}, which this build cannot open",
+            stored.protector
+        )));
+    }
+    let kdf_bytes = stored
+        .kdf
+        .as_deref()
+        .and_then(|k| BASE64.decode(k.as_bytes()).ok())
+        .ok_or_else(|| CliError::general("identity.json lacks KDF parameters"))?;
+    let kdf = KdfParams::decode(&kdf_bytes)?;
+    let sealed = BASE64
+        .decode(stored.sealed_identity.as_bytes())
+        .map_err(|_| CliError::general("identity.json: sealed identity is not base64"))?;
+    let pk = ProtectorKey::derive_from_passphrase(&kdf, passphrase.as_bytes())?;
+    let identity = UserIdentity::unseal(&sealed, &pk.derive_seal_key(), &stored.user, Some(&kdf))?;
+    if identity.public() != public_from_b64(&stored.x25519, &stored.ed25519)? {
+        return Err(CliError::integrity(
+            "the sealed identity does not match the account's public keys",
+        ));
+    }
+    Ok(identity)
+}
+
+/// Reads a key file.
+pub fn read_key_file(path: &Path) -> Result<(String, UserIdentity)> {
+    let bytes = Zeroizing::new(std::fs::read(path).map_err(|e| CliError::io(path.display(), e))?);
+    let kf: KeyFile = serde_json::from_slice(&bytes)
+        .map_err(|_| CliError::usage(format!("{} is not a zkwiki key file", path.display())))?;
+    if kf.zkwiki_key_file != 1 {
+        return Err(CliError::general(format!(
+            "{}: key file version {} is not supported",
+            path.display(),
+            kf.zkwiki_key_file
+        ))
+        .with_hint("upgrade zkwiki"));
+    }
+    let secret =
+        Zeroizing::new(BASE64.decode(kf.secret.as_bytes()).map_err(|_| {
+            CliError::usage(format!("{}: the secret is not base64", path.display()))
+        })?);
+    Ok((kf.user.clone(), UserIdentity::from_secret_bytes(&secret)?))
+}
+
+/// Writes a key file (0600).
+pub fn write_key_file(
+    path: &Path,
+    user: &str,
+    server: Option<&str>,
+    identity: &UserIdentity,
+) -> Result<()> {
+    let kf = KeyFile {
+        zkwiki_key_file: 1,
+        user: user.to_owned(),
+        server: server.map(str::to_owned),
+        secret: BASE64.encode(identity.to_secret_bytes().as_ref()),
+        fingerprint: identity.public().fingerprint(),
+        age_identity: identity.age_identity_string()?.to_string(),
+    };
+    let bytes = Zeroizing::new(
+        serde_json::to_vec_pretty(&kf)
+            .map_err(|e| CliError::general(format!("encoding key file: {e}")))?,
+    );
+    if path.exists() {
+        return Err(
+            CliError::usage(format!("{} already exists", path.display()))
+                .with_hint("choose another file name"),
+        );
+    }
+    fsutil::write_atomic(path, &bytes, true).context(path.display())
+}

@@ -1,0 +1,346 @@
+//! A wiki on the server, as the CLI works with it: an encrypted git mirror in the data folder
+//! (fetched before every command, so reads are local and verify *every* blob), writes through
+//! the API's commit route, and a write session ([`Writer`]) that chains commits in memory and,
+//! on `409 conflict`, refetches and re-runs the change on the new head.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use core_crypto::envelope::PageRecord;
+use core_crypto::ids::{Digest32, PageId, WikiId};
+use core_crypto::index::SearchIndex;
+use core_crypto::keyring::WikiKeys;
+use core_crypto::snapshot::{Snapshot, WriteBatch};
+use rand_core::OsRng;
+
+use crate::api::{Api, CommitOutcome, CommitRequest};
+use crate::context::{Ctx, Unlocked};
+use crate::error::{CliError, ErrorKind, Result};
+use crate::git::{self, Git};
+use crate::repo::{self, Verified};
+use crate::wiki::{self, Catalog};
+
+/// How often a write is re-run after `409 conflict` before giving up.
+const MAX_ATTEMPTS: usize = 8;
+
+/// A wiki on the server and its local mirror.
+#[derive(Debug)]
+pub struct Remote<'a> {
+    /// The command context.
+    pub ctx: &'a Ctx,
+    /// The wiki.
+    pub wiki: WikiId,
+    /// API client (with the session token).
+    pub api: Api,
+    mirror: PathBuf,
+}
+
+impl<'a> Remote<'a> {
+    /// The selected wiki on the logged-in server.
+    pub fn open(ctx: &'a Ctx) -> Result<Self> {
+        let wiki = ctx.wiki()?;
+        Self::for_wiki(ctx, wiki)
+    }
+
+    /// A given wiki on the logged-in server.
+    pub fn for_wiki(ctx: &'a Ctx, wiki: WikiId) -> Result<Self> {
+        let api = ctx.api()?;
+        Ok(Self {
+            ctx,
+            wiki,
+            mirror: ctx.paths.wiki_dir(&wiki).join("mirror.git"),
+            api,
+        })
+    }
+
+    /// The local encrypted mirror (after [`Self::sync`]).
+    pub fn mirror(&self) -> Git {
+        Git::at(&self.mirror)
+    }
+
+    /// The wiki's git URL (no credentials in it).
+    pub fn git_url(&self) -> String {
+        format!("{}/git/{}.git", self.api.base(), self.wiki)
+    }
+
+    /// Brings the mirror up to the server's `main` (forced: the verification, not git, decides
+    /// whether a rewritten history is acceptable).
+    pub fn sync(&self) -> Result<Git> {
+        let git = Git::at(&self.mirror);
+        if !self.mirror.join("HEAD").exists() {
+            std::fs::create_dir_all(&self.mirror)
+                .map_err(|e| CliError::io(self.mirror.display(), e))?;
+            git.run(["init", "--quiet", "--bare"], "creating the local mirror")?;
+        }
+        let mut args = git::credential_config()?;
+        args.extend([
+            "fetch".to_owned(),
+            "--quiet".to_owned(),
+            "--no-tags".to_owned(),
+            self.git_url(),
+            "+refs/heads/main:refs/heads/main".to_owned(),
+        ]);
+        git.run(args, "fetching the wiki from the server")
+            .map_err(|e| {
+                if e.kind == ErrorKind::General && e.message.contains("not found") {
+                    CliError::not_found(format!("the server has no wiki {}", self.wiki))
+                        .with_hint("check the wiki (`zkwiki wiki list`)")
+                } else {
+                    e
+                }
+            })?;
+        Ok(git)
+    }
+
+    /// Fetches and verifies the current wiki, and remembers it as seen.
+    pub fn fetch_verified(&self) -> Result<Verified> {
+        let git = self.sync()?;
+        let seen = self.ctx.seen.load(&self.wiki)?;
+        let verified = repo::load(&git, "refs/heads/main", &seen)?;
+        if verified.snapshot.keyring.wiki != self.wiki {
+            return Err(CliError::integrity("the server returned another wiki"));
+        }
+        self.ctx
+            .seen
+            .store(&self.wiki, &verified.snapshot.seen_record())?;
+        Ok(verified)
+    }
+
+    /// Fetches, verifies, unlocks and loads the catalog: what read commands need.
+    pub fn read(&self, who: &Unlocked) -> Result<ReadView> {
+        let v = self.fetch_verified()?;
+        let keys = v.snapshot.keyring.unlock(&who.identity)?;
+        let bar = std::cell::RefCell::new(None);
+        let catalog = Catalog::load(&v.snapshot, &v.blobs, &keys, &mut |n| {
+            if n > 200 {
+                *bar.borrow_mut() = Some(self.ctx.out.progress(n as u64, "indexing"));
+            }
+        })?;
+        if let Some(b) = bar.into_inner() {
+            b.finish_and_clear();
+        }
+        Ok(ReadView {
+            verified: v,
+            keys,
+            catalog,
+        })
+    }
+}
+
+/// A verified, unlocked wiki with its catalog.
+#[derive(Debug)]
+pub struct ReadView {
+    /// The verified data.
+    pub verified: Verified,
+    /// The unlocked keys.
+    pub keys: WikiKeys,
+    /// Paths and index.
+    pub catalog: Catalog,
+}
+
+impl ReadView {
+    /// Opens one page.
+    pub fn open(&self, id: &PageId) -> Result<PageRecord> {
+        wiki::open(
+            &self.verified.snapshot,
+            &self.verified.blobs,
+            &self.keys,
+            id,
+        )
+    }
+}
+
+/// Changes being staged for one commit.
+pub struct Stage<'s> {
+    batch: WriteBatch<'s>,
+    keys: &'s WikiKeys,
+    view_blobs: &'s BTreeMap<PageId, Vec<u8>>,
+    snapshot: &'s Snapshot,
+    /// The index as it will be after this commit.
+    pub index: SearchIndex,
+    changed: bool,
+}
+
+impl Stage<'_> {
+    /// The page at `path` (in the staged index).
+    pub fn find(&self, path: &str) -> Option<PageId> {
+        self.index
+            .pages()
+            .iter()
+            .filter(|(_, p)| p.path == path)
+            .max_by_key(|(_, p)| p.written_at_ms)
+            .map(|(id, _)| *id)
+    }
+
+    /// Opens a page as it is in the base snapshot.
+    pub fn open(&self, id: &PageId) -> Result<PageRecord> {
+        wiki::open(self.snapshot, self.view_blobs, self.keys, id)
+    }
+
+    /// The envelope hash of a page in the base snapshot.
+    pub fn base_hash(&self, id: &PageId) -> Option<Digest32> {
+        self.snapshot.manifest.pages.get(id).map(|e| e.hash)
+    }
+
+    /// Encrypts and stages a page version.
+    pub fn put(&mut self, id: PageId, record: &PageRecord) -> Result<()> {
+        let hash = self.batch.put(&mut OsRng, self.keys, id, record)?;
+        self.index.insert(id, record, hash);
+        self.changed = true;
+        Ok(())
+    }
+
+    /// Stages a removal.
+    pub fn remove(&mut self, id: &PageId) -> Result<()> {
+        self.batch.remove(id)?;
+        self.index
+            .remove_pages(&std::collections::BTreeSet::from([*id]));
+        self.changed = true;
+        Ok(())
+    }
+}
+
+/// A write session: the current verified head in memory, chained across commits.
+pub struct Writer<'r, 'a> {
+    remote: &'r Remote<'a>,
+    who: &'r Unlocked,
+    /// The current head.
+    pub snapshot: Snapshot,
+    /// Envelopes of the current head.
+    pub blobs: BTreeMap<PageId, Vec<u8>>,
+    /// Keys for the current keyring.
+    pub keys: WikiKeys,
+    /// The catalog of the current head.
+    pub catalog: Catalog,
+    force_index: bool,
+}
+
+impl<'r, 'a> Writer<'r, 'a> {
+    /// Fetches and verifies the head, ready to write.
+    pub fn begin(remote: &'r Remote<'a>, who: &'r Unlocked) -> Result<Self> {
+        let view = remote.read(who)?;
+        Ok(Self {
+            remote,
+            who,
+            snapshot: view.verified.snapshot,
+            blobs: view.verified.blobs,
+            keys: view.keys,
+            catalog: view.catalog,
+            force_index: false,
+        })
+    }
+
+    /// Writes the search index if it is stale (e.g. after commits made with `write_index` off).
+    pub fn flush_index(&mut self) -> Result<Option<u64>> {
+        self.force_index = true;
+        let result = self.commit(true, &mut |_| Ok(()));
+        self.force_index = false;
+        result
+    }
+
+    fn refresh(&mut self) -> Result<()> {
+        let fresh = Self::begin(self.remote, self.who)?;
+        self.snapshot = fresh.snapshot;
+        self.blobs = fresh.blobs;
+        self.keys = fresh.keys;
+        self.catalog = fresh.catalog;
+        Ok(())
+    }
+
+    /// Runs `change` on the current head and commits the result; on a conflict, refetches and
+    /// runs it again on the new head. `write_index` also writes the updated search index in the
+    /// same commit (otherwise it stays in memory and is written by a later commit). Returns the
+    /// new sequence, or `None` when `change` staged nothing.
+    pub fn commit(
+        &mut self,
+        write_index: bool,
+        change: &mut dyn FnMut(&mut Stage<'_>) -> Result<()>,
+    ) -> Result<Option<u64>> {
+        for attempt in 0..MAX_ATTEMPTS {
+            if attempt > 0 {
+                self.remote
+                    .ctx
+                    .out
+                    .note("someone else changed the wiki meanwhile; redoing the change on the new version");
+                self.refresh()?;
+            }
+            let mut stage = Stage {
+                batch: self.snapshot.begin_write(),
+                keys: &self.keys,
+                view_blobs: &self.blobs,
+                snapshot: &self.snapshot,
+                index: self.catalog.index.clone(),
+                changed: false,
+            };
+            change(&mut stage)?;
+            let index_only = write_index
+                && (self.catalog.was_stale || !self.catalog.old_index_ids.is_empty())
+                && self.force_index;
+            if !stage.changed && !index_only {
+                return Ok(None);
+            }
+            let Stage {
+                mut batch,
+                mut index,
+                ..
+            } = stage;
+            if write_index {
+                for old in &self.catalog.old_index_ids {
+                    batch.remove(old)?;
+                }
+                index.seq = self.snapshot.state.seq + 1;
+                let record = index.to_record(&self.who.user, wiki::now_ms())?;
+                batch.put(&mut OsRng, &self.keys, self.catalog.index_id, &record)?;
+            }
+            let prepared = batch.finish(&self.who.identity)?;
+            let outcome = self.remote.api.commit(
+                &self.remote.wiki.to_hex(),
+                &CommitRequest {
+                    state: prepared.state.as_bytes(),
+                    manifest: &prepared.manifest.encode(),
+                    blobs: &prepared.blobs,
+                    keyring: prepared.keyring.as_ref().map(|k| k.as_bytes()),
+                },
+            )?;
+            match outcome {
+                CommitOutcome::Conflict => continue,
+                CommitOutcome::Accepted { seq } => {
+                    let by_hash: BTreeMap<Digest32, Vec<u8>> = prepared
+                        .blobs
+                        .iter()
+                        .map(|b| (Digest32::of(b), b.clone()))
+                        .collect();
+                    let next = prepared.into_snapshot(&self.snapshot);
+                    let mut blobs = BTreeMap::new();
+                    for (id, entry) in &next.manifest.pages {
+                        let blob = by_hash
+                            .get(&entry.hash)
+                            .or_else(|| self.blobs.get(id))
+                            .cloned()
+                            .ok_or_else(|| CliError::general("lost a blob while committing"))?;
+                        blobs.insert(*id, blob);
+                    }
+                    self.remote
+                        .ctx
+                        .seen
+                        .store(&self.remote.wiki, &next.seen_record())?;
+                    self.snapshot = next;
+                    self.blobs = blobs;
+                    self.catalog.index = index;
+                    if write_index {
+                        self.catalog.old_index_ids.clear();
+                        self.catalog.was_stale = false;
+                    } else {
+                        self.catalog.was_stale = true;
+                    }
+                    return Ok(Some(seq));
+                }
+            }
+        }
+        Err(CliError::new(
+            ErrorKind::Conflict,
+            "the wiki kept changing while writing; nothing was written",
+        )
+        .with_hint("try again in a moment"))
+    }
+}
