@@ -116,7 +116,9 @@ impl LoginKey {
         let recovery = Zeroizing::new(recovery);
         js((|| {
             let user = checked_name(user)?;
-            let key = RecoveryKey::parse(&recovery)?.derive_protector_key();
+            let key = RecoveryKey::parse(&recovery)
+                .map_err(|e| AppError::input(e.to_string()))?
+                .derive_protector_key();
             let auth = key.derive_auth_secret().to_hex();
             Ok(LoginKey {
                 user,

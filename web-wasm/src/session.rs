@@ -588,8 +588,8 @@ impl PendingWrite {
                 "identity": b64(secret.as_ref()),
                 "age_recipient": id.public().age_recipient_string()?,
                 "fingerprint": id.public().fingerprint(),
-            })
-            .to_string())
+            }))
+            .map(|v| serde_json::to_string_pretty(&v).unwrap_or_else(|_| v.to_string()))
         })())
     }
 }

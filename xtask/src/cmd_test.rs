@@ -39,7 +39,7 @@ pub const TEST_ENV: &[(&str, &str)] = &[
 
 /// Packages whose tests also run as WebAssembly (`wasm-bindgen-test-runner`; node unless a test
 /// asks for a browser, which then uses `$CHROMEDRIVER`).
-pub const WASM_TEST_PACKAGES: &[&str] = &["core-crypto"];
+pub const WASM_TEST_PACKAGES: &[&str] = &["core-crypto", "web-wasm"];
 
 /// Runs the whole suite and prints a one-line summary.
 pub fn run(opts: &TestOpts) -> Result<()> {

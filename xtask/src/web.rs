@@ -107,9 +107,9 @@ pub fn build(root: &Path) -> Result<PathBuf> {
         if copied == 0 {
             println!("xtask: web: no web-wasm/static/ yet: only the wasm package is built");
         }
-        let integrity = integrity_json(&web)?;
-        fs::write(web.join("integrity.json"), integrity)?;
-        Ok(())
+        let entries = integrity_entries(&web)?;
+        fs::write(web.join("integrity.json"), json_object(&entries))?;
+        apply_sri(&web, &entries)
     })?;
     report_size(&bg_wasm)?;
     println!("xtask: web app built in {}", web.display());
@@ -211,9 +211,9 @@ pub fn sri(bytes: &[u8]) -> String {
     format!("sha384-{}", BASE64.encode(&Sha384::digest(bytes)))
 }
 
-/// `integrity.json` for the JS, wasm and CSS files below `web`: a JSON object from the path
-/// (relative, `/`-separated, sorted) to its integrity value.
-fn integrity_json(web: &Path) -> Result<String> {
+/// The JS, wasm and CSS files below `web` with their integrity values: the path (relative,
+/// `/`-separated, sorted) and `sha384-…`. `integrity.json` is this as a JSON object.
+fn integrity_entries(web: &Path) -> Result<Vec<(String, String)>> {
     let mut entries = Vec::new();
     for file in files_under(web)? {
         let hashed = file
@@ -229,7 +229,51 @@ fn integrity_json(web: &Path) -> Result<String> {
             .collect();
         entries.push((key.join("/"), sri(&fs::read(&file)?)));
     }
-    Ok(json_object(&entries))
+    Ok(entries)
+}
+
+/// The placeholder the web app's HTML uses for a file's integrity value: `@sri:PATH@`, e.g.
+/// `<script type="module" src="app.js" integrity="@sri:app.js@">`.
+const SRI_PLACEHOLDER: (&str, &str) = ("@sri:", "@");
+
+/// Replaces every `@sri:PATH@` in the HTML files of `web` with PATH's integrity value, so the
+/// browser refuses a script, module, stylesheet or wasm module that differs from this build. A
+/// placeholder naming a file that was not built is an error.
+fn apply_sri(web: &Path, entries: &[(String, String)]) -> Result<()> {
+    for file in files_under(web)? {
+        if file.extension().is_none_or(|ext| ext != "html") {
+            continue;
+        }
+        let html = fs::read_to_string(&file)?;
+        let filled = fill_sri(&html, entries)
+            .with_context(|| format!("filling integrity values into {}", file.display()))?;
+        if filled != html {
+            fs::write(&file, filled)?;
+        }
+    }
+    Ok(())
+}
+
+/// [`apply_sri`] on one document.
+fn fill_sri(html: &str, entries: &[(String, String)]) -> Result<String> {
+    let (open, close) = SRI_PLACEHOLDER;
+    let mut out = String::with_capacity(html.len() + 512);
+    let mut rest = html;
+    while let Some(start) = rest.find(open) {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + open.len()..];
+        let Some(end) = after.find(close) else {
+            bail!("unterminated {open}…{close} placeholder");
+        };
+        let path = &after[..end];
+        let Some((_, value)) = entries.iter().find(|(p, _)| p == path) else {
+            bail!("{open}{path}{close} names a file that is not in the build");
+        };
+        out.push_str(value);
+        rest = &after[end + close.len()..];
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 /// A pretty-printed JSON object of string pairs, in the given order.
@@ -305,6 +349,25 @@ mod tests {
         assert_eq!(
             sri(b"abc"),
             "sha384-ywB1P0WjXou1oD1pmsZQBycsMqsO3tFjGotgWkP/W+2AhgcroefMI1i67KE0yCWn"
+        );
+    }
+
+    #[test]
+    fn sri_placeholders_are_filled() {
+        let entries = vec![("app.js".to_owned(), "sha384-A".to_owned())];
+        assert_eq!(
+            fill_sri(
+                r#"<script src="app.js" integrity="@sri:app.js@"></script>"#,
+                &entries
+            )
+            .unwrap(),
+            r#"<script src="app.js" integrity="sha384-A"></script>"#
+        );
+        assert!(fill_sri("@sri:missing.js@", &entries).is_err());
+        assert!(fill_sri("@sri:app.js", &entries).is_err());
+        assert_eq!(
+            fill_sri("no placeholders", &entries).unwrap(),
+            "no placeholders"
         );
     }
 

@@ -1,0 +1,473 @@
+// zkwiki's web app: startup, sign-in, the wiki list, the sidebar and the router.
+//
+// JavaScript here is glue: DOM, events and fetch. Key derivation, verification, decryption,
+// encryption, markdown rendering and HTML sanitizing all run in Rust (./pkg/web_wasm.js).
+
+import init, * as zk from './pkg/web_wasm.js';
+import * as api from './api.js';
+import * as device from './device.js';
+import { h, replace, dialog, toast, copyText, nextPaint, enforced, pageName, pageRoute } from './dom.js';
+import { clearProblems, integrityProblem } from './banner.js';
+import { openWiki, reportError } from './wiki.js';
+import * as pages from './pages.js';
+import * as members from './members.js';
+
+/** Everything the app holds in memory. Secrets live inside the Rust objects. */
+export const app = {
+  account: null, // zk.Account: the unsealed identity
+  token: null,
+  expiresAt: 0,
+  wikis: [],
+  open: null, // OpenWiki
+  titles: new Map(),
+  leaveGuard: null, // () => boolean: false keeps the user on the page (unsaved text)
+};
+
+const main = () => document.getElementById('main');
+
+// ---------------------------------------------------------------------------------------------
+// Startup
+
+async function start() {
+  const meta = document.querySelector('meta[name="zkwiki-wasm-integrity"]');
+  const integrity = meta && meta.content.startsWith('sha') ? meta.content : undefined;
+  const wasmUrl = new URL('./pkg/web_wasm_bg.wasm', import.meta.url);
+  await init({ module_or_path: fetch(wasmUrl, integrity ? { integrity } : {}) });
+  document.getElementById('version').textContent = zk.formatVersion();
+  window.addEventListener('hashchange', () => route());
+  window.addEventListener('beforeunload', (ev) => {
+    if (app.leaveGuard && !app.leaveGuard(true)) ev.preventDefault();
+  });
+  document.addEventListener('click', onAnchorClick);
+  const saved = await device.loadSignIn();
+  if (saved) {
+    try {
+      app.account = zk.Account.importFromDevice(saved.secret);
+      saved.secret.fill(0);
+      app.token = saved.token;
+      app.expiresAt = saved.expiresAt;
+      api.setToken(app.token);
+      await loadWikis();
+    } catch (e) {
+      await signOutLocally();
+      if (!(e instanceof api.ApiError && e.status === 401)) toast(`Sign-in not restored: ${e.message}`, 'error');
+    }
+  }
+  document.body.classList.remove('booting');
+  window.zkwikiReady = true;
+  await route();
+}
+
+/** In-page links to headings and footnotes (#zk-…) scroll instead of changing the route. */
+function onAnchorClick(ev) {
+  const a = ev.target.closest && ev.target.closest('a[href^="#zk-"]');
+  if (!a) return;
+  ev.preventDefault();
+  const target = document.getElementById(a.getAttribute('href').slice(1));
+  if (target) target.scrollIntoView({ behavior: 'smooth', block: 'start' });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Routing
+
+/** Navigates, asking first when the editor holds unsaved text. */
+export function go(hash) {
+  if (location.hash === hash) route();
+  else location.hash = hash;
+}
+
+let lastHash = null;
+async function route() {
+  const hash = location.hash || '#/';
+  if (app.leaveGuard && lastHash !== hash) {
+    if (!app.leaveGuard(false)) {
+      history.replaceState(null, '', lastHash);
+      return;
+    }
+    app.leaveGuard = null;
+  }
+  lastHash = hash;
+  if (!app.account) {
+    renderSidebar();
+    if (hash.startsWith('#/register')) return showRegister();
+    return showLogin();
+  }
+  const [pathPart, query] = hash.slice(1).split('?');
+  const params = new URLSearchParams(query || '');
+  const parts = pathPart.split('/').filter((s, i) => i > 0 || s !== '');
+  try {
+    if (parts[0] !== 'w' || !/^[0-9a-f]{32}$/.test(parts[1] || '')) {
+      if (app.open) closeWiki();
+      renderSidebar();
+      return showWikiList();
+    }
+    const wiki = parts[1];
+    if (!app.open || app.open.wiki !== wiki) {
+      await enterWiki(wiki);
+      if (!app.open) return;
+    }
+    renderSidebar();
+    const view = parts[2] || '';
+    const path = parts.slice(3).map(decodeURIComponent).join('/');
+    if (view === '') return pages.showHome(app, wiki);
+    if (view === 'members') return members.show(app);
+    if (view === 'new') return pages.showEditor(app, null, params.get('path') || '');
+    if (view === 'p') return pages.showPage(app, path, params.get('h'));
+    if (view === 'edit') return pages.showEditor(app, path);
+    if (view === 'history') return pages.showHistory(app, path);
+    return pages.showHome(app, wiki);
+  } catch (e) {
+    showError(e);
+  }
+}
+
+/** Shows an error in the main area: integrity failures as such, never as a blank page. */
+export function showError(e) {
+  reportError(e);
+  const integrity = e && (e.name === 'IntegrityError' || e.name === 'VersionError');
+  replace(
+    main(),
+    h('div', { class: integrity ? 'panel panel-danger' : 'panel panel-warn' },
+      h('h2', {}, integrity ? 'Integrity check failed' : 'Something went wrong'),
+      h('p', {}, e && e.message ? e.message : String(e)),
+      integrity
+        ? h('p', { class: 'muted' }, 'The server sent data that fails the checks every zkwiki client runs. ' +
+          'Nothing from it is shown. This can mean the server or its storage was tampered with.')
+        : null),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Wikis
+
+async function loadWikis() {
+  const res = await api.json('GET', '/wikis');
+  app.wikis = res.wikis || [];
+}
+
+async function enterWiki(wiki) {
+  closeWiki();
+  replace(main(), h('div', { class: 'loading' }, 'Verifying and decrypting…'));
+  try {
+    app.open = await openWiki(app.account, wiki);
+    device.setLastWiki(app.account.user, wiki);
+    app.open.prefetch().then(() => renderSidebar(), () => {});
+  } catch (e) {
+    app.open = null;
+    renderSidebar();
+    showError(e);
+  }
+}
+
+function closeWiki() {
+  if (app.open) {
+    app.open.session.free();
+    app.open = null;
+  }
+  clearProblems();
+}
+
+function showWikiList() {
+  const list = h('div', { class: 'wiki-grid' });
+  for (const w of app.wikis) {
+    const title = app.titles.get(w.wiki);
+    list.appendChild(
+      h('a', { class: 'wiki-card', href: `#/w/${w.wiki}`, dataset: { wiki: w.wiki } },
+        h('div', { class: 'wiki-card-title' }, title || 'Wiki'),
+        h('div', { class: 'wiki-card-id mono' }, w.wiki.slice(0, 16)),
+        h('div', { class: 'wiki-card-meta' }, `${w.role} · version ${w.seq}`)),
+    );
+  }
+  replace(
+    main(),
+    h('div', { class: 'page-head' }, h('h1', {}, 'Your wikis')),
+    app.wikis.length ? list : h('p', { class: 'muted' }, 'No wiki yet. Create one: only you hold its key until you invite someone.'),
+    h('p', {}, h('button', { class: 'btn btn-primary', id: 'create-wiki', type: 'button', onclick: createWiki }, 'New wiki')),
+    h('p', { class: 'muted small' }, 'Wiki titles are encrypted: a wiki shows its title once you have opened it in this session.'),
+  );
+}
+
+async function createWiki() {
+  try {
+    const made = app.account.createWiki();
+    const wiki = made.wiki;
+    await api.call('POST', '/wikis', made.body);
+    made.free();
+    await loadWikis();
+    await enterWiki(wiki);
+    if (!app.open) return;
+    const welcome = `---\ntitle: Home\n---\n# Welcome\n\nThis is your new wiki. Everything on it is encrypted in this browser before it is sent: the server stores only ciphertext.\n\n- Edit this page with **Edit** above.\n- Link pages with \`[[Page Name]]\`; a link to a page that does not exist yet shows in red, and following it creates the page.\n- Invite people and agents under **Members**.\n`;
+    await app.open.commit(() => app.open.session.preparePut('', 'Home.md', welcome, '', Date.now()));
+    go(pageRoute(wiki, 'Home.md'));
+  } catch (e) {
+    showError(e);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sidebar
+
+export function renderSidebar() {
+  const side = document.getElementById('sidebar');
+  const brand = h('a', { class: 'brand', href: '#/' }, h('span', { class: 'brand-mark' }, 'zk'), 'wiki');
+  if (!app.account) {
+    replace(side, brand, h('p', { class: 'side-note' }, 'End-to-end encrypted wiki. The server never sees your pages.'));
+    return;
+  }
+  const parts = [brand];
+  if (app.open) {
+    const w = app.open;
+    const title = app.titles.get(w.wiki) || 'Wiki';
+    parts.push(
+      h('div', { class: 'side-wiki' },
+        h('a', { href: `#/w/${w.wiki}`, class: 'side-wiki-title' }, title),
+        h('div', { class: 'side-wiki-meta' }, `${w.info.role} · v${w.info.seq} · ${w.info.members} member${w.info.members === 1 ? '' : 's'}`)),
+      pages.searchBox(app),
+      h('nav', { class: 'tree', 'aria-label': 'Pages' }, pages.tree(app)),
+      h('div', { class: 'side-actions' },
+        w.info.role === 'reader' ? null : h('a', { class: 'btn btn-small', href: `#/w/${w.wiki}/new`, id: 'new-page' }, '+ New page'),
+        h('a', { class: 'btn btn-small btn-ghost', href: `#/w/${w.wiki}/members`, id: 'members-link' }, 'Members')),
+    );
+  } else {
+    parts.push(h('div', { class: 'side-note' }, 'Pick a wiki, or create one.'));
+  }
+  parts.push(
+    h('div', { class: 'side-foot' },
+      h('a', { href: '#/', class: 'side-link' }, 'All wikis'),
+      h('div', { class: 'whoami' },
+        h('span', { class: 'whoami-name', id: 'whoami' }, app.account.user),
+        h('button', {
+          class: 'fingerprint mono',
+          type: 'button',
+          title: 'Your key fingerprint: read it to people who invite you (click to copy)',
+          onclick: async () => toast((await copyText(app.account.fingerprint)) ? 'Fingerprint copied' : app.account.fingerprint),
+        }, app.account.fingerprint)),
+      h('button', { class: 'btn btn-small btn-ghost', id: 'logout', type: 'button', onclick: logout }, 'Log out')),
+  );
+  replace(side, ...parts);
+}
+
+/** Records a wiki's title (from its Home page) for the list and the sidebar. */
+export function noteTitle(wiki, title) {
+  if (title && app.titles.get(wiki) !== title) {
+    app.titles.set(wiki, title);
+    renderSidebar();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sign-in
+
+function field(label, input, hint) {
+  return h('label', { class: 'field' }, h('span', { class: 'field-label' }, label), input, hint ? h('span', { class: 'field-hint' }, hint) : null);
+}
+
+function authCard(title, subtitle, form, footer) {
+  replace(
+    main(),
+    h('div', { class: 'auth' },
+      h('div', { class: 'auth-card' },
+        h('h1', {}, title),
+        h('p', { class: 'muted' }, subtitle),
+        form,
+        footer)),
+  );
+}
+
+function showLogin() {
+  let useRecovery = false;
+  const user = h('input', { name: 'user', id: 'login-user', autocomplete: 'username', required: true, autocapitalize: 'none', spellcheck: 'false' });
+  const pass = h('input', { name: 'passphrase', id: 'login-pass', type: 'password', autocomplete: 'current-password', required: true });
+  const recovery = h('textarea', { name: 'recovery', id: 'login-recovery', rows: 3, class: 'mono', placeholder: 'ZKR1-…', spellcheck: 'false' });
+  const passField = field('Passphrase', pass);
+  const recField = field('Recovery key', recovery, 'The key you saved when you registered.');
+  recField.hidden = true;
+  const keep = h('input', { type: 'checkbox', id: 'keep-signed-in' });
+  const status = h('p', { class: 'form-status', role: 'status' });
+  const button = h('button', { class: 'btn btn-primary btn-wide', type: 'submit', id: 'login-submit' }, 'Log in');
+  const toggle = h('button', {
+    class: 'linklike',
+    type: 'button',
+    onclick: () => {
+      useRecovery = !useRecovery;
+      passField.hidden = useRecovery;
+      recField.hidden = !useRecovery;
+      pass.required = !useRecovery;
+      toggle.textContent = useRecovery ? 'Use your passphrase' : 'Lost your passphrase? Use your recovery key';
+    },
+  }, 'Lost your passphrase? Use your recovery key');
+  const form = h('form', {
+    class: 'form',
+    onsubmit: async (ev) => {
+      ev.preventDefault();
+      button.disabled = true;
+      status.className = 'form-status';
+      try {
+        status.textContent = useRecovery ? 'Checking your recovery key…' : 'Deriving your key from the passphrase (Argon2id)…';
+        await nextPaint();
+        let key;
+        if (useRecovery) {
+          key = zk.LoginKey.fromRecoveryKey(user.value, recovery.value);
+          recovery.value = '';
+        } else {
+          const prelogin = await api.call('POST', '/prelogin', { user: user.value.trim() });
+          await nextPaint();
+          key = zk.LoginKey.fromPassphrase(user.value, pass.value, prelogin);
+        }
+        status.textContent = 'Logging in…';
+        const loginText = await api.call('POST', '/login', key.loginBody());
+        const account = key.unlock(loginText);
+        key.free();
+        pass.value = '';
+        await signedIn(account, JSON.parse(loginText), keep.checked);
+      } catch (e) {
+        status.className = 'form-status form-error';
+        status.textContent = loginMessage(e);
+        button.disabled = false;
+      }
+    },
+  },
+  field('User name', user),
+  passField,
+  recField,
+  h('label', { class: 'check' }, keep, h('span', {}, 'Keep me signed in on this device'),
+    h('span', { class: 'field-hint' }, 'Stores your keys encrypted under a key this browser will not let anyone read out. Leave off on shared computers.')),
+  button,
+  status,
+  h('p', { class: 'small' }, toggle));
+  authCard('Log in', 'Your passphrase never leaves this browser: it derives your key here, and the server only sees a proof.', form,
+    h('p', { class: 'auth-foot' }, 'New here? ', h('a', { href: '#/register', id: 'to-register' }, 'Create an account'),
+      h('span', { class: 'auth-badges' }, enforced('client', 'This browser refuses key-derivation settings weaker than Argon2id 19 MiB, 2 passes, whatever the server asks'))));
+  user.focus();
+}
+
+function loginMessage(e) {
+  if (e instanceof api.ApiError) {
+    if (e.code === 'bad_credentials') return 'Wrong user name or passphrase.';
+    if (e.code === 'rate_limited') return 'Too many attempts; wait a moment and try again.';
+    return e.message;
+  }
+  if (e && e.name === 'SecurityError') return `Refused: ${e.message}. The server asked for weak key-derivation settings.`;
+  if (e && e.name === 'IntegrityError') integrityProblem(e.message);
+  return e && e.message ? e.message : String(e);
+}
+
+function showRegister() {
+  const user = h('input', { name: 'user', id: 'reg-user', autocomplete: 'username', required: true, autocapitalize: 'none', spellcheck: 'false', pattern: '[a-z0-9][a-z0-9._\\-]{0,63}' });
+  const pass = h('input', { name: 'passphrase', id: 'reg-pass', type: 'password', autocomplete: 'new-password', required: true, minlength: 10 });
+  const pass2 = h('input', { name: 'passphrase2', id: 'reg-pass2', type: 'password', autocomplete: 'new-password', required: true });
+  const status = h('p', { class: 'form-status', role: 'status' });
+  const button = h('button', { class: 'btn btn-primary btn-wide', type: 'submit', id: 'reg-submit' }, 'Create account');
+  const form = h('form', {
+    class: 'form',
+    onsubmit: async (ev) => {
+      ev.preventDefault();
+      status.className = 'form-status';
+      if (pass.value !== pass2.value) {
+        status.className = 'form-status form-error';
+        status.textContent = 'The two passphrases differ.';
+        return;
+      }
+      button.disabled = true;
+      let reg;
+      try {
+        status.textContent = 'Making your keys (Argon2id, X25519, Ed25519)…';
+        await nextPaint();
+        reg = new zk.Registration(user.value, pass.value);
+        status.textContent = 'Registering…';
+        await api.call('POST', '/register', reg.body());
+        pass.value = '';
+        pass2.value = '';
+        await showRecoveryKey(reg.recoveryKey());
+        const loginText = await api.call('POST', '/login', reg.loginBody());
+        const account = reg.finish(loginText);
+        await signedIn(account, JSON.parse(loginText), false);
+      } catch (e) {
+        status.className = 'form-status form-error';
+        status.textContent = e instanceof api.ApiError && e.code === 'name_taken' ? 'That user name is taken.' : loginMessage(e);
+        button.disabled = false;
+      } finally {
+        if (reg) reg.free();
+      }
+    },
+  },
+  field('User name', user, 'Lowercase letters, digits, . _ - (others will invite you by it).'),
+  field('Passphrase', pass, 'At least 10 characters; a few random words work well.'),
+  field('Passphrase again', pass2),
+  button,
+  status);
+  authCard('Create an account', 'Your keys are made in this browser. The server stores them only encrypted under your passphrase and under a recovery key that you keep.', form,
+    h('p', { class: 'auth-foot' }, 'Have an account? ', h('a', { href: '#/login' }, 'Log in')));
+  user.focus();
+}
+
+/** Shows the recovery key once; resolves when the user confirms they saved it. */
+async function showRecoveryKey(key) {
+  const check = h('input', { type: 'checkbox', id: 'saved-recovery' });
+  const copy = h('button', {
+    class: 'btn btn-small',
+    type: 'button',
+    id: 'copy-recovery',
+    onclick: async () => {
+      copy.textContent = (await copyText(key)) ? 'Copied' : 'Select and copy it by hand';
+    },
+  }, 'Copy');
+  const body = [
+    h('p', {}, 'This is your recovery key. It is shown ', h('strong', {}, 'once'), '. If you forget your passphrase, it is the only way back into your account: nobody, including the server\'s operator, can reset it.'),
+    h('div', { class: 'recovery-key mono', id: 'recovery-key' }, key),
+    h('p', {}, copy),
+    h('p', { class: 'muted small' }, 'Print it or keep it in a password manager, away from this computer.'),
+    h('label', { class: 'check' }, check, h('span', {}, 'I have saved my recovery key somewhere safe')),
+  ];
+  const done = dialog('Save your recovery key', body, [{ label: 'Continue', kind: 'primary', id: 'recovery-continue', disabled: true }]);
+  check.addEventListener('change', () => {
+    document.getElementById('recovery-continue').disabled = !check.checked;
+  });
+  await done;
+}
+
+async function signedIn(account, login, keep) {
+  app.account = account;
+  app.token = login.token;
+  app.expiresAt = login.expires_at;
+  api.setToken(app.token);
+  if (keep) {
+    await device.saveSignIn(account.user, account.exportForDevice(), login.token, login.expires_at);
+  }
+  await loadWikis();
+  const last = device.lastWiki(account.user);
+  const target = app.wikis.find((w) => w.wiki === last) || (app.wikis.length === 1 ? app.wikis[0] : null);
+  go(target ? `#/w/${target.wiki}` : '#/');
+}
+
+async function signOutLocally() {
+  closeWiki();
+  if (app.account) app.account.free();
+  app.account = null;
+  app.token = null;
+  app.wikis = [];
+  app.titles.clear();
+  api.setToken(null);
+  await device.clearSignIn();
+}
+
+async function logout() {
+  if (app.leaveGuard && !app.leaveGuard(false)) return;
+  app.leaveGuard = null;
+  try {
+    await api.call('POST', '/logout');
+  } catch {
+    // the keys are dropped whatever the server says
+  }
+  await signOutLocally();
+  toast('Logged out: your keys are gone from this tab.');
+  go('#/login');
+}
+
+// Used by views.
+export { zk, go as navigate, pageName };
+
+start().catch((e) => {
+  document.body.classList.remove('booting');
+  replace(main(), h('div', { class: 'panel panel-danger' }, h('h2', {}, 'zkwiki could not start'), h('p', {}, String(e && e.message ? e.message : e))));
+});

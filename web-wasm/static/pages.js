@@ -1,0 +1,467 @@
+// Page views: reading, the page tree, search, the editor (with conflict handling) and history.
+
+import * as api from './api.js';
+import { h, replace, setTrustedHtml, dialog, toast, when, ago, pageName, pageRoute, enforced } from './dom.js';
+import { go, showError, renderSidebar, noteTitle, zk } from './app.js';
+import { reportError } from './wiki.js';
+
+const main = () => document.getElementById('main');
+
+// ---------------------------------------------------------------------------------------------
+// Tree and search (sidebar)
+
+/** The page tree, from the decrypted paths. */
+export function tree(app) {
+  const w = app.open;
+  const list = JSON.parse(w.session.pages());
+  const current = currentPath();
+  const root = { dirs: new Map(), files: [] };
+  for (const p of list) {
+    const segs = p.path.split('/');
+    let node = root;
+    for (const s of segs.slice(0, -1)) {
+      if (!node.dirs.has(s)) node.dirs.set(s, { dirs: new Map(), files: [] });
+      node = node.dirs.get(s);
+    }
+    node.files.push(p);
+  }
+  const failed = new Set(JSON.parse(w.session.failures()).map((f) => f.page));
+  const build = (node, prefix) => {
+    const ul = h('ul', {});
+    for (const [name, sub] of [...node.dirs.entries()].sort((a, b) => a[0].localeCompare(b[0]))) {
+      const open = current.startsWith(`${prefix}${name}/`) || node.dirs.size + node.files.length < 12;
+      ul.appendChild(h('li', { class: 'tree-dir' }, h('details', { open }, h('summary', {}, name), build(sub, `${prefix}${name}/`))));
+    }
+    for (const p of node.files.sort((a, b) => a.path.localeCompare(b.path))) {
+      const name = pageName(p.path.split('/').pop());
+      const cls = ['tree-page', p.path === current ? 'active' : '', failed.has(p.id) ? 'failed' : '', p.kind !== 'markdown' ? 'attachment' : ''].join(' ');
+      ul.appendChild(h('li', { class: cls }, h('a', { href: pageRoute(w.wiki, p.path), title: p.path }, name)));
+    }
+    return ul;
+  };
+  if (list.length === 0) return h('p', { class: 'side-note' }, 'No pages yet.');
+  return build(root, '');
+}
+
+function currentPath() {
+  const m = (location.hash || '').match(/^#\/w\/[0-9a-f]{32}\/(?:p|edit|history)\/([^?]*)/);
+  return m ? m[1].split('/').map(decodeURIComponent).join('/') : '';
+}
+
+/** Search as you type over the wiki's encrypted index (decrypted here). */
+export function searchBox(app) {
+  const results = h('div', { class: 'search-results', id: 'search-results', hidden: true });
+  let hits = [];
+  let active = -1;
+  const input = h('input', {
+    type: 'search',
+    id: 'search',
+    class: 'search',
+    placeholder: 'Search pages…',
+    autocomplete: 'off',
+    'aria-label': 'Search pages',
+  });
+  const draw = () => {
+    if (!input.value.trim()) {
+      results.hidden = true;
+      return;
+    }
+    replace(results);
+    if (hits.length === 0) results.appendChild(h('div', { class: 'search-empty' }, 'No page matches.'));
+    hits.forEach((hit, i) => {
+      const snippet = h('div', { class: 'search-snippet' }, hit.snippet.map(([text, isMatch]) => (isMatch ? h('mark', {}, text) : text)));
+      results.appendChild(
+        h('a', { class: `search-hit${i === active ? ' active' : ''}`, href: pageRoute(app.open.wiki, hit.path) },
+          h('div', { class: 'search-path' }, pageName(hit.path)), hit.snippet.length ? snippet : null),
+      );
+    });
+    results.appendChild(h('div', { class: 'search-foot' }, 'Searched in this browser ', enforced('client', 'The index is decrypted and searched here; the server never sees search terms')));
+    results.hidden = false;
+  };
+  input.addEventListener('input', () => {
+    const t0 = performance.now();
+    hits = JSON.parse(app.open.session.search(input.value, 12));
+    window.zkwikiLastSearchMs = performance.now() - t0;
+    active = hits.length ? 0 : -1;
+    draw();
+  });
+  input.addEventListener('keydown', (ev) => {
+    if (ev.key === 'ArrowDown' || ev.key === 'ArrowUp') {
+      ev.preventDefault();
+      if (!hits.length) return;
+      active = (active + (ev.key === 'ArrowDown' ? 1 : hits.length - 1)) % hits.length;
+      draw();
+    } else if (ev.key === 'Enter' && active >= 0 && hits[active]) {
+      ev.preventDefault();
+      go(pageRoute(app.open.wiki, hits[active].path));
+      input.value = '';
+      results.hidden = true;
+    } else if (ev.key === 'Escape') {
+      input.value = '';
+      results.hidden = true;
+    }
+  });
+  results.addEventListener('click', () => {
+    setTimeout(() => {
+      input.value = '';
+      results.hidden = true;
+    }, 0);
+  });
+  return h('div', { class: 'search-wrap' }, input, results);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading
+
+/** The wiki's start page: Home, else the first page, else an empty state. */
+export async function showHome(app, wiki) {
+  const s = app.open.session;
+  const home = s.find('Home.md') || s.find('index.md');
+  if (home) return go(pageRoute(wiki, JSON.parse(s.pages()).find((p) => p.id === home).path));
+  const first = JSON.parse(s.pages()).find((p) => p.kind === 'markdown');
+  if (first) return go(pageRoute(wiki, first.path));
+  replace(main(),
+    h('div', { class: 'empty' },
+      h('h1', {}, 'An empty wiki'),
+      h('p', { class: 'muted' }, 'Pages you write here are encrypted in this browser before they are sent.'),
+      app.open.info.role === 'reader' ? h('p', {}, 'You can read this wiki but not write it.') : h('a', { class: 'btn btn-primary', href: `#/w/${wiki}/new?path=Home.md` }, 'Write the first page')));
+}
+
+/** Shows a page: fetch its envelope, verify against the signed manifest, decrypt, render. */
+export async function showPage(app, path, fragment) {
+  const w = app.open;
+  const id = w.session.find(path);
+  if (!id) {
+    replace(main(),
+      h('div', { class: 'empty' },
+        h('h1', {}, pageName(path)),
+        h('p', { class: 'muted' }, 'This page does not exist yet.'),
+        w.info.role === 'reader' ? null : h('a', { class: 'btn btn-primary', id: 'create-missing', href: `#/w/${w.wiki}/new?path=${encodeURIComponent(path)}` }, 'Create it')));
+    return;
+  }
+  let page;
+  const t0 = performance.now();
+  try {
+    page = await w.view(id);
+  } catch (e) {
+    return showError(e);
+  }
+  if (page.path !== path && page.path.toLowerCase() !== path.toLowerCase()) {
+    return showError(new Error('The page changed while loading; try again.'));
+  }
+  const article = h('article', { class: 'page-body', id: 'page-body' });
+  setTrustedHtml(article, page.html);
+  const title = page.title || pageName(page.path.split('/').pop());
+  const crumbs = page.path.split('/');
+  replace(main(),
+    h('div', { class: 'page-head' },
+      h('div', { class: 'crumbs' }, crumbs.slice(0, -1).map((c) => h('span', { class: 'crumb' }, c, ' / ')), h('span', { class: 'crumb' }, pageName(crumbs[crumbs.length - 1]))),
+      h('h1', { class: 'page-title', id: 'page-title' }, title),
+      h('div', { class: 'page-meta' },
+        `Last written by ${page.author || 'unknown'} · ${ago(page.written_at)}`,
+        ' · ',
+        h('span', { class: 'verified', title: 'The envelope matches the manifest signed by a writer of this wiki, and decrypted with a key-committing AEAD' }, '✓ verified')),
+      h('div', { class: 'page-actions' },
+        w.info.role === 'reader' ? null : h('a', { class: 'btn btn-small', id: 'edit', href: pageRoute(w.wiki, page.path, 'edit') }, 'Edit'),
+        h('a', { class: 'btn btn-small btn-ghost', id: 'history', href: pageRoute(w.wiki, page.path, 'history') }, 'History'),
+        w.info.role === 'reader' ? null : h('button', { class: 'btn btn-small btn-ghost', id: 'rename', type: 'button', onclick: () => rename(app, id, page.path) }, 'Rename'),
+        w.info.role === 'reader' ? null : h('button', { class: 'btn btn-small btn-ghost btn-danger-text', id: 'delete', type: 'button', onclick: () => remove(app, id, page.path) }, 'Delete'))),
+    article);
+  window.zkwikiLastViewMs = performance.now() - t0;
+  if (page.path === 'Home.md' || page.path === 'index.md') noteTitle(w.wiki, page.title || 'Home');
+  renderSidebar();
+  if (fragment) {
+    const target = document.getElementById(`zk-${fragment}`);
+    if (target) target.scrollIntoView();
+  } else {
+    main().scrollTop = 0;
+  }
+}
+
+async function rename(app, id, path) {
+  const input = h('input', { value: path, id: 'rename-path', class: 'wide' });
+  const choice = await dialog('Rename page', [h('p', {}, 'The page keeps its history.'), input], [
+    { label: 'Cancel' },
+    { label: 'Rename', kind: 'primary', id: 'rename-ok' },
+  ]);
+  if (choice !== 'Rename') return;
+  const newPath = normalizePath(input.value);
+  try {
+    await app.open.commit(() => app.open.session.prepareRename(id, newPath, Date.now()));
+    toast('Renamed');
+    go(pageRoute(app.open.wiki, newPath));
+  } catch (e) {
+    toast(e.message, 'error');
+    reportError(e);
+  }
+}
+
+async function remove(app, id, path) {
+  const choice = await dialog('Delete page?', [h('p', {}, `“${pageName(path)}” leaves the wiki. Its earlier versions stay in the history (and in every clone).`)], [
+    { label: 'Cancel' },
+    { label: 'Delete', kind: 'danger', id: 'delete-ok' },
+  ]);
+  if (choice !== 'Delete') return;
+  try {
+    await app.open.commit(() => app.open.session.prepareDelete(id, Date.now()));
+    toast('Deleted');
+    go(`#/w/${app.open.wiki}`);
+  } catch (e) {
+    toast(e.message, 'error');
+    reportError(e);
+  }
+}
+
+/** "Projects/Plan" → "Projects/Plan.md". */
+function normalizePath(p) {
+  const t = p.trim().replace(/^\/+|\/+$/g, '');
+  return /\.[A-Za-z0-9]+$/.test(t) ? t : `${t}.md`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Editing
+
+/**
+ * The editor. `path` null means a new page (`suggested` pre-fills its path). Saving never loses
+ * text: on a conflict the user's text stays in the editor, merged with the other version when
+ * that is clean, with both sides marked when it is not, and "Restore my text" brings back exactly
+ * what they typed.
+ */
+export async function showEditor(app, path, suggested = '') {
+  const w = app.open;
+  let id = path ? w.session.find(path) : null;
+  if (path && !id) return go(`#/w/${w.wiki}/new?path=${encodeURIComponent(path)}`);
+  if (w.info.role === 'reader') {
+    replace(main(), h('div', { class: 'panel panel-warn' }, h('h2', {}, 'Read-only'), h('p', {}, 'You can read this wiki but not write it.'), enforced('crypto', 'Every client rejects a state signed by a reader')));
+    return;
+  }
+  let base = '';
+  let baseText = '';
+  if (id) {
+    try {
+      await w.view(id);
+    } catch (e) {
+      return showError(e);
+    }
+    base = w.session.hashOf(id);
+    baseText = w.session.text(id) || '';
+  }
+  const pathInput = h('input', { id: 'edit-path', class: 'edit-path', value: path || suggested, placeholder: 'Folder/Page name', disabled: !!id });
+  const text = h('textarea', { id: 'editor', class: 'editor mono', spellcheck: 'true' });
+  text.value = id ? baseText : `# ${pageName((suggested || 'New page').split('/').pop())}\n\n`;
+  const preview = h('article', { class: 'page-body preview', id: 'preview' });
+  const notice = h('div', { class: 'edit-notice', id: 'edit-notice', hidden: true });
+  const status = h('span', { class: 'edit-status', id: 'edit-status' });
+  let mine = null; // the user's own text, kept across a merge
+  let saved = text.value;
+  const draw = () => {
+    const p = normalizePath(pathInput.value || 'Untitled');
+    setTrustedHtml(preview, JSON.parse(w.session.preview(p, text.value)).html);
+  };
+  let timer = null;
+  text.addEventListener('input', () => {
+    clearTimeout(timer);
+    timer = setTimeout(draw, 120);
+    status.textContent = text.value === saved ? '' : 'Unsaved changes';
+  });
+  text.addEventListener('keydown', (ev) => {
+    if ((ev.ctrlKey || ev.metaKey) && ev.key === 's') {
+      ev.preventDefault();
+      save();
+    }
+  });
+  app.leaveGuard = (unloading) => text.value === saved || (!unloading && confirm('Leave without saving? Your changes will be lost.'));
+
+  const showNotice = (kind, ...children) => {
+    notice.className = `edit-notice notice-${kind}`;
+    replace(notice, ...children);
+    notice.hidden = false;
+  };
+
+  async function onConflict(e) {
+    // The page changed (or went away) on the server since editing began.
+    const theirsId = w.session.find(normalizePath(pathInput.value)) || id;
+    let theirs = null;
+    let who = 'another writer';
+    try {
+      if (theirsId && w.session.hashOf(theirsId)) {
+        const v = await w.view(theirsId);
+        theirs = w.session.text(theirsId);
+        who = v.author || who;
+      }
+    } catch (err) {
+      return showError(err);
+    }
+    if (mine === null) mine = text.value;
+    if (theirs === null) {
+      id = null;
+      base = '';
+      pathInput.disabled = false;
+      showNotice('warn', h('strong', {}, 'This page was deleted by someone else while you edited. '), 'Your text is still here; saving creates the page again.');
+      return;
+    }
+    const merged = JSON.parse(zk.mergeTexts(baseText, mine, theirs, `${who}'s version`));
+    base = w.session.hashOf(theirsId);
+    baseText = theirs;
+    text.value = merged.text;
+    draw();
+    const restore = h('button', { class: 'btn btn-small', type: 'button', id: 'restore-mine', onclick: () => { text.value = mine; draw(); } }, 'Restore my text');
+    const showTheirs = h('button', {
+      class: 'btn btn-small btn-ghost',
+      type: 'button',
+      id: 'show-theirs',
+      onclick: () => dialog(`${who}'s version`, [h('pre', { class: 'theirs mono' }, theirs)], [{ label: 'Close' }]),
+    }, `Show ${who}'s version`);
+    if (merged.conflicts === 0) {
+      showNotice('info', h('strong', {}, `${who} saved this page while you were editing. `), 'Their changes and yours did not overlap and are merged below: check, then save.', h('div', { class: 'notice-actions' }, restore, showTheirs));
+    } else {
+      showNotice('warn', h('strong', {}, `${who} changed the same lines while you were editing. `),
+        `${merged.conflicts} conflicting part${merged.conflicts === 1 ? ' is' : 's are'} marked with <<<<<<< and >>>>>>> below, with both versions. Keep what you want, remove the markers, and save.`,
+        h('div', { class: 'notice-actions' }, restore, showTheirs));
+    }
+    status.textContent = 'Unsaved changes (merged)';
+    e.handled = true;
+  }
+
+  async function save() {
+    const p = normalizePath(pathInput.value);
+    saveBtn.disabled = true;
+    status.textContent = 'Encrypting and saving…';
+    try {
+      const pending = await w.commit(() => w.session.preparePut(id || '', p, text.value, base, Date.now()));
+      id = pending.page;
+      pending.free();
+      saved = text.value;
+      mine = null;
+      app.leaveGuard = null;
+      toast('Saved');
+      go(pageRoute(w.wiki, p));
+    } catch (e) {
+      if (e && e.name === 'ConflictError') {
+        await onConflict(e);
+      } else {
+        status.textContent = '';
+        showNotice('error', h('strong', {}, 'Not saved: '), e.message || String(e), ' Your text is still here.');
+        reportError(e);
+      }
+    } finally {
+      saveBtn.disabled = false;
+    }
+  }
+
+  const saveBtn = h('button', { class: 'btn btn-primary', id: 'save', type: 'button', onclick: save }, 'Save');
+  const cancel = h('a', { class: 'btn btn-ghost', href: id ? pageRoute(w.wiki, path) : `#/w/${w.wiki}` }, 'Cancel');
+  replace(main(),
+    h('div', { class: 'page-head' },
+      h('h1', {}, id ? `Editing ${pageName(path)}` : 'New page'),
+      h('div', { class: 'page-meta' }, 'Encrypted in this browser before it is sent. ', enforced('crypto', 'XChaCha20-Poly1305 under the wiki key; the server stores ciphertext only'))),
+    h('div', { class: 'edit-bar' }, id ? h('span', { class: 'mono edit-path-label' }, path) : pathInput, h('span', { class: 'spacer' }), status, cancel, saveBtn),
+    notice,
+    h('div', { class: 'edit-grid' },
+      h('div', { class: 'edit-pane' }, h('div', { class: 'pane-label' }, 'Markdown'), text),
+      h('div', { class: 'edit-pane' }, h('div', { class: 'pane-label' }, 'Preview'), preview)));
+  draw();
+  text.focus();
+}
+
+// ---------------------------------------------------------------------------------------------
+// History
+
+/** A page's history: every version verified against the state that signed it, with diffs. */
+export async function showHistory(app, path) {
+  const w = app.open;
+  const id = w.session.find(path);
+  if (!id) return go(pageRoute(w.wiki, path));
+  replace(main(), h('div', { class: 'loading' }, 'Verifying history…'));
+  let entries;
+  try {
+    entries = (await api.json('GET', `/wikis/${w.wiki}/history?page=${id}&limit=30`)).entries || [];
+  } catch (e) {
+    return showError(e);
+  }
+  const versions = new Array(entries.length).fill(null);
+  await api.pool(entries, 4, async (entry, i) => {
+    if (!entry.hash) {
+      versions[i] = { seq: entry.seq, deleted: true, time: entry.time };
+      return;
+    }
+    try {
+      const [state, bytes] = await Promise.all([
+        api.call('GET', `/wikis/${w.wiki}/states/${entry.seq}`),
+        w.fetchBlob(id, entry.hash),
+      ]);
+      versions[i] = { ...JSON.parse(w.session.openVersion(id, state, bytes)), time: entry.time };
+    } catch (e) {
+      reportError(e);
+      versions[i] = { seq: entry.seq, error: e.message || String(e), time: entry.time };
+    }
+  });
+  const list = h('ol', { class: 'history-list', id: 'history-list' });
+  const diffBox = h('div', { class: 'diff', id: 'diff' });
+  const select = (i) => {
+    for (const li of list.children) li.classList.toggle('active', Number(li.dataset.i) === i);
+    const v = versions[i];
+    if (!v || v.error || v.deleted) {
+      replace(diffBox, h('p', { class: 'muted' }, v && v.error ? `This version failed its checks: ${v.error}` : 'Deleted in this version.'));
+      return;
+    }
+    const prev = versions.slice(i + 1).find((x) => x && !x.error && !x.deleted);
+    replace(diffBox, renderDiff(prev ? prev.text : '', v.text, prev ? `v${prev.seq}` : 'nothing', `v${v.seq}`),
+      w.info.role === 'reader' ? null : h('p', {}, h('button', {
+        class: 'btn btn-small',
+        type: 'button',
+        id: 'restore-version',
+        onclick: () => restoreVersion(app, path, v.text),
+      }, `Restore v${v.seq}`)));
+  };
+  versions.forEach((v, i) => {
+    const row = v.error
+      ? h('li', { class: 'history-item bad', dataset: { i } }, h('span', { class: 'seq' }, `v${v.seq}`), h('span', { class: 'history-error' }, `✗ ${v.error}`))
+      : h('li', { class: 'history-item', dataset: { i }, tabindex: 0 },
+        h('span', { class: 'seq' }, `v${v.seq}`),
+        v.deleted ? h('span', {}, 'deleted') : h('span', { class: 'history-who' },
+          h('strong', { title: 'The member whose key signed this version (checked against the owner-signed keyring)' }, v.signer || '?'),
+          v.author && v.author !== v.signer ? ` (as ${v.author})` : '',
+          v.path !== path ? h('span', { class: 'muted' }, ` · was ${pageName(v.path)}`) : ''),
+        h('span', { class: 'history-time', title: `server time ${when((v.time || 0) * 1000)}` }, when(v.written_at || (v.time || 0) * 1000)));
+    row.addEventListener('click', () => select(i));
+    list.appendChild(row);
+  });
+  replace(main(),
+    h('div', { class: 'page-head' },
+      h('h1', {}, `History of ${pageName(path)}`),
+      h('div', { class: 'page-meta' }, 'Each version is checked against the state its writer signed. ', enforced('crypto', 'Ed25519 signatures by members of the owner-signed keyring; SHA-256 of each envelope')),
+      h('div', { class: 'page-actions' }, h('a', { class: 'btn btn-small btn-ghost', href: pageRoute(w.wiki, path) }, 'Back to page'))),
+    h('div', { class: 'history' }, list, diffBox));
+  if (versions.length) select(0);
+}
+
+function restoreVersion(app, path, text) {
+  go(pageRoute(app.open.wiki, path, 'edit'));
+  // The editor loads the current version; put the old text in once it is there.
+  setTimeout(function fill(tries = 0) {
+    const ed = document.getElementById('editor');
+    if (!ed) {
+      if (tries < 50) setTimeout(() => fill(tries + 1), 50);
+      return;
+    }
+    ed.value = text;
+    ed.dispatchEvent(new Event('input'));
+  }, 50);
+}
+
+/** A diff table from Rust's line diff. */
+export function renderDiff(oldText, newText, oldLabel, newLabel) {
+  const d = JSON.parse(zk.diffLines(oldText, newText));
+  const head = h('div', { class: 'diff-head' }, `${oldLabel} → ${newLabel}: `, h('span', { class: 'diff-add' }, `+${d.added}`), ' ', h('span', { class: 'diff-del' }, `−${d.removed}`));
+  if (d.hunks.length === 0) return h('div', {}, head, h('p', { class: 'muted' }, 'No change to the text (renamed, or saved unchanged).'));
+  const table = h('table', { class: 'diff-table mono' });
+  d.hunks.forEach((hunk, k) => {
+    if (k > 0) table.appendChild(h('tr', { class: 'diff-gap' }, h('td', { colspan: 3 }, '⋯')));
+    for (const l of hunk) {
+      const cls = l.tag === '+' ? 'ins' : l.tag === '-' ? 'del' : 'ctx';
+      table.appendChild(h('tr', { class: cls }, h('td', { class: 'ln' }, l.old ?? ''), h('td', { class: 'ln' }, l.new ?? ''), h('td', { class: 'code' }, `${l.tag} ${l.text}`)));
+    }
+  });
+  return h('div', {}, head, table);
+}

@@ -1,0 +1,167 @@
+// One open wiki: fetching for the WikiSession (Rust verifies and decrypts), committing writes,
+// and reporting integrity failures. Plaintext only ever exists in this tab.
+
+import * as api from './api.js';
+import * as device from './device.js';
+import { integrityProblem } from './banner.js';
+
+/** Opens a wiki: fetches the keyring chain and head, verifies them (Rust), then the catalog. */
+export async function openWiki(account, wiki) {
+  const [keyring, head] = await Promise.all([
+    api.call('GET', `/wikis/${wiki}/keyring`),
+    api.call('GET', `/wikis/${wiki}/head`),
+  ]);
+  const seen = device.loadSeen(account.user, wiki);
+  const session = account.openWiki(wiki, keyring, head, seen);
+  const w = new OpenWiki(account, session);
+  w.remember();
+  await w.loadWanted();
+  return w;
+}
+
+export class OpenWiki {
+  constructor(account, session) {
+    this.account = account;
+    this.session = session;
+    this.wiki = session.wiki;
+    this.info = JSON.parse(session.info());
+  }
+
+  /** Saves what this browser has now verified (rollback and fork detection next time). */
+  remember() {
+    device.saveSeen(this.account.user, this.wiki, this.session.seenJson());
+    this.info = JSON.parse(this.session.info());
+  }
+
+  /** Fetches an envelope by hash and hands it to `use(bytes)`; a 404 is reported as missing. */
+  async fetchBlob(page, hash, options) {
+    try {
+      return await api.blob(this.wiki, hash, options);
+    } catch (e) {
+      if (e instanceof api.ApiError && e.status === 404) {
+        this.session.markMissing(page, `HTTP 404 for blob ${hash.slice(0, 12)}…`);
+        integrityProblem(
+          `The server did not return page ${page.slice(0, 8)}…, which the signed manifest lists (a page silently dropped).`,
+        );
+      }
+      throw e;
+    }
+  }
+
+  /** Loads what the session asks for (the index, then pages it lacks) until it asks for nothing. */
+  async loadWanted() {
+    for (let round = 0; round < 8; round++) {
+      const wanted = JSON.parse(this.session.wanted());
+      if (wanted.length === 0) break;
+      await api.pool(wanted, 6, async ({ page, hash }) => {
+        let bytes;
+        try {
+          bytes = await this.fetchBlob(page, hash);
+        } catch {
+          return;
+        }
+        try {
+          this.session.load(page, bytes);
+        } catch (e) {
+          reportError(e);
+        }
+      });
+    }
+    for (const f of JSON.parse(this.session.failures())) {
+      integrityProblem(`Page ${f.page.slice(0, 8)}…: ${f.message}`);
+    }
+  }
+
+  /** Decrypts page contents in the background (for snippets in search and instant navigation). */
+  async prefetch(limit = 300) {
+    const pages = JSON.parse(this.session.pages()).filter((p) => !this.session.isLoaded(p.id));
+    await api.pool(pages.slice(0, limit), 4, async (p) => {
+      const hash = this.session.hashOf(p.id);
+      if (!hash) return;
+      try {
+        this.session.load(p.id, await this.fetchBlob(p.id, hash));
+      } catch (e) {
+        reportError(e);
+      }
+    });
+  }
+
+  /**
+   * Fetches, verifies, decrypts and renders a page (the navigation step). The envelope is the
+   * server's current copy of the page; if it does not match the signed manifest, the head is
+   * fetched again once (someone may just have saved the page) before it counts as tampering.
+   */
+  async view(page) {
+    for (let attempt = 0; ; attempt++) {
+      const expected = this.session.hashOf(page);
+      if (!expected) throw Object.assign(new Error('This page is not in the wiki any more.'), { name: 'InputError' });
+      let bytes;
+      try {
+        bytes = await api.currentPage(this.wiki, page);
+      } catch (e) {
+        if (e instanceof api.ApiError && e.status === 404) {
+          this.session.markMissing(page, 'HTTP 404');
+          throw Object.assign(new Error(`The signed manifest lists this page but the server did not return it (page ${page.slice(0, 8)}…).`), { name: 'IntegrityError' });
+        }
+        throw e;
+      }
+      try {
+        return JSON.parse(this.session.view(page, bytes));
+      } catch (e) {
+        if (attempt === 0 && e && e.name === 'IntegrityError') {
+          await this.refresh();
+          if (this.session.hashOf(page) !== expected) continue;
+        }
+        throw e;
+      }
+    }
+  }
+
+  /** Brings the session up to a newer head (after a 409, or on demand). */
+  async refresh(head) {
+    const headText = head ? JSON.stringify(head) : await api.call('GET', `/wikis/${this.wiki}/head`);
+    const keyringSeq = head ? head.keyring_seq : JSON.parse(headText).keyring_seq;
+    let keyrings = '';
+    if (keyringSeq === undefined || keyringSeq > this.session.keyringSeq) {
+      keyrings = await api.call('GET', `/wikis/${this.wiki}/keyring?since=${this.session.keyringSeq}`);
+    }
+    const changed = JSON.parse(this.session.refresh(keyrings, headText));
+    this.remember();
+    await this.loadWanted();
+    return changed;
+  }
+
+  /**
+   * Sends a prepared write. `prepare()` builds a PendingWrite on the current head; on a 409 the
+   * head is refreshed and `prepare()` runs again (it throws ConflictError when the page the user
+   * edited changed meanwhile, which the editor turns into a merge). Resolves with the accepted
+   * PendingWrite.
+   */
+  async commit(prepare) {
+    for (let attempt = 0; attempt < 4; attempt++) {
+      const pending = prepare();
+      try {
+        await api.call('POST', `/wikis/${this.wiki}/commits`, pending.body);
+      } catch (e) {
+        // Not freed here: the caller may still hold it (the finalizer frees it when unused).
+        if (e instanceof api.ApiError && e.status === 409 && e.code === 'conflict') {
+          await this.refresh(e.body && e.body.head);
+          continue;
+        }
+        throw e;
+      }
+      this.session.accept(pending);
+      this.remember();
+      return pending;
+    }
+    throw new Error('The wiki kept changing while saving; nothing was lost: try again.');
+  }
+}
+
+/** Shows a Rust-side error the way its kind asks for. */
+export function reportError(e) {
+  if (e && (e.name === 'IntegrityError' || e.name === 'VersionError')) {
+    integrityProblem(e.message);
+  }
+  return e;
+}
