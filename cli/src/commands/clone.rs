@@ -283,7 +283,8 @@ pub fn decrypt(ctx: &Ctx, a: &DecryptArgs) -> Result<()> {
         return Err(CliError::not_found(format!(
             "{} is not a git repository",
             a.repo.display()
-        )));
+        ))
+        .with_hint("give the folder made by `zkwiki clone`, or any git clone of a wiki"));
     }
     if a.out.is_file() || is_nonempty_dir(&a.out) {
         return Err(CliError::usage(format!(
