@@ -1,7 +1,7 @@
 //! Test helpers: an isolated `zkwiki` environment per test, the real server on loopback, the
 //! server's bare repositories for playing a malicious operator, and a git helper.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
