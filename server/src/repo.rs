@@ -1,0 +1,819 @@
+//! Wiki storage: one bare git repository per wiki (`DATA/wikis/<wiki>.git`, branch `main`).
+//!
+//! The tree of every commit is `keyring/<10-digit seq>` (every keyring version), `state`,
+//! `manifest` and `pages/<page id>` (the current envelope of each page), as `docs/api.md` says.
+//! Commit messages are `zkwiki state <seq>`, author and committer `zkwiki <zkwiki@invalid>`: no
+//! plaintext, no user names.
+//!
+//! Writing ([`Wiki::commit`]) is read-verify-commit under the wiki's exclusive lock
+//! ([`crate::durable::WikiLock`]): read the current head from disk, check the new state extends
+//! it and verifies (core-crypto, as a first line of defence), write the objects, flush, move
+//! `refs/heads/main` with compare-and-swap, flush, answer. Readers never take the lock: they read
+//! the ref (one small file) and reuse a parsed [`Head`] cached per process while the ref has not
+//! moved, so several processes can serve one data directory.
+//!
+//! History and blobs by SHA-256 come from a per-process index ([`HistoryEntry`]) built lazily from
+//! the commit chain and extended by this process's own commits; it is a cache of what git holds,
+//! never the truth.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+use core_crypto::ids::{Digest32, PageId, WikiId};
+use core_crypto::keyring::Keyring;
+use core_crypto::state::{Manifest, WikiState};
+use data_encoding::BASE64;
+use git2::build::TreeUpdateBuilder;
+use git2::{FileMode, Oid, Repository, RepositoryInitOptions, Signature, Time};
+use serde_json::{Value, json};
+
+use crate::db::now_unix;
+use crate::durable::{SyncGroup, WikiLock};
+use crate::error::{AppError, AppResult};
+
+const MAIN: &str = "refs/heads/main";
+const AUTHOR_NAME: &str = "zkwiki";
+const AUTHOR_EMAIL: &str = "zkwiki@invalid";
+const NOT_FOUND: &str = "no such wiki (or it is not yours)";
+
+/// All wikis under one data directory.
+pub struct Store {
+    wikis_dir: PathBuf,
+    locks_dir: PathBuf,
+    sync: SyncGroup,
+    handles: Mutex<HashMap<WikiId, Arc<Wiki>>>,
+}
+
+/// One wiki: its repository, lock, cached head and history index.
+pub struct Wiki {
+    /// The wiki id.
+    pub id: WikiId,
+    dir: PathBuf,
+    lock_path: PathBuf,
+    repos: Mutex<Vec<Repository>>,
+    head: RwLock<Option<Arc<Head>>>,
+    index: Mutex<HistoryIndex>,
+    writer: Mutex<()>,
+}
+
+/// The current state of a wiki as read from its head commit.
+pub struct Head {
+    /// The head commit.
+    pub commit: Oid,
+    /// The signed state.
+    pub state: WikiState,
+    /// Its manifest.
+    pub manifest: Manifest,
+    /// The manifest's bytes as stored.
+    pub manifest_bytes: Vec<u8>,
+    /// Every keyring version, genesis first.
+    pub keyrings: Arc<Vec<Vec<u8>>>,
+    /// The latest keyring version.
+    pub keyring: Arc<Keyring>,
+    keyring_tree: Oid,
+    /// Git blob of each page's current envelope.
+    pub pages: HashMap<PageId, Oid>,
+}
+
+impl Head {
+    /// The `head` object of the API (also sent with a `409`).
+    pub fn to_json(&self) -> Value {
+        json!({
+            "state": BASE64.encode(self.state.as_bytes()),
+            "manifest": BASE64.encode(&self.manifest_bytes),
+            "keyring_seq": self.keyring.seq,
+        })
+    }
+}
+
+/// One accepted commit, as history reports it.
+#[derive(Clone, Debug)]
+pub struct HistoryEntry {
+    /// State sequence.
+    pub seq: u64,
+    /// Git commit.
+    pub commit: Oid,
+    /// The state's signer.
+    pub signer: [u8; 32],
+    /// Commit time (server clock, Unix seconds).
+    pub time: i64,
+    /// Pages added or changed, with the SHA-256 of their new envelope.
+    pub changed: Vec<(PageId, Digest32)>,
+    /// Pages removed.
+    pub removed: Vec<PageId>,
+    /// Whether a keyring version was added.
+    pub keyring_changed: bool,
+}
+
+#[derive(Default)]
+struct HistoryIndex {
+    through: Option<Oid>,
+    entries: Vec<HistoryEntry>,
+    blobs: HashMap<Digest32, Oid>,
+}
+
+/// A commit request, decoded from base64.
+pub struct CommitInput {
+    /// The new signed state.
+    pub state: Vec<u8>,
+    /// Its manifest.
+    pub manifest: Vec<u8>,
+    /// New envelopes.
+    pub blobs: Vec<Vec<u8>>,
+    /// A new keyring version.
+    pub keyring: Option<Vec<u8>>,
+}
+
+/// Who is writing: a session user must be a writer of the current keyring and sign the state
+/// with their own key; an agent token with the `write` role has been checked by the caller.
+#[derive(Clone, Copy, Debug)]
+pub enum Writer {
+    /// A session's user, by Ed25519 key.
+    User([u8; 32]),
+    /// An agent token scoped to this wiki with the write role.
+    Agent,
+}
+
+/// The result of an accepted commit.
+pub struct Committed {
+    /// New state sequence.
+    pub seq: u64,
+    /// New git commit.
+    pub commit: Oid,
+    /// The new head.
+    pub head: Arc<Head>,
+    /// Whether the keyring changed (the membership index must follow).
+    pub keyring_changed: bool,
+}
+
+fn git_time(now: i64) -> Time {
+    Time::new(now, 0)
+}
+
+fn signature(now: i64) -> AppResult<Signature<'static>> {
+    Ok(Signature::new(AUTHOR_NAME, AUTHOR_EMAIL, &git_time(now))?)
+}
+
+fn stored(what: &str) -> AppError {
+    AppError::internal(format_args!(
+        "repository is missing or has a corrupt {what}"
+    ))
+}
+
+fn keyring_path(seq: u64) -> String {
+    format!("keyring/{seq:010}")
+}
+
+fn unique_suffix() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{}-{nanos}", std::process::id())
+}
+
+impl Store {
+    /// Opens the store (creating its folders).
+    pub fn open(wikis_dir: PathBuf, locks_dir: PathBuf, fsync: bool) -> AppResult<Self> {
+        std::fs::create_dir_all(&wikis_dir)?;
+        std::fs::create_dir_all(&locks_dir)?;
+        let sync = SyncGroup::new(&wikis_dir, fsync)?;
+        Ok(Self {
+            wikis_dir,
+            locks_dir,
+            sync,
+            handles: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn repo_dir(&self, id: &WikiId) -> PathBuf {
+        self.wikis_dir.join(format!("{id}.git"))
+    }
+
+    fn new_handle(&self, id: WikiId) -> Wiki {
+        Wiki {
+            id,
+            dir: self.repo_dir(&id),
+            lock_path: self.locks_dir.join(format!("{id}.lock")),
+            repos: Mutex::new(Vec::new()),
+            head: RwLock::new(None),
+            index: Mutex::new(HistoryIndex::default()),
+            writer: Mutex::new(()),
+        }
+    }
+
+    /// The wiki, if its repository exists (`404` otherwise).
+    pub fn wiki(&self, id: WikiId) -> AppResult<Arc<Wiki>> {
+        let mut handles = self
+            .handles
+            .lock()
+            .map_err(|_| AppError::internal("wiki table poisoned"))?;
+        if let Some(w) = handles.get(&id) {
+            return Ok(w.clone());
+        }
+        let dir = self.repo_dir(&id);
+        if !dir.is_dir() {
+            return Err(AppError::NotFound(NOT_FOUND));
+        }
+        let w = Arc::new(self.new_handle(id));
+        handles.insert(id, w.clone());
+        Ok(w)
+    }
+
+    fn forget(&self, id: &WikiId) {
+        if let Ok(mut handles) = self.handles.lock() {
+            handles.remove(id);
+        }
+    }
+
+    /// Ids of every wiki on disk.
+    pub fn list_ids(&self) -> AppResult<Vec<WikiId>> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(&self.wikis_dir)? {
+            let name = entry?.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if let Some(hex) = name.strip_suffix(".git")
+                && let Ok(id) = WikiId::from_hex(hex)
+            {
+                out.push(id);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Creates a wiki from a verified genesis keyring and first state (empty manifest).
+    pub fn create(
+        &self,
+        keyring: &Keyring,
+        state: &WikiState,
+        manifest_bytes: &[u8],
+    ) -> AppResult<Arc<Head>> {
+        let id = keyring.wiki;
+        let handle = self.new_handle(id);
+        let _lock = WikiLock::acquire(&handle.lock_path)?;
+        if handle.dir.exists() {
+            return Err(AppError::ConflictCode {
+                code: "conflict",
+                message: "a wiki with this id already exists",
+            });
+        }
+        let tmp = self
+            .wikis_dir
+            .join(format!(".tmp-{id}-{}", unique_suffix()));
+        let result = (|| -> AppResult<Oid> {
+            let mut opts = RepositoryInitOptions::new();
+            opts.bare(true).initial_head("main");
+            let repo = Repository::init_opts(&tmp, &opts)?;
+            {
+                let mut cfg = repo.config()?;
+                // http-backend would accept authenticated pushes: pushes go through the API only.
+                cfg.set_bool("http.receivepack", false)?;
+                cfg.set_bool("core.logAllRefUpdates", false)?;
+            }
+            let empty = repo.find_tree(repo.treebuilder(None)?.write()?)?;
+            let mut upd = TreeUpdateBuilder::new();
+            upd.upsert(
+                keyring_path(keyring.seq),
+                repo.blob(keyring.as_bytes())?,
+                FileMode::Blob,
+            );
+            upd.upsert("state", repo.blob(state.as_bytes())?, FileMode::Blob);
+            upd.upsert("manifest", repo.blob(manifest_bytes)?, FileMode::Blob);
+            let tree = repo.find_tree(upd.create_updated(&repo, &empty)?)?;
+            let sig = signature(now_unix())?;
+            let commit = repo.commit(
+                None,
+                &sig,
+                &sig,
+                &format!("zkwiki state {}", state.seq),
+                &tree,
+                &[],
+            )?;
+            repo.reference(MAIN, commit, false, "zkwiki create")?;
+            Ok(commit)
+        })();
+        if let Err(e) = result {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+        self.sync.barrier()?;
+        std::fs::rename(&tmp, &handle.dir)?;
+        self.sync.barrier()?;
+        self.forget(&id);
+        self.wiki(id)?.head()
+    }
+
+    /// Deletes a wiki after `authorize` accepted its current head (under the wiki's lock).
+    pub fn delete(
+        &self,
+        id: WikiId,
+        authorize: impl FnOnce(&Head) -> AppResult<()>,
+    ) -> AppResult<()> {
+        let wiki = self.wiki(id)?;
+        let _inproc = wiki
+            .writer
+            .lock()
+            .map_err(|_| AppError::internal("writer lock poisoned"))?;
+        let _lock = WikiLock::acquire(&wiki.lock_path)?;
+        let head = wiki.head()?;
+        authorize(&head)?;
+        let trash = self
+            .wikis_dir
+            .join(format!(".deleted-{id}-{}", unique_suffix()));
+        std::fs::rename(&wiki.dir, &trash)?;
+        self.sync.barrier()?;
+        self.forget(&id);
+        if let Err(e) = std::fs::remove_dir_all(&trash) {
+            tracing::warn!(wiki = %id, error = %e, "could not remove a deleted wiki's files");
+        }
+        Ok(())
+    }
+
+    /// Removes leftovers of interrupted deletions (start-up).
+    pub fn clean_trash(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.wikis_dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            if name.to_string_lossy().starts_with(".deleted-") {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+}
+
+impl Wiki {
+    fn with_repo<R>(&self, f: impl FnOnce(&Repository) -> AppResult<R>) -> AppResult<R> {
+        let pooled = self.repos.lock().ok().and_then(|mut p| p.pop());
+        let repo = match pooled {
+            Some(r) => r,
+            None => Repository::open_bare(&self.dir).map_err(|e| {
+                if e.code() == git2::ErrorCode::NotFound {
+                    AppError::NotFound(NOT_FOUND)
+                } else {
+                    e.into()
+                }
+            })?,
+        };
+        let out = f(&repo);
+        if let Ok(mut p) = self.repos.lock()
+            && p.len() < 8
+        {
+            p.push(repo);
+        }
+        out
+    }
+
+    /// The commit `refs/heads/main` names now (read from disk every time).
+    fn head_oid(&self) -> AppResult<Oid> {
+        match std::fs::read(self.dir.join("refs/heads/main")) {
+            Ok(bytes) => {
+                let text = std::str::from_utf8(&bytes).map_err(|_| stored("ref"))?;
+                Oid::from_str(text.trim()).map_err(|_| stored("ref"))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if !self.dir.is_dir() {
+                    return Err(AppError::NotFound(NOT_FOUND));
+                }
+                // Packed refs (an operator ran `git gc`): ask libgit2.
+                self.with_repo(|repo| Ok(repo.refname_to_id(MAIN)?))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The current head (cached while the ref does not move).
+    pub fn head(&self) -> AppResult<Arc<Head>> {
+        let oid = self.head_oid()?;
+        let cached = self.head.read().ok().and_then(|h| h.clone());
+        if let Some(h) = &cached
+            && h.commit == oid
+        {
+            return Ok(h.clone());
+        }
+        let head = Arc::new(self.with_repo(|repo| load_head(repo, oid, cached.as_deref()))?);
+        if let Ok(mut slot) = self.head.write() {
+            *slot = Some(head.clone());
+        }
+        Ok(head)
+    }
+
+    /// A git blob's bytes.
+    pub fn read_blob(&self, oid: Oid) -> AppResult<Vec<u8>> {
+        self.with_repo(|repo| Ok(repo.find_blob(oid)?.content().to_vec()))
+    }
+
+    fn with_index<R>(
+        &self,
+        head: &Head,
+        f: impl FnOnce(&HistoryIndex) -> AppResult<R>,
+    ) -> AppResult<R> {
+        let mut index = self
+            .index
+            .lock()
+            .map_err(|_| AppError::internal("history index poisoned"))?;
+        if index.through != Some(head.commit) {
+            self.with_repo(|repo| catch_up(repo, &mut index, head.commit))?;
+        }
+        f(&index)
+    }
+
+    /// The git blob of an envelope ever committed, by its SHA-256.
+    pub fn blob_by_hash(&self, head: &Head, hash: &Digest32) -> AppResult<Option<Oid>> {
+        self.with_index(head, |index| Ok(index.blobs.get(hash).copied()))
+    }
+
+    /// History entries, newest first: those with `seq < before`, touching `page` if given.
+    pub fn history(
+        &self,
+        head: &Head,
+        page: Option<PageId>,
+        before: Option<u64>,
+        limit: usize,
+    ) -> AppResult<Vec<HistoryEntry>> {
+        self.with_index(head, |index| {
+            Ok(index
+                .entries
+                .iter()
+                .rev()
+                .filter(|e| before.is_none_or(|b| e.seq < b))
+                .filter(|e| {
+                    page.is_none_or(|p| {
+                        e.removed.contains(&p) || e.changed.iter().any(|(id, _)| *id == p)
+                    })
+                })
+                .take(limit)
+                .cloned()
+                .collect())
+        })
+    }
+
+    /// The state and manifest bytes at an earlier sequence.
+    pub fn state_at(&self, head: &Head, seq: u64) -> AppResult<Option<(Vec<u8>, Vec<u8>)>> {
+        let commit = self.with_index(head, |index| {
+            Ok(index
+                .entries
+                .iter()
+                .find(|e| e.seq == seq)
+                .map(|e| e.commit))
+        })?;
+        let Some(commit) = commit else {
+            return Ok(None);
+        };
+        self.with_repo(|repo| {
+            let tree = repo.find_commit(commit)?.tree()?;
+            let state = tree_blob(repo, &tree, "state")?;
+            let manifest = tree_blob(repo, &tree, "manifest")?;
+            Ok(Some((state, manifest)))
+        })
+    }
+
+    /// Verifies `input` against the current head and, if it extends it, writes exactly one
+    /// commit, durable before returning. See the module docs for the order of checks.
+    pub fn commit(
+        &self,
+        store: &Store,
+        input: CommitInput,
+        writer: Writer,
+    ) -> AppResult<Committed> {
+        let _inproc = self
+            .writer
+            .lock()
+            .map_err(|_| AppError::internal("writer lock poisoned"))?;
+        let _lock = WikiLock::acquire(&self.lock_path)?;
+        let head = self.head()?;
+
+        if let Writer::User(key) = &writer {
+            let member = head
+                .keyring
+                .member_by_signing_key(key)
+                .ok_or(AppError::NotFound(NOT_FOUND))?;
+            if !member.role.can_write() {
+                return Err(AppError::Forbidden(
+                    "your role in this wiki's keyring is reader: you cannot write".into(),
+                ));
+            }
+        }
+
+        let next = WikiState::decode(&input.state)?;
+        if next.wiki != self.id {
+            return Err(AppError::InvalidFormat(
+                "the state belongs to another wiki".into(),
+            ));
+        }
+        if next.seq != head.state.seq + 1 || next.prev != head.state.hash() {
+            return Err(AppError::Conflict(Some(head.to_json())));
+        }
+        if let Writer::User(key) = &writer
+            && &next.signer != key
+        {
+            return Err(AppError::Forbidden(
+                "a session may only submit states signed with its own key".into(),
+            ));
+        }
+        let new_keyring = match &input.keyring {
+            Some(bytes) => {
+                let k = Keyring::decode(bytes)?;
+                head.keyring.verify_next(&k)?;
+                Some(k)
+            }
+            None => None,
+        };
+        let keyring = new_keyring.as_ref().unwrap_or(&head.keyring);
+        let next_manifest = Manifest::decode(&input.manifest)?;
+        head.state
+            .verify_transition(&head.manifest, &next, &next_manifest, keyring)?;
+
+        // Exactly one blob per new or changed manifest entry, none extra.
+        let mut by_hash: HashMap<Digest32, Vec<u8>> = HashMap::new();
+        for blob in input.blobs {
+            if by_hash.insert(Digest32::of(&blob), blob).is_some() {
+                return Err(AppError::InvalidFormat(
+                    "the same blob was sent twice".into(),
+                ));
+            }
+        }
+        let mut changed = Vec::new();
+        let mut used = HashSet::new();
+        for (id, entry) in &next_manifest.pages {
+            if head.manifest.pages.get(id) == Some(entry) {
+                continue;
+            }
+            let blob = by_hash.get(&entry.hash).ok_or_else(|| {
+                AppError::InvalidFormat(format!(
+                    "page {id} is new or changed in the manifest but no blob has its hash"
+                ))
+            })?;
+            entry.check_envelope(blob)?;
+            used.insert(entry.hash);
+            changed.push((*id, entry.hash));
+        }
+        if used.len() != by_hash.len() {
+            return Err(AppError::InvalidFormat(
+                "a blob matches no new or changed manifest entry".into(),
+            ));
+        }
+        let removed: Vec<PageId> = head
+            .manifest
+            .pages
+            .keys()
+            .filter(|id| !next_manifest.pages.contains_key(id))
+            .copied()
+            .collect();
+
+        let now = now_unix();
+        let (commit, keyring_tree, page_oids) = self.with_repo(|repo| {
+            let mut upd = TreeUpdateBuilder::new();
+            upd.upsert("state", repo.blob(next.as_bytes())?, FileMode::Blob);
+            upd.upsert("manifest", repo.blob(&input.manifest)?, FileMode::Blob);
+            if let Some(k) = &new_keyring {
+                upd.upsert(
+                    keyring_path(k.seq),
+                    repo.blob(k.as_bytes())?,
+                    FileMode::Blob,
+                );
+            }
+            let mut page_oids = Vec::with_capacity(changed.len());
+            for (id, hash) in &changed {
+                let bytes = by_hash.get(hash).ok_or_else(|| stored("blob table"))?;
+                let oid = repo.blob(bytes)?;
+                upd.upsert(format!("pages/{id}"), oid, FileMode::Blob);
+                page_oids.push((*id, *hash, oid));
+            }
+            let parent = repo.find_commit(head.commit)?;
+            let base = parent.tree()?;
+            if next_manifest.pages.is_empty() {
+                if base.get_name("pages").is_some() {
+                    upd.remove("pages");
+                }
+            } else {
+                for id in &removed {
+                    upd.remove(format!("pages/{id}"));
+                }
+            }
+            let tree = repo.find_tree(upd.create_updated(repo, &base)?)?;
+            let keyring_tree = tree.get_name("keyring").ok_or_else(|| stored("tree"))?.id();
+            let sig = signature(now)?;
+            let commit = repo.commit(
+                None,
+                &sig,
+                &sig,
+                &format!("zkwiki state {}", next.seq),
+                &tree,
+                &[&parent],
+            )?;
+            // Objects first, then the ref that names them.
+            store.sync.barrier()?;
+            let stale = self.dir.join("refs/heads/main.lock");
+            if stale.exists() {
+                // Only lock holders write the ref: a lock file now was left by a killed writer.
+                std::fs::remove_file(&stale)?;
+            }
+            repo.reference_matching(MAIN, commit, true, head.commit, "zkwiki commit")
+                .map_err(|e| {
+                    if e.code() == git2::ErrorCode::Modified {
+                        AppError::Conflict(None)
+                    } else {
+                        e.into()
+                    }
+                })?;
+            store.sync.barrier()?;
+            Ok((commit, keyring_tree, page_oids))
+        })?;
+
+        let keyring_changed = new_keyring.is_some();
+        let mut pages = head.pages.clone();
+        for (id, _, oid) in &page_oids {
+            pages.insert(*id, *oid);
+        }
+        for id in &removed {
+            pages.remove(id);
+        }
+        let (keyrings, keyring) = match new_keyring {
+            Some(k) => {
+                let mut all = (*head.keyrings).clone();
+                all.push(k.as_bytes().to_vec());
+                (Arc::new(all), Arc::new(k))
+            }
+            None => (head.keyrings.clone(), head.keyring.clone()),
+        };
+        let seq = next.seq;
+        let entry = HistoryEntry {
+            seq,
+            commit,
+            signer: next.signer,
+            time: now,
+            changed: page_oids.iter().map(|(id, hash, _)| (*id, *hash)).collect(),
+            removed,
+            keyring_changed,
+        };
+        let new_head = Arc::new(Head {
+            commit,
+            state: next,
+            manifest: next_manifest,
+            manifest_bytes: input.manifest,
+            keyrings,
+            keyring,
+            keyring_tree,
+            pages,
+        });
+        if let Ok(mut index) = self.index.lock()
+            && index.through == Some(head.commit)
+        {
+            for (_, hash, oid) in &page_oids {
+                index.blobs.insert(*hash, *oid);
+            }
+            index.entries.push(entry);
+            index.through = Some(commit);
+        }
+        if let Ok(mut slot) = self.head.write() {
+            *slot = Some(new_head.clone());
+        }
+        Ok(Committed {
+            seq,
+            commit,
+            head: new_head,
+            keyring_changed,
+        })
+    }
+}
+
+fn tree_blob(repo: &Repository, tree: &git2::Tree<'_>, name: &str) -> AppResult<Vec<u8>> {
+    let entry = tree.get_name(name).ok_or_else(|| stored(name))?;
+    Ok(repo.find_blob(entry.id())?.content().to_vec())
+}
+
+fn load_head(repo: &Repository, oid: Oid, prev: Option<&Head>) -> AppResult<Head> {
+    let tree = repo.find_commit(oid)?.tree()?;
+    let state_bytes = tree_blob(repo, &tree, "state")?;
+    let manifest_bytes = tree_blob(repo, &tree, "manifest")?;
+    let keyring_tree = tree.get_name("keyring").ok_or_else(|| stored("tree"))?.id();
+    let (keyrings, keyring) = match prev {
+        Some(p) if p.keyring_tree == keyring_tree => (p.keyrings.clone(), p.keyring.clone()),
+        _ => {
+            let kt = repo.find_tree(keyring_tree)?;
+            let mut all = Vec::with_capacity(kt.len());
+            for entry in kt.iter() {
+                all.push(repo.find_blob(entry.id())?.content().to_vec());
+            }
+            let latest = all.last().ok_or_else(|| stored("keyring"))?;
+            let keyring = Keyring::decode(latest).map_err(|_| stored("keyring"))?;
+            (Arc::new(all), Arc::new(keyring))
+        }
+    };
+    let mut pages = HashMap::new();
+    if let Some(entry) = tree.get_name("pages") {
+        for e in repo.find_tree(entry.id())?.iter() {
+            let name = e.name().map_err(|_| stored("page name"))?;
+            let id = PageId::from_hex(name).map_err(|_| stored("page name"))?;
+            pages.insert(id, e.id());
+        }
+    }
+    Ok(Head {
+        commit: oid,
+        state: WikiState::decode(&state_bytes).map_err(|_| stored("state"))?,
+        manifest: Manifest::decode(&manifest_bytes).map_err(|_| stored("manifest"))?,
+        manifest_bytes,
+        keyrings,
+        keyring,
+        keyring_tree,
+        pages,
+    })
+}
+
+fn catch_up(repo: &Repository, index: &mut HistoryIndex, head: Oid) -> AppResult<()> {
+    let mut chain = Vec::new();
+    let mut cursor = Some(head);
+    while let Some(oid) = cursor {
+        if Some(oid) == index.through {
+            break;
+        }
+        chain.push(oid);
+        cursor = repo.find_commit(oid)?.parent_id(0).ok();
+    }
+    if cursor.is_none() {
+        // Walked to the root without meeting what we had indexed: start over.
+        *index = HistoryIndex::default();
+    }
+    for oid in chain.into_iter().rev() {
+        index_commit(repo, index, oid)?;
+        index.through = Some(oid);
+    }
+    Ok(())
+}
+
+fn index_commit(repo: &Repository, index: &mut HistoryIndex, oid: Oid) -> AppResult<()> {
+    let commit = repo.find_commit(oid)?;
+    let tree = commit.tree()?;
+    let parent_tree = match commit.parent(0) {
+        Ok(p) => Some(p.tree()?),
+        Err(_) => None,
+    };
+    let state =
+        WikiState::decode(&tree_blob(repo, &tree, "state")?).map_err(|_| stored("state"))?;
+    let id_of = |t: &git2::Tree<'_>, name: &str| t.get_name(name).map(|e| e.id());
+    let keyring_changed = match &parent_tree {
+        Some(pt) => id_of(pt, "keyring") != id_of(&tree, "keyring"),
+        None => true,
+    };
+    let old_pages = match &parent_tree {
+        Some(pt) => id_of(pt, "pages"),
+        None => None,
+    };
+    let new_pages = id_of(&tree, "pages");
+    let mut changed = Vec::new();
+    let mut removed = Vec::new();
+    if old_pages != new_pages {
+        let listing = |t: Option<Oid>| -> AppResult<Vec<(PageId, Oid)>> {
+            let Some(t) = t else { return Ok(Vec::new()) };
+            repo.find_tree(t)?
+                .iter()
+                .map(|e| {
+                    let id = e
+                        .name()
+                        .ok()
+                        .and_then(|n| PageId::from_hex(n).ok())
+                        .ok_or_else(|| stored("page name"))?;
+                    Ok((id, e.id()))
+                })
+                .collect()
+        };
+        let old: HashMap<PageId, Oid> = listing(old_pages)?.into_iter().collect();
+        let new = listing(new_pages)?;
+        let new_ids: HashSet<PageId> = new.iter().map(|(id, _)| *id).collect();
+        for (id, blob) in new {
+            if old.get(&id) != Some(&blob) {
+                let hash = Digest32::of(repo.find_blob(blob)?.content());
+                index.blobs.insert(hash, blob);
+                changed.push((id, hash));
+            }
+        }
+        let mut gone: Vec<PageId> = old
+            .keys()
+            .filter(|id| !new_ids.contains(id))
+            .copied()
+            .collect();
+        gone.sort();
+        removed = gone;
+    }
+    index.entries.push(HistoryEntry {
+        seq: state.seq,
+        commit: oid,
+        signer: state.signer,
+        time: commit.time().seconds(),
+        changed,
+        removed,
+        keyring_changed,
+    });
+    Ok(())
+}
+
+/// Whether `path` names a wiki repository folder (`<32 hex>.git`).
+pub fn is_wiki_dir_name(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_suffix(".git"))
+        .is_some_and(|hex| WikiId::from_hex(hex).is_ok())
+}

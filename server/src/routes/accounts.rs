@@ -1,0 +1,267 @@
+//! Accounts and sessions: prelogin, register, login, logout, protectors, public-key lookup.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use core_crypto::identity::{UserIdentity, check_name};
+use core_crypto::kdf::KdfParams;
+use core_crypto::protector::ProtectorKind;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::AppState;
+use crate::auth::{Principal, authenticate, make_token, require_user};
+use crate::db::{AUTH_HASH_LABEL, NewAccount, ct_eq, hash_secret, now_unix};
+use crate::error::{AppError, AppResult};
+use crate::extract::{ApiPath, ClientIp, JsonBody, Token};
+use crate::routes::{b64_decode, b64_key, hex32};
+
+/// Largest sealed identity accepted (they are about 100 bytes).
+const MAX_SEALED: usize = 4096;
+
+fn checked_name(user: &str) -> AppResult<()> {
+    check_name(user).map_err(|e| AppError::bad(format!("user name: {e}")))
+}
+
+fn sealed_identity(text: &str, kind: ProtectorKind) -> AppResult<Vec<u8>> {
+    let bytes = b64_decode(text, "sealed_identity")?;
+    if bytes.len() > MAX_SEALED {
+        return Err(AppError::bad("sealed_identity is too large"));
+    }
+    let found = UserIdentity::sealed_kind(&bytes)
+        .map_err(|e| AppError::bad(format!("sealed_identity: {e}")))?;
+    if found != kind {
+        return Err(AppError::bad(format!(
+            "sealed_identity was sealed by the {} protector, not {}",
+            found.name(),
+            kind.name()
+        )));
+    }
+    Ok(bytes)
+}
+
+fn kdf_bytes(text: &str) -> AppResult<Vec<u8>> {
+    let bytes = b64_decode(text, "kdf")?;
+    KdfParams::decode(&bytes).map_err(|e| AppError::bad(format!("kdf: {e}")))?;
+    Ok(bytes)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct PreloginBody {
+    user: String,
+}
+
+/// `POST /api/v1/prelogin`.
+pub(crate) async fn prelogin(
+    State(st): State<AppState>,
+    JsonBody(body): JsonBody<PreloginBody>,
+) -> AppResult<impl IntoResponse> {
+    checked_name(&body.user)?;
+    st.blocking(move |st| {
+        let kdf = match st
+            .db
+            .protector(&body.user, ProtectorKind::Passphrase.name())?
+        {
+            Some(p) => p.kdf.unwrap_or_default(),
+            None => st.secret.fake_kdf(&body.user).to_vec(),
+        };
+        Ok(Json(json!({ "kdf": data_encoding::BASE64.encode(&kdf) })))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+pub(crate) struct RecoveryBody {
+    auth: String,
+    sealed_identity: String,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct RegisterBody {
+    user: String,
+    x25519: String,
+    ed25519: String,
+    kdf: String,
+    auth: String,
+    sealed_identity: String,
+    recovery: RecoveryBody,
+}
+
+/// `POST /api/v1/register`.
+pub(crate) async fn register(
+    State(st): State<AppState>,
+    ClientIp(ip): ClientIp,
+    JsonBody(body): JsonBody<RegisterBody>,
+) -> AppResult<impl IntoResponse> {
+    checked_name(&body.user)?;
+    st.limiter.check(ip, None)?;
+    let x25519 = b64_key(&body.x25519, "x25519")?;
+    let ed25519 = b64_key(&body.ed25519, "ed25519")?;
+    let kdf = kdf_bytes(&body.kdf)?;
+    let auth = hex32(&body.auth, "auth")?;
+    let sealed = sealed_identity(&body.sealed_identity, ProtectorKind::Passphrase)?;
+    let rec_auth = hex32(&body.recovery.auth, "recovery.auth")?;
+    let rec_sealed = sealed_identity(&body.recovery.sealed_identity, ProtectorKind::Recovery)?;
+    st.blocking(move |st| {
+        st.db.register(&NewAccount {
+            name: &body.user,
+            x25519,
+            ed25519,
+            protectors: vec![
+                (
+                    ProtectorKind::Passphrase.name(),
+                    hash_secret(AUTH_HASH_LABEL, &auth),
+                    sealed,
+                    Some(kdf),
+                ),
+                (
+                    ProtectorKind::Recovery.name(),
+                    hash_secret(AUTH_HASH_LABEL, &rec_auth),
+                    rec_sealed,
+                    None,
+                ),
+            ],
+        })?;
+        tracing::info!(user = %body.user, "account registered");
+        Ok((StatusCode::CREATED, Json(json!({ "user": body.user }))))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LoginBody {
+    user: String,
+    protector: String,
+    auth: String,
+}
+
+/// `POST /api/v1/login`.
+pub(crate) async fn login(
+    State(st): State<AppState>,
+    ClientIp(ip): ClientIp,
+    JsonBody(body): JsonBody<LoginBody>,
+) -> AppResult<impl IntoResponse> {
+    checked_name(&body.user)?;
+    st.limiter.check(ip, Some(&body.user))?;
+    let kind = ProtectorKind::from_name(&body.protector)
+        .map_err(|_| AppError::bad("protector is passphrase, recovery or kms"))?;
+    let auth = hex32(&body.auth, "auth")?;
+    st.blocking(move |st| {
+        let presented = hash_secret(AUTH_HASH_LABEL, &auth);
+        let user = st.db.user(&body.user)?;
+        let protector = match &user {
+            Some(_) => st.db.protector(&body.user, kind.name())?,
+            None => None,
+        };
+        // Compare against something either way, so both failures take the same path.
+        let stored = protector
+            .as_ref()
+            .map_or(st.secret.dummy_hash().to_vec(), |p| p.auth_hash.clone());
+        let ok = ct_eq(&stored, &presented);
+        let (Some(user), Some(protector), true) = (user, protector, ok) else {
+            tracing::info!(user = %body.user, "login failed");
+            return Err(AppError::BadCredentials);
+        };
+        let token = make_token(false);
+        let expires_at = now_unix() + st.cfg.session_ttl.as_secs() as i64;
+        st.db
+            .create_session(&token.id, &user.name, &token.secret_hash, expires_at)?;
+        tracing::info!(user = %user.name, session = %token.id, "login");
+        let b64 = data_encoding::BASE64;
+        Ok(Json(json!({
+            "token": token.text,
+            "expires_at": expires_at,
+            "sealed_identity": b64.encode(&protector.sealed),
+            "kdf": protector.kdf.as_ref().map(|k| b64.encode(k)),
+            "x25519": b64.encode(&user.x25519),
+            "ed25519": b64.encode(&user.ed25519),
+        })))
+    })
+    .await
+}
+
+/// `POST /api/v1/logout`.
+pub(crate) async fn logout(
+    State(st): State<AppState>,
+    Token(token): Token,
+) -> AppResult<impl IntoResponse> {
+    st.blocking(move |st| {
+        let p = authenticate(&st.db, token.as_ref())?;
+        let Principal::User { session, .. } = p else {
+            return Err(AppError::Forbidden(
+                "agent tokens are revoked by an owner, not logged out".into(),
+            ));
+        };
+        st.db.delete_session(&session)?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ProtectorBody {
+    auth: String,
+    sealed_identity: String,
+    #[serde(default)]
+    kdf: Option<String>,
+}
+
+/// `PUT /api/v1/account/protectors/{protector}`.
+pub(crate) async fn put_protector(
+    State(st): State<AppState>,
+    Token(token): Token,
+    ApiPath(protector): ApiPath<String>,
+    JsonBody(body): JsonBody<ProtectorBody>,
+) -> AppResult<impl IntoResponse> {
+    let kind = ProtectorKind::from_name(&protector)
+        .map_err(|_| AppError::bad("protector is passphrase, recovery or kms"))?;
+    let auth = hex32(&body.auth, "auth")?;
+    let sealed = sealed_identity(&body.sealed_identity, kind)?;
+    let kdf = match (kind, &body.kdf) {
+        (ProtectorKind::Passphrase, Some(k)) => Some(kdf_bytes(k)?),
+        (ProtectorKind::Passphrase, None) => {
+            return Err(AppError::bad("the passphrase protector needs kdf"));
+        }
+        (_, Some(_)) => return Err(AppError::bad("kdf goes with the passphrase protector only")),
+        (_, None) => None,
+    };
+    st.blocking(move |st| {
+        let p = authenticate(&st.db, token.as_ref())?;
+        let user = require_user(&p)?;
+        st.db.put_protector(
+            &user.name,
+            kind.name(),
+            &hash_secret(AUTH_HASH_LABEL, &auth),
+            &sealed,
+            kdf.as_deref(),
+        )?;
+        tracing::info!(user = %user.name, protector = kind.name(), "protector replaced");
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+/// `GET /api/v1/users/{user}`.
+pub(crate) async fn get_user(
+    State(st): State<AppState>,
+    Token(token): Token,
+    ApiPath(name): ApiPath<String>,
+) -> AppResult<impl IntoResponse> {
+    checked_name(&name)?;
+    st.blocking(move |st| {
+        let p = authenticate(&st.db, token.as_ref())?;
+        require_user(&p)?;
+        let user = st
+            .db
+            .user(&name)?
+            .ok_or(AppError::NotFound("no such user"))?;
+        let b64 = data_encoding::BASE64;
+        Ok(Json(json!({
+            "user": user.name,
+            "x25519": b64.encode(&user.x25519),
+            "ed25519": b64.encode(&user.ed25519),
+        })))
+    })
+    .await
+}
