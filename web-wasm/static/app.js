@@ -28,6 +28,11 @@ const main = () => document.getElementById('main');
 // ---------------------------------------------------------------------------------------------
 // Startup
 
+// Uncaught errors are kept for the end-to-end tests' failure reports.
+window.zkwikiErrors = [];
+window.addEventListener('error', (ev) => window.zkwikiErrors.push(String(ev.message)));
+window.addEventListener('unhandledrejection', (ev) => window.zkwikiErrors.push(String(ev.reason && ev.reason.message ? ev.reason.message : ev.reason)));
+
 async function start() {
   const meta = document.querySelector('meta[name="zkwiki-wasm-integrity"]');
   const integrity = meta && meta.content.startsWith('sha') ? meta.content : undefined;
@@ -54,6 +59,13 @@ async function start() {
     }
   }
   document.body.classList.remove('booting');
+  // Read-only hooks for the end-to-end tests and benchmarks (nothing a script on this origin
+  // could not reach anyway; page content cannot run script).
+  window.zkwikiTest = {
+    wiki: () => (app.open ? app.open.wiki : null),
+    pageId: (path) => (app.open ? app.open.session.find(path) || null : null),
+    info: () => (app.open ? app.open.info : null),
+  };
   window.zkwikiReady = true;
   await route();
 }
