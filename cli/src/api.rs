@@ -344,3 +344,81 @@ fn server_error(status: u16, bytes: &[u8]) -> CliError {
         _ => CliError::general(format!("the server answered {status}: {message}")),
     }
 }
+
+/// One agent token as listed by the server (never the token itself).
+#[derive(Debug, Deserialize, Serialize, Clone)]
+pub struct TokenRow {
+    /// Token id (for revoking).
+    pub id: String,
+    /// The agent name it was created for.
+    pub name: String,
+    /// `read` or `write`.
+    pub role: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+    /// Whether it was revoked.
+    pub revoked: bool,
+}
+
+/// A freshly created agent token.
+#[derive(Debug, Deserialize)]
+pub struct NewToken {
+    /// Token id.
+    pub id: String,
+    /// The token (shown once; goes into the agent key file).
+    pub token: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
+/// A user's public keys as the server reports them (to be checked by fingerprint).
+#[derive(Debug, Deserialize)]
+pub struct UserKeys {
+    /// User name.
+    pub user: String,
+    /// X25519 public key, base64.
+    pub x25519: String,
+    /// Ed25519 public key, base64.
+    pub ed25519: String,
+}
+
+/// Agent tokens and user lookup (owners' commands).
+impl Api {
+    /// `POST /wikis/{wiki}/tokens`.
+    pub fn create_token(
+        &self,
+        wiki: &str,
+        name: &str,
+        role: &str,
+        expires_in: u64,
+    ) -> Result<NewToken> {
+        let body = json!({ "name": name, "role": role, "expires_in": expires_in });
+        self.call("POST", &format!("/api/v1/wikis/{wiki}/tokens"), Some(&body))
+    }
+
+    /// `GET /wikis/{wiki}/tokens`.
+    pub fn list_tokens(&self, wiki: &str) -> Result<Vec<TokenRow>> {
+        #[derive(Deserialize)]
+        struct Answer {
+            tokens: Vec<TokenRow>,
+        }
+        let a: Answer = self.call("GET", &format!("/api/v1/wikis/{wiki}/tokens"), None)?;
+        Ok(a.tokens)
+    }
+
+    /// `DELETE /wikis/{wiki}/tokens/{id}`.
+    pub fn revoke_token(&self, wiki: &str, id: &str) -> Result<()> {
+        let (status, bytes) =
+            self.send("DELETE", &format!("/api/v1/wikis/{wiki}/tokens/{id}"), None)?;
+        if (200..300).contains(&status) {
+            Ok(())
+        } else {
+            Err(server_error(status, &bytes))
+        }
+    }
+
+    /// `GET /users/{user}`.
+    pub fn user_keys(&self, user: &str) -> Result<UserKeys> {
+        self.call("GET", &format!("/api/v1/users/{user}"), None)
+    }
+}

@@ -134,6 +134,18 @@ pub enum Command {
     /// git credential helper: hands git the session token (set up by `clone`)
     #[command(hide = true)]
     Credential(CredentialArgs),
+    /// Add, remove and list the people who share a wiki
+    #[command(subcommand)]
+    Member(MemberCommand),
+    /// Give an agent its own key (read or write, whole wiki or one folder), list, revoke
+    #[command(subcommand)]
+    Agent(AgentCommand),
+    /// Start a new key epoch for everyone (optionally re-encrypting every page)
+    Rotate(RotateArgs),
+    /// Re-encrypt pages written under older key epochs (resumable)
+    Reencrypt(ReencryptArgs),
+    /// Serve a wiki to an AI agent over MCP (stdio), decrypting on this machine
+    Mcp(McpArgs),
 }
 
 /// `register`.
@@ -149,7 +161,9 @@ pub struct RegisterArgs {
         long,
         hide = true,
         env = "ZKWIKI_TEST_KDF_FLOOR",
-        hide_env_values = true
+        hide_env_values = true,
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::FalseyValueParser::new()
     )]
     pub kdf_floor: bool,
 }
@@ -170,7 +184,9 @@ pub struct LoginArgs {
         long,
         hide = true,
         env = "ZKWIKI_TEST_KDF_FLOOR",
-        hide_env_values = true
+        hide_env_values = true,
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::FalseyValueParser::new()
     )]
     pub kdf_floor: bool,
 }
@@ -343,4 +359,90 @@ pub struct TextconvArgs {
 pub struct CredentialArgs {
     /// get, store or erase
     pub operation: String,
+}
+
+/// `member …`.
+#[derive(Debug, Subcommand)]
+pub enum MemberCommand {
+    /// Add a registered user (check their key fingerprint with them first)
+    Add(MemberAddArgs),
+    /// Remove a member: a new key epoch starts; prints what they could have read
+    Rm {
+        /// The member's name
+        user: String,
+    },
+    /// List members, roles and key fingerprints
+    List,
+}
+
+/// `member add`.
+#[derive(Debug, Args)]
+pub struct MemberAddArgs {
+    /// The user's name on the server
+    pub user: String,
+    /// owner, writer or reader
+    #[arg(long, default_value = "writer")]
+    pub role: String,
+    /// The fingerprint the user read to you (from `zkwiki whoami`); refused if it differs
+    #[arg(long)]
+    pub fingerprint: Option<String>,
+    /// Limit the member to one folder
+    #[arg(long, value_name = "FOLDER")]
+    pub folder: Option<String>,
+    /// Add without checking the fingerprint
+    #[arg(long)]
+    pub yes: bool,
+}
+
+/// `agent …`.
+#[derive(Debug, Subcommand)]
+pub enum AgentCommand {
+    /// Create a key for an agent, add it to the wiki's keyring and give it a server token
+    Grant(AgentGrantArgs),
+    /// List agents and their tokens
+    List,
+    /// Revoke an agent: token refused at once, new key epoch; prints what it could have read
+    Revoke {
+        /// The agent's name
+        name: String,
+    },
+}
+
+/// `agent grant`.
+#[derive(Debug, Args)]
+pub struct AgentGrantArgs {
+    /// A name for the agent (a-z, 0-9, '.', '_', '-')
+    pub name: String,
+    /// read (enforced by cryptography: its writes are rejected) or write
+    #[arg(long)]
+    pub role: String,
+    /// How long its server token lasts: 45m, 12h, 30d, 1y (at most 1y)
+    #[arg(long)]
+    pub expires: String,
+    /// Limit it to one folder, e.g. research/ (it cannot decrypt anything else)
+    #[arg(long, value_name = "FOLDER")]
+    pub prefix: Option<String>,
+    /// Where to write the agent key file (default NAME.zkwiki-agent.json)
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// `rotate`.
+#[derive(Debug, Args)]
+pub struct RotateArgs {
+    /// Also re-encrypt every page under the new epoch (resumable with `zkwiki reencrypt`)
+    #[arg(long)]
+    pub reencrypt: bool,
+}
+
+/// `reencrypt`.
+#[derive(Debug, Args)]
+pub struct ReencryptArgs {}
+
+/// `mcp`.
+#[derive(Debug, Args)]
+pub struct McpArgs {
+    /// The agent key file from `zkwiki agent grant` (or any key file, with --server/--wiki)
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
 }

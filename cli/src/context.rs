@@ -104,14 +104,43 @@ impl Ctx {
         Ok(session)
     }
 
-    /// An API client with the session token.
+    /// The agent access of `--key-file`, when it is an agent key file (with its server).
+    pub fn agent_access(&self) -> Result<Option<(String, keystore::AgentAccess)>> {
+        let Some(file) = &self.key_file else {
+            return Ok(None);
+        };
+        let (_, _, server, access) = keystore::read_key_file_full(file)?;
+        let Some(access) = access else {
+            return Ok(None);
+        };
+        let server = match (&self.server_arg, server) {
+            (Some(s), _) => config::normalize_server(s)?,
+            (None, Some(s)) => config::normalize_server(&s)?,
+            (None, None) => {
+                return Err(CliError::usage("the agent key file names no server")
+                    .with_hint("pass --server URL"));
+            }
+        };
+        Ok(Some((server, access)))
+    }
+
+    /// An API client with the session token (or the agent key file's token).
     pub fn api(&self) -> Result<Api> {
+        if let Some((server, access)) = self.agent_access()? {
+            return Ok(Api::new(&server, Some(access.token)));
+        }
         let s = self.session()?;
         Ok(Api::new(&s.server, Some(s.token)))
     }
 
-    /// The selected wiki.
+    /// The selected wiki (an agent key file names its own).
     pub fn wiki(&self) -> Result<WikiId> {
+        if self.wiki_arg.is_none()
+            && let Some((_, access)) = self.agent_access()?
+        {
+            return WikiId::from_hex(&access.wiki)
+                .map_err(|_| CliError::usage("the agent key file's wiki id is not valid"));
+        }
         config::resolve_wiki(&self.config, self.wiki_arg.as_deref())
     }
 

@@ -59,12 +59,24 @@ pub fn self_exe() -> Result<PathBuf> {
 /// `-c` arguments that make git ask `zkwiki credential` for the token (and no other helper, so
 /// the token is never stored by one).
 pub fn credential_config() -> Result<Vec<String>> {
+    credential_config_for(None)
+}
+
+/// Like [`credential_config`], with the helper reading the token from an agent key file.
+pub fn credential_config_for(key_file: Option<&std::path::Path>) -> Result<Vec<String>> {
+    let key = match key_file {
+        Some(k) => format!(
+            " --key-file {}",
+            shell_quote(&std::path::absolute(k).map_err(|e| CliError::io(k.display(), e))?)
+        ),
+        None => String::new(),
+    };
     Ok(vec![
         "-c".into(),
         "credential.helper=".into(),
         "-c".into(),
         format!(
-            "credential.helper=!{} credential",
+            "credential.helper=!{}{key} credential",
             shell_quote(&self_exe()?)
         ),
     ])

@@ -80,6 +80,35 @@ pub struct KeyFile {
     pub fingerprint: String,
     /// The age identity (`AGE-SECRET-KEY-1…`), usable with `age -d -i`.
     pub age_identity: String,
+    /// For an agent key file (`zkwiki agent grant`): the wiki, token and access it was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<AgentAccess>,
+}
+
+/// What an agent key file grants, besides the keys.
+#[derive(Serialize, Deserialize, Clone)]
+pub struct AgentAccess {
+    /// The wiki id.
+    pub wiki: String,
+    /// The server token (scoped to the wiki and role, expiring).
+    pub token: String,
+    /// `read` or `write`.
+    pub role: String,
+    /// The folder the agent is limited to, or empty for the whole wiki.
+    #[serde(default)]
+    pub prefix: String,
+    /// Token expiry, unix seconds.
+    pub expires_at: i64,
+}
+
+impl std::fmt::Debug for AgentAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "AgentAccess(wiki {}, {}, prefix {:?}, token [REDACTED])",
+            self.wiki, self.role, self.prefix
+        )
+    }
 }
 
 /// Public keys as stored in JSON.
@@ -282,6 +311,14 @@ pub fn unseal_stored(stored: &StoredIdentity, passphrase: &str) -> Result<UserId
 
 /// Reads a key file.
 pub fn read_key_file(path: &Path) -> Result<(String, UserIdentity)> {
+    let (user, identity, _, _) = read_key_file_full(path)?;
+    Ok((user, identity))
+}
+
+/// Reads a key file: name, identity, server, and agent access (for an agent key file).
+pub fn read_key_file_full(
+    path: &Path,
+) -> Result<(String, UserIdentity, Option<String>, Option<AgentAccess>)> {
     let bytes = Zeroizing::new(std::fs::read(path).map_err(|e| CliError::io(path.display(), e))?);
     let kf: KeyFile = serde_json::from_slice(&bytes)
         .map_err(|_| CliError::usage(format!("{} is not a zkwiki key file", path.display())))?;
@@ -297,7 +334,12 @@ pub fn read_key_file(path: &Path) -> Result<(String, UserIdentity)> {
         Zeroizing::new(BASE64.decode(kf.secret.as_bytes()).map_err(|_| {
             CliError::usage(format!("{}: the secret is not base64", path.display()))
         })?);
-    Ok((kf.user.clone(), UserIdentity::from_secret_bytes(&secret)?))
+    Ok((
+        kf.user.clone(),
+        UserIdentity::from_secret_bytes(&secret)?,
+        kf.server.clone(),
+        kf.agent.clone(),
+    ))
 }
 
 /// Writes a key file (0600).
@@ -307,6 +349,17 @@ pub fn write_key_file(
     server: Option<&str>,
     identity: &UserIdentity,
 ) -> Result<()> {
+    write_key_file_with(path, user, server, identity, None)
+}
+
+/// Writes a key file (0600), with agent access for an agent key file.
+pub fn write_key_file_with(
+    path: &Path,
+    user: &str,
+    server: Option<&str>,
+    identity: &UserIdentity,
+    agent: Option<AgentAccess>,
+) -> Result<()> {
     let kf = KeyFile {
         zkwiki_key_file: 1,
         user: user.to_owned(),
@@ -314,6 +367,7 @@ pub fn write_key_file(
         secret: BASE64.encode(identity.to_secret_bytes().as_ref()),
         fingerprint: identity.public().fingerprint(),
         age_identity: identity.age_identity_string()?.to_string(),
+        agent,
     };
     let bytes = Zeroizing::new(
         serde_json::to_vec_pretty(&kf)

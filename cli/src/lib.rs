@@ -14,6 +14,7 @@ pub mod error;
 pub mod fsutil;
 pub mod git;
 pub mod keystore;
+pub mod mcp;
 pub mod output;
 pub mod remote;
 pub mod repo;

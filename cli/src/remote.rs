@@ -72,7 +72,7 @@ impl<'a> Remote<'a> {
                 .map_err(|e| CliError::io(self.mirror.display(), e))?;
             git.run(["init", "--quiet", "--bare"], "creating the local mirror")?;
         }
-        let mut args = git::credential_config()?;
+        let mut args = git::credential_config_for(self.ctx.key_file.as_deref())?;
         args.extend([
             "fetch".to_owned(),
             "--quiet".to_owned(),

@@ -12,8 +12,21 @@ use core_crypto::state::ManifestEntry;
 
 use crate::error::{CliError, Context, Result};
 
-/// The page id of the current whole-wiki index.
+/// The page id of the search index this key maintains: the whole-wiki index, or for a key
+/// limited to one folder, that folder's own index.
 pub fn index_page_id(keys: &WikiKeys) -> Result<PageId> {
+    if keys.prefix().is_some() {
+        return keys
+            .current_scope_keys()
+            .first()
+            .map(|k| k.derive_index_page_id())
+            .ok_or_else(|| {
+                CliError::new(
+                    crate::error::ErrorKind::Auth,
+                    "this key holds no current key",
+                )
+            });
+    }
     let secret = keys.current_epoch_secret().map_err(|_| {
         CliError::new(
             crate::error::ErrorKind::Auth,
@@ -102,6 +115,17 @@ impl Catalog {
         index.remove_pages(&staleness.gone.iter().copied().collect());
         on_reindex(staleness.changed.len());
         for id in &staleness.changed {
+            // A folder-scoped key indexes only what it can open; the rest stays invisible to it.
+            let readable = snapshot.manifest.pages.get(id).is_some_and(|e| {
+                keys.key_for(&EnvelopeHeader {
+                    epoch: e.epoch,
+                    scope: e.scope,
+                })
+                .is_ok()
+            });
+            if !readable {
+                continue;
+            }
             let record = open(snapshot, blobs, keys, id)?;
             let hash = snapshot
                 .manifest

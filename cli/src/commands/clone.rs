@@ -280,11 +280,10 @@ pub fn decrypt(ctx: &Ctx, a: &DecryptArgs) -> Result<()> {
     let repo_dir = resolve_repo(&a.repo);
     let git = Git::at(&repo_dir);
     if !git.is_repo() {
-        return Err(CliError::not_found(format!(
-            "{} is not a git repository",
-            a.repo.display()
-        ))
-        .with_hint("give the folder made by `zkwiki clone`, or any git clone of a wiki"));
+        return Err(
+            CliError::not_found(format!("{} is not a git repository", a.repo.display()))
+                .with_hint("give the folder made by `zkwiki clone`, or any git clone of a wiki"),
+        );
     }
     if a.out.is_file() || is_nonempty_dir(&a.out) {
         return Err(CliError::usage(format!(
@@ -567,24 +566,23 @@ pub fn credential(ctx: &Ctx, a: &CredentialArgs) -> Result<()> {
             fields.insert(k.to_owned(), v.to_owned());
         }
     }
-    let Some(session) = ctx.keystore.session()? else {
-        return Ok(());
+    let (server, token) = match ctx.agent_access()? {
+        Some((server, access)) => (server, access.token),
+        None => match ctx.keystore.session()? {
+            Some(session) => (session.server.clone(), session.token.clone()),
+            None => return Ok(()),
+        },
     };
     let origin = format!(
         "{}://{}",
         fields.get("protocol").map_or("", String::as_str),
         fields.get("host").map_or("", String::as_str)
     );
-    let server_origin = session
-        .server
-        .splitn(4, '/')
-        .take(3)
-        .collect::<Vec<_>>()
-        .join("/");
+    let server_origin = server.splitn(4, '/').take(3).collect::<Vec<_>>().join("/");
     if origin != server_origin {
         return Ok(());
     }
     let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "username=zkwiki\npassword={}\n", session.token)
+    writeln!(stdout, "username=zkwiki\npassword={token}\n")
         .map_err(|e| CliError::io("writing to git", e))
 }

@@ -193,6 +193,20 @@ pub fn log(ctx: &Ctx, a: &LogArgs) -> Result<()> {
                         }
                     }
                 }
+                if target.is_none()
+                    && let Some(o) = older
+                {
+                    // ... or a page removed by this version that had it before.
+                    for (id, e) in &o.manifest.pages {
+                        if newer.manifest.pages.contains_key(id) || is_index_page(keys, id, e) {
+                            continue;
+                        }
+                        if open_at(&git, keys, o, id)?.is_some_and(|r| r.path == *path) {
+                            target = Some(*id);
+                            break;
+                        }
+                    }
+                }
                 if let Some(id) = target {
                     let now = newer.manifest.pages.get(&id);
                     let before = older.and_then(|o| o.manifest.pages.get(&id));
@@ -340,4 +354,45 @@ fn describe(c: &Value) -> String {
         ("renamed", Some(prev)) => format!("renamed {prev} -> {path}"),
         (act, _) => format!("{act} {path}"),
     }
+}
+
+/// One version of a page: state sequence, record and envelope hash (`None` where removed).
+pub type PageVersion = (u64, Option<PageRecord>, Option<Digest32>);
+
+/// The versions of one page, newest first, as `(state seq, record, envelope hash)` (record and
+/// hash are `None` where the page was removed): the verified walk `log` uses, for `zkwiki mcp`.
+pub fn page_versions(
+    remote: &Remote<'_>,
+    view: &crate::remote::ReadView,
+    id: &PageId,
+    limit: usize,
+) -> Result<Vec<PageVersion>> {
+    let git = remote.mirror();
+    let mut walker = Walker::new(
+        &git,
+        &view.verified.commit,
+        &view.verified.snapshot.state,
+        &view.verified.keyring_versions,
+    )?;
+    let mut out = Vec::new();
+    let mut i = 0;
+    while out.len() < limit {
+        if i + 1 >= walker.points.len() {
+            walker.load_more()?;
+        }
+        let Some(newer) = walker.points.get(i) else {
+            break;
+        };
+        let now = newer.manifest.pages.get(id);
+        let before = walker
+            .points
+            .get(i + 1)
+            .and_then(|o| o.manifest.pages.get(id));
+        if now != before {
+            let record = open_at(&git, &view.keys, newer, id)?;
+            out.push((newer.state.seq, record, now.map(|e| e.hash)));
+        }
+        i += 1;
+    }
+    Ok(out)
 }

@@ -1,13 +1,15 @@
 //! One module per group of commands; [`dispatch`] maps a parsed command to its function.
 
 mod account;
+pub mod agent;
 mod clone;
-mod history;
+pub mod history;
+mod mcp;
 mod pages;
 mod transfer;
 mod wikis;
 
-use crate::args::{Command, KeyCommand, WikiCommand};
+use crate::args::{AgentCommand, Command, KeyCommand, MemberCommand, WikiCommand};
 use crate::context::Ctx;
 use crate::error::Result;
 
@@ -38,5 +40,14 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<()> {
         Command::Credential(a) => clone::credential(ctx, &a),
         Command::Import(a) => transfer::import(ctx, &a),
         Command::Export(a) => transfer::export(ctx, &a),
+        Command::Member(MemberCommand::Add(a)) => agent::member_add(ctx, &a),
+        Command::Member(MemberCommand::Rm { user }) => agent::member_rm(ctx, &user),
+        Command::Member(MemberCommand::List) => agent::member_list(ctx, false),
+        Command::Agent(AgentCommand::Grant(a)) => agent::agent_grant(ctx, &a),
+        Command::Agent(AgentCommand::List) => agent::member_list(ctx, true),
+        Command::Agent(AgentCommand::Revoke { name }) => agent::agent_revoke(ctx, &name),
+        Command::Rotate(a) => agent::rotate(ctx, &a),
+        Command::Reencrypt(a) => agent::reencrypt(ctx, &a),
+        Command::Mcp(a) => mcp::serve(ctx, &a),
     }
 }

@@ -124,8 +124,12 @@ fn apply(stage: &mut Stage<'_>, changes: &[Change]) -> Result<()> {
     Ok(())
 }
 
-fn commit_changes(writer: &mut Writer<'_, '_>, changes: &[Change]) -> Result<Option<u64>> {
-    writer.commit(false, &mut |stage| apply(stage, changes))
+fn commit_changes(
+    writer: &mut Writer<'_, '_>,
+    changes: &[Change],
+    last: bool,
+) -> Result<Option<u64>> {
+    writer.commit(last, &mut |stage| apply(stage, changes))
 }
 
 /// `zkwiki import DIR`.
@@ -236,7 +240,7 @@ fn import_folder(
         });
         pages += 1;
         if chunk_bytes >= CHUNK_BYTES || chunk.len() >= CHUNK_PAGES || i + 1 == files.len() {
-            if commit_changes(writer, &chunk)?.is_some() {
+            if commit_changes(writer, &chunk, i + 1 == files.len())?.is_some() {
                 commits += 1;
             }
             chunk.clear();
@@ -294,14 +298,14 @@ fn import_history(
         .collect();
     let bar = ctx.out.progress(commits.len() as u64, "replaying");
     let (mut done, mut pages) = (0, 0);
-    for c in &commits {
+    for (i, c) in commits.iter().enumerate() {
         bar.inc(1);
         let changes = commit_changes_of(ctx, &src, c, a.into.as_deref())?;
         pages += changes
             .iter()
             .filter(|c| !matches!(c, Change::Remove { .. }))
             .count();
-        if commit_changes(writer, &changes)?.is_some() {
+        if commit_changes(writer, &changes, i + 1 == commits.len())?.is_some() {
             done += 1;
         }
     }
