@@ -99,6 +99,7 @@ async function route() {
     app.leaveGuard = null;
   }
   lastHash = hash;
+  document.body.classList.toggle('signed-out', !app.account);
   if (!app.account) {
     renderSidebar();
     if (hash.startsWith('#/register')) return showRegister();
@@ -134,13 +135,14 @@ async function route() {
 }
 
 /** Shows an error in the main area: integrity failures as such, never as a blank page. */
-export function showError(e) {
+export function showError(e, context) {
   reportError(e);
   const integrity = e && (e.name === 'IntegrityError' || e.name === 'VersionError');
   replace(
     main(),
-    h('div', { class: integrity ? 'panel panel-danger' : 'panel panel-warn' },
+    h('div', { class: integrity ? 'panel panel-danger' : 'panel panel-warn', id: 'error-panel' },
       h('h2', {}, integrity ? 'Integrity check failed' : 'Something went wrong'),
+      context ? h('p', { class: 'muted' }, context) : null,
       h('p', {}, e && e.message ? e.message : String(e)),
       integrity
         ? h('p', { class: 'muted' }, 'The server sent data that fails the checks every zkwiki client runs. ' +
@@ -200,6 +202,14 @@ function showWikiList() {
 }
 
 async function createWiki() {
+  const nameInput = h('input', { id: 'wiki-name', class: 'wide', placeholder: 'e.g. Team notes', value: 'My wiki' });
+  const choice = await dialog('New wiki', [
+    h('p', {}, 'Its name is the title of its Home page, so it is encrypted like every page.'),
+    nameInput,
+    h('p', { class: 'small' }, 'Only you hold its key until you invite someone. ', enforced('crypto', 'A fresh wiki secret, wrapped to your key in a keyring you sign')),
+  ], [{ label: 'Cancel' }, { label: 'Create', kind: 'primary', id: 'wiki-create-ok' }]);
+  if (choice !== 'Create') return;
+  const name = nameInput.value.trim().replace(/[\r\n]/g, ' ') || 'My wiki';
   try {
     const made = app.account.createWiki();
     const wiki = made.wiki;
@@ -208,8 +218,9 @@ async function createWiki() {
     await loadWikis();
     await enterWiki(wiki);
     if (!app.open) return;
-    const welcome = `---\ntitle: Home\n---\n# Welcome\n\nThis is your new wiki. Everything on it is encrypted in this browser before it is sent: the server stores only ciphertext.\n\n- Edit this page with **Edit** above.\n- Link pages with \`[[Page Name]]\`; a link to a page that does not exist yet shows in red, and following it creates the page.\n- Invite people and agents under **Members**.\n`;
+    const welcome = `---\ntitle: ${JSON.stringify(name)}\n---\n# Welcome\n\nThis is your new wiki. Everything on it is encrypted in this browser before it is sent: the server stores only ciphertext.\n\n- Edit this page with **Edit** above.\n- Link pages with \`[[Page Name]]\`; a link to a page that does not exist yet shows in red, and following it creates the page.\n- Invite people and agents under **Members**.\n`;
     await app.open.commit(() => app.open.session.preparePut('', 'Home.md', welcome, '', Date.now()));
+    noteTitle(wiki, name);
     go(pageRoute(wiki, 'Home.md'));
   } catch (e) {
     showError(e);
@@ -278,6 +289,8 @@ function authCard(title, subtitle, form, footer) {
   replace(
     main(),
     h('div', { class: 'auth' },
+      h('div', { class: 'auth-brand' }, h('span', { class: 'brand-mark' }, 'zk'), 'wiki'),
+      h('p', { class: 'auth-tagline' }, 'A wiki whose server never sees your pages.'),
       h('div', { class: 'auth-card' },
         h('h1', {}, title),
         h('p', { class: 'muted' }, subtitle),
@@ -348,8 +361,9 @@ function showLogin() {
   status,
   h('p', { class: 'small' }, toggle));
   authCard('Log in', 'Your passphrase never leaves this browser: it derives your key here, and the server only sees a proof.', form,
-    h('p', { class: 'auth-foot' }, 'New here? ', h('a', { href: '#/register', id: 'to-register' }, 'Create an account'),
-      h('span', { class: 'auth-badges' }, enforced('client', 'This browser refuses key-derivation settings weaker than Argon2id 19 MiB, 2 passes, whatever the server asks'))));
+    [h('p', { class: 'auth-foot' }, 'New here? ', h('a', { href: '#/register', id: 'to-register' }, 'Create an account')),
+      h('p', { class: 'auth-note' }, 'Key-derivation settings weaker than Argon2id with 19 MiB and 2 passes are refused, whatever the server asks. ',
+        enforced('client', 'Checked in this browser before deriving anything'))]);
   user.focus();
 }
 

@@ -144,7 +144,7 @@ export async function showPage(app, path, fragment) {
   try {
     page = await w.view(id);
   } catch (e) {
-    return showError(e);
+    return showError(e, `While opening “${pageName(path)}”:`);
   }
   if (page.path !== path && page.path.toLowerCase() !== path.toLowerCase()) {
     return showError(new Error('The page changed while loading; try again.'));
@@ -152,6 +152,9 @@ export async function showPage(app, path, fragment) {
   const article = h('article', { class: 'page-body', id: 'page-body' });
   setTrustedHtml(article, page.html);
   const title = page.title || pageName(page.path.split('/').pop());
+  // The header shows the title; a first heading that only repeats it is not shown twice.
+  const firstHeading = article.querySelector('h1, h2, h3, h4, h5, h6, p, ul, ol, pre, blockquote, .table-wrap');
+  if (firstHeading && firstHeading.tagName === 'H1' && firstHeading.textContent.trim() === title.trim()) firstHeading.remove();
   const crumbs = page.path.split('/');
   replace(main(),
     h('div', { class: 'page-head' },

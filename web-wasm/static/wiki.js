@@ -161,7 +161,7 @@ export class OpenWiki {
 /** Shows a Rust-side error the way its kind asks for. */
 export function reportError(e) {
   if (e && (e.name === 'IntegrityError' || e.name === 'VersionError')) {
-    integrityProblem(e.message);
+    integrityProblem(e.page ? `Page ${e.page.slice(0, 8)}…: ${e.message}` : e.message);
   }
   return e;
 }

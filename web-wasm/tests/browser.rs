@@ -22,7 +22,8 @@ const PLAN: &str = "---\ntitle: The Plan\nstatus: draft\ntags: [budget, q3]\n---
 
 const PAYLOADS: &str = "# Payloads\n\n<script>window.zkPwned = 1; alert('script')</script>\n\n<img src=x onerror=\"window.zkPwned = 2; alert('img')\">\n\n[click me](javascript:window.zkPwned=3;alert('link'))\n\n[[x|<img src=x onerror=window.zkPwned=4>]]\n\n[data](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)\n\n<svg onload=\"window.zkPwned=5\"></svg>\n\n---\n";
 
-async fn register(b: &Browser, base: &str, user: &str, pass: &str) {
+/// Registers through the UI; returns the recovery key the app showed.
+async fn register(b: &Browser, base: &str, user: &str, pass: &str) -> String {
     b.client.goto(&format!("{base}/#/register")).await.unwrap();
     b.fill("#reg-user", user).await;
     b.fill("#reg-pass", pass).await;
@@ -38,12 +39,20 @@ async fn register(b: &Browser, base: &str, user: &str, pass: &str) {
     b.click("#saved-recovery").await;
     b.click("#recovery-continue").await;
     b.wait_js(&format!("document.getElementById('whoami')?.textContent === '{user}'")).await;
+    key
 }
 
 async fn login(b: &Browser, base: &str, user: &str, pass: &str) {
+    login_with(b, base, user, pass, false).await;
+}
+
+async fn login_with(b: &Browser, base: &str, user: &str, pass: &str, keep: bool) {
     b.client.goto(&format!("{base}/")).await.unwrap();
     b.fill("#login-user", user).await;
     b.fill("#login-pass", pass).await;
+    if keep {
+        b.click("#keep-signed-in").await;
+    }
     b.click("#login-submit").await;
     b.wait_js(&format!("document.getElementById('whoami')?.textContent === '{user}'")).await;
 }
@@ -87,13 +96,15 @@ async fn browser_end_to_end() {
     b.screenshot("login").await;
 
     // Register alice; the recovery key is shown once, with a confirmation.
-    register(&b, &base, "alice", ALICE_PASS).await;
+    let alice_recovery = register(&b, &base, "alice", ALICE_PASS).await;
     b.wait("#create-wiki").await;
     b.screenshot("wiki-list-empty").await;
 
-    // Create a wiki: it opens on its welcome page.
+    // Create a wiki, named: it opens on its welcome page, titled with the name.
     b.click("#create-wiki").await;
-    b.wait_js("document.getElementById('page-title')?.textContent === 'Home'").await;
+    b.fill("#wiki-name", "Team notes").await;
+    b.click("#wiki-create-ok").await;
+    b.wait_js("document.getElementById('page-title')?.textContent === 'Team notes'").await;
     let wiki = b.js("return window.zkwikiTest.wiki();").await;
     let wiki = wiki.as_str().unwrap().to_owned();
 
@@ -107,11 +118,19 @@ async fn browser_end_to_end() {
     b.wait_js("document.getElementById('page-title')?.textContent === 'The Plan'").await;
     write_page(&b, &wiki, "Ideas.md", "# Ideas\n\nA budget for snacks.\n").await;
 
-    // Reload: not "kept signed in", so the keys are gone; log in again.
+    // Reload: not "kept signed in", so the keys are gone; log in again, this time asking to be
+    // kept signed in, and reload once more: still signed in, without the passphrase.
     b.client.goto(&format!("{base}/")).await.unwrap();
     b.wait("#login-user").await;
-    login(&b, &base, "alice", ALICE_PASS).await;
+    login_with(&b, &base, "alice", ALICE_PASS, true).await;
     b.wait_js("document.getElementById('page-title')").await;
+    let stored = b.js("return Object.keys(localStorage).join(' ');").await;
+    assert!(!stored.as_str().unwrap().contains("signin"), "nothing secret in localStorage: {stored}");
+    b.client.refresh().await.unwrap();
+    b.wait_js("document.getElementById('whoami')?.textContent === 'alice'").await;
+    b.wait_js("document.getElementById('page-title')").await;
+    let wikis = b.js("return document.querySelectorAll('.wiki-card').length;").await;
+    assert_eq!(wikis, json!(0), "opened the last wiki directly");
     open_page(&b, &wiki, "Plan.md").await;
     let body = b.wait("#page-body").await.html(true).await.unwrap();
     assert!(body.contains("<table class=\"front-matter\">"), "{body}");
@@ -137,13 +156,76 @@ async fn browser_end_to_end() {
     b.click("#save").await;
     b.wait_js("document.getElementById('page-body')?.textContent.includes('Tea')").await;
 
-    // History: two versions, the newest with its diff; each checked against its signed state.
+    // Conflicts: alice also has the plan open in another browser (signed in there with her
+    // recovery key). Both edit; the second save merges, and overlapping edits are marked with
+    // both versions kept. Nothing typed is ever lost.
+    let b2 = Browser::start().await;
+    b2.client.goto(&format!("{base}/")).await.unwrap();
+    b2.fill("#login-user", "alice").await;
+    b2.click(".linklike").await;
+    b2.fill("#login-recovery", &alice_recovery).await;
+    b2.click("#login-submit").await;
+    b2.wait_js("document.getElementById('whoami')?.textContent === 'alice'").await;
+    b2.route(&format!("#/w/{wiki}/edit/Plan.md")).await;
+    b2.wait_js("document.getElementById('editor')?.value.includes('Tea')").await;
+    b.route(&format!("#/w/{wiki}/edit/Plan.md")).await;
+    b.wait_js("document.getElementById('editor')?.value.includes('Tea')").await;
+    let mine = b.js("return document.getElementById('editor').value;").await;
+    let mine = mine.as_str().unwrap().replace("status: draft", "status: final");
+    b.set_value("#editor", &mine).await;
+    b.click("#save").await;
+    b.wait_js("document.getElementById('page-body')?.textContent.includes('Tea')").await;
+    // The other browser's edit touches another line: merged automatically, shown for review.
+    let theirs = b2.js("return document.getElementById('editor').value;").await;
+    let theirs = theirs.as_str().unwrap().replace("- [ ] ship it", "- [ ] ship it soon");
+    b2.set_value("#editor", &theirs).await;
+    b2.click("#save").await;
+    b2.wait_js("!document.getElementById('edit-notice').hidden").await;
+    let merged = b2.js("return document.getElementById('editor').value;").await;
+    let merged = merged.as_str().unwrap().to_owned();
+    assert!(merged.contains("status: final") && merged.contains("ship it soon"), "{merged}");
+    b2.screenshot("conflict-merged").await;
+    b2.click("#save").await;
+    b2.wait_js("document.getElementById('page-body')?.textContent.includes('ship it soon')").await;
+    // Now both change the same line: both versions are kept between markers.
+    b2.route(&format!("#/w/{wiki}/edit/Plan.md")).await;
+    b2.wait_js("document.getElementById('editor')?.value.includes('ship it soon')").await;
+    b.route(&format!("#/w/{wiki}/edit/Plan.md")).await;
+    b.wait_js("document.getElementById('editor')?.value.includes('ship it soon')").await;
+    let text = b.js("return document.getElementById('editor').value;").await;
+    b.set_value("#editor", &text.as_str().unwrap().replace("| Servers | 120 |", "| Servers | 150 |")).await;
+    b.click("#save").await;
+    b.wait_js("document.getElementById('page-body')?.textContent.includes('150')").await;
+    let text = b2.js("return document.getElementById('editor').value;").await;
+    let mine = text.as_str().unwrap().replace("| Servers | 120 |", "| Servers | 99 |");
+    b2.set_value("#editor", &mine).await;
+    b2.click("#save").await;
+    b2.wait_js("!document.getElementById('edit-notice').hidden").await;
+    let marked = b2.js("return document.getElementById('editor').value;").await;
+    let marked = marked.as_str().unwrap().to_owned();
+    assert!(marked.contains("<<<<<<< your version") && marked.contains("| Servers | 99 |") && marked.contains("| Servers | 150 |"), "{marked}");
+    b2.screenshot("conflict-marked").await;
+    b2.click("#restore-mine").await;
+    assert_eq!(b2.js("return document.getElementById('editor').value;").await, json!(mine));
+    b2.click("#save").await;
+    b2.wait_js("document.getElementById('page-body')?.textContent.includes('99')").await;
+    b2.client.close().await.unwrap();
+    // Opening the page again fetches the server's current copy: the other browser's version.
+    open_page(&b, &wiki, "Ideas.md").await;
+    open_page(&b, &wiki, "Plan.md").await;
+    b.wait_js("document.getElementById('page-body')?.textContent.includes('99')").await;
+
+    // History: every version, the newest with its diff; each checked against its signed state.
     b.click("#history").await;
-    b.wait_js("document.querySelectorAll('#history-list li').length === 2").await;
+    b.wait_js("document.querySelectorAll('#history-list li').length === 6").await;
     b.wait_js("document.querySelector('#diff .diff-table tr.ins')").await;
     let diff = b.text("#diff").await;
-    assert!(diff.contains("+ | Tea | 12 |"), "{diff}");
-    assert!(diff.contains("- | Coffee | 30 |"), "{diff}");
+    assert!(diff.contains("+ | Servers | 99 |"), "{diff}");
+    assert!(diff.contains("- | Servers | 150 |"), "{diff}");
+    b.click("#history-list li:last-child").await;
+    b.wait_js("document.getElementById('diff').textContent.includes('nothing')").await;
+    b.click("#history-list li:nth-child(5)").await;
+    b.wait_js("document.getElementById('diff').textContent.includes('+ | Tea | 12 |')").await;
     let history = b.text("#history-list").await;
     assert!(history.contains("alice"), "{history}");
     b.screenshot("history").await;
@@ -177,6 +259,16 @@ async fn browser_end_to_end() {
     assert_eq!(b.js("return window.zkPwned === undefined;").await, json!(true));
     assert!(b.client.get_alert_text().await.is_err(), "an alert dialog opened");
     b.screenshot("script-payloads-inert").await;
+
+    // Rename into a folder (the tree shows it), then delete.
+    b.click("#rename").await;
+    b.fill("#rename-path", "Attic/Payloads").await;
+    b.click("#rename-ok").await;
+    b.wait_js("decodeURIComponent(location.hash).endsWith('Attic/Payloads.md') && document.getElementById('page-body')").await;
+    b.wait_js("[...document.querySelectorAll('.tree summary')].some((s) => s.textContent === 'Attic')").await;
+    b.click("#delete").await;
+    b.click("#delete-ok").await;
+    b.wait_js("!window.zkwikiTest.pageId('Attic/Payloads.md') && document.getElementById('page-title')").await;
     logout(&b).await;
 
     // A second user: bob registers; alice invites him after checking his fingerprint.
@@ -193,13 +285,31 @@ async fn browser_end_to_end() {
     b.click("#invite-confirm").await;
     b.wait_js("document.querySelector('tr[data-member=\"bob\"]')").await;
     b.screenshot("members").await;
+
+    // Grant an agent read access: a key file, shown once; then remove it and see what it could
+    // have read.
+    b.fill("#agent-name", "notes-bot").await;
+    b.click("#agent-submit").await;
+    let keyfile = b.wait("#agent-keyfile").await.text().await.unwrap();
+    let keyfile: serde_json::Value = serde_json::from_str(&keyfile).unwrap();
+    assert_eq!(keyfile["role"], "reader");
+    assert!(keyfile["token"].as_str().unwrap().starts_with("zka_"), "{keyfile}");
+    b.screenshot("agent-keyfile").await;
+    b.click("#keyfile-done").await;
+    b.wait_js("document.querySelector('tr[data-member=\"notes-bot\"]')").await;
+    b.click("button[data-revoke='notes-bot']").await;
+    let report = b.wait("#dialog .dialog-body").await.text().await.unwrap();
+    assert!(report.contains("epochs 1–1") && report.contains("new key epoch (2)"), "{report}");
+    b.screenshot("revoke-report").await;
+    b.click("#revoke-confirm").await;
+    b.wait_js("!document.querySelector('tr[data-member=\"notes-bot\"]') && document.querySelector('.page-head p')?.textContent.includes('Key epoch 2')").await;
     logout(&b).await;
 
     login(&b, &base, "bob", BOB_PASS).await;
     b.route(&format!("#/w/{wiki}")).await;
     b.wait_js("window.zkwikiTest.wiki()").await;
     open_page(&b, &wiki, "Plan.md").await;
-    assert!(b.text("#page-body").await.contains("Tea"));
+    assert!(b.text("#page-body").await.contains("ship it soon"));
     assert_eq!(b.js("return window.zkwikiTest.info().role;").await, json!("reader"));
     assert_eq!(b.text("#edit").await, "", "a reader gets no Edit button");
 
@@ -207,18 +317,18 @@ async fn browser_end_to_end() {
     // the page (bob on another computer: a fresh profile) gets the tampered copy and says so.
     let page = b.js("return window.zkwikiTest.pageId('Plan.md');").await;
     flip_byte_in_page(&server.repo(&wiki), page.as_str().unwrap());
-    let b2 = Browser::start().await;
-    login(&b2, &base, "bob", BOB_PASS).await;
-    b2.route(&format!("#/w/{wiki}/p/Plan.md")).await;
-    b2.wait_js("!document.getElementById('banner').hidden").await;
-    let banner = b2.text("#banner").await;
+    let b3 = Browser::start().await;
+    login(&b3, &base, "bob", BOB_PASS).await;
+    b3.route(&format!("#/w/{wiki}/p/Plan.md")).await;
+    b3.wait_js("!document.getElementById('banner').hidden").await;
+    let banner = b3.text("#banner").await;
     assert!(banner.contains("Integrity check failed"), "{banner}");
     assert!(banner.contains("differs from the signed manifest"), "{banner}");
-    let panel = b2.text("#main").await;
+    let panel = b3.text("#main").await;
     assert!(panel.contains("Integrity check failed"), "not a blank page: {panel}");
     assert!(!panel.contains("Servers"), "no tampered content is shown: {panel}");
-    b2.screenshot("integrity-warning").await;
-    b2.client.close().await.unwrap();
+    b3.screenshot("integrity-warning").await;
+    b3.client.close().await.unwrap();
 
     b.client.close().await.unwrap();
 }
