@@ -298,7 +298,17 @@ pub fn decrypt(ctx: &Ctx, a: &DecryptArgs) -> Result<()> {
         (Some(w), false) => ctx.seen.load(&w)?,
         _ => SeenRecord::default(),
     };
-    let (verified, records) = verify_and_open(ctx, &git, "HEAD", &seen, &who)?;
+    let (verified, records) =
+        verify_and_open(ctx, &git, "HEAD", &seen, &who).map_err(|e| {
+            if e.message.contains("rollback detected") {
+                e.with_hint(
+                    "this copy is older than the newest version of the wiki this machine has seen: update it \
+                     (`zkwiki pull`), or pass --allow-older if it is a backup you trust; if it came from the server, do not trust the server",
+                )
+            } else {
+                e
+            }
+        })?;
     let tmp = fsutil::temp_dir_beside(&a.out).map_err(|e| CliError::io(a.out.display(), e))?;
     write_pages(ctx, tmp.path(), &records)?;
     if a.out.exists() {
