@@ -238,3 +238,42 @@ pub fn check_user_path(path: &str) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_utc_civil_dates() {
+        assert_eq!(format_time(0), "1970-01-01 00:00:00");
+        assert_eq!(format_time(1_700_000_000_000), "2023-11-14 22:13:20");
+        assert_eq!(format_time(951_782_400_000), "2000-02-29 00:00:00");
+        assert_eq!(format_time(-1000), "1969-12-31 23:59:59");
+    }
+
+    #[test]
+    fn kinds_and_user_paths() {
+        assert_eq!(
+            kind_for_path("a/B.MD"),
+            core_crypto::envelope::PageKind::Markdown
+        );
+        assert_eq!(
+            kind_for_path("x.markdown"),
+            core_crypto::envelope::PageKind::Markdown
+        );
+        assert_eq!(
+            kind_for_path("img.png"),
+            core_crypto::envelope::PageKind::Attachment
+        );
+        assert!(check_user_path("notes/Plan.md").is_ok());
+        for bad in [
+            ".zkwiki/index",
+            "a/.git/config",
+            "../x.md",
+            "/abs.md",
+            "a//b.md",
+        ] {
+            assert!(check_user_path(bad).is_err(), "{bad}");
+        }
+    }
+}
