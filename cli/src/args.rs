@@ -342,6 +342,10 @@ pub enum KeyCommand {
     Export {
         /// Where to write the key file
         file: PathBuf,
+        /// Protect the key with this AWS KMS key (ARN, id or alias) instead of writing it in the
+        /// clear: unlocking then needs `kms:Decrypt` on it (see docs/kms.md)
+        #[arg(long, value_name = "ARN")]
+        kms_key: Option<String>,
     },
     /// Show your public keys and fingerprint
     Show,
@@ -425,6 +429,9 @@ pub struct AgentGrantArgs {
     /// Where to write the agent key file (default NAME.zkwiki-agent.json)
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Protect the agent's identity with this AWS KMS key (for agents running under an IAM role)
+    #[arg(long, value_name = "ARN")]
+    pub kms_key: Option<String>,
 }
 
 /// `rotate`.

@@ -13,6 +13,7 @@
 use std::path::{Path, PathBuf};
 
 use core_crypto::identity::{PublicIdentity, UserIdentity};
+use core_crypto::ids::WikiId;
 use core_crypto::kdf::KdfParams;
 use core_crypto::protector::{ProtectorKey, ProtectorKind, RecoveryKey};
 use data_encoding::BASE64;
@@ -83,6 +84,105 @@ pub struct KeyFile {
     /// For an agent key file (`zkwiki agent grant`): the wiki, token and access it was given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<AgentAccess>,
+    /// For a KMS-protected key file: `secret` and `age_identity` are empty, and the identity is
+    /// sealed under a protector key that only AWS KMS can unwrap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms: Option<KmsSealed>,
+}
+
+/// A KMS-protected identity inside a key file.
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub struct KmsSealed {
+    /// The KMS stored form (`"ZKKM"…`: key ARN + KMS ciphertext), base64.
+    pub wrapped_key: String,
+    /// The identity sealed under the protector key's seal key (kind KMS), base64.
+    pub sealed_identity: String,
+}
+
+/// Where KMS is: the standard AWS chain, with `ZKWIKI_KMS_ENDPOINT` (or `AWS_ENDPOINT_URL_KMS`)
+/// as an endpoint override.
+pub fn kms_protector(key_id: &str) -> Result<key_protector::KmsProtector> {
+    let endpoint = std::env::var("ZKWIKI_KMS_ENDPOINT")
+        .or_else(|_| std::env::var("AWS_ENDPOINT_URL_KMS"))
+        .ok();
+    key_protector::KmsProtector::new(key_protector::KmsConfig {
+        key_id: key_id.to_owned(),
+        endpoint,
+        region: None,
+        static_credentials: None,
+    })
+    .map_err(kms_error)
+}
+
+/// A protector failure as a CLI error with a hint.
+pub fn kms_error(e: key_protector::ProtectorError) -> CliError {
+    use key_protector::ProtectorError as P;
+    let kind = match e {
+        P::KmsUnreachable { .. } => ErrorKind::Network,
+        P::Core(_) => ErrorKind::General,
+        _ => ErrorKind::Auth,
+    };
+    let hint = match e {
+        P::KmsUnreachable { .. } => {
+            "this key file is protected by AWS KMS: unlocking it needs KMS reachable (check network, region and ZKWIKI_KMS_ENDPOINT)"
+        }
+        P::KmsAccessDenied(_) => {
+            "the AWS identity needs kms:Decrypt on this key with zkwiki's encryption context (docs/kms.md)"
+        }
+        _ => "see docs/kms.md",
+    };
+    CliError::new(kind, e.to_string()).with_hint(hint)
+}
+
+/// Seals `identity` under a fresh KMS-protected key bound to `user` (and `wiki` for an agent).
+pub fn kms_seal(
+    key_id: &str,
+    user: &str,
+    wiki: Option<WikiId>,
+    identity: &UserIdentity,
+) -> Result<KmsSealed> {
+    use key_protector::KeyProtector;
+    let kms = kms_protector(key_id)?;
+    let ctx = key_protector::ProtectorContext {
+        user: user.to_owned(),
+        wiki,
+    };
+    let (pk, stored) = kms.create(&ctx).map_err(kms_error)?;
+    let sealed = identity.seal(
+        &mut rand_core::OsRng,
+        &pk.derive_seal_key(),
+        core_crypto::protector::ProtectorKind::Kms,
+        user,
+        None,
+    )?;
+    Ok(KmsSealed {
+        wrapped_key: BASE64.encode(&stored),
+        sealed_identity: BASE64.encode(&sealed),
+    })
+}
+
+fn kms_unseal(sealed: &KmsSealed, user: &str, wiki: Option<WikiId>) -> Result<UserIdentity> {
+    use key_protector::KeyProtector;
+    let bad = || CliError::usage("the key file's KMS section is not base64");
+    let stored = BASE64
+        .decode(sealed.wrapped_key.as_bytes())
+        .map_err(|_| bad())?;
+    let sealed_id = BASE64
+        .decode(sealed.sealed_identity.as_bytes())
+        .map_err(|_| bad())?;
+    let wrapped = key_protector::WrappedKey::decode(&stored).map_err(kms_error)?;
+    let kms = kms_protector(&wrapped.key_arn)?;
+    let ctx = key_protector::ProtectorContext {
+        user: user.to_owned(),
+        wiki,
+    };
+    let pk = kms.unlock(&stored, &ctx).map_err(kms_error)?;
+    Ok(UserIdentity::unseal(
+        &sealed_id,
+        &pk.derive_seal_key(),
+        user,
+        None,
+    )?)
 }
 
 /// What an agent key file grants, besides the keys.
@@ -330,13 +430,30 @@ pub fn read_key_file_full(
         ))
         .with_hint("upgrade zkwiki"));
     }
-    let secret =
-        Zeroizing::new(BASE64.decode(kf.secret.as_bytes()).map_err(|_| {
-            CliError::usage(format!("{}: the secret is not base64", path.display()))
-        })?);
+    let identity = match &kf.kms {
+        Some(sealed) => {
+            let wiki = match &kf.agent {
+                Some(a) => Some(WikiId::from_hex(&a.wiki)?),
+                None => None,
+            };
+            kms_unseal(sealed, &kf.user, wiki)?
+        }
+        None => {
+            let secret = Zeroizing::new(BASE64.decode(kf.secret.as_bytes()).map_err(|_| {
+                CliError::usage(format!("{}: the secret is not base64", path.display()))
+            })?);
+            UserIdentity::from_secret_bytes(&secret)?
+        }
+    };
+    if identity.public().fingerprint() != kf.fingerprint {
+        return Err(CliError::usage(format!(
+            "{}: the key does not match the fingerprint written beside it",
+            path.display()
+        )));
+    }
     Ok((
         kf.user.clone(),
-        UserIdentity::from_secret_bytes(&secret)?,
+        identity,
         kf.server.clone(),
         kf.agent.clone(),
     ))
@@ -349,7 +466,7 @@ pub fn write_key_file(
     server: Option<&str>,
     identity: &UserIdentity,
 ) -> Result<()> {
-    write_key_file_with(path, user, server, identity, None)
+    write_key_file_with(path, user, server, identity, None, None)
 }
 
 /// Writes a key file (0600), with agent access for an agent key file.
@@ -359,15 +476,25 @@ pub fn write_key_file_with(
     server: Option<&str>,
     identity: &UserIdentity,
     agent: Option<AgentAccess>,
+    kms: Option<KmsSealed>,
 ) -> Result<()> {
     let kf = KeyFile {
         zkwiki_key_file: 1,
         user: user.to_owned(),
         server: server.map(str::to_owned),
-        secret: BASE64.encode(identity.to_secret_bytes().as_ref()),
+        secret: if kms.is_some() {
+            String::new()
+        } else {
+            BASE64.encode(identity.to_secret_bytes().as_ref())
+        },
         fingerprint: identity.public().fingerprint(),
-        age_identity: identity.age_identity_string()?.to_string(),
+        age_identity: if kms.is_some() {
+            String::new()
+        } else {
+            identity.age_identity_string()?.to_string()
+        },
         agent,
+        kms,
     };
     let bytes = Zeroizing::new(
         serde_json::to_vec_pretty(&kf)

@@ -310,14 +310,25 @@ pub fn whoami(ctx: &Ctx) -> Result<()> {
 }
 
 /// `zkwiki key export FILE`.
-pub fn key_export(ctx: &Ctx, file: &Path) -> Result<()> {
+pub fn key_export(ctx: &Ctx, file: &Path, kms_key: Option<&str>) -> Result<()> {
     let who = ctx.unlock()?;
     let server = ctx.keystore.identity()?.map(|s| s.server);
-    keystore::write_key_file(file, &who.user, server.as_deref(), &who.identity)?;
+    let kms = match kms_key {
+        Some(arn) => Some(keystore::kms_seal(arn, &who.user, None, &who.identity)?),
+        None => None,
+    };
+    let protected = kms.is_some();
+    keystore::write_key_file_with(file, &who.user, server.as_deref(), &who.identity, None, kms)?;
     if ctx.out.json {
-        return ctx.out.json_value(
-            &json!({ "file": file, "fingerprint": who.identity.public().fingerprint() }),
-        );
+        return ctx.out.json_value(&json!({
+            "file": file, "fingerprint": who.identity.public().fingerprint(), "kms": protected,
+        }));
+    }
+    if protected {
+        return ctx.out.line(format!(
+            "wrote your key to {}, protected by AWS KMS: whoever may call kms:Decrypt on that key (with your user name as context) can use it",
+            file.display()
+        ));
     }
     ctx.out.line(format!(
         "wrote your private key, unencrypted, to {} (mode 0600); anyone with this file can read your wikis",

@@ -393,6 +393,11 @@ pub fn agent_grant(ctx: &Ctx, a: &AgentGrantArgs) -> Result<()> {
     let who = ctx.unlock()?;
     let agent = UserIdentity::make(&mut OsRng);
     let public: PublicIdentity = agent.public();
+    // Wrap with KMS first: if KMS refuses, nothing has changed yet.
+    let kms = match &a.kms_key {
+        Some(arn) => Some(keystore::kms_seal(arn, &a.name, Some(remote.wiki), &agent)?),
+        None => None,
+    };
     let name = a.name.clone();
     let c = commit_keyring_change(
         &remote,
@@ -439,6 +444,7 @@ pub fn agent_grant(ctx: &Ctx, a: &AgentGrantArgs) -> Result<()> {
             prefix: prefix.clone(),
             expires_at: token.expires_at,
         }),
+        kms,
     )?;
     if ctx.out.json {
         return ctx.out.json_value(&json!({

@@ -20,7 +20,9 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<()> {
         Command::Login(a) => account::login(ctx, &a),
         Command::Logout(a) => account::logout(ctx, &a),
         Command::Whoami => account::whoami(ctx),
-        Command::Key(KeyCommand::Export { file }) => account::key_export(ctx, &file),
+        Command::Key(KeyCommand::Export { file, kms_key }) => {
+            account::key_export(ctx, &file, kms_key.as_deref())
+        }
         Command::Key(KeyCommand::Show) => account::key_show(ctx),
         Command::Wiki(WikiCommand::Create { name }) => wikis::create(ctx, &name),
         Command::Wiki(WikiCommand::List) => wikis::list(ctx),
