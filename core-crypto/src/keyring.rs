@@ -373,10 +373,11 @@ impl Keyring {
         Ok(())
     }
 
-    /// Rejects a version lower than one seen before (rollback) or a different one at the same
-    /// sequence (fork).
+    /// Rejects a version lower than one seen before (rollback), and a different one at the same
+    /// sequence or a next version that does not extend the one seen (fork).
     pub fn check_fresh(&self, seen: Option<Seen>) -> Result<()> {
-        Seen::check("keyring", seen, self.seq, self.hash)
+        Seen::check("keyring", seen, self.seq, self.hash)?;
+        Seen::check_extends("keyring", seen, self.seq, self.prev)
     }
 
     /// Opens this member's entry and everything it reaches.
@@ -487,6 +488,25 @@ impl Seen {
         }
         if seq == seen.seq && hash != seen.hash {
             return Err(Error::Fork { what, seq });
+        }
+        Ok(())
+    }
+
+    /// The immediate successor of the version seen must name it as its previous version;
+    /// otherwise the server showed this client one branch and now offers another (a fork at the
+    /// sequence seen). Further successors can only be checked by walking the history between.
+    pub fn check_extends(
+        what: &'static str,
+        seen: Option<Seen>,
+        seq: u64,
+        prev: Digest32,
+    ) -> Result<()> {
+        let Some(seen) = seen else { return Ok(()) };
+        if seen.seq.checked_add(1) == Some(seq) && prev != seen.hash {
+            return Err(Error::Fork {
+                what,
+                seq: seen.seq,
+            });
         }
         Ok(())
     }

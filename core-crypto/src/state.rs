@@ -280,6 +280,7 @@ impl WikiState {
             return Err(Error::Mismatch("state belongs to another wiki"));
         }
         Seen::check("wiki state", seen, self.seq, self.hash)?;
+        Seen::check_extends("wiki state", seen, self.seq, self.prev)?;
         if self.keyring != keyring.hash() || self.epoch != keyring.epoch {
             return Err(Error::Mismatch(
                 "state was not written under the latest keyring (an old state, or a hidden keyring change)",

@@ -1040,3 +1040,77 @@ fn a_scoped_writer_touching_another_scope_is_unauthorized() {
         Error::Mismatch(_)
     );
 }
+
+// ------------------------------------------------------------------------------------------------
+// Forks the client can see without fetching history: the immediate successor of what it saw
+// ------------------------------------------------------------------------------------------------
+
+#[test]
+fn a_successor_state_that_does_not_extend_the_one_seen_is_a_fork() {
+    let f = fixture();
+    let seen = f.snap.state.seen();
+    // The server accepted two different writes at seq 3 and showed this client `f.snap.state`;
+    // now it offers a seq-4 state built on the other branch.
+    let other_branch = StateDraft {
+        manifest: Manifest::default().digest(),
+        ..*f.snap.state
+    }
+    .sign(&f.bob);
+    let next = StateDraft::next(&other_branch, &f.snap.keyring, &f.snap.manifest).sign(&f.alice);
+    assert_eq!(next.seq, seen.seq + 1);
+    assert_err!(
+        next.verify(&f.snap.keyring, &f.snap.manifest, Some(seen)),
+        Error::Fork {
+            what: "wiki state",
+            seq: 3
+        }
+    );
+    // The real successor is accepted.
+    let good = StateDraft::next(&f.snap.state, &f.snap.keyring, &f.snap.manifest).sign(&f.alice);
+    good.verify(&f.snap.keyring, &f.snap.manifest, Some(seen))
+        .unwrap();
+}
+
+#[test]
+fn a_successor_keyring_that_does_not_extend_the_one_seen_is_a_fork() {
+    let f = fixture();
+    let rng = &mut rng();
+    let keys = f.k2.unlock(&f.alice).unwrap();
+    // Two different version 3s.
+    let mut a = KeyringDraft::edit(&f.k2, &keys).unwrap();
+    a.set_role("bob", Role::Reader).unwrap();
+    let k3a = a.sign(rng, &f.alice).unwrap();
+    let mut b = KeyringDraft::edit(&f.k2, &keys).unwrap();
+    b.rotate();
+    let k3b = b.sign(rng, &f.alice).unwrap();
+    // The client saw 3a; the server now offers 4 built on 3b.
+    let seen = Seen {
+        seq: k3a.seq,
+        hash: k3a.hash(),
+    };
+    let keys_b = k3b.unlock(&f.alice).unwrap();
+    let mut c = KeyringDraft::edit(&k3b, &keys_b).unwrap();
+    c.set_role("carol", Role::Reader).unwrap();
+    let k4 = c.sign(rng, &f.alice).unwrap();
+    keyring::verify_chain([
+        f.k1.as_bytes(),
+        f.k2.as_bytes(),
+        k3b.as_bytes(),
+        k4.as_bytes(),
+    ])
+    .unwrap();
+    assert_err!(
+        k4.check_fresh(Some(seen)),
+        Error::Fork {
+            what: "keyring",
+            seq: 3
+        }
+    );
+    // Built on the version seen: accepted.
+    let keys_a = k3a.unlock(&f.alice).unwrap();
+    let k4a = KeyringDraft::edit(&k3a, &keys_a)
+        .unwrap()
+        .sign(rng, &f.alice)
+        .unwrap();
+    k4a.check_fresh(Some(seen)).unwrap();
+}
