@@ -18,11 +18,11 @@ mod native {
     use std::hint::black_box;
 
     use core_crypto::envelope::{self, PageKind, PageRecord};
-    use core_crypto::state::ManifestEntry;
     use core_crypto::identity::UserIdentity;
     use core_crypto::ids::PageId;
     use core_crypto::keyring::{KeyringDraft, MemberKind, NewMember, Role};
     use core_crypto::snapshot::Snapshot;
+    use core_crypto::state::ManifestEntry;
     use criterion::Criterion;
     use rand_core::OsRng;
 
@@ -70,7 +70,7 @@ mod native {
         (snap, owner, first.0, first.1)
     }
 
-    pub fn benches(c: &mut Criterion) {
+    fn revocation(c: &mut Criterion) {
         let (snap, owner, blob, id) = wiki(10_000);
         assert_eq!(snap.manifest.pages.len(), 10_000);
         let keys = snap.keyring.unlock(&owner).expect("unlock");
@@ -88,18 +88,20 @@ mod native {
             b.iter(|| {
                 let opened = snap.open_page(&keys, &id, &blob).expect("open");
                 let key = keys.key_for_writing(&opened.path).expect("key");
-                let sealed = envelope::seal_page(&mut OsRng, &key, &snap.keyring.wiki, &id, &opened)
-                    .expect("seal");
+                let sealed =
+                    envelope::seal_page(&mut OsRng, &key, &snap.keyring.wiki, &id, &opened)
+                        .expect("seal");
                 black_box(ManifestEntry::for_envelope(&sealed).expect("entry"))
             })
         });
     }
+
+    criterion::criterion_group!(benches, revocation);
 }
 
 #[cfg(not(target_arch = "wasm32"))]
-criterion::criterion_group!(benches, native::benches);
-#[cfg(not(target_arch = "wasm32"))]
-criterion::criterion_main!(benches);
+criterion::criterion_main!(native::benches);
 
+/// Criterion does not run in WebAssembly.
 #[cfg(target_arch = "wasm32")]
 fn main() {}
