@@ -289,24 +289,10 @@ pub(crate) async fn commit(
     JsonBody(body): JsonBody<CommitBody>,
 ) -> AppResult<impl IntoResponse> {
     let id = wiki_id(&wiki)?;
-    let input = CommitInput {
-        state: b64_decode(&body.state, "state")?,
-        manifest: b64_decode(&body.manifest, "manifest")?,
-        blobs: body
-            .blobs
-            .iter()
-            .enumerate()
-            .map(|(i, b)| b64_decode(b, &format!("blobs[{i}]")))
-            .collect::<AppResult<_>>()?,
-        keyring: body
-            .keyring
-            .as_deref()
-            .map(|k| b64_decode(k, "keyring"))
-            .transpose()?,
-    };
+    let state = b64_decode(&body.state, "state")?;
     st.blocking(move |st| {
         let p = authenticate(&st.db, token.as_ref())?;
-        let (wiki, _) = visible(st, &p, id)?;
+        let (wiki, head) = visible(st, &p, id)?;
         let writer = match &p {
             Principal::User { user, .. } => Writer::User(user.ed25519),
             Principal::Agent { role, .. } => {
@@ -317,6 +303,28 @@ pub(crate) async fn commit(
                 }
                 Writer::Agent
             }
+        };
+        // A state at or below the current sequence can never be accepted (sequences only grow):
+        // answer 409 at once, without decoding the rest or waiting for the wiki's lock.
+        if let Ok(next) = WikiState::decode(&state) {
+            if next.seq <= head.state.seq {
+                return Err(AppError::Conflict(Some(head.to_json())));
+            }
+        }
+        let input = CommitInput {
+            state,
+            manifest: b64_decode(&body.manifest, "manifest")?,
+            blobs: body
+                .blobs
+                .iter()
+                .enumerate()
+                .map(|(i, b)| b64_decode(b, &format!("blobs[{i}]")))
+                .collect::<AppResult<_>>()?,
+            keyring: body
+                .keyring
+                .as_deref()
+                .map(|k| b64_decode(k, "keyring"))
+                .transpose()?,
         };
         let done = wiki.commit(&st.store, input, writer)?;
         if done.keyring_changed {

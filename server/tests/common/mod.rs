@@ -391,9 +391,12 @@ impl WikiView {
     pub fn rebase(&mut self, head: &Value, identity: &UserIdentity) {
         let state = unb64(&head["state"]);
         let manifest = unb64(&head["manifest"]);
+        let keyring = self.snap.keyring.hash();
         self.snap = Snapshot::verify(&self.chain, &state, &manifest, &SeenRecord::default())
             .expect("head verifies");
-        self.keys = self.snap.keyring.unlock(identity).unwrap();
+        if self.snap.keyring.hash() != keyring {
+            self.keys = self.snap.keyring.unlock(identity).unwrap();
+        }
     }
 
     /// Fetches the keyring chain and head, and verifies them.
@@ -587,10 +590,27 @@ pub fn git_show(repo: &Path, spec: &str) -> Vec<u8> {
     out.stdout
 }
 
-/// The state hash at each sequence, from git.
-pub fn state_hash_at(repo: &Path, seq: u64, head_seq: u64) -> Digest32 {
-    let back = head_seq - seq;
-    Digest32::of(&git_show(repo, &format!("main~{back}:state")))
+/// The SHA-256 of the state at every sequence (index `seq - 1`), read with libgit2 along the
+/// first-parent chain of `main`.
+pub fn state_hashes(repo: &Path) -> Vec<Digest32> {
+    let r = git2::Repository::open_bare(repo).unwrap();
+    let mut commit = r
+        .find_reference("refs/heads/main")
+        .unwrap()
+        .peel_to_commit()
+        .unwrap();
+    let mut out = Vec::new();
+    loop {
+        let tree = commit.tree().unwrap();
+        let blob = r.find_blob(tree.get_name("state").unwrap().id()).unwrap();
+        out.push(Digest32::of(blob.content()));
+        match commit.parent(0) {
+            Ok(p) => commit = p,
+            Err(_) => break,
+        }
+    }
+    out.reverse();
+    out
 }
 
 pub fn keyring_of(view: &WikiView) -> &Keyring {
