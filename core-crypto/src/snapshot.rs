@@ -48,6 +48,19 @@ impl Snapshot {
     ) -> Result<Self> {
         let keyring = keyring::verify_chain(keyring_versions.iter().map(AsRef::as_ref))?;
         keyring.check_fresh(seen.keyring)?;
+        // The whole chain is here, so the version this client saw must be in it, unchanged:
+        // otherwise the server now shows a different keyring history (a fork).
+        if let Some(s) = seen.keyring {
+            let at_seen = usize::try_from(s.seq.saturating_sub(1))
+                .ok()
+                .and_then(|i| keyring_versions.get(i));
+            if at_seen.is_some_and(|v| Digest32::of(v.as_ref()) != s.hash) {
+                return Err(Error::Fork {
+                    what: "keyring",
+                    seq: s.seq,
+                });
+            }
+        }
         let state = WikiState::decode(state)?;
         let manifest = Manifest::decode(manifest)?;
         state.verify(&keyring, &manifest, seen.state)?;

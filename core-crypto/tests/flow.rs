@@ -138,3 +138,72 @@ fn create_write_read_invite_revoke() {
     let chain = [genesis.as_bytes(), k2.as_bytes(), k3.as_bytes()];
     core_crypto::keyring::verify_chain(chain).unwrap();
 }
+
+#[test]
+fn a_rewritten_keyring_history_is_a_fork() {
+    let rng = &mut OsRng;
+    let alice = UserIdentity::make(rng);
+    let genesis = KeyringDraft::genesis(rng, &alice, "alice", MemberKind::Person)
+        .unwrap()
+        .sign(rng, &alice)
+        .unwrap();
+    let snap = Snapshot::genesis(genesis.clone(), &alice).unwrap();
+    let keys = snap.keyring.unlock(&alice).unwrap();
+    // Two different second versions of the keyring: the client saw one, the server shows the other
+    // followed by a third.
+    let branch = |name: &str| {
+        let mut d = KeyringDraft::edit(&genesis, &keys).unwrap();
+        d.add_member(NewMember {
+            name: name.into(),
+            kind: MemberKind::Agent,
+            role: Role::Reader,
+            public: UserIdentity::make(&mut OsRng).public(),
+            prefix: String::new(),
+        })
+        .unwrap();
+        d.sign(&mut OsRng, &alice).unwrap()
+    };
+    let seen_v2 = branch("one");
+    let other_v2 = branch("two");
+    let other_keys = other_v2.unlock(&alice).unwrap();
+    let mut d = KeyringDraft::edit(&other_v2, &other_keys).unwrap();
+    d.rotate();
+    let other_v3 = d.sign(rng, &alice).unwrap();
+    // A fourth version, so the check of "the next version names the one seen" does not apply.
+    let mut d = KeyringDraft::edit(&other_v3, &other_v3.unlock(&alice).unwrap()).unwrap();
+    d.rotate();
+    let other_v4 = d.sign(rng, &alice).unwrap();
+    let mut batch = snap.begin_write();
+    batch.set_keyring(other_v2.clone()).unwrap();
+    let s2 = batch.finish(&alice).unwrap().into_snapshot(&snap);
+    let mut batch = s2.begin_write();
+    batch.set_keyring(other_v3.clone()).unwrap();
+    let s3 = batch.finish(&alice).unwrap().into_snapshot(&s2);
+    let mut batch = s3.begin_write();
+    batch.set_keyring(other_v4.clone()).unwrap();
+    let s4 = batch.finish(&alice).unwrap().into_snapshot(&s3);
+    let seen = core_crypto::snapshot::SeenRecord {
+        keyring: Some(core_crypto::keyring::Seen {
+            seq: 2,
+            hash: seen_v2.hash(),
+        }),
+        state: None,
+    };
+    let chain = [
+        genesis.as_bytes(),
+        other_v2.as_bytes(),
+        other_v3.as_bytes(),
+        other_v4.as_bytes(),
+    ];
+    let got = Snapshot::verify(&chain, s4.state.as_bytes(), &s4.manifest.encode(), &seen);
+    assert!(
+        matches!(
+            got,
+            Err(Error::Fork {
+                what: "keyring",
+                seq: 2
+            })
+        ),
+        "{got:?}"
+    );
+}
