@@ -733,3 +733,38 @@ fn web_dir_is_served_with_csp() {
     assert_eq!(wasm.header("content-type"), Some("application/wasm"));
     assert_eq!(c.get("/missing.js", None).status, 404);
 }
+
+#[test]
+fn removing_every_page_leaves_a_clean_tree() {
+    let s = Server::start();
+    let c = s.client();
+    let alice = register(&c, "alice");
+    let mut view = create_wiki(&c, &alice);
+    let (a, _, _) = put_page(&c, &alice, &mut view, "a.md", "a");
+    let (b, _, _) = put_page(&c, &alice, &mut view, "b.md", "b");
+    let mut batch = view.snap.begin_write();
+    batch.remove(&a).unwrap();
+    batch.remove(&b).unwrap();
+    let commit = batch.finish(&alice.identity).unwrap();
+    send_commit(&c, &alice.token, &mut view, commit).expect(200, "");
+    let repo = s.repo_dir(&view.wiki);
+    check_repo(&repo);
+    let files = git(&repo, &["ls-tree", "-r", "--name-only", "main"]);
+    assert_eq!(files, "keyring/0000000001\nmanifest\nstate\n");
+    let h = c
+        .get(
+            &format!("/api/v1/wikis/{}/history", view.wiki),
+            Some(&alice.token),
+        )
+        .json();
+    let mut removed: Vec<String> = h["entries"][0]["removed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    removed.sort();
+    let mut want = vec![a.to_hex(), b.to_hex()];
+    want.sort();
+    assert_eq!(removed, want);
+}

@@ -352,6 +352,81 @@ fn sigterm_is_graceful() {
 }
 
 #[test]
+fn logs_never_contain_secrets_and_time_startup() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let log_path = dir.path().join("server.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut p = Process::spawn_with(&data, "debug", log);
+    let c = p.client();
+    let alice = register(&c, "alice");
+    let mut view = create_wiki(&c, &alice);
+    put_page(
+        &c,
+        &alice,
+        &mut view,
+        "Secret page title.md",
+        "very secret text",
+    );
+    let t = c.post(
+        &format!("/api/v1/wikis/{}/tokens", view.wiki),
+        Some(&alice.token),
+        &serde_json::json!({"name": "bot", "role": "read", "expires_in": 600}),
+    );
+    let agent = t.json()["token"].as_str().unwrap().to_owned();
+    c.get(&format!("/api/v1/wikis/{}/head", view.wiki), Some(&agent))
+        .expect(200, "");
+    let basic = format!("Basic {}", b64(format!("x:{agent}").as_bytes()));
+    c.raw(
+        "GET",
+        &format!("/git/{}.git/info/refs?service=git-upload-pack", view.wiki),
+        &[("Authorization", &basic)],
+        None,
+    )
+    .expect(200, "");
+    c.post(
+        "/api/v1/login",
+        None,
+        &serde_json::json!({"user": "alice", "protector": "passphrase", "auth": "ab".repeat(32)}),
+    )
+    .expect(401, "bad_credentials");
+    assert!(p.terminate().success());
+    let logs = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        logs.contains("startup") && logs.contains("phase") && logs.contains("ready"),
+        "{logs}"
+    );
+    assert!(
+        logs.contains("request"),
+        "request logs expected at debug level"
+    );
+    for secret in [
+        &alice.token[4..],
+        &agent[4..],
+        &alice.passphrase_auth,
+        &alice.recovery_auth,
+        &"ab".repeat(32),
+    ] {
+        // The secret half of a token (its last 64 hex digits) and auth secrets never appear.
+        let tail = &secret[secret.len() - 64..];
+        assert!(!logs.contains(tail), "a secret reached the log");
+    }
+    for plain in ["Secret page title", "very secret text"] {
+        assert!(!logs.contains(plain));
+    }
+    // The server secret is private to the server's user.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(data.join("server-secret"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}
+
+#[test]
 #[ignore]
 fn probe_single_writer() {
     let s = Server::start();

@@ -105,13 +105,18 @@ pub struct Process {
 
 impl Process {
     pub fn spawn(data: &Path) -> Self {
+        Self::spawn_with(data, "warn", Stdio::inherit())
+    }
+
+    /// Spawns with a log filter and a destination for the logs (stderr).
+    pub fn spawn_with(data: &Path, rust_log: &str, stderr: impl Into<Stdio>) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_zkwiki-server"))
             .args(["--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data)
             .env_remove("ZKWIKI_WEB_DIR")
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", rust_log)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
