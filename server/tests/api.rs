@@ -181,10 +181,23 @@ fn accounts_register_prelogin_login_logout_protectors() {
         "PUT",
         "/api/v1/account/protectors/kms",
         Some(&alice.token),
-        Some(&json!({"auth": kms_auth, "sealed_identity": b64(&kms_sealed), "kdf": null})),
+        Some(&json!({"auth": kms_auth, "sealed_identity": b64(&kms_sealed), "kdf": b64(b"ZKKM\x01wrapped")})),
     )
     .expect(204, "");
-    login(&c, "alice", "kms", &kms_auth);
+    let r = c.post(
+        "/api/v1/login",
+        None,
+        &json!({"user": "alice", "protector": "kms", "auth": kms_auth}),
+    );
+    r.expect(200, "");
+    assert_eq!(unb64(&r.json()["kdf"]), b"ZKKM\x01wrapped");
+    c.call(
+        "PUT",
+        "/api/v1/account/protectors/kms",
+        Some(&alice.token),
+        Some(&json!({"auth": kms_auth, "sealed_identity": b64(&kms_sealed), "kdf": b64(&[0u8; 4097])})),
+    )
+    .expect(400, "bad_request");
     // A sealed identity of another kind, or kdf on a non-passphrase protector: refused.
     c.call(
         "PUT",

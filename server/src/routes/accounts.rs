@@ -19,6 +19,8 @@ use crate::routes::{b64_decode, b64_key, hex32};
 
 /// Largest sealed identity accepted (they are about 100 bytes).
 const MAX_SEALED: usize = 4096;
+/// Largest KMS-wrapped protector key (`docs/kms.md`).
+const MAX_KMS_WRAPPED: usize = 4096;
 
 fn checked_name(user: &str) -> AppResult<()> {
     check_name(user).map_err(|e| AppError::bad(format!("user name: {e}")))
@@ -218,12 +220,23 @@ pub(crate) async fn put_protector(
         .map_err(|_| AppError::bad("protector is passphrase, recovery or kms"))?;
     let auth = hex32(&body.auth, "auth")?;
     let sealed = sealed_identity(&body.sealed_identity, kind)?;
+    // The protector's public stored form: KDF parameters (checked), or the KMS-wrapped key
+    // (opaque to the server, bounded), or nothing for a recovery key.
     let kdf = match (kind, &body.kdf) {
         (ProtectorKind::Passphrase, Some(k)) => Some(kdf_bytes(k)?),
         (ProtectorKind::Passphrase, None) => {
             return Err(AppError::bad("the passphrase protector needs kdf"));
         }
-        (_, Some(_)) => return Err(AppError::bad("kdf goes with the passphrase protector only")),
+        (ProtectorKind::Kms, Some(k)) => {
+            let wrapped = b64_decode(k, "kdf")?;
+            if wrapped.len() > MAX_KMS_WRAPPED {
+                return Err(AppError::bad("kdf (the KMS-wrapped key) is at most 4 KiB"));
+            }
+            Some(wrapped)
+        }
+        (ProtectorKind::Recovery, Some(_)) => {
+            return Err(AppError::bad("the recovery protector has no kdf"));
+        }
         (_, None) => None,
     };
     st.blocking(move |st| {
