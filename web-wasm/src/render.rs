@@ -522,6 +522,12 @@ impl<'a> Writer<'a> {
             }
             Event::Rule => self.push("<hr>\n"),
             Event::TaskListMarker(checked) => {
+                // Mark the item as a task (styling without `:has()`).
+                let out = self.out();
+                if out.ends_with("<li>") {
+                    out.truncate(out.len() - "<li>".len());
+                    out.push_str("<li class=\"task\">");
+                }
                 if checked {
                     self.push("<input type=\"checkbox\" disabled checked> ");
                 } else {

@@ -562,7 +562,8 @@ impl PendingWrite {
         })
     }
 
-    /// For an agent grant: the agent key file (JSON, secret: shown once, then dropped).
+    /// For an agent grant: the agent key file, in the CLI's format (`zkwiki agent grant` writes
+    /// the same; `zkwiki mcp --key FILE` reads it). Secret: shown once, then dropped.
     #[wasm_bindgen(js_name = agentKeyFile)]
     pub fn agent_key_file(
         &self,
@@ -577,19 +578,22 @@ impl PendingWrite {
                 .as_ref()
                 .ok_or_else(|| AppError::input("this write does not grant an agent"))?;
             let secret = id.to_secret_bytes();
-            Ok(json!({
-                "zkwiki_agent_key": 1,
+            let file = json!({
+                "zkwiki_key_file": 1,
+                "user": name,
                 "server": server,
-                "wiki": wiki,
-                "name": name,
-                "role": role.name(),
-                "token": token,
-                "expires_at": expires_at as i64,
-                "identity": b64(secret.as_ref()),
-                "age_recipient": id.public().age_recipient_string()?,
+                "secret": b64(secret.as_ref()),
                 "fingerprint": id.public().fingerprint(),
-            }))
-            .map(|v| serde_json::to_string_pretty(&v).unwrap_or_else(|_| v.to_string()))
+                "age_identity": id.age_identity_string()?.as_str(),
+                "agent": {
+                    "wiki": wiki,
+                    "token": token,
+                    "role": if role.can_write() { "write" } else { "read" },
+                    "prefix": "",
+                    "expires_at": expires_at as i64,
+                },
+            });
+            Ok(serde_json::to_string_pretty(&file).unwrap_or_else(|_| file.to_string()))
         })())
     }
 }

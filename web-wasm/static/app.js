@@ -67,6 +67,7 @@ async function start() {
     info: () => (app.open ? app.open.info : null),
   };
   window.zkwikiReady = true;
+  window.zkwikiReadyAt = performance.now();
   await route();
 }
 
@@ -164,6 +165,7 @@ async function enterWiki(wiki) {
   replace(main(), h('div', { class: 'loading' }, 'Verifying and decrypting…'));
   try {
     app.open = await openWiki(app.account, wiki);
+    performance.mark('zk-wiki-open');
     device.setLastWiki(app.account.user, wiki);
     app.open.prefetch().then(() => renderSidebar(), () => {});
   } catch (e) {
@@ -230,8 +232,18 @@ async function createWiki() {
 // ---------------------------------------------------------------------------------------------
 // Sidebar
 
+let sidebarKey = '';
+/** Draws the sidebar, unless nothing it shows changed since the last time. */
 export function renderSidebar() {
   const side = document.getElementById('sidebar');
+  const w = app.open;
+  const key = JSON.stringify([
+    app.account ? app.account.user : null,
+    w ? [w.wiki, w.info.seq, w.info.role, w.info.members, w.session.failures().length] : null,
+    w ? app.titles.get(w.wiki) : null,
+  ]);
+  if (key === sidebarKey && side.childElementCount > 0) return;
+  sidebarKey = key;
   const brand = h('a', { class: 'brand', href: '#/' }, h('span', { class: 'brand-mark' }, 'zk'), 'wiki');
   if (!app.account) {
     replace(side, brand, h('p', { class: 'side-note' }, 'End-to-end encrypted wiki. The server never sees your pages.'));
@@ -327,6 +339,8 @@ function showLogin() {
       ev.preventDefault();
       button.disabled = true;
       status.className = 'form-status';
+      performance.clearMarks();
+      performance.mark('zk-login-start');
       try {
         status.textContent = useRecovery ? 'Checking your recovery key…' : 'Deriving your key from the passphrase (Argon2id)…';
         await nextPaint();
@@ -339,9 +353,11 @@ function showLogin() {
           await nextPaint();
           key = zk.LoginKey.fromPassphrase(user.value, pass.value, prelogin);
         }
+        performance.mark('zk-key-derived');
         status.textContent = 'Logging in…';
         const loginText = await api.call('POST', '/login', key.loginBody());
         const account = key.unlock(loginText);
+        performance.mark('zk-unlocked');
         key.free();
         pass.value = '';
         await signedIn(account, JSON.parse(loginText), keep.checked);

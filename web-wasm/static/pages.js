@@ -43,6 +43,18 @@ export function tree(app) {
   return build(root, '');
 }
 
+/** Highlights the page in the tree (the tree itself is redrawn only when pages change). */
+function markActive(wiki, path) {
+  const href = pageRoute(wiki, path);
+  let found = false;
+  for (const li of document.querySelectorAll('.tree li.tree-page')) {
+    const on = li.firstChild && li.firstChild.getAttribute('href') === href;
+    li.classList.toggle('active', on);
+    found = found || on;
+  }
+  if (!found) renderSidebar();
+}
+
 function currentPath() {
   const m = (location.hash || '').match(/^#\/w\/[0-9a-f]{32}\/(?:p|edit|history)\/([^?]*)/);
   return m ? m[1].split('/').map(decodeURIComponent).join('/') : '';
@@ -101,6 +113,8 @@ export function searchBox(app) {
       results.hidden = true;
     }
   });
+  input.addEventListener('blur', () => setTimeout(() => { results.hidden = true; }, 200));
+  input.addEventListener('focus', () => { if (input.value.trim()) draw(); });
   results.addEventListener('click', () => {
     setTimeout(() => {
       input.value = '';
@@ -171,8 +185,16 @@ export async function showPage(app, path, fragment) {
         w.info.role === 'reader' ? null : h('button', { class: 'btn btn-small btn-ghost btn-danger-text', id: 'delete', type: 'button', onclick: () => remove(app, id, page.path) }, 'Delete'))),
     article);
   window.zkwikiLastViewMs = performance.now() - t0;
+  if (window.zkwikiLastViewParts) window.zkwikiLastViewParts.dom = window.zkwikiLastViewMs - window.zkwikiLastViewParts.fetch - window.zkwikiLastViewParts.wasm;
+  if (performance.getEntriesByName('zk-first-page').length === 0) performance.mark('zk-first-page');
+  window.zkwikiViews = (window.zkwikiViews || 0) + 1;
+  if (window.zkwikiOnView) {
+    const done = window.zkwikiOnView;
+    window.zkwikiOnView = null;
+    done();
+  }
   if (page.path === 'Home.md' || page.path === 'index.md') noteTitle(w.wiki, page.title || 'Home');
-  renderSidebar();
+  markActive(w.wiki, page.path);
   if (fragment) {
     const target = document.getElementById(`zk-${fragment}`);
     if (target) target.scrollIntoView();

@@ -96,6 +96,7 @@ export class OpenWiki {
       const expected = this.session.hashOf(page);
       if (!expected) throw Object.assign(new Error('This page is not in the wiki any more.'), { name: 'InputError' });
       let bytes;
+      const t0 = performance.now();
       try {
         bytes = await api.currentPage(this.wiki, page);
       } catch (e) {
@@ -106,7 +107,10 @@ export class OpenWiki {
         throw e;
       }
       try {
-        return JSON.parse(this.session.view(page, bytes));
+        const t1 = performance.now();
+        const view = JSON.parse(this.session.view(page, bytes));
+        window.zkwikiLastViewParts = { fetch: t1 - t0, wasm: performance.now() - t1 };
+        return view;
       } catch (e) {
         if (attempt === 0 && e && e.name === 'IntegrityError') {
           await this.refresh();

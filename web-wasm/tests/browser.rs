@@ -35,10 +35,19 @@ async fn register(b: &Browser, base: &str, user: &str, pass: &str) -> String {
         b.screenshot("register-recovery-key").await;
     }
     // Continue stays disabled until the user confirms saving the key.
-    assert!(!b.wait("#recovery-continue").await.is_enabled().await.unwrap());
+    assert!(
+        !b.wait("#recovery-continue")
+            .await
+            .is_enabled()
+            .await
+            .unwrap()
+    );
     b.click("#saved-recovery").await;
     b.click("#recovery-continue").await;
-    b.wait_js(&format!("document.getElementById('whoami')?.textContent === '{user}'")).await;
+    b.wait_js(&format!(
+        "document.getElementById('whoami')?.textContent === '{user}'"
+    ))
+    .await;
     key
 }
 
@@ -54,7 +63,10 @@ async fn login_with(b: &Browser, base: &str, user: &str, pass: &str, keep: bool)
         b.click("#keep-signed-in").await;
     }
     b.click("#login-submit").await;
-    b.wait_js(&format!("document.getElementById('whoami')?.textContent === '{user}'")).await;
+    b.wait_js(&format!(
+        "document.getElementById('whoami')?.textContent === '{user}'"
+    ))
+    .await;
 }
 
 async fn logout(b: &Browser) {
@@ -104,7 +116,8 @@ async fn browser_end_to_end() {
     b.click("#create-wiki").await;
     b.fill("#wiki-name", "Team notes").await;
     b.click("#wiki-create-ok").await;
-    b.wait_js("document.getElementById('page-title')?.textContent === 'Team notes'").await;
+    b.wait_js("document.getElementById('page-title')?.textContent === 'Team notes'")
+        .await;
     let wiki = b.js("return window.zkwikiTest.wiki();").await;
     let wiki = wiki.as_str().unwrap().to_owned();
 
@@ -115,7 +128,8 @@ async fn browser_end_to_end() {
     b.wait_js("document.querySelector('#preview table')").await;
     b.screenshot("editor").await;
     b.click("#save").await;
-    b.wait_js("document.getElementById('page-title')?.textContent === 'The Plan'").await;
+    b.wait_js("document.getElementById('page-title')?.textContent === 'The Plan'")
+        .await;
     write_page(&b, &wiki, "Ideas.md", "# Ideas\n\nA budget for snacks.\n").await;
 
     // Reload: not "kept signed in", so the keys are gone; log in again, this time asking to be
@@ -125,11 +139,17 @@ async fn browser_end_to_end() {
     login_with(&b, &base, "alice", ALICE_PASS, true).await;
     b.wait_js("document.getElementById('page-title')").await;
     let stored = b.js("return Object.keys(localStorage).join(' ');").await;
-    assert!(!stored.as_str().unwrap().contains("signin"), "nothing secret in localStorage: {stored}");
+    assert!(
+        !stored.as_str().unwrap().contains("signin"),
+        "nothing secret in localStorage: {stored}"
+    );
     b.client.refresh().await.unwrap();
-    b.wait_js("document.getElementById('whoami')?.textContent === 'alice'").await;
+    b.wait_js("document.getElementById('whoami')?.textContent === 'alice'")
+        .await;
     b.wait_js("document.getElementById('page-title')").await;
-    let wikis = b.js("return document.querySelectorAll('.wiki-card').length;").await;
+    let wikis = b
+        .js("return document.querySelectorAll('.wiki-card').length;")
+        .await;
     assert_eq!(wikis, json!(0), "opened the last wiki directly");
     open_page(&b, &wiki, "Plan.md").await;
     let body = b.wait("#page-body").await.html(true).await.unwrap();
@@ -138,14 +158,24 @@ async fn browser_end_to_end() {
     assert!(body.contains("class=\"wikilink\" href=\"#/w/"), "{body}");
     assert!(body.contains(">our ideas</a>"), "{body}");
     assert!(body.contains("class=\"wikilink missing\""), "{body}");
-    assert!(body.contains("<td class=\"align-right\">120</td>"), "{body}");
-    assert!(body.contains("type=\"checkbox\" disabled=\"\" checked=\"\""), "{body}");
-    assert!(body.contains("rel=\"noopener noreferrer nofollow\""), "{body}");
+    assert!(
+        body.contains("<td class=\"align-right\">120</td>"),
+        "{body}"
+    );
+    assert!(
+        body.contains("type=\"checkbox\" disabled=\"\" checked=\"\""),
+        "{body}"
+    );
+    assert!(
+        body.contains("rel=\"noopener noreferrer nofollow\""),
+        "{body}"
+    );
     b.screenshot("page").await;
 
     // Follow a wiki link.
     b.click("a.wikilink[href$='Ideas.md']").await;
-    b.wait_js("document.getElementById('page-title')?.textContent === 'Ideas'").await;
+    b.wait_js("document.getElementById('page-title')?.textContent === 'Ideas'")
+        .await;
 
     // Edit the plan.
     open_page(&b, &wiki, "Plan.md").await;
@@ -154,7 +184,8 @@ async fn browser_end_to_end() {
     let edited = PLAN.replace("| Coffee | 30 |", "| Coffee | 45 |\n| Tea | 12 |");
     b.set_value("#editor", &edited).await;
     b.click("#save").await;
-    b.wait_js("document.getElementById('page-body')?.textContent.includes('Tea')").await;
+    b.wait_js("document.getElementById('page-body')?.textContent.includes('Tea')")
+        .await;
 
     // Conflicts: alice also has the plan open in another browser (signed in there with her
     // recovery key). Both edit; the second save merges, and overlapping edits are marked with
@@ -165,67 +196,123 @@ async fn browser_end_to_end() {
     b2.click(".linklike").await;
     b2.fill("#login-recovery", &alice_recovery).await;
     b2.click("#login-submit").await;
-    b2.wait_js("document.getElementById('whoami')?.textContent === 'alice'").await;
+    b2.wait_js("document.getElementById('whoami')?.textContent === 'alice'")
+        .await;
     b2.route(&format!("#/w/{wiki}/edit/Plan.md")).await;
-    b2.wait_js("document.getElementById('editor')?.value.includes('Tea')").await;
+    b2.wait_js("document.getElementById('editor')?.value.includes('Tea')")
+        .await;
     b.route(&format!("#/w/{wiki}/edit/Plan.md")).await;
-    b.wait_js("document.getElementById('editor')?.value.includes('Tea')").await;
-    let mine = b.js("return document.getElementById('editor').value;").await;
-    let mine = mine.as_str().unwrap().replace("status: draft", "status: final");
+    b.wait_js("document.getElementById('editor')?.value.includes('Tea')")
+        .await;
+    let mine = b
+        .js("return document.getElementById('editor').value;")
+        .await;
+    let mine = mine
+        .as_str()
+        .unwrap()
+        .replace("status: draft", "status: final");
     b.set_value("#editor", &mine).await;
     b.click("#save").await;
-    b.wait_js("document.getElementById('page-body')?.textContent.includes('Tea')").await;
+    b.wait_js("document.getElementById('page-body')?.textContent.includes('Tea')")
+        .await;
     // The other browser's edit touches another line: merged automatically, shown for review.
-    let theirs = b2.js("return document.getElementById('editor').value;").await;
-    let theirs = theirs.as_str().unwrap().replace("- [ ] ship it", "- [ ] ship it soon");
+    let theirs = b2
+        .js("return document.getElementById('editor').value;")
+        .await;
+    let theirs = theirs
+        .as_str()
+        .unwrap()
+        .replace("- [ ] ship it", "- [ ] ship it soon");
     b2.set_value("#editor", &theirs).await;
     b2.click("#save").await;
-    b2.wait_js("!document.getElementById('edit-notice').hidden").await;
-    let merged = b2.js("return document.getElementById('editor').value;").await;
+    b2.wait_js("!document.getElementById('edit-notice').hidden")
+        .await;
+    let merged = b2
+        .js("return document.getElementById('editor').value;")
+        .await;
     let merged = merged.as_str().unwrap().to_owned();
-    assert!(merged.contains("status: final") && merged.contains("ship it soon"), "{merged}");
+    assert!(
+        merged.contains("status: final") && merged.contains("ship it soon"),
+        "{merged}"
+    );
     b2.screenshot("conflict-merged").await;
     b2.click("#save").await;
-    b2.wait_js("document.getElementById('page-body')?.textContent.includes('ship it soon')").await;
+    b2.wait_js("document.getElementById('page-body')?.textContent.includes('ship it soon')")
+        .await;
     // Now both change the same line: both versions are kept between markers.
     b2.route(&format!("#/w/{wiki}/edit/Plan.md")).await;
-    b2.wait_js("document.getElementById('editor')?.value.includes('ship it soon')").await;
+    b2.wait_js("document.getElementById('editor')?.value.includes('ship it soon')")
+        .await;
     b.route(&format!("#/w/{wiki}/edit/Plan.md")).await;
-    b.wait_js("document.getElementById('editor')?.value.includes('ship it soon')").await;
-    let text = b.js("return document.getElementById('editor').value;").await;
-    b.set_value("#editor", &text.as_str().unwrap().replace("| Servers | 120 |", "| Servers | 150 |")).await;
+    b.wait_js("document.getElementById('editor')?.value.includes('ship it soon')")
+        .await;
+    let text = b
+        .js("return document.getElementById('editor').value;")
+        .await;
+    b.set_value(
+        "#editor",
+        &text
+            .as_str()
+            .unwrap()
+            .replace("| Servers | 120 |", "| Servers | 150 |"),
+    )
+    .await;
     b.click("#save").await;
-    b.wait_js("document.getElementById('page-body')?.textContent.includes('150')").await;
-    let text = b2.js("return document.getElementById('editor').value;").await;
-    let mine = text.as_str().unwrap().replace("| Servers | 120 |", "| Servers | 99 |");
+    b.wait_js("document.getElementById('page-body')?.textContent.includes('150')")
+        .await;
+    let text = b2
+        .js("return document.getElementById('editor').value;")
+        .await;
+    let mine = text
+        .as_str()
+        .unwrap()
+        .replace("| Servers | 120 |", "| Servers | 99 |");
     b2.set_value("#editor", &mine).await;
     b2.click("#save").await;
-    b2.wait_js("!document.getElementById('edit-notice').hidden").await;
-    let marked = b2.js("return document.getElementById('editor').value;").await;
+    b2.wait_js("!document.getElementById('edit-notice').hidden")
+        .await;
+    let marked = b2
+        .js("return document.getElementById('editor').value;")
+        .await;
     let marked = marked.as_str().unwrap().to_owned();
-    assert!(marked.contains("<<<<<<< your version") && marked.contains("| Servers | 99 |") && marked.contains("| Servers | 150 |"), "{marked}");
+    assert!(
+        marked.contains("<<<<<<< your version")
+            && marked.contains("| Servers | 99 |")
+            && marked.contains("| Servers | 150 |"),
+        "{marked}"
+    );
     b2.screenshot("conflict-marked").await;
     b2.click("#restore-mine").await;
-    assert_eq!(b2.js("return document.getElementById('editor').value;").await, json!(mine));
+    assert_eq!(
+        b2.js("return document.getElementById('editor').value;")
+            .await,
+        json!(mine)
+    );
     b2.click("#save").await;
-    b2.wait_js("document.getElementById('page-body')?.textContent.includes('99')").await;
+    b2.wait_js("document.getElementById('page-body')?.textContent.includes('99')")
+        .await;
     b2.client.close().await.unwrap();
     // Opening the page again fetches the server's current copy: the other browser's version.
     open_page(&b, &wiki, "Ideas.md").await;
     open_page(&b, &wiki, "Plan.md").await;
-    b.wait_js("document.getElementById('page-body')?.textContent.includes('99')").await;
+    b.wait_js("document.getElementById('page-body')?.textContent.includes('99')")
+        .await;
 
     // History: every version, the newest with its diff; each checked against its signed state.
     b.click("#history").await;
-    b.wait_js("document.querySelectorAll('#history-list li').length === 6").await;
-    b.wait_js("document.querySelector('#diff .diff-table tr.ins')").await;
+    b.wait_js("document.querySelectorAll('#history-list li').length === 6")
+        .await;
+    b.wait_js("document.querySelector('#diff .diff-table tr.ins')")
+        .await;
     let diff = b.text("#diff").await;
     assert!(diff.contains("+ | Servers | 99 |"), "{diff}");
     assert!(diff.contains("- | Servers | 150 |"), "{diff}");
     b.click("#history-list li:last-child").await;
-    b.wait_js("document.getElementById('diff').textContent.includes('nothing')").await;
+    b.wait_js("document.getElementById('diff').textContent.includes('nothing')")
+        .await;
     b.click("#history-list li:nth-child(5)").await;
-    b.wait_js("document.getElementById('diff').textContent.includes('+ | Tea | 12 |')").await;
+    b.wait_js("document.getElementById('diff').textContent.includes('+ | Tea | 12 |')")
+        .await;
     let history = b.text("#history-list").await;
     assert!(history.contains("alice"), "{history}");
     b.screenshot("history").await;
@@ -233,9 +320,13 @@ async fn browser_end_to_end() {
     // Search as you type (prefix of the last word).
     open_page(&b, &wiki, "Plan.md").await;
     b.fill("#search", "budg").await;
-    b.wait_js("document.querySelectorAll('#search-results .search-hit').length >= 2").await;
+    b.wait_js("document.querySelectorAll('#search-results .search-hit').length >= 2")
+        .await;
     let results = b.text("#search-results").await;
-    assert!(results.contains("Plan") && results.contains("Ideas"), "{results}");
+    assert!(
+        results.contains("Plan") && results.contains("Ideas"),
+        "{results}"
+    );
     b.screenshot("search").await;
     b.js("document.getElementById('search').value=''; document.getElementById('search').dispatchEvent(new Event('input'));").await;
 
@@ -256,8 +347,14 @@ async fn browser_end_to_end() {
     // Clicking what was a javascript: link does nothing either.
     b.click("#page-body .dropped-link").await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert_eq!(b.js("return window.zkPwned === undefined;").await, json!(true));
-    assert!(b.client.get_alert_text().await.is_err(), "an alert dialog opened");
+    assert_eq!(
+        b.js("return window.zkPwned === undefined;").await,
+        json!(true)
+    );
+    assert!(
+        b.client.get_alert_text().await.is_err(),
+        "an alert dialog opened"
+    );
     b.screenshot("script-payloads-inert").await;
 
     // Rename into a folder (the tree shows it), then delete.
@@ -265,10 +362,16 @@ async fn browser_end_to_end() {
     b.fill("#rename-path", "Attic/Payloads").await;
     b.click("#rename-ok").await;
     b.wait_js("decodeURIComponent(location.hash).endsWith('Attic/Payloads.md') && document.getElementById('page-body')").await;
-    b.wait_js("[...document.querySelectorAll('.tree summary')].some((s) => s.textContent === 'Attic')").await;
+    b.wait_js(
+        "[...document.querySelectorAll('.tree summary')].some((s) => s.textContent === 'Attic')",
+    )
+    .await;
     b.click("#delete").await;
     b.click("#delete-ok").await;
-    b.wait_js("!window.zkwikiTest.pageId('Attic/Payloads.md') && document.getElementById('page-title')").await;
+    b.wait_js(
+        "!window.zkwikiTest.pageId('Attic/Payloads.md') && document.getElementById('page-title')",
+    )
+    .await;
     logout(&b).await;
 
     // A second user: bob registers; alice invites him after checking his fingerprint.
@@ -280,10 +383,14 @@ async fn browser_end_to_end() {
     b.fill("#invite-user", "bob").await;
     b.click("#invite-submit").await;
     let shown = b.wait("#invite-fingerprint").await.text().await.unwrap();
-    assert_eq!(shown, bob_fp, "the invite dialog shows bob's own fingerprint");
+    assert_eq!(
+        shown, bob_fp,
+        "the invite dialog shows bob's own fingerprint"
+    );
     b.screenshot("invite-fingerprint").await;
     b.click("#invite-confirm").await;
-    b.wait_js("document.querySelector('tr[data-member=\"bob\"]')").await;
+    b.wait_js("document.querySelector('tr[data-member=\"bob\"]')")
+        .await;
     b.screenshot("members").await;
 
     // Grant an agent read access: a key file, shown once; then remove it and see what it could
@@ -292,14 +399,24 @@ async fn browser_end_to_end() {
     b.click("#agent-submit").await;
     let keyfile = b.wait("#agent-keyfile").await.text().await.unwrap();
     let keyfile: serde_json::Value = serde_json::from_str(&keyfile).unwrap();
-    assert_eq!(keyfile["role"], "reader");
-    assert!(keyfile["token"].as_str().unwrap().starts_with("zka_"), "{keyfile}");
+    assert_eq!(keyfile["agent"]["role"], "read");
+    assert!(
+        keyfile["agent"]["token"]
+            .as_str()
+            .unwrap()
+            .starts_with("zka_"),
+        "{keyfile}"
+    );
     b.screenshot("agent-keyfile").await;
     b.click("#keyfile-done").await;
-    b.wait_js("document.querySelector('tr[data-member=\"notes-bot\"]')").await;
+    b.wait_js("document.querySelector('tr[data-member=\"notes-bot\"]')")
+        .await;
     b.click("button[data-revoke='notes-bot']").await;
     let report = b.wait("#dialog .dialog-body").await.text().await.unwrap();
-    assert!(report.contains("epochs 1–1") && report.contains("new key epoch (2)"), "{report}");
+    assert!(
+        report.contains("epochs 1–1") && report.contains("new key epoch (2)"),
+        "{report}"
+    );
     b.screenshot("revoke-report").await;
     b.click("#revoke-confirm").await;
     b.wait_js("!document.querySelector('tr[data-member=\"notes-bot\"]') && document.querySelector('.page-head p')?.textContent.includes('Key epoch 2')").await;
@@ -310,7 +427,10 @@ async fn browser_end_to_end() {
     b.wait_js("window.zkwikiTest.wiki()").await;
     open_page(&b, &wiki, "Plan.md").await;
     assert!(b.text("#page-body").await.contains("ship it soon"));
-    assert_eq!(b.js("return window.zkwikiTest.info().role;").await, json!("reader"));
+    assert_eq!(
+        b.js("return window.zkwikiTest.info().role;").await,
+        json!("reader")
+    );
     assert_eq!(b.text("#edit").await, "", "a reader gets no Edit button");
 
     // The operator flips a byte of the plan's envelope on disk. A browser that has not cached
@@ -320,13 +440,23 @@ async fn browser_end_to_end() {
     let b3 = Browser::start().await;
     login(&b3, &base, "bob", BOB_PASS).await;
     b3.route(&format!("#/w/{wiki}/p/Plan.md")).await;
-    b3.wait_js("!document.getElementById('banner').hidden").await;
+    b3.wait_js("!document.getElementById('banner').hidden")
+        .await;
     let banner = b3.text("#banner").await;
     assert!(banner.contains("Integrity check failed"), "{banner}");
-    assert!(banner.contains("differs from the signed manifest"), "{banner}");
+    assert!(
+        banner.contains("differs from the signed manifest"),
+        "{banner}"
+    );
     let panel = b3.text("#main").await;
-    assert!(panel.contains("Integrity check failed"), "not a blank page: {panel}");
-    assert!(!panel.contains("Servers"), "no tampered content is shown: {panel}");
+    assert!(
+        panel.contains("Integrity check failed"),
+        "not a blank page: {panel}"
+    );
+    assert!(
+        !panel.contains("Servers"),
+        "no tampered content is shown: {panel}"
+    );
     b3.screenshot("integrity-warning").await;
     b3.client.close().await.unwrap();
 

@@ -267,8 +267,15 @@ fn create_write_read_search_share() {
     s.accept(&mut g).unwrap();
     let file = parse(&g.agent_key_file("http://x", &wiki, "zka_t", 1.0).unwrap());
     assert_eq!(
-        (file["name"].as_str(), file["role"].as_str()),
-        (Some("bot"), Some("reader"))
+        (file["user"].as_str(), file["agent"]["role"].as_str()),
+        (Some("bot"), Some("read"))
+    );
+    assert_eq!(file["agent"]["wiki"].as_str(), Some(wiki.as_str()));
+    assert!(
+        file["age_identity"]
+            .as_str()
+            .unwrap()
+            .starts_with("AGE-SECRET-KEY-1")
     );
     let r = s.prepare_remove("bot").unwrap();
     let report = parse(&r.report().unwrap());

@@ -62,7 +62,10 @@ pub fn web_dir() -> PathBuf {
         .unwrap_or_else(|| target_dir().join("web"));
     let index = dir.join("index.html");
     let Ok(html) = std::fs::read_to_string(&index) else {
-        missing(&format!("The web app is not built: {} is missing.", index.display()));
+        missing(&format!(
+            "The web app is not built: {} is missing.",
+            index.display()
+        ));
     };
     if html.contains("@sri:") || !dir.join("pkg").join("web_wasm_bg.wasm").is_file() {
         missing(&format!(
@@ -76,7 +79,8 @@ pub fn web_dir() -> PathBuf {
 /// The server binary.
 pub fn server_bin() -> PathBuf {
     if let Some(p) = std::env::var_os("ZKWIKI_SERVER_BIN") {
-        return PathBuf::from(p);
+        // Relative to the workspace root (tests run in the package directory).
+        return workspace_root().join(p);
     }
     let candidates = [
         std::env::current_exe()
@@ -311,9 +315,17 @@ impl Browser {
             .expect("set value");
     }
 
-    /// Clicks an element.
+    /// Clicks an element (found again if the app redrew it meanwhile).
     pub async fn click(&self, css: &str) {
-        self.wait(css).await.click().await.unwrap_or_else(|e| panic!("click {css}: {e}"));
+        let mut last = String::new();
+        for _ in 0..20 {
+            match self.wait(css).await.click().await {
+                Ok(()) => return,
+                Err(e) => last = e.to_string(),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("click {css}: {last}");
     }
 
     /// Goes to a URL hash of the app (no reload).
@@ -339,7 +351,11 @@ pub fn git(repo: &Path, args: &[&str], stdin: Option<&[u8]>) -> Vec<u8> {
     let mut cmd = Command::new("git");
     cmd.arg("--git-dir").arg(repo).args(args);
     cmd.env("GIT_INDEX_FILE", repo.join("zkwiki-e2e-index"));
-    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
     cmd.stdout(Stdio::piped());
     let mut child = cmd.spawn().expect("git");
     if let (Some(data), Some(mut pipe)) = (stdin, child.stdin.take()) {
@@ -364,7 +380,11 @@ pub fn flip_byte_in_page(repo: &Path, page: &str) {
     git(repo, &["read-tree", "main"], None);
     git(
         repo,
-        &["update-index", "--cacheinfo", &format!("100644,{oid},{path}")],
+        &[
+            "update-index",
+            "--cacheinfo",
+            &format!("100644,{oid},{path}"),
+        ],
         None,
     );
     let tree = String::from_utf8(git(repo, &["write-tree"], None))
@@ -394,6 +414,10 @@ pub fn flip_byte_in_page(repo: &Path, page: &str) {
     .expect("commit")
     .trim()
     .to_owned();
-    git(repo, &["update-ref", "refs/heads/main", &commit, &parent], None);
+    git(
+        repo,
+        &["update-ref", "refs/heads/main", &commit, &parent],
+        None,
+    );
     let _ = std::fs::remove_file(repo.join("zkwiki-e2e-index"));
 }
