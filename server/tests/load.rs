@@ -34,6 +34,7 @@ struct Outcome {
 }
 
 /// Writes `n` new pages (or until `stop`), rebasing on every `409` from the head it carries.
+#[allow(clippy::too_many_arguments)]
 fn writer(
     c: Client,
     token: String,

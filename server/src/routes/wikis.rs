@@ -306,10 +306,10 @@ pub(crate) async fn commit(
         };
         // A state at or below the current sequence can never be accepted (sequences only grow):
         // answer 409 at once, without decoding the rest or waiting for the wiki's lock.
-        if let Ok(next) = WikiState::decode(&state) {
-            if next.seq <= head.state.seq {
-                return Err(AppError::Conflict(Some(head.to_json())));
-            }
+        if let Ok(next) = WikiState::decode(&state)
+            && next.seq <= head.state.seq
+        {
+            return Err(AppError::Conflict(Some(head.to_json())));
         }
         let input = CommitInput {
             state,
