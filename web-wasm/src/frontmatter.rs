@@ -37,15 +37,13 @@ pub fn fields(yaml: &str) -> Vec<Field> {
             continue;
         }
         let continuation = line.starts_with([' ', '\t']) || line.starts_with("- ");
-        if continuation {
-            if let Some(last) = out.last_mut() {
-                let item = line.trim().trim_start_matches("- ").trim();
-                if !last.value.is_empty() {
-                    last.value.push_str(", ");
-                }
-                last.value.push_str(unquote(item));
-                continue;
+        if continuation && let Some(last) = out.last_mut() {
+            let item = line.trim().trim_start_matches("- ").trim();
+            if !last.value.is_empty() {
+                last.value.push_str(", ");
             }
+            last.value.push_str(unquote(item));
+            continue;
         }
         match line.split_once(':') {
             Some((k, v)) if is_key(k.trim_end()) => out.push(Field {

@@ -390,10 +390,10 @@ impl<'a> Writer<'a> {
         let Some(open) = self.stack.pop() else { return };
         match open {
             Open::Close(s) => {
-                if s.starts_with("</tr></thead>") {
-                    if let Some(t) = self.table.as_mut() {
-                        t.1 = false;
-                    }
+                if s.starts_with("</tr></thead>")
+                    && let Some(t) = self.table.as_mut()
+                {
+                    t.1 = false;
                 }
                 if s.starts_with("</tbody></table>") {
                     self.table = None;
@@ -503,9 +503,8 @@ impl<'a> Writer<'a> {
             Event::Html(t) => escape_into(self.out(), &t),
             Event::InlineHtml(t) => {
                 let trimmed = t.trim();
-                if !(trimmed.starts_with("<!--") && trimmed.ends_with("-->"))
-                    && !self.collecting_alt()
-                {
+                let comment = trimmed.starts_with("<!--") && trimmed.ends_with("-->");
+                if !comment && !self.collecting_alt() {
                     self.push(
                         "<code class=\"raw-html\" title=\"Raw HTML is shown as text, never run\">",
                     );

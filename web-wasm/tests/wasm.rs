@@ -7,6 +7,7 @@
 //! --target wasm32-unknown-unknown -p web-wasm --tests` (`cargo xtask test` does).
 
 #![cfg(target_arch = "wasm32")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::{Value, json};
 use wasm_bindgen::JsValue;
