@@ -192,6 +192,10 @@ impl UserIdentity {
         let mut r = Reader::new(bytes, "sealed identity");
         r.header(MAGIC, VERSION)?;
         let kind = ProtectorKind::from_u8(r.u8()?)?;
+        if (kind == ProtectorKind::Passphrase) != kdf.is_some() {
+            // The kind byte names another protector than the one opening it: an altered header.
+            return Err(Error::Tampered { what: "identity" });
+        }
         let ad = sealed_identity_ad(kind, user_name, kdf)?;
         let plain = sealed::open(
             key.expose(),

@@ -374,9 +374,11 @@ fn every_byte_change_of_a_sealed_identity_is_rejected() {
                     0..=3 => assert_err!(r, Error::Malformed { .. }),
                     4 => assert_err!(r, Error::UnsupportedVersion { .. }),
                     5 => match (kind as u8 ^ delta, kind) {
-                        // Passphrase sealed with KDF parameters: another valid kind is refused.
-                        (2 | 3, ProtectorKind::Passphrase) => assert_err!(r, Error::Invalid(_)),
-                        (1, _) => assert_err!(r, Error::Invalid(_)),
+                        // A kind that does not match the protector opening it: altered header.
+                        (2 | 3, ProtectorKind::Passphrase) => {
+                            assert_err!(r, Error::Tampered { what: "identity" })
+                        }
+                        (1, _) => assert_err!(r, Error::Tampered { what: "identity" }),
                         // Recovery → KMS: the associated data changes.
                         (3, ProtectorKind::Recovery) => assert_err!(r, Error::Tampered { .. }),
                         _ => assert_err!(r, Error::Malformed { .. }),
