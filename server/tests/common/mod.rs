@@ -303,6 +303,57 @@ impl Client {
     }
 }
 
+/// A request over a raw socket whose body is written by another thread while the answer is read,
+/// for bodies the server refuses before reading them (a blocking client would see a broken pipe).
+/// Returns the status and the body of the answer.
+pub fn send_oversized(
+    base: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> (u16, Value) {
+    use std::io::{Read, Write};
+    let addr = base.strip_prefix("http://").unwrap().to_owned();
+    for _attempt in 0..3 {
+        let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+        let mut head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n",
+            body.len()
+        );
+        for (n, v) in headers {
+            head.push_str(&format!("{n}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
+        let mut w = stream.try_clone().unwrap();
+        let payload = body.clone();
+        let writer = std::thread::spawn(move || {
+            let _ = w.write_all(head.as_bytes());
+            let _ = w.write_all(&payload);
+        });
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 65536];
+        loop {
+            match stream.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+            }
+        }
+        let _ = writer.join();
+        let text = String::from_utf8_lossy(&answer).into_owned();
+        let Some((head, rest)) = text.split_once("\r\n\r\n") else {
+            continue;
+        };
+        let status: u16 = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+        // The body may be chunked or sized; take the JSON object in it.
+        let json = rest
+            .find('{')
+            .and_then(|a| rest.rfind('}').map(|b| &rest[a..=b]))
+            .unwrap_or("null");
+        return (status, serde_json::from_str(json).unwrap_or(Value::Null));
+    }
+    panic!("no answer to the oversized request");
+}
+
 pub fn b64(bytes: &[u8]) -> String {
     BASE64.encode(bytes)
 }
