@@ -375,6 +375,37 @@ impl Account {
         })())
     }
 
+    /// A new passphrase: the `PUT /api/v1/account/protectors/passphrase` body (fresh Argon2id
+    /// parameters and salt, the identity sealed again). After logging in with the recovery key,
+    /// this is how the user sets a passphrase they know.
+    #[wasm_bindgen(js_name = changePassphraseBody)]
+    pub fn change_passphrase_body(&self, passphrase: String) -> JsResult<String> {
+        let passphrase = Zeroizing::new(passphrase);
+        js((|| {
+            if passphrase.chars().count() < MIN_PASSPHRASE_CHARS {
+                return Err(AppError::input(format!(
+                    "use a passphrase of at least {MIN_PASSPHRASE_CHARS} characters"
+                )));
+            }
+            let rng = &mut OsRng;
+            let kdf = KdfParams::make(rng, KdfParams::DEFAULT)?;
+            let pk = ProtectorKey::derive_from_passphrase(&kdf, passphrase.as_bytes())?;
+            let sealed = self.identity.seal(
+                rng,
+                &pk.derive_seal_key(),
+                ProtectorKind::Passphrase,
+                &self.user,
+                Some(&kdf),
+            )?;
+            Ok(serde_json::json!({
+                "auth": pk.derive_auth_secret().to_hex().as_str(),
+                "sealed_identity": b64(&sealed),
+                "kdf": b64(&kdf.encode()),
+            })
+            .to_string())
+        })())
+    }
+
     /// The secret to keep on this device when the user asks to stay signed in. The caller
     /// encrypts it at once with a non-extractable WebCrypto key and stores only that ciphertext.
     #[wasm_bindgen(js_name = exportForDevice)]

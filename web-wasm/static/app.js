@@ -277,7 +277,9 @@ export function renderSidebar() {
           title: 'Your key fingerprint: read it to people who invite you (click to copy)',
           onclick: async () => toast((await copyText(app.account.fingerprint)) ? 'Fingerprint copied' : app.account.fingerprint),
         }, app.account.fingerprint)),
-      h('button', { class: 'btn btn-small btn-ghost', id: 'logout', type: 'button', onclick: logout }, 'Log out')),
+      h('div', { class: 'side-foot-actions' },
+        h('button', { class: 'btn btn-small btn-ghost', id: 'logout', type: 'button', onclick: logout }, 'Log out'),
+        h('button', { class: 'btn btn-small btn-ghost', id: 'change-pass', type: 'button', onclick: () => changePassphrase(false) }, 'Passphrase…'))),
   );
   replace(side, ...parts);
 }
@@ -361,6 +363,7 @@ function showLogin() {
         key.free();
         pass.value = '';
         await signedIn(account, JSON.parse(loginText), keep.checked);
+        if (useRecovery) await changePassphrase(true);
       } catch (e) {
         status.className = 'form-status form-error';
         status.textContent = loginMessage(e);
@@ -466,6 +469,47 @@ async function showRecoveryKey(key) {
     document.getElementById('recovery-continue').disabled = !check.checked;
   });
   await done;
+}
+
+/** Sets a new passphrase (after a recovery-key login, or from the account menu). */
+async function changePassphrase(afterRecovery) {
+  const p1 = h('input', { type: 'password', id: 'new-pass', autocomplete: 'new-password', class: 'wide' });
+  const p2 = h('input', { type: 'password', id: 'new-pass2', autocomplete: 'new-password', class: 'wide' });
+  const status = h('p', { class: 'form-status form-error', role: 'status' });
+  await dialog(afterRecovery ? 'Set a new passphrase' : 'Change passphrase', [
+    afterRecovery ? h('p', {}, 'You logged in with your recovery key. Choose a new passphrase for the next logins (your recovery key keeps working).') : null,
+    field('New passphrase', p1, 'At least 10 characters.'),
+    field('New passphrase again', p2),
+    status,
+  ], [
+    { label: afterRecovery ? 'Later' : 'Cancel' },
+    {
+      label: 'Save passphrase',
+      kind: 'primary',
+      id: 'new-pass-save',
+      onclick: async () => {
+        if (p1.value !== p2.value) {
+          status.textContent = 'The two passphrases differ.';
+          return false;
+        }
+        try {
+          status.className = 'form-status';
+          status.textContent = 'Deriving the new key (Argon2id)…';
+          await nextPaint();
+          const body = app.account.changePassphraseBody(p1.value);
+          await api.call('PUT', '/account/protectors/passphrase', body);
+          p1.value = '';
+          p2.value = '';
+          toast('Passphrase changed');
+          return true;
+        } catch (e) {
+          status.className = 'form-status form-error';
+          status.textContent = e.message || String(e);
+          return false;
+        }
+      },
+    },
+  ]);
 }
 
 async function signedIn(account, login, keep) {

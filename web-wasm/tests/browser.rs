@@ -198,6 +198,9 @@ async fn browser_end_to_end() {
     b2.click("#login-submit").await;
     b2.wait_js("document.getElementById('whoami')?.textContent === 'alice'")
         .await;
+    // After a recovery-key login the app offers to set a new passphrase: later.
+    b2.wait("#new-pass").await;
+    b2.click("#dialog .dialog-buttons button").await;
     b2.route(&format!("#/w/{wiki}/edit/Plan.md")).await;
     b2.wait_js("document.getElementById('editor')?.value.includes('Tea')")
         .await;

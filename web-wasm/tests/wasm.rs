@@ -78,6 +78,24 @@ fn register_then_log_in_with_passphrase_and_recovery_key() {
         account.fingerprint()
     );
 
+    // After a recovery login, a new passphrase: its body opens the identity with the new one.
+    let change = parse(
+        &account
+            .change_passphrase_body("a brand new passphrase".to_owned())
+            .unwrap(),
+    );
+    let prelogin = json!({"kdf": change["kdf"]}).to_string();
+    let key =
+        LoginKey::from_passphrase("alice", "a brand new passphrase".to_owned(), &prelogin).unwrap();
+    assert_eq!(parse(&key.login_body())["auth"], change["auth"]);
+    let answer = json!({"sealed_identity": change["sealed_identity"], "kdf": change["kdf"],
+                        "x25519": body["x25519"], "ed25519": body["ed25519"]})
+    .to_string();
+    assert_eq!(
+        key.unlock(&answer).unwrap().fingerprint(),
+        account.fingerprint()
+    );
+
     // A typo in the recovery key is caught before anything is sent.
     let mut typo = reg.recovery_key();
     typo.replace_range(10..11, if &typo[10..11] == "A" { "B" } else { "A" });

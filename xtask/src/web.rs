@@ -42,15 +42,17 @@ pub fn build(root: &Path) -> Result<PathBuf> {
     }
 
     step("web: cargo build -p web-wasm (wasm-release)", || {
-        run(cargo(root).args([
-            "build",
-            "-p",
-            "web-wasm",
-            "--target",
-            WASM_TARGET,
-            "--profile",
-            "wasm-release",
-        ]))
+        run(cargo(root)
+            .args([
+                "build",
+                "-p",
+                "web-wasm",
+                "--target",
+                WASM_TARGET,
+                "--profile",
+                "wasm-release",
+            ])
+            .env("CARGO_ENCODED_RUSTFLAGS", remap_flags(root)))
     })?;
     let input = target_dir(root)
         .join(WASM_TARGET)
@@ -114,6 +116,22 @@ pub fn build(root: &Path) -> Result<PathBuf> {
     report_size(&bg_wasm)?;
     println!("xtask: web app built in {}", web.display());
     Ok(web)
+}
+
+/// Rust flags for the wasm build that replace this machine's paths (the cargo home and the
+/// checkout, which panic locations embed in the module) with fixed ones, so a build from the same
+/// sources and toolchain elsewhere yields the same bytes and the same integrity hashes. With
+/// `--target`, these flags do not reach build scripts or proc macros.
+fn remap_flags(root: &Path) -> String {
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+    let mut flags = Vec::new();
+    if let Some(home) = cargo_home {
+        flags.push(format!("--remap-path-prefix={}=/cargo", home.display()));
+    }
+    flags.push(format!("--remap-path-prefix={}=/zkwiki", root.display()));
+    flags.join("\u{1f}")
 }
 
 /// npm binaryen's `wasm-opt` from the tools cache, installing it there first if `npx` works.
