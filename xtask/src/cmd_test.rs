@@ -79,10 +79,19 @@ fn run_steps(root: &Path, opts: &TestOpts) -> Result<()> {
                 "warnings",
             ]))
         })?;
+        // `--examples` makes cargo resolve dev-dependency features as clippy `--all-targets`
+        // did, so rustdoc reuses clippy's checked dependencies instead of re-checking ~100 crates.
         step("doc", || {
             proc::run(
                 cargo(root)
-                    .args(["doc", "--workspace", "--no-deps"])
+                    .args([
+                        "doc",
+                        "--workspace",
+                        "--no-deps",
+                        "--lib",
+                        "--bins",
+                        "--examples",
+                    ])
                     .env("RUSTDOCFLAGS", "-D warnings"),
             )
         })?;
