@@ -154,14 +154,38 @@ impl WikiSession {
             .get(&id)
             .filter(|_| self.ws.is_loaded(&id))
             .ok_or_else(|| AppError::input("that page is not loaded"))?;
-        let text = p.record.markdown().unwrap_or_default();
-        let r = self.ws.render(&p.record.path, text);
         let mut v = page_json(&id, p);
-        v["html"] = r.html.into();
-        v["title"] = r.title.into();
-        v["links"] = r.links.into();
+        if p.record.kind == PageKind::Markdown {
+            let text = p.record.markdown().unwrap_or_default();
+            let r = self.ws.render(&p.record.path, text);
+            v["html"] = r.html.into();
+            v["title"] = r.title.into();
+            v["links"] = r.links.into();
+        } else {
+            v["html"] = "".into();
+            v["media"] = attachment_type(&p.record.content).into();
+        }
         Ok(v.to_string())
     }
+}
+
+/// The MIME type of an attachment the app may show inline (`data:` URL images: raster formats
+/// only, recognised by their magic bytes, never SVG), else `None`.
+fn attachment_type(bytes: &[u8]) -> Option<&'static str> {
+    const KINDS: &[(&[u8], &str)] = &[
+        (b"\x89PNG\r\n\x1a\n", "image/png"),
+        (b"\xff\xd8\xff", "image/jpeg"),
+        (b"GIF87a", "image/gif"),
+        (b"GIF89a", "image/gif"),
+    ];
+    KINDS
+        .iter()
+        .find(|(magic, _)| bytes.starts_with(magic))
+        .map(|(_, t)| *t)
+        .or_else(|| {
+            (bytes.len() > 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP")
+                .then_some("image/webp")
+        })
 }
 
 #[wasm_bindgen]
@@ -320,6 +344,17 @@ impl WikiSession {
     /// The id of the page at `path` (case-insensitive fallback).
     pub fn find(&self, path: &str) -> Option<String> {
         self.ws.find(path).map(|id| id.to_hex())
+    }
+
+    /// The bytes of a decrypted attachment (for download, or an inline image).
+    #[wasm_bindgen(js_name = attachmentBytes)]
+    pub fn attachment_bytes(&self, page: &str) -> Option<Vec<u8>> {
+        let id = PageId::from_hex(page).ok()?;
+        self.ws
+            .pages()
+            .get(&id)
+            .filter(|p| p.record.kind == PageKind::Attachment)
+            .map(|p| p.record.content.clone())
     }
 
     /// The markdown of a decrypted page (for the editor).
@@ -621,4 +656,33 @@ pub fn merge_texts(base: &str, ours: &str, theirs: &str, theirs_label: &str) -> 
 #[wasm_bindgen(js_name = formatVersion)]
 pub fn format_version() -> String {
     "zkwiki formats v1".to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_raster_images_are_shown_inline() {
+        assert_eq!(attachment_type(b"\x89PNG\r\n\x1a\n...."), Some("image/png"));
+        assert_eq!(attachment_type(b"\xff\xd8\xff\xe0"), Some("image/jpeg"));
+        assert_eq!(attachment_type(b"GIF89a.."), Some("image/gif"));
+        assert_eq!(attachment_type(b"RIFF\0\0\0\0WEBPVP8 "), Some("image/webp"));
+        assert_eq!(attachment_type(b"<svg onload=alert(1)>"), None);
+        assert_eq!(attachment_type(b"%PDF-1.7"), None);
+    }
+
+    #[test]
+    fn seen_records_round_trip() {
+        let r = SeenRecord {
+            keyring: Some(Seen {
+                seq: 2,
+                hash: Digest32([7; 32]),
+            }),
+            state: None,
+        };
+        assert_eq!(parse_seen(&seen_json(&r)).unwrap(), r);
+        assert_eq!(parse_seen("").unwrap(), SeenRecord::default());
+        assert!(parse_seen("{\"state\":{\"seq\":1,\"hash\":\"zz\"}}").is_err());
+    }
 }

@@ -160,6 +160,35 @@ async function loadWikis() {
   app.wikis = res.wikis || [];
 }
 
+let pollTimer = null;
+
+/**
+ * Every 30 s while the tab is visible and nothing is being edited, fetch the wiki's head and
+ * verify it: new pages show up, a page being read that changed is shown in its new version, and a
+ * server that rolls back or forks the wiki is caught while you read.
+ */
+function startPolling() {
+  clearInterval(pollTimer);
+  pollTimer = setInterval(async () => {
+    const w = app.open;
+    if (!w || document.visibilityState !== 'visible' || app.leaveGuard) return;
+    const before = w.info.seq;
+    try {
+      const changed = await w.refresh();
+      if (app.open !== w || w.info.seq === before) return;
+      renderSidebar();
+      const m = location.hash.match(/^#\/w\/[0-9a-f]{32}\/p\/([^?]*)/);
+      const current = m ? w.session.find(m[1].split('/').map(decodeURIComponent).join('/')) : null;
+      if (current && changed.includes(current)) {
+        toast('This page changed: showing the latest version');
+        route();
+      }
+    } catch (e) {
+      reportError(e);
+    }
+  }, 30000);
+}
+
 async function enterWiki(wiki) {
   closeWiki();
   replace(main(), h('div', { class: 'loading' }, 'Verifying and decrypting…'));
@@ -167,6 +196,7 @@ async function enterWiki(wiki) {
     app.open = await openWiki(app.account, wiki);
     performance.mark('zk-wiki-open');
     device.setLastWiki(app.account.user, wiki);
+    startPolling();
     app.open.prefetch().then(() => renderSidebar(), () => {});
   } catch (e) {
     app.open = null;
@@ -176,6 +206,7 @@ async function enterWiki(wiki) {
 }
 
 function closeWiki() {
+  clearInterval(pollTimer);
   if (app.open) {
     app.open.session.free();
     app.open = null;
@@ -199,8 +230,35 @@ function showWikiList() {
     h('div', { class: 'page-head' }, h('h1', {}, 'Your wikis')),
     app.wikis.length ? list : h('p', { class: 'muted' }, 'No wiki yet. Create one: only you hold its key until you invite someone.'),
     h('p', {}, h('button', { class: 'btn btn-primary', id: 'create-wiki', type: 'button', onclick: createWiki }, 'New wiki')),
-    h('p', { class: 'muted small' }, 'Wiki titles are encrypted: a wiki shows its title once you have opened it in this session.'),
+    h('p', { class: 'muted small' }, 'Wiki names are encrypted: each is decrypted here from its Home page.'),
   );
+  loadTitles();
+}
+
+/** Opens the wikis of the list in the background to show their names (verifying each). */
+async function loadTitles() {
+  for (const w of app.wikis.filter((x) => !app.titles.has(x.wiki)).slice(0, 12)) {
+    const card = () => document.querySelector(`.wiki-card[data-wiki="${w.wiki}"]`);
+    if (!card() || app.open) return;
+    let ow = null;
+    try {
+      ow = await openWiki(app.account, w.wiki);
+      const home = ow.session.find('Home.md') || ow.session.find('index.md');
+      const title = home ? (await ow.view(home)).title || 'Home' : 'Wiki';
+      app.titles.set(w.wiki, title);
+      const el = card();
+      if (el) el.querySelector('.wiki-card-title').textContent = title;
+    } catch (e) {
+      reportError(e);
+      const el = card();
+      if (el) {
+        el.classList.add('wiki-card-bad');
+        el.querySelector('.wiki-card-meta').textContent = `${w.role} · ${e.name === 'IntegrityError' ? 'integrity check failed' : e.message}`;
+      }
+    } finally {
+      if (ow) ow.session.free();
+    }
+  }
 }
 
 async function createWiki() {

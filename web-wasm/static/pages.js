@@ -163,6 +163,7 @@ export async function showPage(app, path, fragment) {
   if (page.path !== path && page.path.toLowerCase() !== path.toLowerCase()) {
     return showError(new Error('The page changed while loading; try again.'));
   }
+  if (page.kind === 'attachment') return showAttachment(app, id, page, t0);
   const article = h('article', { class: 'page-body', id: 'page-body' });
   setTrustedHtml(article, page.html);
   const title = page.title || pageName(page.path.split('/').pop());
@@ -201,6 +202,44 @@ export async function showPage(app, path, fragment) {
   } else {
     main().scrollTop = 0;
   }
+}
+
+/** An attachment: download it, and see it inline when it is a raster image. */
+function showAttachment(app, id, page, t0) {
+  const w = app.open;
+  const bytes = w.session.attachmentBytes(id);
+  const name = page.path.split('/').pop();
+  const download = h('button', {
+    class: 'btn btn-small',
+    type: 'button',
+    id: 'download',
+    onclick: () => {
+      const url = URL.createObjectURL(new Blob([bytes]));
+      const a = h('a', { href: url, download: name });
+      document.body.appendChild(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 1000);
+    },
+  }, 'Download');
+  let preview = null;
+  if (page.media && bytes) {
+    let bin = '';
+    for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+    preview = h('img', { class: 'attachment-preview', alt: name, src: `data:${page.media};base64,${btoa(bin)}` });
+  }
+  replace(main(),
+    h('div', { class: 'page-head' },
+      h('div', { class: 'crumbs' }, page.path),
+      h('h1', { class: 'page-title', id: 'page-title' }, name),
+      h('div', { class: 'page-meta' }, `Attachment · ${(page.size / 1024).toFixed(1)} KiB · written by ${page.author || 'unknown'} ${ago(page.written_at)} · `,
+        h('span', { class: 'verified' }, '✓ verified')),
+      h('div', { class: 'page-actions' }, download,
+        h('a', { class: 'btn btn-small btn-ghost', id: 'history', href: pageRoute(w.wiki, page.path, 'history') }, 'History'),
+        w.info.role === 'reader' ? null : h('button', { class: 'btn btn-small btn-ghost btn-danger-text', id: 'delete', type: 'button', onclick: () => remove(app, id, page.path) }, 'Delete'))),
+    preview ? h('div', { class: 'attachment' }, preview) : h('p', { class: 'muted' }, 'Not shown here: download it to open it.'));
+  window.zkwikiLastViewMs = performance.now() - t0;
+  markActive(w.wiki, page.path);
 }
 
 async function rename(app, id, path) {

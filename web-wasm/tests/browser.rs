@@ -440,8 +440,11 @@ async fn browser_end_to_end() {
     // the page (bob on another computer: a fresh profile) gets the tampered copy and says so.
     let page = b.js("return window.zkwikiTest.pageId('Plan.md');").await;
     flip_byte_in_page(&server.repo(&wiki), page.as_str().unwrap());
-    let b3 = Browser::start().await;
+    // (This browser prefers a dark color scheme: the app follows it.)
+    let b3 = Browser::start_with(&["--force-dark-mode"]).await;
     login(&b3, &base, "bob", BOB_PASS).await;
+    open_page(&b3, &wiki, "Ideas.md").await;
+    b3.screenshot("page-dark").await;
     b3.route(&format!("#/w/{wiki}/p/Plan.md")).await;
     b3.wait_js("!document.getElementById('banner').hidden")
         .await;

@@ -186,6 +186,11 @@ pub struct Browser {
 impl Browser {
     /// Starts chromedriver and a headless Chromium (fresh profile).
     pub async fn start() -> Browser {
+        Self::start_with(&[]).await
+    }
+
+    /// Like [`Browser::start`], with extra Chromium flags (e.g. `--force-dark-mode`).
+    pub async fn start_with(extra: &[&str]) -> Browser {
         let port = free_port();
         let driver = Command::new(tool("CHROMEDRIVER", "/usr/bin/chromedriver"))
             .arg(format!("--port={port}"))
@@ -208,6 +213,10 @@ impl Browser {
             },
             "unhandledPromptBehavior": "ignore",
         });
+        let mut caps = caps;
+        if let Some(args) = caps["goog:chromeOptions"]["args"].as_array_mut() {
+            args.extend(extra.iter().map(|a| json!(a)));
+        }
         let caps = match caps {
             Value::Object(m) => m,
             _ => unreachable!(),
