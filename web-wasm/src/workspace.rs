@@ -329,9 +329,22 @@ impl Workspace {
             .staleness(&self.snap.manifest, |id| self.index_pages.contains(id))
             .changed
             .iter()
-            .filter(|id| !self.failed.contains_key(id))
+            .filter(|id| !self.failed.contains_key(id) && self.can_open(id))
             .filter_map(entry)
             .collect()
+    }
+
+    /// Whether these keys reach the page's epoch and scope (a folder-scoped member's do not
+    /// reach pages outside its folder: those are not fetched, and not failures).
+    fn can_open(&self, page: &PageId) -> bool {
+        self.snap.manifest.pages.get(page).is_some_and(|e| {
+            self.keys
+                .key_for(&EnvelopeHeader {
+                    epoch: e.epoch,
+                    scope: e.scope,
+                })
+                .is_ok()
+        })
     }
 
     /// Whether a page's content is decrypted and current.

@@ -346,3 +346,41 @@ fn history_versions_verify_against_their_state() {
     ws.accept(p).unwrap();
     assert!(ws.find("Start.md").is_none());
 }
+
+#[test]
+fn folder_scoped_member_fetches_only_its_folder() {
+    let alice = UserIdentity::make(&mut OsRng);
+    let bot = UserIdentity::make(&mut OsRng);
+    let mut server = FakeServer::create(&alice, "alice");
+    let mut a = server.open(&alice, "alice", &SeenRecord::default()).unwrap();
+    write(&mut server, &mut a, "Home.md", "private\n");
+    // A folder-scoped agent, added with the core API (the app grants whole-wiki agents).
+    let keys = a.snapshot().keyring.unlock(&alice).unwrap();
+    let mut draft = KeyringDraft::edit(&a.snapshot().keyring, &keys).unwrap();
+    draft
+        .add_member(NewMember {
+            name: "bot".into(),
+            kind: MemberKind::Agent,
+            role: Role::Writer,
+            public: bot.public(),
+            prefix: "research/".into(),
+        })
+        .unwrap();
+    let p = a.keyring_write(draft).unwrap();
+    server.commit(&p).unwrap();
+    a.accept(p).unwrap();
+    let id = write(&mut server, &mut a, "research/notes.md", "for the bot\n");
+
+    let mut b = server.open(&bot, "bot", &SeenRecord::default()).unwrap();
+    server.load_all(&mut b);
+    assert!(b.failures().is_empty(), "{:?}", b.failures());
+    assert_eq!(b.find("research/notes.md"), Some(id));
+    assert!(b.find("Home.md").is_none());
+    assert_eq!(
+        a.members()
+            .iter()
+            .find(|m| m.name == "bot")
+            .and_then(|m| m.folder.clone()),
+        Some("research/".to_owned())
+    );
+}
