@@ -158,7 +158,9 @@ impl Ctx {
         let passphrase = self
             .secrets
             .passphrase(&format!("Passphrase for {}: ", stored.user))?;
+        let t = std::time::Instant::now();
         let identity = keystore::unseal_stored(&stored, &passphrase)?;
+        crate::output::timing("Argon2id and unseal the identity", t);
         Ok(Unlocked {
             user: stored.user,
             identity,

@@ -68,3 +68,11 @@ impl Out {
         bar
     }
 }
+
+/// With `ZKWIKI_TIMING=1`, prints how long a phase took on standard error (for benchmarks).
+pub fn timing(phase: &str, since: std::time::Instant) {
+    if std::env::var_os("ZKWIKI_TIMING").is_some_and(|v| v == "1") {
+        let ms = since.elapsed().as_secs_f64() * 1000.0;
+        let _ = writeln!(std::io::stderr().lock(), "timing: {phase}: {ms:.1} ms");
+    }
+}

@@ -94,9 +94,13 @@ impl<'a> Remote<'a> {
 
     /// Fetches and verifies the current wiki, and remembers it as seen.
     pub fn fetch_verified(&self) -> Result<Verified> {
+        let t = std::time::Instant::now();
         let git = self.sync()?;
+        crate::output::timing("git fetch", t);
+        let t = std::time::Instant::now();
         let seen = self.ctx.seen.load(&self.wiki)?;
         let verified = repo::load(&git, "refs/heads/main", &seen)?;
+        crate::output::timing("read and verify every blob", t);
         if verified.snapshot.keyring.wiki != self.wiki {
             return Err(CliError::integrity("the server returned another wiki"));
         }
@@ -109,7 +113,10 @@ impl<'a> Remote<'a> {
     /// Fetches, verifies, unlocks and loads the catalog: what read commands need.
     pub fn read(&self, who: &Unlocked) -> Result<ReadView> {
         let v = self.fetch_verified()?;
+        let t = std::time::Instant::now();
         let keys = v.snapshot.keyring.unlock(&who.identity)?;
+        crate::output::timing("unlock the keyring", t);
+        let t = std::time::Instant::now();
         let bar = std::cell::RefCell::new(None);
         let catalog = Catalog::load(&v.snapshot, &v.blobs, &keys, &mut |n| {
             if n > 200 {
@@ -119,6 +126,7 @@ impl<'a> Remote<'a> {
         if let Some(b) = bar.into_inner() {
             b.finish_and_clear();
         }
+        crate::output::timing("load and refresh the index", t);
         Ok(ReadView {
             verified: v,
             keys,

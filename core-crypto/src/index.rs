@@ -186,8 +186,7 @@ impl SearchIndex {
     /// Pages matching every query term (AND). A term ending in `*` matches as a prefix. Results
     /// are sorted by path.
     pub fn search(&self, query: &str) -> Vec<PageId> {
-        let mut result: Option<BTreeSet<PageId>> = None;
-        let mut any = false;
+        let mut result: Option<Vec<PageId>> = None;
         for raw in query.split_whitespace() {
             let (word, prefix) = match raw.strip_suffix('*') {
                 Some(w) => (w, true),
@@ -198,35 +197,38 @@ impl SearchIndex {
                 .filter(|w| !w.is_empty())
                 .map(str::to_lowercase)
             {
-                any = true;
-                let mut hits = BTreeSet::new();
-                if prefix {
-                    for (_, set) in self
+                // Page ids of this term, sorted and without duplicates.
+                let hits: Vec<PageId> = if prefix {
+                    let mut all: Vec<PageId> = self
                         .terms
                         .range(term.clone()..)
                         .take_while(|(t, _)| t.starts_with(&term))
-                    {
-                        hits.extend(set.iter().copied());
-                    }
-                } else if let Some(set) = self.terms.get(&term) {
-                    hits.extend(set.iter().copied());
-                }
+                        .flat_map(|(_, set)| set.iter().copied())
+                        .collect();
+                    all.sort_unstable();
+                    all.dedup();
+                    all
+                } else {
+                    self.terms
+                        .get(&term)
+                        .map(|set| set.iter().copied().collect())
+                        .unwrap_or_default()
+                };
                 result = Some(match result {
                     None => hits,
-                    Some(acc) => acc.intersection(&hits).copied().collect(),
+                    Some(acc) => intersect_sorted(&acc, &hits),
                 });
             }
         }
-        if !any {
+        let Some(ids) = result else {
             return Vec::new();
-        }
-        let mut ids: Vec<PageId> = result.unwrap_or_default().into_iter().collect();
-        ids.sort_by(|a, b| {
-            let pa = self.pages.get(a).map(|p| p.path.as_str());
-            let pb = self.pages.get(b).map(|p| p.path.as_str());
-            pa.cmp(&pb)
-        });
-        ids
+        };
+        let mut by_path: Vec<(&str, PageId)> = ids
+            .into_iter()
+            .map(|id| (self.pages.get(&id).map_or("", |p| p.path.as_str()), id))
+            .collect();
+        by_path.sort_unstable();
+        by_path.into_iter().map(|(_, id)| id).collect()
     }
 
     /// The bytes of the format above.
@@ -367,6 +369,22 @@ impl SearchIndex {
         }
         Self::decode(&record.content)
     }
+}
+
+fn intersect_sorted(a: &[PageId], b: &[PageId]) -> Vec<PageId> {
+    let (mut i, mut j, mut out) = (0, 0, Vec::new());
+    while let (Some(x), Some(y)) = (a.get(i), b.get(j)) {
+        match x.cmp(y) {
+            core::cmp::Ordering::Less => i += 1,
+            core::cmp::Ordering::Greater => j += 1,
+            core::cmp::Ordering::Equal => {
+                out.push(*x);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out
 }
 
 fn put_varint(buf: &mut Vec<u8>, mut v: u64) {
