@@ -32,6 +32,7 @@ const main = () => document.getElementById('main');
 window.zkwikiErrors = [];
 window.addEventListener('error', (ev) => window.zkwikiErrors.push(String(ev.message)));
 window.addEventListener('unhandledrejection', (ev) => window.zkwikiErrors.push(String(ev.reason && ev.reason.message ? ev.reason.message : ev.reason)));
+document.addEventListener('securitypolicyviolation', (ev) => window.zkwikiErrors.push(`CSP blocked ${ev.blockedURI || 'inline'} (${ev.violatedDirective})`));
 
 async function start() {
   const meta = document.querySelector('meta[name="zkwiki-wasm-integrity"]');

@@ -13,7 +13,7 @@
 mod support;
 
 use serde_json::json;
-use support::{Browser, Server, flip_byte_in_page};
+use support::{Browser, Server, copy_dir, flip_byte_in_page, target_dir, web_dir};
 
 const ALICE_PASS: &str = "alice's long passphrase";
 const BOB_PASS: &str = "bob's long passphrase!";
@@ -464,7 +464,52 @@ async fn browser_end_to_end() {
         "no tampered content is shown: {panel}"
     );
     b3.screenshot("integrity-warning").await;
+    for browser in [&b, &b3] {
+        let errors = browser.js("return window.zkwikiErrors;").await;
+        assert_eq!(errors, json!([]), "script errors or CSP violations");
+    }
     b3.client.close().await.unwrap();
 
+    b.client.close().await.unwrap();
+}
+
+/// The served app is pinned by subresource integrity: a server that changes a script module or
+/// the WebAssembly module after the build gets an app that refuses to start, not a modified one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn modified_app_files_are_refused() {
+    let b = Browser::start().await;
+    for (name, file) in [("module", "dom.js"), ("wasm", "pkg/web_wasm_bg.wasm")] {
+        let web = target_dir()
+            .join("tmp")
+            .join(format!("web-sri-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&web);
+        copy_dir(&web_dir(), &web);
+        let mut bytes = std::fs::read(web.join(file)).unwrap();
+        if name == "wasm" {
+            // A custom section "test": the module stays valid, only its hash changes.
+            bytes.extend_from_slice(&[0, 5, 4, b't', b'e', b's', b't']);
+        } else {
+            bytes.extend_from_slice(b"\n// changed by the server\n");
+        }
+        std::fs::write(web.join(file), bytes).unwrap();
+        let server = Server::start_serving(&format!("sri-{name}"), &web);
+        b.client.goto(&format!("{}/", server.base)).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+        let ready = b.js("return window.zkwikiReady === true;").await;
+        assert_eq!(
+            ready,
+            json!(false),
+            "the app started with a modified {file}"
+        );
+        assert!(b.text("#login-user").await.is_empty());
+        let main = b.text("#main").await;
+        let expected = if name == "wasm" {
+            "zkwiki could not start"
+        } else {
+            "Loading zkwiki"
+        };
+        assert!(main.contains(expected), "{file}: {main}");
+        let _ = std::fs::remove_dir_all(&web);
+    }
     b.client.close().await.unwrap();
 }

@@ -352,7 +352,9 @@ fn folder_scoped_member_fetches_only_its_folder() {
     let alice = UserIdentity::make(&mut OsRng);
     let bot = UserIdentity::make(&mut OsRng);
     let mut server = FakeServer::create(&alice, "alice");
-    let mut a = server.open(&alice, "alice", &SeenRecord::default()).unwrap();
+    let mut a = server
+        .open(&alice, "alice", &SeenRecord::default())
+        .unwrap();
     write(&mut server, &mut a, "Home.md", "private\n");
     // A folder-scoped agent, added with the core API (the app grants whole-wiki agents).
     let keys = a.snapshot().keyring.unlock(&alice).unwrap();

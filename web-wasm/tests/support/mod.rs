@@ -136,6 +136,11 @@ pub struct Server {
 impl Server {
     /// Starts the server on a free port with a fresh data directory.
     pub fn start(name: &str) -> Server {
+        Self::start_serving(name, &web_dir())
+    }
+
+    /// Like [`Server::start`], serving the web app from `web`.
+    pub fn start_serving(name: &str, web: &Path) -> Server {
         let data = target_dir()
             .join("tmp")
             .join(format!("web-e2e-{name}-{}", std::process::id()));
@@ -145,7 +150,7 @@ impl Server {
             .args(["--listen", "127.0.0.1:0", "--data-dir"])
             .arg(&data)
             .arg("--web-dir")
-            .arg(web_dir())
+            .arg(web)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -429,4 +434,18 @@ pub fn flip_byte_in_page(repo: &Path, page: &str) {
         None,
     );
     let _ = std::fs::remove_file(repo.join("zkwiki-e2e-index"));
+}
+
+/// Copies a directory tree.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("entry");
+        let dest = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &dest);
+        } else {
+            std::fs::copy(entry.path(), dest).expect("copy");
+        }
+    }
 }
