@@ -202,7 +202,9 @@ impl Db {
             path: path.to_owned(),
             idle: Mutex::new(Vec::new()),
         };
-        db.conn()?.execute_batch(SCHEMA)?;
+        // One transaction: a fresh database costs one flush, not one per statement.
+        db.conn()?
+            .execute_batch(&format!("BEGIN IMMEDIATE; {SCHEMA} COMMIT;"))?;
         Ok(db)
     }
 
@@ -338,20 +340,19 @@ impl Db {
     pub fn session_user(&self, id: &str, secret_hash: &[u8; 32]) -> AppResult<Option<User>> {
         let conn = self.conn()?;
         let row = conn
-            .query_row(
+            .prepare_cached(
                 "SELECT s.secret_hash, s.expires_at, u.name, u.x25519, u.ed25519
                  FROM sessions s JOIN users u ON u.name = s.user WHERE s.id = ?1",
-                params![id],
-                |r| {
-                    Ok((
-                        r.get::<_, Vec<u8>>(0)?,
-                        r.get::<_, i64>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, Vec<u8>>(3)?,
-                        r.get::<_, Vec<u8>>(4)?,
-                    ))
-                },
-            )
+            )?
+            .query_row(params![id], |r| {
+                Ok((
+                    r.get::<_, Vec<u8>>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Vec<u8>>(3)?,
+                    r.get::<_, Vec<u8>>(4)?,
+                ))
+            })
             .optional()?;
         let Some((hash, expires_at, name, x, e)) = row else {
             return Ok(None);
@@ -394,8 +395,10 @@ impl Db {
     pub fn agent_token(&self, id: &str, secret_hash: &[u8; 32]) -> AppResult<Option<AgentToken>> {
         let conn = self.conn()?;
         let row = conn
-            .query_row(
+            .prepare_cached(
                 "SELECT id, wiki, name, role, expires_at, revoked, secret_hash FROM agent_tokens WHERE id = ?1",
+            )?
+            .query_row(
                 params![id],
                 |r| {
                     Ok((

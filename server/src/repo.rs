@@ -20,6 +20,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
+use axum::body::Bytes;
 use core_crypto::ids::{Digest32, PageId, WikiId};
 use core_crypto::keyring::Keyring;
 use core_crypto::state::{Manifest, WikiState};
@@ -43,7 +44,39 @@ pub struct Store {
     locks_dir: PathBuf,
     sync: SyncGroup,
     handles: Mutex<HashMap<WikiId, Arc<Wiki>>>,
+    blobs: BlobCache,
 }
+
+/// Envelopes by git object id, kept in memory: a blob never changes, so a cached copy is always
+/// right. Bounded by bytes; emptied when full (simple, and the hot set refills at once).
+struct BlobCache {
+    budget: usize,
+    inner: Mutex<(usize, HashMap<Oid, Bytes>)>,
+}
+
+impl BlobCache {
+    fn get(&self, oid: &Oid) -> Option<Bytes> {
+        self.inner.lock().ok()?.1.get(oid).cloned()
+    }
+
+    fn put(&self, oid: Oid, bytes: Bytes) {
+        if bytes.len() > self.budget / 16 {
+            return;
+        }
+        if let Ok(mut guard) = self.inner.lock() {
+            let (used, map) = &mut *guard;
+            if *used + bytes.len() > self.budget {
+                map.clear();
+                *used = 0;
+            }
+            *used += bytes.len();
+            map.insert(oid, bytes);
+        }
+    }
+}
+
+/// Memory for cached envelopes.
+const BLOB_CACHE_BYTES: usize = 64 * 1024 * 1024;
 
 /// One wiki: its repository, lock, cached head and history index.
 pub struct Wiki {
@@ -184,6 +217,10 @@ impl Store {
             locks_dir,
             sync,
             handles: Mutex::new(HashMap::new()),
+            blobs: BlobCache {
+                budget: BLOB_CACHE_BYTES,
+                inner: Mutex::new((0, HashMap::new())),
+            },
         })
     }
 
@@ -400,9 +437,15 @@ impl Wiki {
         Ok(head)
     }
 
-    /// A git blob's bytes.
-    pub fn read_blob(&self, oid: Oid) -> AppResult<Vec<u8>> {
-        self.with_repo(|repo| Ok(repo.find_blob(oid)?.content().to_vec()))
+    /// A git blob's bytes (from the store's cache when it has them).
+    pub fn read_blob(&self, store: &Store, oid: Oid) -> AppResult<Bytes> {
+        if let Some(bytes) = store.blobs.get(&oid) {
+            return Ok(bytes);
+        }
+        let bytes =
+            Bytes::from(self.with_repo(|repo| Ok(repo.find_blob(oid)?.content().to_vec()))?);
+        store.blobs.put(oid, bytes.clone());
+        Ok(bytes)
     }
 
     fn with_index<R>(

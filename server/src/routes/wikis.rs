@@ -210,7 +210,7 @@ fn blob_response(
     headers: &HeaderMap,
     hash: &Digest32,
     cache: &'static str,
-    body: impl FnOnce() -> AppResult<Vec<u8>>,
+    body: impl FnOnce() -> AppResult<axum::body::Bytes>,
 ) -> AppResult<Response> {
     let etag = HeaderValue::from_str(&format!("\"{hash}\"")).map_err(AppError::internal)?;
     let mut resp = if etag_matches(headers, hash) {
@@ -245,7 +245,9 @@ pub(crate) async fn blob(
         let oid = wiki
             .blob_by_hash(&head, &hash)?
             .ok_or(AppError::NotFound("no blob with this hash in this wiki"))?;
-        blob_response(&headers, &hash, IMMUTABLE, || wiki.read_blob(oid))
+        blob_response(&headers, &hash, IMMUTABLE, || {
+            wiki.read_blob(&st.store, oid)
+        })
     })
     .await
 }
@@ -266,7 +268,9 @@ pub(crate) async fn page(
         let not_found = || AppError::NotFound("no such page in the current state");
         let entry = head.manifest.pages.get(&page).ok_or_else(not_found)?;
         let oid = *head.pages.get(&page).ok_or_else(not_found)?;
-        blob_response(&headers, &entry.hash, REVALIDATE, || wiki.read_blob(oid))
+        blob_response(&headers, &entry.hash, REVALIDATE, || {
+            wiki.read_blob(&st.store, oid)
+        })
     })
     .await
 }
