@@ -152,10 +152,10 @@ fn startup(starts: usize, fsync: bool) {
         let base = line.trim().rsplit(' ').next().unwrap().to_owned();
         let a = agent();
         loop {
-            if let Ok(r) = a.get(format!("{base}/healthz")).call() {
-                if r.status() == 200 {
-                    break;
-                }
+            if let Ok(r) = a.get(format!("{base}/healthz")).call()
+                && r.status() == 200
+            {
+                break;
             }
         }
         times.push(t.elapsed());
