@@ -4,18 +4,25 @@ use core::fmt::Write;
 
 /// Appends `text` escaped for HTML text content and double-quoted attribute values.
 pub fn escape_into(out: &mut String, text: &str) {
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            // NUL never reaches the DOM; other characters are safe inside escaped text.
-            '\0' => out.push('\u{fffd}'),
-            c => out.push(c),
-        }
+    // Copy runs of safe bytes at once; the special characters are all ASCII, so a run never
+    // splits a UTF-8 sequence.
+    let mut start = 0;
+    for (i, b) in text.bytes().enumerate() {
+        let replacement = match b {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'"' => "&quot;",
+            b'\'' => "&#39;",
+            // NUL never reaches the DOM.
+            0 => "\u{fffd}",
+            _ => continue,
+        };
+        out.push_str(&text[start..i]);
+        out.push_str(replacement);
+        start = i + 1;
     }
+    out.push_str(&text[start..]);
 }
 
 /// `text` escaped for HTML (see [`escape_into`]).
@@ -86,6 +93,7 @@ mod tests {
 
     #[test]
     fn escapes_everything_that_matters() {
+        assert_eq!(escape("a\0b ü & é"), "a\u{fffd}b ü &amp; é");
         assert_eq!(
             escape(r#"<a href="x" onclick='y'>&</a>"#),
             "&lt;a href=&quot;x&quot; onclick=&#39;y&#39;&gt;&amp;&lt;/a&gt;"
