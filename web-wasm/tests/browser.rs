@@ -400,8 +400,8 @@ async fn browser_end_to_end() {
     // have read.
     b.fill("#agent-name", "notes-bot").await;
     b.click("#agent-submit").await;
-    let keyfile = b.wait("#agent-keyfile").await.text().await.unwrap();
-    let keyfile: serde_json::Value = serde_json::from_str(&keyfile).unwrap();
+    let keyfile_text = b.wait("#agent-keyfile").await.text().await.unwrap();
+    let keyfile: serde_json::Value = serde_json::from_str(&keyfile_text).unwrap();
     assert_eq!(keyfile["agent"]["role"], "read");
     assert!(
         keyfile["agent"]["token"]
@@ -411,6 +411,23 @@ async fn browser_end_to_end() {
         "{keyfile}"
     );
     b.screenshot("agent-keyfile").await;
+    // The key file works with the CLI (`zkwiki --key-file`), which reads what the browser wrote
+    // (pages, index, keyring) and verifies all of it on its own.
+    let home = target_dir()
+        .join("tmp")
+        .join(format!("web-e2e-cli-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&home);
+    std::fs::create_dir_all(&home).unwrap();
+    let key_path = home.join("notes-bot.zkwiki-agent.json");
+    std::fs::write(&key_path, &keyfile_text).unwrap();
+    let key_arg = key_path.to_str().unwrap();
+    let listed = support::cli(&home, &["--key-file", key_arg, "ls"]);
+    assert!(
+        listed.contains("Plan.md") && listed.contains("Ideas.md"),
+        "{listed}"
+    );
+    let plan = support::cli(&home, &["--key-file", key_arg, "cat", "Plan.md"]);
+    assert!(plan.contains("| Servers | 99 |"), "{plan}");
     b.click("#keyfile-done").await;
     b.wait_js("document.querySelector('tr[data-member=\"notes-bot\"]')")
         .await;

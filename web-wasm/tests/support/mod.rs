@@ -96,6 +96,43 @@ pub fn server_bin() -> PathBuf {
         .unwrap_or_else(|| missing("zkwiki-server is not built (cargo build -p server)."))
 }
 
+/// The `zkwiki` CLI binary (built by `cargo test --workspace` for the cli's own tests).
+pub fn cli_bin() -> PathBuf {
+    let candidates = [
+        std::env::current_exe()
+            .ok()
+            .and_then(|e| Some(e.parent()?.parent()?.join("zkwiki"))),
+        Some(target_dir().join("debug").join("zkwiki")),
+    ];
+    candidates
+        .into_iter()
+        .flatten()
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| missing("the zkwiki CLI is not built (cargo build -p cli)."))
+}
+
+/// Runs the CLI in an isolated home with `args`; returns its standard output (panics on failure).
+pub fn cli(home: &Path, args: &[&str]) -> String {
+    std::fs::create_dir_all(home).expect("cli home");
+    let out = Command::new(cli_bin())
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("ZKWIKI_CONFIG_DIR", home.join("config"))
+        .env("ZKWIKI_DATA_DIR", home.join("data"))
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .current_dir(home)
+        .output()
+        .expect("run zkwiki");
+    assert!(
+        out.status.success(),
+        "zkwiki {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 fn tool(env: &str, default: &str) -> PathBuf {
     let p = std::env::var_os(env)
         .map(PathBuf::from)
