@@ -118,6 +118,31 @@ fn every_command_round_trips() {
     );
     assert_eq!(alice.ok(&["ls", "projects"]).lines().count(), 2);
     assert!(alice.ok(&["ls", "-l"]).contains("attachment"));
+    // Secrets on disk are private; a closed pipe is not an error.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for f in ["session.json", "identity.json"] {
+            let mode = std::fs::metadata(alice.tmp.path().join("data").join(f))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o077, 0, "{f} is readable by others");
+        }
+    }
+    std::fs::write(alice.path("big.bin"), vec![7u8; 2 << 20]).unwrap();
+    alice.ok(&["put", "big.bin", "big.bin"]);
+    let mut child = alice
+        .cmd(&["cat", "big.bin"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    alice.ok(&["rm", "big.bin"]);
+
     // The same content again is not a new version.
     assert!(
         alice
