@@ -78,7 +78,15 @@ impl AppState {
     /// Opens the data directory (creating it), the database and the store; logs each phase's time.
     pub fn open(cfg: Config) -> AppResult<Self> {
         let t = Instant::now();
-        std::fs::create_dir_all(&cfg.data_dir)?;
+        if !cfg.data_dir.exists() {
+            std::fs::create_dir_all(&cfg.data_dir)?;
+            // Hashes, the server secret and every wiki live here: the server's user only.
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&cfg.data_dir, std::fs::Permissions::from_mode(0o700))?;
+            }
+        }
         let secret = ServerSecret::load_or_create(&cfg.data_dir.join("server-secret"))?;
         phase("server secret", t);
         let t = Instant::now();

@@ -424,5 +424,7 @@ fn logs_never_contain_secrets_and_time_startup() {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
+        let mode = std::fs::metadata(&data).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700, "the data dir is private");
     }
 }

@@ -151,11 +151,9 @@ pub(crate) async fn login(
     let auth = hex32(&body.auth, "auth")?;
     st.blocking(move |st| {
         let presented = hash_secret(AUTH_HASH_LABEL, &auth);
+        // The same two lookups whether or not the account exists.
         let user = st.db.user(&body.user)?;
-        let protector = match &user {
-            Some(_) => st.db.protector(&body.user, kind.name())?,
-            None => None,
-        };
+        let protector = st.db.protector(&body.user, kind.name())?;
         // Compare against something either way, so both failures take the same path.
         let stored = protector
             .as_ref()
