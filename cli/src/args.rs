@@ -289,7 +289,7 @@ pub struct SearchArgs {
 /// `clone`.
 #[derive(Debug, Args)]
 pub struct CloneArgs {
-    /// The wiki's git URL (http(s)://server/git/<wiki>.git), or a wiki name or id on your server
+    /// The wiki's git URL (http(s)://SERVER/git/WIKI_ID.git), or a wiki name or id on your server
     pub url: String,
     /// Folder to create (default: the wiki's name or id)
     pub dir: Option<PathBuf>,
