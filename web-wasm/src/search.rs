@@ -60,16 +60,32 @@ fn ceil_boundary(s: &str, mut i: usize) -> usize {
 fn snippet(text: &str, at: (usize, usize)) -> Vec<(String, bool)> {
     let start = floor_boundary(text, at.0.saturating_sub(60));
     let end = ceil_boundary(text, at.1 + 80);
-    let clean = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    // Markdown punctuation is noise in a snippet: drop it, then collapse whitespace.
+    let clean = |s: &str| {
+        let mut t = s.replace("[[", "").replace("]]", "").replace("**", "");
+        t.retain(|c| !matches!(c, '#' | '`' | '|' | '>' | '*'));
+        t.split_whitespace()
+            .filter(|w| !w.chars().all(|c| c == '-' || c == ':'))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
     let mut before = clean(&text[start..at.0]);
     if start > 0 {
         before.insert(0, '…');
     }
-    if text[..at.0].ends_with(char::is_whitespace) && !before.is_empty() {
+    let punct = |c: char| matches!(c, '#' | '`' | '|' | '>' | '*' | '[' | ']' | '_');
+    if text[..at.0]
+        .trim_end_matches(punct)
+        .ends_with(char::is_whitespace)
+        && !before.is_empty()
+    {
         before.push(' ');
     }
     let mut after = String::new();
-    if text[at.1..].starts_with(char::is_whitespace) {
+    if text[at.1..]
+        .trim_start_matches(punct)
+        .starts_with(char::is_whitespace)
+    {
         after.push(' ');
     }
     after.push_str(&clean(&text[at.1..end]));
@@ -113,6 +129,12 @@ mod tests {
         assert_eq!(count(text, &terms), 4);
         let s = snippet_for(text, &["welcome".to_owned()]).unwrap();
         assert_eq!(s[1], ("Welcome".to_owned(), true));
+        let s = snippet_for(
+            "# Title\n\n| a | b |\n|---|--:|\nsee [[Plan]] **now**",
+            &["now".to_owned()],
+        )
+        .unwrap();
+        assert_eq!(s[0].0, "Title a b see Plan ");
         assert!(snippet_for(text, &["absent".to_owned()]).is_none());
     }
 

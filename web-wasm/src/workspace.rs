@@ -507,8 +507,13 @@ impl Workspace {
                     .filter(|t| path_lower.contains(t.as_str()))
                     .count();
                 let text = self.pages.get(&id).and_then(|p| p.record.markdown());
+                // Prefer a snippet from the body over one from the front matter.
                 let snippet = text
-                    .and_then(|t| search::snippet_for(t, &terms))
+                    .and_then(|t| {
+                        let (front, body) = core_crypto::envelope::split_front_matter(t);
+                        search::snippet_for(body, &terms)
+                            .or_else(|| front.and_then(|f| search::snippet_for(f, &terms)))
+                    })
                     .unwrap_or_default();
                 Some(Hit {
                     path: entry.path.clone(),

@@ -523,7 +523,7 @@ async function showRecoveryKey(key) {
     h('p', { class: 'muted small' }, 'Print it or keep it in a password manager, away from this computer.'),
     h('label', { class: 'check' }, check, h('span', {}, 'I have saved my recovery key somewhere safe')),
   ];
-  const done = dialog('Save your recovery key', body, [{ label: 'Continue', kind: 'primary', id: 'recovery-continue', disabled: true }]);
+  const done = dialog('Save your recovery key', body, [{ label: 'Continue', kind: 'primary', id: 'recovery-continue', disabled: true }], { mustChoose: true });
   check.addEventListener('change', () => {
     document.getElementById('recovery-continue').disabled = !check.checked;
   });

@@ -110,9 +110,13 @@ export function toast(message, kind = 'info') {
  * Opens a modal dialog with a title, body nodes and buttons [{label, kind, onclick}] (onclick may
  * return false to keep the dialog open). Resolves with the label of the button pressed.
  */
-export function dialog(title, body, buttons) {
+export function dialog(title, body, buttons, options = {}) {
   const dlg = document.getElementById('dialog');
   return new Promise((resolve) => {
+    // `mustChoose`: Escape does not close it (e.g. the recovery key must be confirmed).
+    dlg.oncancel = (ev) => {
+      if (options.mustChoose) ev.preventDefault();
+    };
     const row = h('div', { class: 'dialog-buttons' });
     for (const b of buttons) {
       const btn = h('button', {
