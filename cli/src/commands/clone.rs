@@ -251,7 +251,8 @@ pub fn clone(ctx: &Ctx, a: &CloneArgs) -> Result<()> {
         dir.display()
     ))?;
     ctx.out.note(format!(
-        "the encrypted clone is {}; `git log -p` there shows decrypted diffs",
+        "the encrypted clone is {}; `git log -p` there shows decrypted diffs \
+         (set ZKWIKI_PASSPHRASE or ZKWIKI_KEY_FILE, or it asks for the passphrase once per file)",
         dir.join(".zkwiki").join("git").display()
     ));
     Ok(())
