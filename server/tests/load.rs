@@ -428,3 +428,42 @@ fn logs_never_contain_secrets_and_time_startup() {
         assert_eq!(mode & 0o777, 0o700, "the data dir is private");
     }
 }
+
+#[test]
+fn configuration_from_the_environment() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("env-data");
+    let web = dir.path().join("web");
+    std::fs::create_dir_all(&web).unwrap();
+    std::fs::write(web.join("index.html"), "<title>from env</title>").unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_zkwiki-server"))
+        .env("ZKWIKI_LISTEN", "127.0.0.1:0")
+        .env("ZKWIKI_DATA_DIR", &data)
+        .env("ZKWIKI_WEB_DIR", &web)
+        .env("ZKWIKI_MAX_JSON_BODY", "1024")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("zkwiki-server listening on ")
+        .unwrap()
+        .to_owned();
+    assert!(
+        !base.ends_with(":0"),
+        "the printed address carries the real port: {base}"
+    );
+    let c = Client::new(&base);
+    assert!(String::from_utf8_lossy(&c.get("/", None).body).contains("from env"));
+    let (status, _) = send_oversized(&base, "/api/v1/prelogin", &[], vec![b' '; 2048]);
+    assert_eq!(status, 413);
+    assert!(data.join("zkwiki.sqlite3").exists() && data.join("wikis").is_dir());
+    let _ = child.kill();
+    let _ = child.wait();
+}
