@@ -17,7 +17,7 @@
 //! never the truth.
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 
 use axum::body::Bytes;
@@ -367,14 +367,24 @@ impl Store {
         Ok(())
     }
 
-    /// Removes leftovers of interrupted deletions (start-up).
+    /// Removes leftovers of interrupted deletions, and of creations interrupted over an hour ago
+    /// (a younger one may belong to another server process at work) (start-up).
     pub fn clean_trash(&self) {
         let Ok(entries) = std::fs::read_dir(&self.wikis_dir) else {
             return;
         };
+        let hour = std::time::Duration::from_secs(3600);
         for entry in entries.flatten() {
             let name = entry.file_name();
-            if name.to_string_lossy().starts_with(".deleted-") {
+            let name = name.to_string_lossy();
+            let stale_tmp = name.starts_with(".tmp-")
+                && entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age > hour);
+            if name.starts_with(".deleted-") || stale_tmp {
                 let _ = std::fs::remove_dir_all(entry.path());
             }
         }
@@ -851,12 +861,4 @@ fn index_commit(repo: &Repository, index: &mut HistoryIndex, oid: Oid) -> AppRes
         keyring_changed,
     });
     Ok(())
-}
-
-/// Whether `path` names a wiki repository folder (`<32 hex>.git`).
-pub fn is_wiki_dir_name(path: &Path) -> bool {
-    path.file_name()
-        .and_then(|n| n.to_str())
-        .and_then(|n| n.strip_suffix(".git"))
-        .is_some_and(|hex| WikiId::from_hex(hex).is_ok())
 }
