@@ -265,6 +265,9 @@ impl Browser {
         };
         let url = format!("http://127.0.0.1:{port}");
         let started = Instant::now();
+        // The workspace enables both of rustls' crypto providers (ring via ureq, aws-lc-rs via the
+        // AWS SDK), so rustls cannot pick one by itself: choose ring for the WebDriver client.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = loop {
             match ClientBuilder::rustls()
                 .expect("rustls")
