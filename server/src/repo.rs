@@ -279,12 +279,14 @@ impl Store {
         Ok(out)
     }
 
-    /// Creates a wiki from a verified genesis keyring and first state (empty manifest).
+    /// Creates a wiki from a verified genesis keyring and first state (empty manifest);
+    /// `on_created` runs with its head before the wiki's lock is released.
     pub fn create(
         &self,
         keyring: &Keyring,
         state: &WikiState,
         manifest_bytes: &[u8],
+        on_created: impl FnOnce(&Head),
     ) -> AppResult<Arc<Head>> {
         let id = keyring.wiki;
         let handle = self.new_handle(id);
@@ -338,7 +340,10 @@ impl Store {
         std::fs::rename(&tmp, &handle.dir)?;
         self.sync.barrier()?;
         self.forget(&id);
-        self.wiki(id)?.head()
+        let head = self.wiki(id)?.head()?;
+        // Still under the lock: derived indexes follow commit order.
+        on_created(&head);
+        Ok(head)
     }
 
     /// Deletes a wiki after `authorize` accepted its current head (under the wiki's lock).
@@ -525,11 +530,14 @@ impl Wiki {
 
     /// Verifies `input` against the current head and, if it extends it, writes exactly one
     /// commit, durable before returning. See the module docs for the order of checks.
+    /// `on_keyring_change` runs with the new head while the lock is still held, so derived
+    /// indexes (the membership table) are updated in commit order.
     pub fn commit(
         &self,
         store: &Store,
         input: CommitInput,
         writer: Writer,
+        on_keyring_change: impl FnOnce(&Head),
     ) -> AppResult<Committed> {
         let _inproc = self
             .writer
@@ -723,6 +731,9 @@ impl Wiki {
         }
         if let Ok(mut slot) = self.head.write() {
             *slot = Some(new_head.clone());
+        }
+        if keyring_changed {
+            on_keyring_change(&new_head);
         }
         Ok(Committed {
             seq,

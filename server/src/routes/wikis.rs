@@ -58,8 +58,8 @@ pub(crate) async fn create(
             ));
         }
         state.verify(&keyring, &parsed, None)?;
-        let head = st.store.create(&keyring, &state, &manifest)?;
-        st.index_members(&head);
+        st.store
+            .create(&keyring, &state, &manifest, |head| st.index_members(head))?;
         tracing::info!(wiki = %keyring.wiki, "wiki created");
         Ok((
             StatusCode::CREATED,
@@ -330,10 +330,7 @@ pub(crate) async fn commit(
                 .map(|k| b64_decode(k, "keyring"))
                 .transpose()?,
         };
-        let done = wiki.commit(&st.store, input, writer)?;
-        if done.keyring_changed {
-            st.index_members(&done.head);
-        }
+        let done = wiki.commit(&st.store, input, writer, |head| st.index_members(head))?;
         tracing::info!(wiki = %id, seq = done.seq, "commit accepted");
         Ok(Json(
             json!({ "seq": done.seq, "commit": done.commit.to_string() }),
