@@ -257,6 +257,17 @@ impl Api {
         Ok(())
     }
 
+    /// `GET /api/v1/wikis/{wiki}/head`: the current signed state (base64), unverified. A cheap
+    /// "did the wiki change?" probe; callers verify what they then fetch.
+    pub fn head_state(&self, wiki: &str) -> Result<Vec<u8>> {
+        #[derive(Deserialize)]
+        struct A {
+            state: String,
+        }
+        let a: A = self.call("GET", &format!("/api/v1/wikis/{wiki}/head"), None)?;
+        b64(&a.state, "state")
+    }
+
     /// `POST /api/v1/wikis/{wiki}/commits`.
     pub fn commit(&self, wiki: &str, req: &CommitRequest<'_>) -> Result<CommitOutcome> {
         let body = json!({
