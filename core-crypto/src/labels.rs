@@ -32,6 +32,18 @@ pub const SIGN_KEYRING: &[u8] = b"zkwiki/v1/sign/keyring";
 /// Ed25519 message prefix for wiki state signatures.
 pub const SIGN_STATE: &[u8] = b"zkwiki/v1/sign/state";
 
+// Server-side only (never part of a format a client checks), kept here so no label is reused.
+/// SHA-256 prefix: the server's stored hash of an auth secret.
+pub const SERVER_AUTH_HASH: &[u8] = b"zkwiki/v1/server/auth-hash";
+/// SHA-256 prefix: the server's stored hash of a session or agent token secret.
+pub const SERVER_TOKEN_HASH: &[u8] = b"zkwiki/v1/server/token-hash";
+/// SHA-256 prefix: the stored hash compared against when a login names no account.
+pub const SERVER_DUMMY_HASH: &[u8] = b"zkwiki/v1/server/dummy";
+/// HMAC-SHA256 prefix (server secret): the salt of fake KDF parameters for unknown names.
+pub const SERVER_FAKE_SALT: &[u8] = b"zkwiki/v1/server/fake-salt";
+/// HMAC-SHA256 prefix (server secret): the bytes of a fake KMS-wrapped key for unknown names.
+pub const SERVER_FAKE_KMS: &[u8] = b"zkwiki/v1/server/fake-kms";
+
 /// Every label, for the uniqueness test and the spec.
 pub const ALL: &[&[u8]] = &[
     PROTECTOR_RECOVERY,
@@ -48,6 +60,11 @@ pub const ALL: &[&[u8]] = &[
     FINGERPRINT,
     SIGN_KEYRING,
     SIGN_STATE,
+    SERVER_AUTH_HASH,
+    SERVER_TOKEN_HASH,
+    SERVER_DUMMY_HASH,
+    SERVER_FAKE_SALT,
+    SERVER_FAKE_KMS,
 ];
 
 #[cfg(test)]

@@ -14,7 +14,8 @@
 //! - [`keyring`]: per-wiki epoch secrets wrapped to members as age files, owner-signed, chained;
 //! - [`envelope`]: one encrypted page (path, markdown, author, time), padded with PADMÉ;
 //! - [`state`]: the manifest and the signed wiki state, with rollback and fork detection;
-//! - [`index`]: the encrypted search index (terms → pages, and every page's path).
+//! - [`index`]: the encrypted search index (terms → pages, and every page's path);
+//! - [`wrapped`]: the stored form of a protector key wrapped by AWS KMS (the format only).
 
 pub mod envelope;
 pub mod error;
@@ -34,5 +35,6 @@ pub mod secret;
 pub mod snapshot;
 pub mod state;
 mod wire;
+pub mod wrapped;
 
 pub use error::{Error, Result};

@@ -30,11 +30,12 @@ use core_crypto::state::{Manifest, StateDraft, WikiState};
 use core_crypto::{Error, hazmat, labels, sealed};
 use generator::{
     EnvelopeFile, IdentityFile, KdfFile, KeyringFile, ManifestFile, ProtectorFile, ScopeFile,
-    SealedBoxFile, StateFile, error_name, hex, kind_from_name, unhex, unhex_n,
+    SealedBoxFile, StateFile, WrappedKeyFile, error_name, hex, kind_from_name, unhex, unhex_n,
 };
 
 const SEALED_BOX: &str = include_str!("vectors/sealed_box.json");
 const KDF: &str = include_str!("vectors/kdf.json");
+const WRAPPED_KEY: &str = include_str!("vectors/wrapped_key.json");
 const PROTECTOR: &str = include_str!("vectors/protector.json");
 const IDENTITY: &str = include_str!("vectors/identity.json");
 const SCOPE: &str = include_str!("vectors/scope.json");
@@ -134,6 +135,36 @@ fn kdf() {
     for r in &file.rejects {
         assert_eq!(
             err_name(KdfParams::decode(&unhex(&r.encoded))),
+            r.error,
+            "{}",
+            r.comment
+        );
+    }
+}
+
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn wrapped_key() {
+    use core_crypto::wrapped::WrappedKey;
+    let file: WrappedKeyFile = load(WRAPPED_KEY);
+    assert_eq!(file.cases.len(), 2);
+    for c in &file.cases {
+        let w = WrappedKey::decode(&unhex(&c.encoded)).expect("decodes");
+        assert_eq!(
+            (w.key_arn.as_str(), hex(&w.ciphertext)),
+            (c.key_arn.as_str(), c.ciphertext.clone())
+        );
+        assert_eq!(
+            hex(&w.encode().expect("encodes")),
+            c.encoded,
+            "{}",
+            c.comment
+        );
+    }
+    assert_eq!(file.rejects.len(), 8);
+    for r in &file.rejects {
+        assert_eq!(
+            err_name(WrappedKey::decode(&unhex(&r.encoded))),
             r.error,
             "{}",
             r.comment
@@ -609,7 +640,16 @@ fn regeneration_reproduces_the_committed_files() {
     let stored: KeyringFile = load(KEYRING);
     let vectors = generator::generate(Some(&stored));
     let committed = [
-        SEALED_BOX, KDF, PROTECTOR, IDENTITY, SCOPE, KEYRING, ENVELOPE, MANIFEST, STATE,
+        SEALED_BOX,
+        KDF,
+        PROTECTOR,
+        IDENTITY,
+        SCOPE,
+        KEYRING,
+        ENVELOPE,
+        MANIFEST,
+        STATE,
+        WRAPPED_KEY,
     ];
     let files = vectors.files();
     assert_eq!(files.len(), committed.len());

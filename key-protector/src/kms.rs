@@ -5,20 +5,18 @@
 //! <wiki id>` for an agent bound to one wiki). KMS refuses to `Decrypt` it under any other context,
 //! so a wrapped key cannot be replayed for another account, and CloudTrail logs every unlock.
 //!
-//! Stored form: `"ZKKM" ‖ 0x01 ‖ u16 len ‖ key ARN ‖ u32 len ‖ KMS ciphertext blob`.
+//! Stored form: [`WrappedKey`] (`"ZKKM" ‖ 0x01 ‖ u16 len ‖ key ARN ‖ u32 len ‖ KMS ciphertext
+//! blob`), whose format lives in `core_crypto::wrapped`.
 
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_kms::primitives::Blob;
 use core_crypto::protector::{ProtectorKey, ProtectorKind};
+pub use core_crypto::wrapped::WrappedKey;
 use rand_core::{OsRng, RngCore};
 use zeroize::Zeroizing;
 
 use crate::{KeyProtector, ProtectorContext, ProtectorError};
-
-const MAGIC: &[u8; 4] = b"ZKKM";
-const VERSION: u8 = 1;
-const MAX_BLOB: usize = 64 * 1024;
 
 /// Where and how to reach KMS. Credentials and region otherwise come from the standard AWS chain
 /// (environment, profile, web identity, container or instance role).
@@ -33,61 +31,6 @@ pub struct KmsConfig {
     pub region: Option<String>,
     /// Static credentials (access key id, secret) instead of the chain, for local test endpoints.
     pub static_credentials: Option<(String, String)>,
-}
-
-/// A key wrapped by KMS, as stored.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct WrappedKey {
-    /// The ARN of the KMS key that wrapped it.
-    pub key_arn: String,
-    /// KMS's ciphertext blob.
-    pub ciphertext: Vec<u8>,
-}
-
-impl WrappedKey {
-    /// Encodes the stored form.
-    pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(11 + self.key_arn.len() + self.ciphertext.len());
-        out.extend_from_slice(MAGIC);
-        out.push(VERSION);
-        out.extend_from_slice(&(self.key_arn.len() as u16).to_be_bytes());
-        out.extend_from_slice(self.key_arn.as_bytes());
-        out.extend_from_slice(&(self.ciphertext.len() as u32).to_be_bytes());
-        out.extend_from_slice(&self.ciphertext);
-        out
-    }
-
-    /// Parses the stored form.
-    pub fn decode(bytes: &[u8]) -> Result<Self, ProtectorError> {
-        let bad = |reason| core_crypto::Error::Malformed {
-            what: "KMS-wrapped key",
-            reason,
-        };
-        let rest = bytes
-            .strip_prefix(MAGIC.as_slice())
-            .ok_or(bad("wrong magic bytes"))?;
-        let (&version, rest) = rest.split_first().ok_or(bad("truncated"))?;
-        if version != VERSION {
-            return Err(core_crypto::Error::UnsupportedVersion {
-                what: "KMS-wrapped key",
-                version,
-            }
-            .into());
-        }
-        let (len, rest) = rest.split_at_checked(2).ok_or(bad("truncated"))?;
-        let len = u16::from_be_bytes([len[0], len[1]]) as usize;
-        let (arn, rest) = rest.split_at_checked(len).ok_or(bad("truncated"))?;
-        let key_arn = String::from_utf8(arn.to_vec()).map_err(|_| bad("key id is not UTF-8"))?;
-        let (len, rest) = rest.split_at_checked(4).ok_or(bad("truncated"))?;
-        let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
-        if len > MAX_BLOB || rest.len() != len {
-            return Err(bad("ciphertext length does not match").into());
-        }
-        Ok(Self {
-            key_arn,
-            ciphertext: rest.to_vec(),
-        })
-    }
 }
 
 /// Wraps and unwraps protector keys with AWS KMS.
@@ -225,6 +168,26 @@ impl KmsProtector {
         })
     }
 
+    /// The full ARN of a key named by id, alias or ARN, which is what a wrapped key records (a
+    /// KMS login names the key by it). Asks `DescribeKey`; a caller without `kms:DescribeKey` gets
+    /// the name back as given and must then give the full ARN.
+    pub fn key_arn(&self, key: &str) -> Result<String, ProtectorError> {
+        match self
+            .runtime
+            .block_on(self.client.describe_key().key_id(key).send())
+        {
+            Ok(out) => Ok(out
+                .key_metadata()
+                .and_then(|m| m.arn())
+                .unwrap_or(key)
+                .to_owned()),
+            Err(e) => match self.map_error(e, key) {
+                ProtectorError::KmsAccessDenied(_) => Ok(key.to_owned()),
+                other => Err(other),
+            },
+        }
+    }
+
     /// Checks the key's state first, so a disabled key or one pending deletion is reported as such
     /// (KMS itself refuses both; some KMS-compatible endpoints only report the state). A caller
     /// without `kms:DescribeKey` skips this check and relies on `Decrypt`'s answer.
@@ -295,7 +258,7 @@ impl KeyProtector for KmsProtector {
         OsRng.fill_bytes(bytes.as_mut());
         let key = ProtectorKey::from_bytes(*bytes);
         let wrapped = self.wrap(&key, ctx)?;
-        Ok((key, wrapped.encode()))
+        Ok((key, wrapped.encode()?))
     }
 
     fn unlock(

@@ -12,6 +12,8 @@
 //! or the KMS-wrapped key) when it creates a key, and needs it again to unlock.
 
 mod kms;
+#[cfg(feature = "test-support")]
+pub mod moto;
 mod passphrase;
 
 pub use kms::{KmsConfig, KmsProtector, WrappedKey};

@@ -3,69 +3,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::net::TcpListener;
 
 use core_crypto::identity::UserIdentity;
 use core_crypto::ids::WikiId;
 use core_crypto::protector::ProtectorKind;
+use key_protector::moto::MotoServer;
 use key_protector::{
     KeyProtector, KmsConfig, KmsProtector, ProtectorContext, ProtectorError, WrappedKey,
 };
 use rand_core::OsRng;
-
-struct Moto {
-    child: Child,
-    endpoint: String,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn moto_binary() -> PathBuf {
-    if let Some(p) = std::env::var_os("MOTO_SERVER") {
-        return PathBuf::from(p);
-    }
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv-moto/bin/moto_server");
-    assert!(
-        p.exists(),
-        "moto_server not found at {}: run `cargo xtask test` (it installs moto[server]) or set MOTO_SERVER",
-        p.display()
-    );
-    p
-}
-
-fn start_moto() -> Moto {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(moto_binary())
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start moto_server");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "moto_server did not start within 30 s"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Moto {
-        child,
-        endpoint: format!("http://127.0.0.1:{port}"),
-    }
-}
 
 fn protector(endpoint: &str, key_id: &str) -> KmsProtector {
     KmsProtector::new(KmsConfig {
@@ -91,7 +38,7 @@ fn ctx(user: &str) -> ProtectorContext {
 
 #[test]
 fn kms_protector_round_trip_context_and_key_states() {
-    let moto = start_moto();
+    let moto = MotoServer::start();
     let admin = protector(&moto.endpoint, "unused");
     let key_id = new_key(&admin);
     let p = protector(&moto.endpoint, &key_id);
@@ -194,7 +141,8 @@ fn unreachable_kms_says_so() {
         key_arn: "arn:aws:kms:us-east-1:000000000000:key/none".into(),
         ciphertext: vec![1, 2, 3],
     }
-    .encode();
+    .encode()
+    .unwrap();
     let err = p.unlock(&stored, &ctx("alice")).unwrap_err();
     assert!(
         matches!(err, ProtectorError::KmsUnreachable { .. }),

@@ -313,7 +313,7 @@ impl ServerSecret {
     pub fn fake_kdf(&self, user: &str) -> [u8; core_crypto::kdf::ENCODED_LEN] {
         let mut salt = [0u8; 16];
         if let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.0) {
-            mac.update(b"zkwiki/v1/server/fake-salt");
+            mac.update(core_crypto::labels::SERVER_FAKE_SALT);
             mac.update(user.as_bytes());
             salt.copy_from_slice(&mac.finalize().into_bytes()[..16]);
         }
@@ -327,8 +327,32 @@ impl ServerSecret {
         .encode()
     }
 
+    /// A plausible KMS-wrapped key for a name with no KMS protector under `key_arn`: the ARN the
+    /// caller named and `HMAC-SHA256(secret, "zkwiki/v1/server/fake-kms" ‖ name ‖ 0 ‖ ARN ‖ i)`
+    /// blocks cut to the length AWS KMS gives a wrapped 32-byte key, the same every time.
+    pub fn fake_kms(&self, user: &str, key_arn: &str) -> core_crypto::wrapped::WrappedKey {
+        const AWS_BLOB_LEN: usize = 184;
+        let mut ciphertext = Vec::with_capacity(AWS_BLOB_LEN.next_multiple_of(32));
+        for block in 0..AWS_BLOB_LEN.div_ceil(32) as u8 {
+            // HMAC takes a key of any length, so this never fails.
+            if let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.0) {
+                mac.update(core_crypto::labels::SERVER_FAKE_KMS);
+                mac.update(user.as_bytes());
+                mac.update(&[0]);
+                mac.update(key_arn.as_bytes());
+                mac.update(&[block]);
+                ciphertext.extend_from_slice(&mac.finalize().into_bytes());
+            }
+        }
+        ciphertext.truncate(AWS_BLOB_LEN);
+        core_crypto::wrapped::WrappedKey {
+            key_arn: key_arn.to_owned(),
+            ciphertext,
+        }
+    }
+
     /// A dummy stored hash for unknown users, so a failed login costs the same either way.
     pub fn dummy_hash(&self) -> [u8; 32] {
-        db::hash_secret(b"zkwiki/v1/server/dummy", &self.0)
+        db::hash_secret(core_crypto::labels::SERVER_DUMMY_HASH, &self.0)
     }
 }

@@ -23,9 +23,9 @@ use subtle::ConstantTimeEq;
 use crate::error::{AppError, AppResult};
 
 /// Label of the stored hash of an auth secret (`docs/api.md`).
-pub const AUTH_HASH_LABEL: &[u8] = b"zkwiki/v1/server/auth-hash";
+pub const AUTH_HASH_LABEL: &[u8] = core_crypto::labels::SERVER_AUTH_HASH;
 /// Label of the stored hash of a token secret.
-pub const TOKEN_HASH_LABEL: &[u8] = b"zkwiki/v1/server/token-hash";
+pub const TOKEN_HASH_LABEL: &[u8] = core_crypto::labels::SERVER_TOKEN_HASH;
 
 /// `SHA-256(label ‖ secret)`.
 pub fn hash_secret(label: &[u8], secret: &[u8]) -> [u8; 32] {

@@ -9,7 +9,8 @@ use core_crypto::identity::UserIdentity;
 use core_crypto::ids::PageId;
 use core_crypto::kdf::KdfParams;
 use core_crypto::keyring::{KeyringDraft, MemberKind, NewMember, Role};
-use core_crypto::protector::ProtectorKey;
+use core_crypto::protector::{ProtectorKey, ProtectorKind};
+use core_crypto::wrapped::WrappedKey;
 use rand_core::OsRng;
 use serde_json::json;
 
@@ -35,6 +36,113 @@ fn health_headers_and_fallbacks() {
     c.get("/api/v1/nope", None).expect(404, "not_found");
     c.get("/api/v1/login", None)
         .expect(405, "method_not_allowed");
+}
+
+/// An account whose only everyday protector is a KMS-wrapped key: registration, the prelogin that
+/// hands the wrapped key back only under the key ARN it was wrapped with (and a stable fake of the
+/// same shape otherwise), login, and the refusals.
+#[test]
+fn kms_account_register_prelogin_login() {
+    let s = Server::start();
+    let c = s.client();
+    let arn = "arn:aws:kms:us-east-1:000000000000:key/1111";
+    let identity = UserIdentity::make(&mut OsRng);
+    let pk = ProtectorKey::from_bytes([3; 32]);
+    let sealed = identity
+        .seal(
+            &mut OsRng,
+            &pk.derive_seal_key(),
+            ProtectorKind::Kms,
+            "bot",
+            None,
+        )
+        .unwrap();
+    let wrapped = WrappedKey {
+        key_arn: arn.into(),
+        ciphertext: vec![5; 200],
+    }
+    .encode()
+    .unwrap();
+    let auth = pk.derive_auth_secret().to_hex().to_string();
+    let (mut body, _, _) = registration("bot", &identity);
+    body["protector"] = json!("kms");
+    body["kdf"] = json!(b64(&wrapped));
+    body["auth"] = json!(auth);
+    // A passphrase-sealed identity under a KMS protector, or a malformed wrapped key: refused.
+    c.post("/api/v1/register", None, &body)
+        .expect(400, "bad_request");
+    body["sealed_identity"] = json!(b64(&sealed));
+    let mut bad = body.clone();
+    bad["kdf"] = json!(b64(b"ZKKM\x01\x00\x05arn:x"));
+    c.post("/api/v1/register", None, &bad)
+        .expect(400, "bad_request");
+    bad["protector"] = json!("recovery");
+    c.post("/api/v1/register", None, &bad)
+        .expect(400, "bad_request");
+    c.post("/api/v1/register", None, &body).expect(201, "");
+
+    // The wrapped key comes back under its own ARN only.
+    let pre = |user: &str, key: &str| {
+        let r = c.post(
+            "/api/v1/prelogin",
+            None,
+            &json!({"user": user, "protector": "kms", "kms_key": key}),
+        );
+        r.expect(200, "");
+        WrappedKey::decode(&unb64(&r.json()["kms"])).unwrap()
+    };
+    assert_eq!(pre("bot", arn).encode().unwrap(), wrapped);
+    let other_key = "arn:aws:kms:us-east-1:000000000000:key/2222";
+    for (user, key) in [("bot", other_key), ("ghost", arn), ("ghost", other_key)] {
+        let fake = pre(user, key);
+        assert_eq!(fake.key_arn, key, "the fake names the key asked for");
+        assert_eq!(
+            fake.ciphertext.len(),
+            184,
+            "AWS's length for a wrapped 32-byte key"
+        );
+        assert_eq!(fake, pre(user, key), "stable");
+    }
+    assert_ne!(pre("ghost", arn), pre("ghost2", arn));
+    // A passphrase prelogin for this account is a fake too (it has no passphrase).
+    let p = c.post("/api/v1/prelogin", None, &json!({"user": "bot"}));
+    KdfParams::decode(&unb64(&p.json()["kdf"])).unwrap();
+
+    // Login with the KMS auth returns the wrapped key and the KMS-sealed identity.
+    let r = c.post(
+        "/api/v1/login",
+        None,
+        &json!({"user": "bot", "protector": "kms", "auth": auth}),
+    );
+    r.expect(200, "");
+    assert_eq!(unb64(&r.json()["kdf"]), wrapped);
+    let opened = UserIdentity::unseal(
+        &unb64(&r.json()["sealed_identity"]),
+        &pk.derive_seal_key(),
+        "bot",
+        None,
+    )
+    .unwrap();
+    assert_eq!(opened.public(), identity.public());
+    c.post(
+        "/api/v1/login",
+        None,
+        &json!({"user": "bot", "protector": "passphrase", "auth": auth}),
+    )
+    .expect(401, "bad_credentials");
+
+    // Bad prelogin requests.
+    for body in [
+        json!({"user": "bot", "protector": "kms"}),
+        json!({"user": "bot", "kms_key": arn}),
+        json!({"user": "bot", "protector": "recovery"}),
+        json!({"user": "bot", "protector": "kms", "kms_key": ""}),
+        json!({"user": "bot", "protector": "kms", "kms_key": "arn with spaces"}),
+        json!({"user": "bot", "protector": "kms", "kms_key": "a".repeat(2049)}),
+    ] {
+        c.post("/api/v1/prelogin", None, &body)
+            .expect(400, "bad_request");
+    }
 }
 
 #[test]
@@ -177,11 +285,24 @@ fn accounts_register_prelogin_login_logout_protectors() {
         )
         .unwrap();
     let kms_auth = kms_key.derive_auth_secret().to_hex().to_string();
+    let wrapped = WrappedKey {
+        key_arn: "arn:aws:kms:us-east-1:000000000000:key/k1".into(),
+        ciphertext: vec![9; 184],
+    }
+    .encode()
+    .unwrap();
     c.call(
         "PUT",
         "/api/v1/account/protectors/kms",
         Some(&alice.token),
         Some(&json!({"auth": kms_auth, "sealed_identity": b64(&kms_sealed), "kdf": b64(b"ZKKM\x01wrapped")})),
+    )
+    .expect(400, "bad_request");
+    c.call(
+        "PUT",
+        "/api/v1/account/protectors/kms",
+        Some(&alice.token),
+        Some(&json!({"auth": kms_auth, "sealed_identity": b64(&kms_sealed), "kdf": b64(&wrapped)})),
     )
     .expect(204, "");
     let r = c.post(
@@ -190,7 +311,7 @@ fn accounts_register_prelogin_login_logout_protectors() {
         &json!({"user": "alice", "protector": "kms", "auth": kms_auth}),
     );
     r.expect(200, "");
-    assert_eq!(unb64(&r.json()["kdf"]), b"ZKKM\x01wrapped");
+    assert_eq!(unb64(&r.json()["kdf"]), wrapped);
     c.call(
         "PUT",
         "/api/v1/account/protectors/kms",

@@ -155,6 +155,21 @@ pub struct KdfReject {
 }
 
 #[derive(Serialize, Deserialize, Clone, PartialEq, Debug)]
+pub struct WrappedKeyFile {
+    pub description: String,
+    pub cases: Vec<WrappedKeyCase>,
+    pub rejects: Vec<KdfReject>,
+}
+
+#[derive(Serialize, Deserialize, Clone, PartialEq, Debug)]
+pub struct WrappedKeyCase {
+    pub comment: String,
+    pub key_arn: String,
+    pub ciphertext: String,
+    pub encoded: String,
+}
+
+#[derive(Serialize, Deserialize, Clone, PartialEq, Debug)]
 pub struct ProtectorFile {
     pub description: String,
     pub passphrase: Vec<PassphraseProtector>,
@@ -383,6 +398,7 @@ pub struct Vectors {
     pub envelope: EnvelopeFile,
     pub manifest: ManifestFile,
     pub state: StateFile,
+    pub wrapped_key: WrappedKeyFile,
 }
 
 fn to_json<T: Serialize>(value: &T) -> String {
@@ -404,6 +420,7 @@ impl Vectors {
             ("envelope.json", to_json(&self.envelope)),
             ("manifest.json", to_json(&self.manifest)),
             ("state.json", to_json(&self.state)),
+            ("wrapped_key.json", to_json(&self.wrapped_key)),
         ]
     }
 }
@@ -777,6 +794,82 @@ fn kdf_file() -> KdfFile {
         description: "Argon2id v1.3 parameters: alg (u8 = 1) ‖ m_kib (u32) ‖ t (u32) ‖ p (u32) ‖ \
             salt (16); output = Argon2id(passphrase as UTF-8, salt, m, t, p, 32 bytes), no secret, \
             no associated data. Rejects: the expected decoding error."
+            .into(),
+        cases,
+        rejects,
+    }
+}
+
+fn wrapped_key_file() -> WrappedKeyFile {
+    use core_crypto::wrapped::WrappedKey;
+    let case = |comment: &str, arn: &str, ciphertext: Vec<u8>| {
+        let w = WrappedKey {
+            key_arn: arn.into(),
+            ciphertext,
+        };
+        WrappedKeyCase {
+            comment: comment.into(),
+            key_arn: w.key_arn.clone(),
+            ciphertext: hex(&w.ciphertext),
+            encoded: hex(&w.encode().expect("encodes")),
+        }
+    };
+    let arn = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    let mut blob = vec![0u8; 184];
+    rng(40).fill_bytes(&mut blob);
+    let cases = vec![
+        case(
+            "a key ARN and a 184-byte blob (AWS's size for a wrapped 32-byte key)",
+            arn,
+            blob.clone(),
+        ),
+        case(
+            "the longest blob KMS returns",
+            "arn:aws:kms:us-east-1:000000000000:key/k",
+            vec![0xab; 6144],
+        ),
+    ];
+    let good = unhex(&cases[0].encoded);
+    let mut wrong_version = good.clone();
+    wrong_version[4] = 2;
+    let mut trailing = good.clone();
+    trailing.push(0);
+    let mut space_in_arn = good.clone();
+    space_in_arn[7] = b' ';
+    let mut long_blob = b"ZKKM\x01\x00\x01k".to_vec();
+    long_blob.extend_from_slice(&6145u32.to_be_bytes());
+    long_blob.extend(std::iter::repeat_n(0u8, 6145));
+    let reject = |comment: &str, bytes: &[u8], error: &str| KdfReject {
+        comment: comment.into(),
+        encoded: hex(bytes),
+        error: error.into(),
+    };
+    let rejects = vec![
+        reject("version 2", &wrong_version, "UnsupportedVersion"),
+        reject("a trailing byte", &trailing, "Malformed"),
+        reject("truncated blob", &good[..good.len() - 1], "Malformed"),
+        reject("a space in the key ARN", &space_in_arn, "Malformed"),
+        reject(
+            "an empty key ARN",
+            b"ZKKM\x01\x00\x00\x00\x00\x00\x01\x07",
+            "Malformed",
+        ),
+        reject(
+            "an empty blob",
+            b"ZKKM\x01\x00\x01k\x00\x00\x00\x00",
+            "Malformed",
+        ),
+        reject("a blob over 6,144 bytes", &long_blob, "Malformed"),
+        reject(
+            "wrong magic",
+            b"ZKKX\x01\x00\x01k\x00\x00\x00\x01\x07",
+            "Malformed",
+        ),
+    ];
+    WrappedKeyFile {
+        description: "KMS-wrapped protector key: \"ZKKM\" ‖ 0x01 ‖ u16 len ‖ key ARN (printable \
+            ASCII, 1..=2048) ‖ u32 len ‖ KMS ciphertext blob (1..=6144). Rejects: the expected \
+            decoding error."
             .into(),
         cases,
         rejects,
@@ -1299,6 +1392,7 @@ pub fn generate(existing: Option<&KeyringFile>) -> Vectors {
         manifest,
         state,
         keyring,
+        wrapped_key: wrapped_key_file(),
     }
 }
 

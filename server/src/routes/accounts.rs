@@ -7,6 +7,7 @@ use axum::response::IntoResponse;
 use core_crypto::identity::{UserIdentity, check_name};
 use core_crypto::kdf::KdfParams;
 use core_crypto::protector::ProtectorKind;
+use core_crypto::wrapped::{WrappedKey, check_key_arn};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -52,25 +53,88 @@ fn kdf_bytes(text: &str) -> AppResult<Vec<u8>> {
 #[derive(Deserialize)]
 pub(crate) struct PreloginBody {
     user: String,
+    #[serde(default)]
+    protector: Option<String>,
+    #[serde(default)]
+    kms_key: Option<String>,
 }
 
-/// `POST /api/v1/prelogin`.
+/// `POST /api/v1/prelogin`: what a client needs before it can derive its auth secret. The
+/// passphrase protector's KDF parameters, or, for `"protector": "kms"`, the KMS-wrapped key under
+/// the key ARN the client names. Names without that protector get a deterministic fake of the same
+/// shape, so the answer does not tell who has an account (or a KMS protector under that key).
 pub(crate) async fn prelogin(
     State(st): State<AppState>,
     JsonBody(body): JsonBody<PreloginBody>,
 ) -> AppResult<impl IntoResponse> {
     checked_name(&body.user)?;
+    let kind = match body.protector.as_deref() {
+        None => ProtectorKind::Passphrase,
+        Some(name) => match ProtectorKind::from_name(name) {
+            Ok(k @ (ProtectorKind::Passphrase | ProtectorKind::Kms)) => k,
+            _ => return Err(AppError::bad("prelogin's protector is passphrase or kms")),
+        },
+    };
+    let kms_key = match (kind, body.kms_key) {
+        (ProtectorKind::Kms, Some(arn)) => {
+            check_key_arn(&arn).map_err(|e| AppError::bad(format!("kms_key: {e}")))?;
+            Some(arn)
+        }
+        (ProtectorKind::Kms, None) => {
+            return Err(AppError::bad("a KMS prelogin names the key ARN in kms_key"));
+        }
+        (_, Some(_)) => return Err(AppError::bad("kms_key goes with \"protector\": \"kms\"")),
+        (_, None) => None,
+    };
     st.blocking(move |st| {
-        let kdf = match st
+        let stored = st
             .db
-            .protector(&body.user, ProtectorKind::Passphrase.name())?
-        {
-            Some(p) => p.kdf.unwrap_or_default(),
-            None => st.secret.fake_kdf(&body.user).to_vec(),
+            .protector(&body.user, kind.name())?
+            .and_then(|p| p.kdf);
+        let b64 = data_encoding::BASE64;
+        let Some(arn) = kms_key else {
+            let kdf = stored.unwrap_or_else(|| st.secret.fake_kdf(&body.user).to_vec());
+            return Ok(Json(json!({ "kdf": b64.encode(&kdf) })));
         };
-        Ok(Json(json!({ "kdf": data_encoding::BASE64.encode(&kdf) })))
+        let real = stored.filter(|s| WrappedKey::decode(s).is_ok_and(|w| w.key_arn == arn));
+        let wrapped = match real {
+            Some(s) => s,
+            None => st
+                .secret
+                .fake_kms(&body.user, &arn)
+                .encode()
+                .map_err(|e| AppError::bad(format!("kms_key: {e}")))?,
+        };
+        Ok(Json(json!({ "kms": b64.encode(&wrapped) })))
     })
     .await
+}
+
+/// The public stored form a protector keeps on the server: checked KDF parameters for a
+/// passphrase, the KMS-wrapped key (parsed, bounded; opaque otherwise) for KMS, nothing for a
+/// recovery key.
+fn stored_form(kind: ProtectorKind, given: Option<&str>) -> AppResult<Option<Vec<u8>>> {
+    match (kind, given) {
+        (ProtectorKind::Passphrase, Some(k)) => Ok(Some(kdf_bytes(k)?)),
+        (ProtectorKind::Passphrase, None) => {
+            Err(AppError::bad("the passphrase protector needs kdf"))
+        }
+        (ProtectorKind::Kms, Some(k)) => {
+            let wrapped = b64_decode(k, "kdf")?;
+            if wrapped.len() > MAX_KMS_WRAPPED {
+                return Err(AppError::bad("kdf (the KMS-wrapped key) is at most 4 KiB"));
+            }
+            WrappedKey::decode(&wrapped).map_err(|e| AppError::bad(format!("kdf: {e}")))?;
+            Ok(Some(wrapped))
+        }
+        (ProtectorKind::Kms, None) => Err(AppError::bad(
+            "the KMS protector needs kdf (the KMS-wrapped key)",
+        )),
+        (ProtectorKind::Recovery, Some(_)) => {
+            Err(AppError::bad("the recovery protector has no kdf"))
+        }
+        (ProtectorKind::Recovery, None) => Ok(None),
+    }
 }
 
 #[derive(Deserialize)]
@@ -84,6 +148,10 @@ pub(crate) struct RegisterBody {
     user: String,
     x25519: String,
     ed25519: String,
+    /// `passphrase` (the default) or `kms`: the protector `kdf`, `auth` and `sealed_identity`
+    /// belong to.
+    #[serde(default)]
+    protector: Option<String>,
     kdf: String,
     auth: String,
     sealed_identity: String,
@@ -100,9 +168,20 @@ pub(crate) async fn register(
     st.limiter.check(ip, None)?;
     let x25519 = b64_key(&body.x25519, "x25519")?;
     let ed25519 = b64_key(&body.ed25519, "ed25519")?;
-    let kdf = kdf_bytes(&body.kdf)?;
+    let kind = match body.protector.as_deref() {
+        None => ProtectorKind::Passphrase,
+        Some(name) => match ProtectorKind::from_name(name) {
+            Ok(k @ (ProtectorKind::Passphrase | ProtectorKind::Kms)) => k,
+            _ => {
+                return Err(AppError::bad(
+                    "an account starts with a passphrase or kms protector",
+                ));
+            }
+        },
+    };
+    let kdf = stored_form(kind, Some(&body.kdf))?;
     let auth = hex32(&body.auth, "auth")?;
-    let sealed = sealed_identity(&body.sealed_identity, ProtectorKind::Passphrase)?;
+    let sealed = sealed_identity(&body.sealed_identity, kind)?;
     let rec_auth = hex32(&body.recovery.auth, "recovery.auth")?;
     let rec_sealed = sealed_identity(&body.recovery.sealed_identity, ProtectorKind::Recovery)?;
     st.blocking(move |st| {
@@ -112,10 +191,10 @@ pub(crate) async fn register(
             ed25519,
             protectors: vec![
                 (
-                    ProtectorKind::Passphrase.name(),
+                    kind.name(),
                     hash_secret(AUTH_HASH_LABEL, &auth),
                     sealed,
-                    Some(kdf),
+                    kdf,
                 ),
                 (
                     ProtectorKind::Recovery.name(),
@@ -218,25 +297,7 @@ pub(crate) async fn put_protector(
         .map_err(|_| AppError::bad("protector is passphrase, recovery or kms"))?;
     let auth = hex32(&body.auth, "auth")?;
     let sealed = sealed_identity(&body.sealed_identity, kind)?;
-    // The protector's public stored form: KDF parameters (checked), or the KMS-wrapped key
-    // (opaque to the server, bounded), or nothing for a recovery key.
-    let kdf = match (kind, &body.kdf) {
-        (ProtectorKind::Passphrase, Some(k)) => Some(kdf_bytes(k)?),
-        (ProtectorKind::Passphrase, None) => {
-            return Err(AppError::bad("the passphrase protector needs kdf"));
-        }
-        (ProtectorKind::Kms, Some(k)) => {
-            let wrapped = b64_decode(k, "kdf")?;
-            if wrapped.len() > MAX_KMS_WRAPPED {
-                return Err(AppError::bad("kdf (the KMS-wrapped key) is at most 4 KiB"));
-            }
-            Some(wrapped)
-        }
-        (ProtectorKind::Recovery, Some(_)) => {
-            return Err(AppError::bad("the recovery protector has no kdf"));
-        }
-        (_, None) => None,
-    };
+    let kdf = stored_form(kind, body.kdf.as_deref())?;
     st.blocking(move |st| {
         let p = authenticate(&st.db, token.as_ref())?;
         let user = require_user(&p)?;
