@@ -94,15 +94,33 @@ impl<'a> Remote<'a> {
 
     /// Fetches and verifies the current wiki, and remembers it as seen.
     pub fn fetch_verified(&self) -> Result<Verified> {
+        self.fetch_verified_from(None)
+    }
+
+    /// [`Self::fetch_verified`] for a process that keeps a head it verified earlier (`prev`): the
+    /// new head must extend it (every state between is a verified transition, see
+    /// [`crate::commands::history::check_extends`]), and envelopes unchanged since are reused.
+    pub fn fetch_verified_from(&self, prev: Option<&Verified>) -> Result<Verified> {
         let t = std::time::Instant::now();
         let git = self.sync()?;
         crate::output::timing("git fetch", t);
         let t = std::time::Instant::now();
-        let seen = self.ctx.seen.load(&self.wiki)?;
-        let verified = repo::load(&git, "refs/heads/main", &seen)?;
+        let mut seen = self.ctx.seen.load(&self.wiki)?;
+        if let Some(p) = prev {
+            seen = crate::seen::newest(&seen, &p.snapshot.seen_record());
+        }
+        let known = prev.map(|p| repo::Known {
+            manifest: &p.snapshot.manifest,
+            blobs: &p.blobs,
+            oids: &p.page_oids,
+        });
+        let verified = repo::load_with(&git, "refs/heads/main", &seen, known.as_ref())?;
         crate::output::timing("read and verify every blob", t);
         if verified.snapshot.keyring.wiki != self.wiki {
             return Err(CliError::integrity("the server returned another wiki"));
+        }
+        if let Some(p) = prev {
+            crate::commands::history::check_extends(&git, &verified, p.snapshot.state.seen())?;
         }
         self.ctx
             .seen
@@ -226,8 +244,12 @@ pub struct Writer<'r, 'a> {
 impl<'r, 'a> Writer<'r, 'a> {
     /// Fetches and verifies the head, ready to write.
     pub fn begin(remote: &'r Remote<'a>, who: &'r Unlocked) -> Result<Self> {
-        let view = remote.read(who)?;
-        Ok(Self {
+        Ok(Self::from_view(remote, who, remote.read(who)?))
+    }
+
+    /// Starts from a head already fetched and verified (e.g. kept by a long-running session).
+    pub fn from_view(remote: &'r Remote<'a>, who: &'r Unlocked, view: ReadView) -> Self {
+        Self {
             remote,
             who,
             snapshot: view.verified.snapshot,
@@ -235,7 +257,7 @@ impl<'r, 'a> Writer<'r, 'a> {
             keys: view.keys,
             catalog: view.catalog,
             force_index: false,
-        })
+        }
     }
 
     /// Writes the search index if it is stale (e.g. after commits made with `write_index` off).

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 
 use core_crypto::ids::PageId;
 use core_crypto::snapshot::{SeenRecord, Snapshot};
+use core_crypto::state::Manifest;
 
 use crate::error::{CliError, Context, Result};
 use crate::git::Git;
@@ -26,6 +27,20 @@ pub struct Verified {
     pub keyring_versions: Vec<Vec<u8>>,
     /// The git commit read.
     pub commit: String,
+    /// The git blob id of each page envelope, as read from the tree.
+    pub page_oids: BTreeMap<PageId, String>,
+}
+
+/// Pages verified earlier (a long-running session's previous head): a page whose git blob id is
+/// the same is taken from here instead of re-read, and re-checked against the new manifest only
+/// when its signed entry changed. Everything else is checked exactly as [`load`] does.
+pub struct Known<'a> {
+    /// The manifest the known envelopes were checked against.
+    pub manifest: &'a Manifest,
+    /// The known envelopes.
+    pub blobs: &'a BTreeMap<PageId, Vec<u8>>,
+    /// Their git blob ids.
+    pub oids: &'a BTreeMap<PageId, String>,
 }
 
 enum Slot {
@@ -54,6 +69,16 @@ fn classify(path: &str) -> Option<Slot> {
 
 /// Reads and verifies the wiki at `rev` of the repository.
 pub fn load(git: &Git, rev: &str, seen: &SeenRecord) -> Result<Verified> {
+    load_with(git, rev, seen, None)
+}
+
+/// [`load`], reusing envelopes already verified (`known`) whose git blob id did not change.
+pub fn load_with(
+    git: &Git,
+    rev: &str,
+    seen: &SeenRecord,
+    known: Option<&Known<'_>>,
+) -> Result<Verified> {
     let commit = git.rev_parse(rev)?.ok_or_else(|| {
         CliError::not_found(format!(
             "{} has no commit {rev:?}: not a zkwiki repository, or empty",
@@ -100,7 +125,18 @@ pub fn load(git: &Git, rev: &str, seen: &SeenRecord) -> Result<Verified> {
     let mut specs: Vec<String> = keyring_oids.values().cloned().collect();
     specs.push(state_oid);
     specs.push(manifest_oid);
-    specs.extend(page_oids.values().cloned());
+    // Same git blob id, same bytes: those were read and checked before.
+    let reused = |id: &PageId, oid: &String| {
+        known
+            .filter(|k| k.oids.get(id) == Some(oid))
+            .and_then(|k| k.blobs.get(id))
+    };
+    let to_read: Vec<PageId> = page_oids
+        .iter()
+        .filter(|(id, oid)| reused(id, oid).is_none())
+        .map(|(id, _)| *id)
+        .collect();
+    specs.extend(to_read.iter().filter_map(|id| page_oids.get(id).cloned()));
     let mut blobs = git.read_blobs(&specs)?.into_iter();
     let mut next = |what: &str| {
         blobs.next().flatten().ok_or_else(|| {
@@ -114,8 +150,15 @@ pub fn load(git: &Git, rev: &str, seen: &SeenRecord) -> Result<Verified> {
     let state = next("the state")?;
     let manifest = next("the manifest")?;
     let mut pages = BTreeMap::new();
-    for id in page_oids.keys() {
+    for id in &to_read {
         pages.insert(*id, next(&format!("page {id}"))?);
+    }
+    let mut unchanged = std::collections::BTreeSet::new();
+    for (id, oid) in &page_oids {
+        if let Some(blob) = reused(id, oid) {
+            pages.insert(*id, blob.clone());
+            unchanged.insert(*id);
+        }
     }
     let snapshot = Snapshot::verify(&keyring_versions, &state, &manifest, seen)
         .context("verifying the wiki's keyring and signed state")?;
@@ -125,6 +168,11 @@ pub fn load(git: &Git, rev: &str, seen: &SeenRecord) -> Result<Verified> {
                 "page {id} is listed in the signed manifest but missing from the repository (dropped or withheld)"
             ))
         })?;
+        // A reused envelope was checked against this very entry before.
+        if unchanged.contains(id) && known.is_some_and(|k| k.manifest.pages.get(id) == Some(entry))
+        {
+            continue;
+        }
         entry
             .check_envelope(blob)
             .context(format!("verifying page {id}"))?;
@@ -142,5 +190,6 @@ pub fn load(git: &Git, rev: &str, seen: &SeenRecord) -> Result<Verified> {
         blobs: pages,
         keyring_versions,
         commit,
+        page_oids,
     })
 }

@@ -42,6 +42,18 @@ fn from_entry(e: Option<SeenEntry>) -> Result<Option<Seen>> {
     .transpose()
 }
 
+/// The higher of two records, per sequence (`b` wins a tie).
+pub fn newest(a: &SeenRecord, b: &SeenRecord) -> SeenRecord {
+    let pick = |a: Option<Seen>, b: Option<Seen>| match (a, b) {
+        (Some(a), Some(b)) => Some(if b.seq >= a.seq { b } else { a }),
+        (a, b) => b.or(a),
+    };
+    SeenRecord {
+        keyring: pick(a.keyring, b.keyring),
+        state: pick(a.state, b.state),
+    }
+}
+
 /// Where seen records live: `DATA/wikis/<id>/seen.json`.
 #[derive(Clone, Debug)]
 pub struct SeenStore {
@@ -80,14 +92,10 @@ impl SeenStore {
 
     /// Records a newly accepted snapshot; never moves a sequence backwards.
     pub fn store(&self, wiki: &WikiId, record: &SeenRecord) -> Result<()> {
-        let old = self.load(wiki)?;
-        let newest = |a: Option<Seen>, b: Option<Seen>| match (a, b) {
-            (Some(a), Some(b)) => Some(if b.seq >= a.seq { b } else { a }),
-            (a, b) => b.or(a),
-        };
+        let merged = newest(&self.load(wiki)?, record);
         let merged = SeenJson {
-            keyring: to_entry(newest(old.keyring, record.keyring)),
-            state: to_entry(newest(old.state, record.state)),
+            keyring: to_entry(merged.keyring),
+            state: to_entry(merged.state),
         };
         let bytes = serde_json::to_vec_pretty(&merged)
             .map_err(|e| CliError::general(format!("encoding seen record: {e}")))?;

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use core_crypto::envelope::{self, EnvelopeHeader, PageRecord};
 use core_crypto::ids::{Digest32, PageId};
-use core_crypto::keyring::{Keyring, WikiKeys};
+use core_crypto::keyring::{Keyring, Seen, WikiKeys};
 use core_crypto::state::{Manifest, WikiState};
 use serde_json::{Value, json};
 
@@ -149,6 +149,39 @@ fn open_at(git: &Git, keys: &WikiKeys, p: &Point, id: &PageId) -> Result<Option<
     Ok(Some(envelope::open_page(key, &wiki, id, &blob).context(
         format!("history: page {id} at state {}", p.state.seq),
     )?))
+}
+
+/// Checks that `head` extends `earlier`, a state this client accepted before: walking back from
+/// `head`, every step is a verified transition, down to a state at `earlier`'s sequence with
+/// `earlier`'s hash. Anything else is a fork: the server rewrote what this client had verified.
+pub fn check_extends(git: &Git, head: &crate::repo::Verified, earlier: Seen) -> Result<()> {
+    let mut walker = Walker::new(
+        git,
+        &head.commit,
+        &head.snapshot.state,
+        &head.keyring_versions,
+    )?;
+    let mut i = 0;
+    loop {
+        if i + 1 >= walker.points.len() {
+            walker.load_more()?;
+        }
+        let Some(p) = walker.points.get(i) else {
+            break;
+        };
+        if p.state.seq <= earlier.seq {
+            if p.state.seq == earlier.seq && p.state.hash() == earlier.hash {
+                return Ok(());
+            }
+            break;
+        }
+        i += 1;
+    }
+    Err(core_crypto::Error::Fork {
+        what: "wiki state",
+        seq: earlier.seq,
+    }
+    .into())
 }
 
 /// `zkwiki log [PATH]`.

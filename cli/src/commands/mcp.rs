@@ -1,20 +1,33 @@
 //! `zkwiki mcp --key FILE`: serves the wiki to an agent over MCP on stdio, with every read
 //! verified and decrypted, and every write encrypted and signed, on this machine.
+//!
+//! The session keeps the last verified head (keyring, state, manifest, envelopes, keys, catalog)
+//! and the pages it decrypted. Each call first asks the server for its current signed state (one
+//! small HTTP request, which also re-checks the token): unchanged, the kept head answers; moved,
+//! the new commits are fetched and verified as extending the kept head
+//! ([`Remote::fetch_verified_from`]), so a rollback or a fork fails the call instead of serving
+//! stale data. After its own accepted write the session adopts the head it built.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use core_crypto::envelope::{PageKind, PageRecord};
-use core_crypto::ids::PageId;
-use core_crypto::keyring::Role;
+use core_crypto::ids::{Digest32, PageId, WikiId};
+use core_crypto::keyring::{Role, WikiKeys};
 use rand_core::OsRng;
 
+use crate::api::Api;
 use crate::args::{GlobalArgs, McpArgs};
 use crate::context::{Ctx, Unlocked};
 use crate::error::{CliError, ErrorKind, Result};
+use crate::mcp::cache::ByteLru;
 use crate::mcp::tools::{HistoryEntry, PageSummary, PageText, SearchHit, WriteOutcome};
 use crate::mcp::{ToolError, WikiTools};
-use crate::remote::{Remote, Writer};
-use crate::wiki;
+use crate::remote::{ReadView, Remote, Writer};
+use crate::repo::Verified;
+use crate::wiki::{self, Catalog};
+
+/// Decrypted pages kept per session (by plaintext bytes).
+const PAGE_CACHE_BYTES: usize = 64 * 1024 * 1024;
 
 /// Serves until the MCP client disconnects.
 pub fn serve(ctx: &Ctx, a: &McpArgs) -> Result<()> {
@@ -43,11 +56,21 @@ pub fn serve(ctx: &Ctx, a: &McpArgs) -> Result<()> {
         None => format!("Wiki {wiki}, as {}.", who.user),
     };
     // Fail now, not at the first tool call, if the key or the server is wrong.
-    {
+    let head = {
         let remote = Remote::open(&ctx)?;
-        remote.read(&who)?;
-    }
-    let tools = AgentTools { ctx, who };
+        Head::from_view(remote.read(&who)?)
+    };
+    let tools = AgentTools {
+        api: ctx.api()?,
+        wiki,
+        ctx,
+        who,
+        pages: Mutex::new(PageCache {
+            keyring: head.keyring_hash(),
+            lru: ByteLru::new(PAGE_CACHE_BYTES),
+        }),
+        head: Mutex::new(Some(Arc::new(head))),
+    };
     crate::mcp::serve_stdio(Arc::new(tools), &description)
         .map_err(|e| CliError::new(ErrorKind::Network, format!("MCP server: {e}")))
 }
@@ -68,6 +91,62 @@ type MakeContent<'a> =
 pub struct AgentTools {
     ctx: Ctx,
     who: Unlocked,
+    wiki: WikiId,
+    /// For the per-call head probe (the key file's token).
+    api: Api,
+    /// The last verified head; `None` after an error that left nothing trustworthy to keep.
+    head: Mutex<Option<Arc<Head>>>,
+    /// Decrypted pages of the current keyring.
+    pages: Mutex<PageCache>,
+}
+
+/// A verified, unlocked head kept between calls.
+struct Head {
+    verified: Verified,
+    keys: Arc<WikiKeys>,
+    catalog: Catalog,
+}
+
+impl Head {
+    fn from_view(view: ReadView) -> Self {
+        Self {
+            verified: view.verified,
+            keys: Arc::new(view.keys),
+            catalog: view.catalog,
+        }
+    }
+
+    fn keyring_hash(&self) -> Digest32 {
+        self.verified.snapshot.keyring.hash()
+    }
+}
+
+/// Pages decrypted under one keyring version, keyed by page id and envelope hash (so a new
+/// version of a page is a new key, and an envelope is never served for another page id).
+struct PageCache {
+    keyring: Digest32,
+    lru: ByteLru<(PageId, Digest32), PageRecord>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::result::Result<MutexGuard<'_, T>, ToolError> {
+    m.lock()
+        .map_err(|_| ToolError::new("an earlier call failed unexpectedly; restart the MCP server"))
+}
+
+/// A refused token is the likely cause of an auth failure here; say so plainly.
+fn probe_err(e: CliError) -> ToolError {
+    if e.kind == ErrorKind::Auth {
+        let reason = e
+            .message
+            .strip_prefix("the server refused the session: ")
+            .unwrap_or(&e.message)
+            .to_owned();
+        ToolError::new(format!(
+            "the server refused this key's token ({reason}): it was revoked or has expired; ask the wiki's owner for a new grant"
+        ))
+    } else {
+        tool_err(e)
+    }
 }
 
 fn tool_err(e: CliError) -> ToolError {
@@ -91,6 +170,132 @@ fn version_of(view_manifest: &core_crypto::state::Manifest, id: &PageId) -> Stri
 impl AgentTools {
     fn remote(&self) -> std::result::Result<Remote<'_>, ToolError> {
         Remote::open(&self.ctx).map_err(tool_err)
+    }
+
+    /// The current verified head: the kept one while the server's state is the same, else the
+    /// new head, verified as extending the kept one.
+    fn current(&self) -> std::result::Result<Arc<Head>, ToolError> {
+        let mut slot = lock(&self.head)?;
+        let state = self
+            .api
+            .head_state(&self.wiki.to_hex())
+            .map_err(probe_err)?;
+        if let Some(h) = slot.as_ref()
+            && Digest32::of(&state) == h.verified.snapshot.state.hash()
+        {
+            return Ok(Arc::clone(h));
+        }
+        let remote = self.remote()?;
+        let next = match slot.as_deref() {
+            Some(prev) => {
+                let verified = remote
+                    .fetch_verified_from(Some(&prev.verified))
+                    .map_err(tool_err)?;
+                let keys = if verified.snapshot.keyring.hash() == prev.keyring_hash() {
+                    Arc::clone(&prev.keys)
+                } else {
+                    Arc::new(
+                        verified
+                            .snapshot
+                            .keyring
+                            .unlock(&self.who.identity)
+                            .map_err(|e| tool_err(e.into()))?,
+                    )
+                };
+                let catalog =
+                    Catalog::load(&verified.snapshot, &verified.blobs, &keys, &mut |_| {})
+                        .map_err(tool_err)?;
+                Head {
+                    verified,
+                    keys,
+                    catalog,
+                }
+            }
+            None => Head::from_view(remote.read(&self.who).map_err(tool_err)?),
+        };
+        let next = Arc::new(next);
+        *slot = Some(Arc::clone(&next));
+        Ok(next)
+    }
+
+    /// Opens a page of `head`, from the session's cache when it was decrypted before.
+    fn open(&self, head: &Head, id: &PageId) -> std::result::Result<Arc<PageRecord>, ToolError> {
+        let hash = head
+            .verified
+            .snapshot
+            .manifest
+            .pages
+            .get(id)
+            .map(|e| e.hash)
+            .ok_or_else(|| ToolError::new(format!("page {id} is not in the signed manifest")))?;
+        let keyring = head.keyring_hash();
+        {
+            let mut cache = lock(&self.pages)?;
+            // Never serve a page decrypted under another keyring (revocation, rotation).
+            if cache.keyring != keyring {
+                cache.lru.clear();
+                cache.keyring = keyring;
+            }
+            if let Some(record) = cache.lru.get(&(*id, hash)) {
+                return Ok(record);
+            }
+        }
+        let record = Arc::new(
+            wiki::open(
+                &head.verified.snapshot,
+                &head.verified.blobs,
+                &head.keys,
+                id,
+            )
+            .map_err(tool_err)?,
+        );
+        let size = record.content.len() + record.path.len() + record.author.len() + 64;
+        let mut cache = lock(&self.pages)?;
+        if cache.keyring == keyring {
+            cache.lru.insert((*id, hash), Arc::clone(&record), size);
+        }
+        Ok(record)
+    }
+
+    /// Keeps the head this session's accepted write produced, so the next call needs no fetch.
+    /// Pages whose signed entry did not change keep their git blob ids (same hash, same bytes).
+    fn adopt(&self, base: &Head, w: Writer<'_, '_>) -> std::result::Result<(), ToolError> {
+        let mut slot = lock(&self.head)?;
+        if w.snapshot.keyring.hash() != base.keyring_hash() {
+            // A retry picked up a keyring change: the kept chain no longer matches; start over.
+            *slot = None;
+            return Ok(());
+        }
+        let Writer {
+            snapshot,
+            blobs,
+            keys,
+            catalog,
+            ..
+        } = w;
+        let page_oids = base
+            .verified
+            .page_oids
+            .iter()
+            .filter(|(id, _)| {
+                snapshot.manifest.pages.get(id) == base.verified.snapshot.manifest.pages.get(id)
+            })
+            .map(|(id, oid)| (*id, oid.clone()))
+            .collect();
+        *slot = Some(Arc::new(Head {
+            verified: Verified {
+                snapshot,
+                blobs,
+                keyring_versions: base.verified.keyring_versions.clone(),
+                // Not known here (the commit answer is not kept); nothing reads it from a kept
+                // head: the next fetch starts from the mirror's ref.
+                commit: String::new(),
+                page_oids,
+            },
+            keys: Arc::new(keys),
+            catalog,
+        }));
+        Ok(())
     }
 
     /// Refuses writes early and clearly for a read-only key (other clients would reject them
@@ -127,8 +332,27 @@ impl AgentTools {
         path: &str,
         make: &MakeContent<'_>,
     ) -> std::result::Result<WriteOutcome, ToolError> {
+        let head = self.current()?;
         let remote = self.remote()?;
-        let mut w = Writer::begin(&remote, &self.who).map_err(tool_err)?;
+        // The writer needs its own keys; unlocking is one key unwrap, far cheaper than a fetch.
+        let keys = head
+            .verified
+            .snapshot
+            .keyring
+            .unlock(&self.who.identity)
+            .map_err(|e| tool_err(e.into()))?;
+        let view = ReadView {
+            verified: Verified {
+                snapshot: head.verified.snapshot.clone(),
+                blobs: head.verified.blobs.clone(),
+                keyring_versions: Vec::new(),
+                commit: String::new(),
+                page_oids: Default::default(),
+            },
+            keys,
+            catalog: head.catalog.clone(),
+        };
+        let mut w = Writer::from_view(&remote, &self.who, view);
         self.check_can_write(&w, path)?;
         let scoped = w.keys.prefix().is_some();
         let mut refusal: Option<ToolError> = None;
@@ -164,18 +388,19 @@ impl AgentTools {
             })
             .map_err(|e| refusal.take().unwrap_or_else(|| tool_err(e)))?;
         let id = written.ok_or_else(|| ToolError::new("nothing was written"))?;
-        Ok(WriteOutcome {
+        let outcome = WriteOutcome {
             path: path.to_owned(),
             version: version_of(&w.snapshot.manifest, &id),
             seq: seq.unwrap_or(w.snapshot.state.seq),
-        })
+        };
+        self.adopt(&head, w)?;
+        Ok(outcome)
     }
 }
 
 impl WikiTools for AgentTools {
     fn list_pages(&self, prefix: Option<&str>) -> std::result::Result<Vec<PageSummary>, ToolError> {
-        let remote = self.remote()?;
-        let view = remote.read(&self.who).map_err(tool_err)?;
+        let view = self.current()?;
         let mut out: Vec<PageSummary> = view
             .catalog
             .index
@@ -192,14 +417,13 @@ impl WikiTools for AgentTools {
     }
 
     fn read_page(&self, path: &str) -> std::result::Result<PageText, ToolError> {
-        let remote = self.remote()?;
-        let view = remote.read(&self.who).map_err(tool_err)?;
+        let view = self.current()?;
         let id = view.catalog.find(path).ok_or_else(|| {
             ToolError::new(format!(
                 "no page {path:?} (or this key cannot read it); list_pages shows what exists"
             ))
         })?;
-        let record = view.open(&id).map_err(tool_err)?;
+        let record = self.open(&view, &id)?;
         Ok(PageText {
             path: record.path.clone(),
             content: String::from_utf8_lossy(&record.content).into_owned(),
@@ -240,8 +464,7 @@ impl WikiTools for AgentTools {
     }
 
     fn search(&self, query: &str, limit: usize) -> std::result::Result<Vec<SearchHit>, ToolError> {
-        let remote = self.remote()?;
-        let view = remote.read(&self.who).map_err(tool_err)?;
+        let view = self.current()?;
         let pages = view.catalog.index.pages();
         Ok(view
             .catalog
