@@ -36,7 +36,8 @@ pub struct LoginAnswer {
     pub expires_at: u64,
     /// Sealed identity for this protector (base64).
     pub sealed_identity: String,
-    /// KDF parameters (base64) for the passphrase protector.
+    /// The protector's stored form (base64): KDF parameters for a passphrase, the KMS-wrapped
+    /// key for KMS, none for a recovery key.
     pub kdf: Option<String>,
     /// X25519 public key (base64).
     pub x25519: String,
@@ -190,6 +191,18 @@ impl Api {
         }
         let a: A = self.call("POST", "/api/v1/prelogin", Some(&json!({ "user": user })))?;
         b64(&a.kdf, "kdf")
+    }
+
+    /// `POST /api/v1/prelogin` for the KMS protector: the account's KMS-wrapped key under
+    /// `key_arn` (or the server's stable fake when there is none: KMS then refuses to unwrap it).
+    pub fn prelogin_kms(&self, user: &str, key_arn: &str) -> Result<Vec<u8>> {
+        #[derive(Deserialize)]
+        struct A {
+            kms: String,
+        }
+        let body = json!({ "user": user, "protector": "kms", "kms_key": key_arn });
+        let a: A = self.call("POST", "/api/v1/prelogin", Some(&body))?;
+        b64(&a.kms, "kms")
     }
 
     /// `POST /api/v1/register`.

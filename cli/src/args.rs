@@ -90,7 +90,7 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Create an account on a server (prints a recovery key once)
     Register(RegisterArgs),
-    /// Log in to a server (with your passphrase, or your recovery key)
+    /// Log in to a server (with your passphrase, an AWS KMS key, or your recovery key)
     Login(LoginArgs),
     /// End the session (the sealed identity stays for offline decryption unless --forget)
     Logout(LogoutArgs),
@@ -156,6 +156,11 @@ pub struct RegisterArgs {
     /// Write the recovery key to FILE (mode 0600) instead of printing it
     #[arg(long, value_name = "FILE")]
     pub recovery_key_out: Option<PathBuf>,
+    /// Protect your key with this AWS KMS key (id, alias or ARN) instead of a passphrase:
+    /// whoever may call kms:Decrypt on it (with your user name as context) can log in as you
+    /// (see docs/kms.md)
+    #[arg(long, value_name = "ARN")]
+    pub kms_key: Option<String>,
     /// Tests only: Argon2id at the client's minimum cost instead of the default
     #[arg(
         long,
@@ -179,6 +184,10 @@ pub struct LoginArgs {
     /// Read the recovery key from FILE (implies --recovery-key)
     #[arg(long, value_name = "FILE")]
     pub recovery_key_file: Option<PathBuf>,
+    /// Log in with the AWS KMS key your account was registered with (no passphrase); with
+    /// --recovery-key, protect the account with this KMS key instead of a new passphrase
+    #[arg(long, value_name = "ARN")]
+    pub kms_key: Option<String>,
     /// Tests only: Argon2id at the client's minimum cost for the new passphrase
     #[arg(
         long,

@@ -145,7 +145,7 @@ impl Ctx {
     }
 
     /// The user's identity: from `--key-file`, else the sealed identity opened with the
-    /// passphrase.
+    /// passphrase (or through KMS for a KMS-protected account).
     pub fn unlock(&self) -> Result<Unlocked> {
         if let Some(file) = &self.key_file {
             let (user, identity) = keystore::read_key_file(file)?;
@@ -155,12 +155,10 @@ impl Ctx {
             CliError::new(ErrorKind::Auth, "no identity on this machine")
                 .with_hint("run `zkwiki login`, or pass --key-file FILE")
         })?;
-        let passphrase = self
-            .secrets
-            .passphrase(&format!("Passphrase for {}: ", stored.user))?;
+        let prompt = format!("Passphrase for {}: ", stored.user);
         let t = std::time::Instant::now();
-        let identity = keystore::unseal_stored(&stored, &passphrase)?;
-        crate::output::timing("Argon2id and unseal the identity", t);
+        let identity = keystore::unseal_stored(&stored, || self.secrets.passphrase(&prompt))?;
+        crate::output::timing("unlock the protector and unseal the identity", t);
         Ok(Unlocked {
             user: stored.user,
             identity,

@@ -30,9 +30,10 @@ pub struct StoredIdentity {
     pub server: String,
     /// Account name.
     pub user: String,
-    /// `passphrase` (the only protector kept on disk so far; `kms` later).
+    /// `passphrase` or `kms`: what opens `sealed_identity`.
     pub protector: String,
-    /// KDF parameters (base64 of 29 bytes) for the passphrase protector.
+    /// The protector's stored form (base64): KDF parameters (29 bytes) for a passphrase, the
+    /// KMS-wrapped key (`"ZKKM"…`) for KMS.
     pub kdf: Option<String>,
     /// The sealed identity (base64).
     pub sealed_identity: String,
@@ -124,7 +125,7 @@ pub fn kms_error(e: key_protector::ProtectorError) -> CliError {
     };
     let hint = match e {
         P::KmsUnreachable { .. } => {
-            "this key file is protected by AWS KMS: unlocking it needs KMS reachable (check network, region and ZKWIKI_KMS_ENDPOINT)"
+            "this key is protected by AWS KMS: unlocking it needs KMS reachable (check network, region and ZKWIKI_KMS_ENDPOINT)"
         }
         P::KmsAccessDenied(_) => {
             "the AWS identity needs kms:Decrypt on this key with zkwiki's encryption context (docs/kms.md)"
@@ -134,6 +135,34 @@ pub fn kms_error(e: key_protector::ProtectorError) -> CliError {
     CliError::new(kind, e.to_string()).with_hint(hint)
 }
 
+/// A fresh protector key wrapped by the KMS key `key_id` for `user` (and `wiki` for an agent),
+/// with its stored form (`"ZKKM"…`, naming the key's full ARN).
+pub fn kms_create_key(
+    key_id: &str,
+    user: &str,
+    wiki: Option<WikiId>,
+) -> Result<(ProtectorKey, Vec<u8>)> {
+    use key_protector::KeyProtector;
+    let ctx = key_protector::ProtectorContext {
+        user: user.to_owned(),
+        wiki,
+    };
+    kms_protector(key_id)?.create(&ctx).map_err(kms_error)
+}
+
+/// Unwraps a KMS-protected protector key from its stored form (KMS checks the context).
+pub fn kms_unlock_key(stored: &[u8], user: &str, wiki: Option<WikiId>) -> Result<ProtectorKey> {
+    use key_protector::KeyProtector;
+    let wrapped = key_protector::WrappedKey::decode(stored)?;
+    let ctx = key_protector::ProtectorContext {
+        user: user.to_owned(),
+        wiki,
+    };
+    kms_protector(&wrapped.key_arn)?
+        .unlock(stored, &ctx)
+        .map_err(kms_error)
+}
+
 /// Seals `identity` under a fresh KMS-protected key bound to `user` (and `wiki` for an agent).
 pub fn kms_seal(
     key_id: &str,
@@ -141,17 +170,11 @@ pub fn kms_seal(
     wiki: Option<WikiId>,
     identity: &UserIdentity,
 ) -> Result<KmsSealed> {
-    use key_protector::KeyProtector;
-    let kms = kms_protector(key_id)?;
-    let ctx = key_protector::ProtectorContext {
-        user: user.to_owned(),
-        wiki,
-    };
-    let (pk, stored) = kms.create(&ctx).map_err(kms_error)?;
+    let (pk, stored) = kms_create_key(key_id, user, wiki)?;
     let sealed = identity.seal(
         &mut rand_core::OsRng,
         &pk.derive_seal_key(),
-        core_crypto::protector::ProtectorKind::Kms,
+        ProtectorKind::Kms,
         user,
         None,
     )?;
@@ -162,7 +185,6 @@ pub fn kms_seal(
 }
 
 fn kms_unseal(sealed: &KmsSealed, user: &str, wiki: Option<WikiId>) -> Result<UserIdentity> {
-    use key_protector::KeyProtector;
     let bad = || CliError::usage("the key file's KMS section is not base64");
     let stored = BASE64
         .decode(sealed.wrapped_key.as_bytes())
@@ -170,13 +192,7 @@ fn kms_unseal(sealed: &KmsSealed, user: &str, wiki: Option<WikiId>) -> Result<Us
     let sealed_id = BASE64
         .decode(sealed.sealed_identity.as_bytes())
         .map_err(|_| bad())?;
-    let wrapped = key_protector::WrappedKey::decode(&stored).map_err(kms_error)?;
-    let kms = kms_protector(&wrapped.key_arn)?;
-    let ctx = key_protector::ProtectorContext {
-        user: user.to_owned(),
-        wiki,
-    };
-    let pk = kms.unlock(&stored, &ctx).map_err(kms_error)?;
+    let pk = kms_unlock_key(&stored, user, wiki)?;
     Ok(UserIdentity::unseal(
         &sealed_id,
         &pk.derive_seal_key(),
@@ -382,25 +398,40 @@ fn prompt_hidden(prompt: &str) -> Result<Zeroizing<String>> {
         })
 }
 
-/// Opens the sealed identity with a passphrase and checks it matches the stored public keys.
-pub fn unseal_stored(stored: &StoredIdentity, passphrase: &str) -> Result<UserIdentity> {
-    if stored.protector != ProtectorKind::Passphrase.name() {
-        return Err(CliError::general(format!(
-            "this identity is protected by {:?}, which this build cannot open",
-            stored.protector
-        )));
-    }
-    let kdf_bytes = stored
+/// Opens the sealed identity kept on this machine and checks it matches the stored public keys:
+/// with the passphrase (asked for only then) or, for a KMS-protected account, through KMS.
+pub fn unseal_stored(
+    stored: &StoredIdentity,
+    passphrase: impl FnOnce() -> Result<Zeroizing<String>>,
+) -> Result<UserIdentity> {
+    let form = stored
         .kdf
         .as_deref()
         .and_then(|k| BASE64.decode(k.as_bytes()).ok())
-        .ok_or_else(|| CliError::general("identity.json lacks KDF parameters"))?;
-    let kdf = KdfParams::decode(&kdf_bytes)?;
+        .ok_or_else(|| CliError::general("identity.json lacks the protector's stored form"))?;
+    let (pk, kdf) = match ProtectorKind::from_name(&stored.protector) {
+        Ok(ProtectorKind::Passphrase) => {
+            let kdf = KdfParams::decode(&form)?;
+            let passphrase = passphrase()?;
+            (
+                ProtectorKey::derive_from_passphrase(&kdf, passphrase.as_bytes())?,
+                Some(kdf),
+            )
+        }
+        Ok(ProtectorKind::Kms) => (kms_unlock_key(&form, &stored.user, None)?, None),
+        _ => {
+            return Err(CliError::general(format!(
+                "identity.json names the protector {:?}, which this build cannot open",
+                stored.protector
+            ))
+            .with_hint("log in again: `zkwiki login`"));
+        }
+    };
     let sealed = BASE64
         .decode(stored.sealed_identity.as_bytes())
         .map_err(|_| CliError::general("identity.json: sealed identity is not base64"))?;
-    let pk = ProtectorKey::derive_from_passphrase(&kdf, passphrase.as_bytes())?;
-    let identity = UserIdentity::unseal(&sealed, &pk.derive_seal_key(), &stored.user, Some(&kdf))?;
+    let identity =
+        UserIdentity::unseal(&sealed, &pk.derive_seal_key(), &stored.user, kdf.as_ref())?;
     if identity.public() != public_from_b64(&stored.x25519, &stored.ed25519)? {
         return Err(CliError::integrity(
             "the sealed identity does not match the account's public keys",

@@ -5,92 +5,25 @@
 
 mod common;
 
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
 
 use common::{Env, Server, git};
-use key_protector::{KmsConfig, KmsProtector};
+use key_protector::moto::{MotoServer, TEST_ENV};
 use serde_json::Value;
 
-struct Moto {
-    child: Child,
-    endpoint: String,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_moto() -> Moto {
-    let bin = std::env::var_os("MOTO_SERVER")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv-moto/bin/moto_server")
-        });
-    assert!(
-        bin.exists(),
-        "moto_server not found at {}: run `cargo xtask test` (it installs moto[server]) or set MOTO_SERVER",
-        bin.display()
-    );
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(bin)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "moto_server did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Moto {
-        child,
-        endpoint: format!("http://127.0.0.1:{port}"),
-    }
-}
-
-fn admin(endpoint: &str) -> KmsProtector {
-    KmsProtector::new(KmsConfig {
-        key_id: String::new(),
-        endpoint: Some(endpoint.to_owned()),
-        region: Some("us-east-1".into()),
-        static_credentials: Some(("testing".into(), "testing".into())),
-    })
-    .unwrap()
-}
-
 fn aws_env(env: &mut Env, endpoint: &str) {
-    for (k, v) in [
-        ("AWS_ACCESS_KEY_ID", "testing"),
-        ("AWS_SECRET_ACCESS_KEY", "testing"),
-        ("AWS_REGION", "us-east-1"),
-        ("ZKWIKI_KMS_ENDPOINT", endpoint),
-    ] {
+    for (k, v) in TEST_ENV {
         env.vars.push((k.into(), v.into()));
     }
+    env.vars
+        .push(("ZKWIKI_KMS_ENDPOINT".into(), endpoint.to_owned()));
 }
 
 #[test]
 fn kms_protected_user_and_agent_keys() {
-    let moto = start_moto();
-    let kms = admin(&moto.endpoint);
-    let key_id = kms
-        .block_on(kms.client().create_key().send())
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .key_id()
-        .to_owned();
+    let moto = MotoServer::start();
+    let kms = moto.protector("");
+    let key_id = moto.create_key();
 
     let server = Server::start();
     let mut alice = Env::new(Some(&server));
@@ -215,15 +148,8 @@ fn kms_protected_user_and_agent_keys() {
 
 #[test]
 fn kms_protected_agent() {
-    let moto = start_moto();
-    let kms = admin(&moto.endpoint);
-    let key_id = kms
-        .block_on(kms.client().create_key().send())
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .key_id()
-        .to_owned();
+    let moto = MotoServer::start();
+    let key_id = moto.create_key();
     let server = Server::start();
     let mut alice = Env::new(Some(&server));
     aws_env(&mut alice, &moto.endpoint);
@@ -253,4 +179,127 @@ fn kms_protected_agent() {
     let bare = Env::new(Some(&server));
     let r = bare.run(&["--key-file", bot.to_str().unwrap(), "cat", "Notes.md"]);
     assert_ne!(r.code, 0, "{}", r.stdout);
+}
+
+/// An account registered with a KMS key instead of a passphrase, used from a second machine that
+/// has only the KMS key (an EC2 role, say): log in, read, write, clone and decrypt offline; the
+/// wrong user, the wrong key, a disabled key and an unreachable KMS fail clearly; the recovery key
+/// still works and can move the account to another KMS key.
+#[test]
+fn kms_account_register_and_login_elsewhere() {
+    let moto = MotoServer::start();
+    let kms = moto.protector("");
+    let key_id = moto.create_key();
+    let other_key = moto.create_key();
+    let server = Server::start();
+
+    let mut laptop = Env::new(Some(&server));
+    aws_env(&mut laptop, &moto.endpoint);
+    laptop
+        .vars
+        .push(("ZKWIKI_PASSPHRASE".into(), "never used".into()));
+    let reg = laptop.json(&[
+        "register",
+        "svc",
+        "--kms-key",
+        &key_id,
+        "--recovery-key-out",
+        "recovery.txt",
+    ]);
+    assert_eq!(reg["protector"], "kms", "{reg}");
+    let who = laptop.json(&["whoami"]);
+    assert_eq!(who["protector"], "kms", "{who}");
+    let out = laptop.ok(&["--json", "wiki", "create", "ops"]);
+    let wiki: Value = serde_json::from_str(&out).unwrap();
+    let wiki = wiki["wiki"].as_str().unwrap().to_owned();
+    laptop.put("Runbook.md", "# Runbook\nturn it off and on\n");
+
+    // The account has no passphrase: a passphrase login is refused like any wrong secret.
+    let err = laptop.fails(&["login", "svc"], 3);
+    assert!(err.contains("wrong"), "{err}");
+
+    // A second machine with only KMS access logs in by key id (resolved to the ARN).
+    let mut ec2 = Env::new(Some(&server));
+    aws_env(&mut ec2, &moto.endpoint);
+    ec2.vars
+        .push(("ZKWIKI_PASSPHRASE".into(), "not this either".into()));
+    let login = ec2.json(&["login", "svc", "--kms-key", &key_id]);
+    assert_eq!(login["fingerprint"], reg["fingerprint"], "{login}");
+    ec2.vars.push(("ZKWIKI_WIKI".into(), wiki.clone()));
+    assert!(
+        ec2.ok(&["cat", "Runbook.md"])
+            .contains("turn it off and on")
+    );
+    ec2.put("Runbook.md", "# Runbook\nv2 from the instance\n");
+    assert!(
+        laptop
+            .ok(&["cat", "Runbook.md"])
+            .contains("v2 from the instance")
+    );
+
+    // Clone, then decrypt offline with the server stopped (KMS still reachable).
+    let clone = ec2.path("clone.git");
+    git(
+        &ec2.work(),
+        &[
+            "clone",
+            "--quiet",
+            "--bare",
+            server.repo(&wiki).to_str().unwrap(),
+            clone.to_str().unwrap(),
+        ],
+    );
+
+    // The wrong user name, or the right user with another KMS key: the same clear refusal, and
+    // nothing is saved on the machine.
+    let mut stranger = Env::new(Some(&server));
+    aws_env(&mut stranger, &moto.endpoint);
+    for (user, key) in [("mallory", key_id.as_str()), ("svc", other_key.as_str())] {
+        let err = stranger.fails(&["login", user, "--kms-key", key], 3);
+        assert!(err.contains("wrong user name or KMS key"), "{err}");
+    }
+    let err = stranger.fails(&["whoami"], 3);
+    assert!(err.contains("not logged in"), "{err}");
+
+    // A disabled key: login fails saying so; enabled again, it works.
+    kms.block_on(kms.client().disable_key().key_id(&key_id).send())
+        .unwrap();
+    let err = stranger.fails(&["login", "svc", "--kms-key", &key_id], 3);
+    assert!(err.contains("disabled"), "{err}");
+    kms.block_on(kms.client().enable_key().key_id(&key_id).send())
+        .unwrap();
+
+    // The recovery key moves the account to another KMS key; the first one stops working.
+    let recovery = laptop.path("recovery.txt");
+    laptop.ok(&[
+        "login",
+        "svc",
+        "--recovery-key-file",
+        recovery.to_str().unwrap(),
+        "--kms-key",
+        &other_key,
+    ]);
+    let err = stranger.fails(&["login", "svc", "--kms-key", &key_id], 3);
+    assert!(err.contains("wrong user name or KMS key"), "{err}");
+    stranger.ok(&["login", "svc", "--kms-key", &other_key]);
+
+    server.stop();
+    let plain = ec2.path("plain");
+    ec2.ok(&["decrypt", clone.to_str().unwrap(), plain.to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read_to_string(plain.join("Runbook.md")).unwrap(),
+        "# Runbook\nv2 from the instance\n"
+    );
+    // Offline decryption of a KMS-protected account needs KMS, and says so.
+    drop(moto);
+    let err = ec2.fails(
+        &[
+            "decrypt",
+            clone.to_str().unwrap(),
+            ec2.path("again").to_str().unwrap(),
+        ],
+        7,
+    );
+    assert!(err.contains("needs KMS"), "{err}");
+    assert!(!ec2.path("again").exists(), "nothing written on failure");
 }

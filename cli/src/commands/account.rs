@@ -32,12 +32,19 @@ fn remember_server(ctx: &Ctx, server: &str, user: &str) -> Result<()> {
     config.save(&ctx.paths)
 }
 
+/// The protector this machine opens the identity with, as kept in `identity.json`.
+struct Protection<'a> {
+    kind: ProtectorKind,
+    /// KDF parameters, or the KMS-wrapped key.
+    stored_form: &'a [u8],
+    sealed: &'a [u8],
+}
+
 fn save_login(
     ctx: &Ctx,
     server: &str,
     user: &str,
-    kdf: &KdfParams,
-    sealed: &[u8],
+    protection: &Protection<'_>,
     identity: &UserIdentity,
     answer: &LoginAnswer,
 ) -> Result<()> {
@@ -45,9 +52,9 @@ fn save_login(
     ctx.keystore.save_identity(&StoredIdentity {
         server: server.to_owned(),
         user: user.to_owned(),
-        protector: ProtectorKind::Passphrase.name().to_owned(),
-        kdf: Some(BASE64.encode(&kdf.encode())),
-        sealed_identity: BASE64.encode(sealed),
+        protector: protection.kind.name().to_owned(),
+        kdf: Some(BASE64.encode(protection.stored_form)),
+        sealed_identity: BASE64.encode(protection.sealed),
         x25519: BASE64.encode(&public.x25519),
         ed25519: BASE64.encode(&public.ed25519),
     })?;
@@ -58,6 +65,39 @@ fn save_login(
         expires_at: answer.expires_at,
     })?;
     remember_server(ctx, server, user)
+}
+
+/// A new everyday protector for `identity`: a passphrase (asked for twice) or a fresh key wrapped
+/// by the KMS key `kms_key`. Returns the protector key, its stored form and the sealed identity.
+fn new_protector(
+    ctx: &Ctx,
+    user: &str,
+    identity: &UserIdentity,
+    kms_key: Option<&str>,
+    kdf_floor: bool,
+) -> Result<(ProtectorKind, ProtectorKey, Vec<u8>, Vec<u8>)> {
+    let rng = &mut OsRng;
+    let (kind, pk, stored_form, kdf) = match kms_key {
+        Some(key) => {
+            ctx.out.note("wrapping a new key with AWS KMS…");
+            let (pk, stored) = keystore::kms_create_key(key, user, None)?;
+            (ProtectorKind::Kms, pk, stored, None)
+        }
+        None => {
+            let passphrase = ctx.secrets.new_passphrase()?;
+            let kdf = KdfParams::make(rng, cost(kdf_floor))?;
+            ctx.out.note("deriving keys from the passphrase…");
+            let pk = ProtectorKey::derive_from_passphrase(&kdf, passphrase.as_bytes())?;
+            (
+                ProtectorKind::Passphrase,
+                pk,
+                kdf.encode().to_vec(),
+                Some(kdf),
+            )
+        }
+    };
+    let sealed = identity.seal(rng, &pk.derive_seal_key(), kind, user, kdf.as_ref())?;
+    Ok((kind, pk, stored_form, sealed))
 }
 
 fn check_answer_keys(answer: &LoginAnswer, identity: &UserIdentity) -> Result<()> {
@@ -71,24 +111,15 @@ fn check_answer_keys(answer: &LoginAnswer, identity: &UserIdentity) -> Result<()
     Ok(())
 }
 
-/// `zkwiki register USER`.
+/// `zkwiki register USER [--kms-key ARN]`.
 pub fn register(ctx: &Ctx, a: &RegisterArgs) -> Result<()> {
     check_name(&a.user)?;
     let server = ctx.server()?;
     let api = Api::new(&server, None);
-    let passphrase = ctx.secrets.new_passphrase()?;
     let rng = &mut OsRng;
-    let kdf = KdfParams::make(rng, cost(a.kdf_floor))?;
     let identity = UserIdentity::make(rng);
-    ctx.out.note("deriving keys from the passphrase…");
-    let pk = ProtectorKey::derive_from_passphrase(&kdf, passphrase.as_bytes())?;
-    let sealed = identity.seal(
-        rng,
-        &pk.derive_seal_key(),
-        ProtectorKind::Passphrase,
-        &a.user,
-        Some(&kdf),
-    )?;
+    let (kind, pk, stored_form, sealed) =
+        new_protector(ctx, &a.user, &identity, a.kms_key.as_deref(), a.kdf_floor)?;
     let recovery = RecoveryKey::make(rng);
     let rpk = recovery.derive_protector_key();
     let rsealed = identity.seal(
@@ -104,7 +135,8 @@ pub fn register(ctx: &Ctx, a: &RegisterArgs) -> Result<()> {
         "user": a.user,
         "x25519": BASE64.encode(&public.x25519),
         "ed25519": BASE64.encode(&public.ed25519),
-        "kdf": BASE64.encode(&kdf.encode()),
+        "protector": kind.name(),
+        "kdf": BASE64.encode(&stored_form),
         "auth": auth.as_str(),
         "sealed_identity": BASE64.encode(&sealed),
         "recovery": {
@@ -114,10 +146,15 @@ pub fn register(ctx: &Ctx, a: &RegisterArgs) -> Result<()> {
     }))
     .context("registering")?;
     let answer = api
-        .login(&a.user, "passphrase", &auth)
+        .login(&a.user, kind.name(), &auth)
         .context("logging in")?;
     check_answer_keys(&answer, &identity)?;
-    save_login(ctx, &server, &a.user, &kdf, &sealed, &identity, &answer)?;
+    let protection = Protection {
+        kind,
+        stored_form: &stored_form,
+        sealed: &sealed,
+    };
+    save_login(ctx, &server, &a.user, &protection, &identity, &answer)?;
     let shown = recovery.to_display();
     let fingerprint = public.fingerprint();
     if let Some(file) = &a.recovery_key_out {
@@ -133,7 +170,9 @@ pub fn register(ctx: &Ctx, a: &RegisterArgs) -> Result<()> {
     }
     let printed = a.recovery_key_out.is_none();
     if ctx.out.json {
-        let mut v = json!({ "user": a.user, "server": server, "fingerprint": fingerprint });
+        let mut v = json!({
+            "user": a.user, "server": server, "fingerprint": fingerprint, "protector": kind.name(),
+        });
         if printed {
             v["recovery_key"] = json!(shown.as_str());
         }
@@ -141,6 +180,14 @@ pub fn register(ctx: &Ctx, a: &RegisterArgs) -> Result<()> {
     }
     ctx.out.line(format!("registered {} on {server}", a.user))?;
     ctx.out.line(format!("fingerprint: {fingerprint}"))?;
+    if let Some(key) = &a.kms_key {
+        ctx.out.line(format!(
+            "your key is protected by the AWS KMS key {key}: whoever may call kms:Decrypt on it \
+             with your user name as context can log in as you; log in elsewhere with \
+             `zkwiki login {} --kms-key {key}`",
+            a.user
+        ))?;
+    }
     if printed {
         ctx.out.line("")?;
         ctx.out
@@ -172,6 +219,9 @@ pub fn login(ctx: &Ctx, a: &LoginArgs) -> Result<()> {
     if a.recovery_key || a.recovery_key_file.is_some() {
         return login_with_recovery(ctx, a, &server, &user, &api);
     }
+    if let Some(key) = &a.kms_key {
+        return login_with_kms(ctx, key, &server, &user, &api);
+    }
     let kdf = KdfParams::decode(&api.prelogin(&user)?)
         .context("checking the account's key-derivation parameters")?;
     let passphrase = ctx
@@ -179,18 +229,66 @@ pub fn login(ctx: &Ctx, a: &LoginArgs) -> Result<()> {
         .passphrase(&format!("Passphrase for {user}: "))?;
     let pk = ProtectorKey::derive_from_passphrase(&kdf, passphrase.as_bytes())?;
     let answer = api.login(&user, "passphrase", &pk.derive_auth_secret().to_hex())?;
-    if let Some(k) = &answer.kdf
-        && api::b64(k, "kdf")? != kdf.encode()
-    {
-        return Err(CliError::integrity(
-            "the server changed the key-derivation parameters between two requests",
-        ));
-    }
+    let kdf_bytes = kdf.encode();
+    check_same_stored_form(&answer, &kdf_bytes)?;
     let sealed = api::b64(&answer.sealed_identity, "sealed identity")?;
     let identity = UserIdentity::unseal(&sealed, &pk.derive_seal_key(), &user, Some(&kdf))?;
     check_answer_keys(&answer, &identity)?;
-    save_login(ctx, &server, &user, &kdf, &sealed, &identity, &answer)?;
+    let protection = Protection {
+        kind: ProtectorKind::Passphrase,
+        stored_form: &kdf_bytes,
+        sealed: &sealed,
+    };
+    save_login(ctx, &server, &user, &protection, &identity, &answer)?;
     report_login(ctx, &user, &server, &identity)
+}
+
+/// The stored form the login answer carries must be the one the secret was derived from.
+fn check_same_stored_form(answer: &LoginAnswer, used: &[u8]) -> Result<()> {
+    if let Some(k) = &answer.kdf
+        && api::b64(k, "kdf")? != used
+    {
+        return Err(CliError::integrity(
+            "the server changed the protector's parameters between two requests",
+        ));
+    }
+    Ok(())
+}
+
+/// `zkwiki login USER --kms-key ARN`: the server hands back the KMS-wrapped key only under the
+/// ARN it was wrapped with (a stable fake otherwise), KMS unwraps it under the user's name, and
+/// the protector key it yields logs in and opens the identity.
+fn login_with_kms(ctx: &Ctx, key: &str, server: &str, user: &str, api: &Api) -> Result<()> {
+    let wrong = |e: CliError| {
+        if e.kind == ErrorKind::Auth {
+            CliError::new(ErrorKind::Auth, "wrong user name or KMS key").with_hint(format!(
+                "{}; the key must be the one the account was registered with (see `zkwiki whoami` there)",
+                e.message
+            ))
+        } else {
+            e
+        }
+    };
+    let arn = keystore::kms_protector(key)?
+        .key_arn(key)
+        .map_err(keystore::kms_error)?;
+    let stored_form = api.prelogin_kms(user, &arn)?;
+    ctx.out.note("unwrapping your key with AWS KMS…");
+    let pk = keystore::kms_unlock_key(&stored_form, user, None).map_err(wrong)?;
+    let answer = api
+        .login(user, "kms", &pk.derive_auth_secret().to_hex())
+        .map_err(wrong)?;
+    check_same_stored_form(&answer, &stored_form)?;
+    let sealed = api::b64(&answer.sealed_identity, "sealed identity")?;
+    let identity = UserIdentity::unseal(&sealed, &pk.derive_seal_key(), user, None)?;
+    check_answer_keys(&answer, &identity)?;
+    let protection = Protection {
+        kind: ProtectorKind::Kms,
+        stored_form: &stored_form,
+        sealed: &sealed,
+    };
+    save_login(ctx, server, user, &protection, &identity, &answer)?;
+    report_login(ctx, user, server, &identity)
 }
 
 fn report_login(ctx: &Ctx, user: &str, server: &str, identity: &UserIdentity) -> Result<()> {
@@ -225,33 +323,33 @@ fn login_with_recovery(
     let sealed = api::b64(&answer.sealed_identity, "sealed identity")?;
     let identity = UserIdentity::unseal(&sealed, &rpk.derive_seal_key(), user, None)?;
     check_answer_keys(&answer, &identity)?;
-    ctx.out
-        .note("recovery key accepted; choose a new passphrase for this account");
-    let passphrase = ctx.secrets.new_passphrase()?;
-    let rng = &mut OsRng;
-    let kdf = KdfParams::make(rng, cost(a.kdf_floor))?;
-    let pk = ProtectorKey::derive_from_passphrase(&kdf, passphrase.as_bytes())?;
-    let new_sealed = identity.seal(
-        rng,
-        &pk.derive_seal_key(),
-        ProtectorKind::Passphrase,
-        user,
-        Some(&kdf),
-    )?;
+    ctx.out.note(match &a.kms_key {
+        Some(_) => "recovery key accepted; protecting the account with the KMS key",
+        None => "recovery key accepted; choose a new passphrase for this account",
+    });
+    let (kind, pk, stored_form, new_sealed) =
+        new_protector(ctx, user, &identity, a.kms_key.as_deref(), a.kdf_floor)?;
     let authed = Api::new(server, Some(answer.token.clone()));
     authed
         .put_protector(
-            "passphrase",
+            kind.name(),
             &json!({
                 "auth": pk.derive_auth_secret().to_hex().as_str(),
                 "sealed_identity": BASE64.encode(&new_sealed),
-                "kdf": BASE64.encode(&kdf.encode()),
+                "kdf": BASE64.encode(&stored_form),
             }),
         )
-        .context("setting the new passphrase")?;
-    save_login(ctx, server, user, &kdf, &new_sealed, &identity, &answer)?;
-    ctx.out
-        .note("new passphrase set; the old one no longer works");
+        .context("setting the new protector")?;
+    let protection = Protection {
+        kind,
+        stored_form: &stored_form,
+        sealed: &new_sealed,
+    };
+    save_login(ctx, server, user, &protection, &identity, &answer)?;
+    ctx.out.note(match kind {
+        ProtectorKind::Kms => "KMS protector set (a passphrase set before still works)",
+        _ => "new passphrase set; the old one no longer works",
+    });
     report_login(ctx, user, server, &identity)
 }
 
@@ -294,12 +392,27 @@ pub fn whoami(ctx: &Ctx) -> Result<()> {
     if ctx.out.json {
         return ctx.out.json_value(&json!({
             "user": stored.user, "server": stored.server, "fingerprint": fingerprint,
+            "protector": stored.protector,
             "logged_in": session.is_some(), "session_expires_at": expires,
         }));
     }
     ctx.out
         .line(format!("{} on {}", stored.user, stored.server))?;
     ctx.out.line(format!("fingerprint: {fingerprint}"))?;
+    let kms_key = stored
+        .kdf
+        .as_deref()
+        .filter(|_| stored.protector == ProtectorKind::Kms.name())
+        .and_then(|k| BASE64.decode(k.as_bytes()).ok())
+        .and_then(|k| core_crypto::wrapped::WrappedKey::decode(&k).ok());
+    match kms_key {
+        Some(w) => ctx
+            .out
+            .line(format!("key protected by AWS KMS key {}", w.key_arn))?,
+        None => ctx
+            .out
+            .line(format!("key protected by your {}", stored.protector))?,
+    }
     match expires {
         Some(t) => ctx.out.line(format!(
             "session valid until {} UTC",
