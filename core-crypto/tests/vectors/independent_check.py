@@ -78,3 +78,21 @@ for v in kr['versions']:
 m=json.load(open(V+'manifest.json'))
 assert hashlib.sha256(bytes.fromhex(m['encoded'])).hexdigest()==m['digest']
 print('manifest ok')
+wk=json.load(open(V+'wrapped_key.json'))
+def parse_zkkm(b):
+    if b[:4]!=b'ZKKM': return 'Malformed'
+    if len(b)<5: return 'Malformed'
+    if b[4]!=1: return 'UnsupportedVersion'
+    if len(b)<7: return 'Malformed'
+    n=struct.unpack('>H',b[5:7])[0]; arn=b[7:7+n]
+    if len(arn)!=n or n==0 or not all(0x21<=x<=0x7e for x in arn): return 'Malformed'
+    o=7+n
+    if len(b)<o+4: return 'Malformed'
+    cl=struct.unpack('>I',b[o:o+4])[0]; ct=b[o+4:]
+    if cl==0 or cl>6144 or len(ct)!=cl: return 'Malformed'
+    return (arn.decode(), ct.hex())
+for c in wk['cases']:
+    assert parse_zkkm(bytes.fromhex(c['encoded']))==(c['key_arn'],c['ciphertext']), c['comment']
+for r in wk['rejects']:
+    assert parse_zkkm(bytes.fromhex(r['encoded']))==r['error'], r['comment']
+print('wrapped keys ok', len(wk['cases']), 'rejects', len(wk['rejects']))
