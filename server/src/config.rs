@@ -8,6 +8,8 @@ use std::time::Duration;
 pub const DEFAULT_MAX_JSON_BODY: usize = 64 * 1024 * 1024;
 /// git request bodies: 16 MiB.
 pub const DEFAULT_MAX_GIT_BODY: usize = 16 * 1024 * 1024;
+/// Request bodies in flight at once (bytes reserved by large uploads): 256 MiB.
+pub const DEFAULT_MAX_BODY_MEMORY: u64 = 256 * 1024 * 1024;
 /// Session lifetime: 12 hours.
 pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
 
@@ -22,6 +24,10 @@ pub struct Config {
     pub max_json_body: usize,
     /// Largest git request body (bytes).
     pub max_git_body: usize,
+    /// Budget for large request bodies in flight at once (bytes); see `budget.rs`.
+    pub max_body_memory: u64,
+    /// How long a large upload waits for room in that budget before `503 busy`.
+    pub body_wait: Duration,
     /// Lifetime of a session token.
     pub session_ttl: Duration,
     /// Make every accepted commit durable (syncfs) before answering. Only benchmarks that want to
@@ -44,6 +50,8 @@ impl Config {
             web_dir: None,
             max_json_body: DEFAULT_MAX_JSON_BODY,
             max_git_body: DEFAULT_MAX_GIT_BODY,
+            max_body_memory: DEFAULT_MAX_BODY_MEMORY,
+            body_wait: Duration::from_secs(5),
             session_ttl: DEFAULT_SESSION_TTL,
             fsync: true,
             login_burst_per_user: 10,

@@ -54,6 +54,9 @@ pub enum AppError {
     /// Too many attempts; retry after this many seconds.
     #[error("too many attempts; retry in {0} s")]
     RateLimited(u64),
+    /// Too many large uploads in flight; retry after this many seconds.
+    #[error("the server is busy receiving other large uploads; retry in {0} s")]
+    Busy(u64),
     /// Route exists but not for this method.
     #[error("method not allowed on this path")]
     MethodNotAllowed,
@@ -86,6 +89,7 @@ impl AppError {
             Self::Conflict(_) | Self::ConflictCode { .. } => StatusCode::CONFLICT,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -104,6 +108,7 @@ impl AppError {
             Self::ConflictCode { code, .. } => code,
             Self::TooLarge { .. } => "too_large",
             Self::RateLimited(_) => "rate_limited",
+            Self::Busy(_) => "busy",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Internal(_) => "internal",
         }
@@ -161,7 +166,7 @@ impl IntoResponse for AppError {
             obj.insert("head".to_owned(), head.clone());
         }
         let mut resp = (status, Json(body)).into_response();
-        if let Self::RateLimited(secs) = self
+        if let Self::RateLimited(secs) | Self::Busy(secs) = self
             && let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string())
         {
             resp.headers_mut().insert(header::RETRY_AFTER, v);

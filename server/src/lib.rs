@@ -12,6 +12,7 @@
 //! [`app`] builds the router; [`serve`] runs it on a listener until a shutdown signal.
 
 pub mod auth;
+pub mod budget;
 pub mod config;
 pub mod db;
 pub mod durable;
@@ -35,6 +36,7 @@ use axum::routing::{any, delete, get, post, put};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::auth::{RateLimiter, ServerSecret};
+use crate::budget::BodyBudget;
 use crate::config::Config;
 use crate::db::Db;
 use crate::error::{AppError, AppResult};
@@ -189,6 +191,7 @@ pub fn app(state: AppState) -> Router {
     use routes::{accounts, tokens, wikis};
     let json_limit = state.cfg.max_json_body;
     let git_limit = state.cfg.max_git_body;
+    let budget = BodyBudget::new(state.cfg.max_body_memory, state.cfg.body_wait);
     let api = Router::new()
         .route("/prelogin", post(accounts::prelogin))
         .route("/register", post(accounts::register))
@@ -216,10 +219,18 @@ pub fn app(state: AppState) -> Router {
         .fallback(api_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(json_limit))
-        .layer(axum::Extension(BodyLimit(json_limit)));
+        .layer(axum::Extension(BodyLimit(json_limit)))
+        .layer(middleware::from_fn_with_state(
+            (budget.clone(), json_limit as u64),
+            budget::hold,
+        ));
     let git = Router::new()
         .route("/git/{*rest}", any(git::handle))
-        .layer(DefaultBodyLimit::max(git_limit));
+        .layer(DefaultBodyLimit::max(git_limit))
+        .layer(middleware::from_fn_with_state(
+            (budget, git_limit as u64),
+            budget::hold,
+        ));
     let mut router = Router::new()
         .route("/healthz", get(healthz))
         .nest("/api/v1", api)

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
-use server::config::{Config, DEFAULT_MAX_GIT_BODY, DEFAULT_MAX_JSON_BODY};
+use server::config::{
+    Config, DEFAULT_MAX_BODY_MEMORY, DEFAULT_MAX_GIT_BODY, DEFAULT_MAX_JSON_BODY,
+};
 
 /// Stores and serves zkwiki wikis as ciphertext in git.
 #[derive(Parser, Debug)]
@@ -28,6 +30,9 @@ struct Args {
     /// Largest git request body, in bytes.
     #[arg(long, env = "ZKWIKI_MAX_GIT_BODY", default_value_t = DEFAULT_MAX_GIT_BODY)]
     max_git_body: usize,
+    /// Memory for large request bodies in flight at once, in bytes; more waits, then gets 503.
+    #[arg(long, env = "ZKWIKI_MAX_BODY_MEMORY", default_value_t = DEFAULT_MAX_BODY_MEMORY)]
+    max_body_memory: u64,
     /// Session lifetime, in seconds.
     #[arg(long, env = "ZKWIKI_SESSION_TTL", default_value_t = 12 * 3600)]
     session_ttl: u64,
@@ -74,6 +79,7 @@ fn main() -> anyhow::Result<()> {
     cfg.web_dir = args.web_dir.clone();
     cfg.max_json_body = args.max_json_body;
     cfg.max_git_body = args.max_git_body;
+    cfg.max_body_memory = args.max_body_memory;
     cfg.session_ttl = Duration::from_secs(args.session_ttl);
     cfg.fsync = !args.unsafe_no_fsync;
     if !cfg.fsync {

@@ -467,3 +467,60 @@ fn configuration_from_the_environment() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// Large uploads share one memory budget: while one large body is in flight, another that does not
+/// fit is refused with `503 busy` (and `Retry-After`) before its body is read, a smaller one that
+/// fits still goes through, and once the first finishes the refused one is accepted again.
+#[test]
+fn large_uploads_share_a_memory_budget() {
+    use std::io::{Read, Write};
+    let s = Server::start_with(|c| {
+        c.max_json_body = 2 * 1024 * 1024;
+        c.max_body_memory = 1536 * 1024;
+        c.body_wait = std::time::Duration::from_millis(300);
+    });
+    let base = s.client().base.clone();
+    let addr = base.strip_prefix("http://").unwrap().to_owned();
+    let big = 1_000_000usize;
+
+    // A: a 1 MB body that arrives slowly (headers and a few bytes, then nothing for now).
+    let mut a = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        a,
+        "POST /api/v1/register HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {big}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    a.write_all(b"{\"user\": ").unwrap();
+
+    // B: another 1 MB body does not fit beside A: refused without being read. (Retried until A
+    // holds its share: the server takes it when A's headers arrive, not when connect returns.)
+    let deadline = Instant::now() + std::time::Duration::from_secs(20);
+    let (status, body) = loop {
+        let (status, body) = send_oversized(&base, "/api/v1/register", &[], vec![b' '; big]);
+        if status == 503 || Instant::now() > deadline {
+            break (status, body);
+        }
+    };
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "busy", "{body}");
+
+    // C: a 300 kB body fits in what is left and is handled (a JSON error: it is all spaces).
+    let (status, body) = send_oversized(&base, "/api/v1/register", &[], vec![b' '; 300_000]);
+    assert_eq!(status, 400, "{body}");
+    // Small requests never wait.
+    s.client()
+        .post(
+            "/api/v1/prelogin",
+            None,
+            &serde_json::json!({"user": "ann"}),
+        )
+        .expect(200, "");
+
+    // A finishes: its answer comes, and its share is free again.
+    a.write_all(&vec![b' '; big - 9]).unwrap();
+    let mut answer = String::new();
+    a.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    let (status, body) = send_oversized(&base, "/api/v1/register", &[], vec![b' '; big]);
+    assert_eq!(status, 400, "{body}");
+}
