@@ -12,7 +12,8 @@ use core_crypto::keyring::Role;
 use data_encoding::{BASE64, HEXLOWER};
 
 use crate::Inner;
-use crate::auth::Principal;
+use crate::auth::{PresentedToken, Principal, authenticate, require_user};
+use crate::db::User;
 use crate::error::{AppError, AppResult};
 use crate::repo::{Head, Wiki};
 
@@ -61,6 +62,20 @@ pub(crate) fn visible(st: &Inner, p: &Principal, id: WikiId) -> AppResult<(Arc<W
         return Err(not_found);
     }
     Ok((wiki, head))
+}
+
+/// The session user behind `token` if they own wiki `id`: authenticated (`401`), a user and not an
+/// agent (`403`), able to see the wiki (`404`), an owner in its current keyring (`403`).
+pub(crate) fn owner_session(
+    st: &Inner,
+    token: Option<&PresentedToken>,
+    id: WikiId,
+) -> AppResult<User> {
+    let p = authenticate(&st.db, token)?;
+    let user = require_user(&p)?.clone();
+    let (_, head) = visible(st, &p, id)?;
+    require_owner(&head, &p)?;
+    Ok(user)
 }
 
 /// `403` unless `p` is a session user who is an owner in the current keyring.

@@ -9,11 +9,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::AppState;
-use crate::auth::{TokenRole, authenticate, make_token, require_user};
+use crate::auth::{TokenRole, make_token};
 use crate::db::now_unix;
 use crate::error::{AppError, AppResult};
 use crate::extract::{ApiPath, JsonBody, Token};
-use crate::routes::{require_owner, visible, wiki_id};
+use crate::routes::{owner_session, wiki_id};
 
 /// Longest token lifetime: one year.
 pub const MAX_EXPIRES_IN: u64 = 365 * 24 * 3600;
@@ -41,10 +41,7 @@ pub(crate) async fn create(
         ));
     }
     st.blocking(move |st| {
-        let p = authenticate(&st.db, token.as_ref())?;
-        let user = require_user(&p)?;
-        let (_, head) = visible(st, &p, id)?;
-        require_owner(&head, &p)?;
+        let user = owner_session(st, token.as_ref(), id)?;
         let new = make_token(true);
         let expires_at = now_unix() + body.expires_in as i64;
         st.db.create_agent_token(
@@ -73,10 +70,7 @@ pub(crate) async fn list(
 ) -> AppResult<impl IntoResponse> {
     let id = wiki_id(&wiki)?;
     st.blocking(move |st| {
-        let p = authenticate(&st.db, token.as_ref())?;
-        require_user(&p)?;
-        let (_, head) = visible(st, &p, id)?;
-        require_owner(&head, &p)?;
+        owner_session(st, token.as_ref(), id)?;
         let tokens: Vec<_> = st
             .db
             .list_agent_tokens(&id.to_hex())?
@@ -111,10 +105,7 @@ pub(crate) async fn revoke(
         return Err(AppError::bad("a token id is 32 lowercase hex digits"));
     }
     st.blocking(move |st| {
-        let p = authenticate(&st.db, token.as_ref())?;
-        require_user(&p)?;
-        let (_, head) = visible(st, &p, id)?;
-        require_owner(&head, &p)?;
+        owner_session(st, token.as_ref(), id)?;
         if !st.db.revoke_agent_token(&id.to_hex(), &token_id)? {
             return Err(AppError::NotFound("no such token"));
         }
