@@ -35,6 +35,12 @@ pub fn escape(text: &str) -> String {
 /// Percent-encodes a page path for a `#/…` route: every byte except `A-Z a-z 0-9 - . _ ~ /`.
 pub fn encode_path(path: &str) -> String {
     let mut out = String::with_capacity(path.len() + 8);
+    encode_path_into(&mut out, path);
+    out
+}
+
+/// Appends `path` percent-encoded (see [`encode_path`]); the output needs no HTML escaping.
+pub fn encode_path_into(out: &mut String, path: &str) {
     for b in path.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {
             out.push(b as char);
@@ -43,7 +49,6 @@ pub fn encode_path(path: &str) -> String {
             let _ = write!(out, "%{b:02X}");
         }
     }
-    out
 }
 
 /// Decodes `%XX` escapes (invalid escapes and invalid UTF-8 are kept as they are).

@@ -21,7 +21,7 @@ use pulldown_cmark::{
 };
 
 use crate::frontmatter::{self, Field};
-use crate::html::{encode_path, escape, escape_into, slug};
+use crate::html::{encode_path_into, escape_into, slug};
 use crate::links::{self, PageIndex, Target};
 
 /// What the renderer needs to know about the wiki around the page.
@@ -46,7 +46,15 @@ pub struct Rendered {
     pub front_matter: Vec<Field>,
     /// Paths of the pages this page links to (existing or not), for backlinks.
     pub links: Vec<String>,
+    /// Where the first screens of `html` end: a byte offset between two top-level blocks, or
+    /// `html.len()` for a short page. The app inserts `html[..fold]` at once and the rest after
+    /// the first paint (parsing 280 KB of HTML into the DOM takes Chromium 10+ ms).
+    pub fold: usize,
 }
+
+/// HTML bytes after which [`Rendered::fold`] is placed (at the next top-level block boundary):
+/// several screens of text, about 1 ms of HTML parsing in Chromium.
+pub const FOLD_BYTES: usize = 24 * 1024;
 
 /// The parser options zkwiki's markdown dialect uses.
 pub fn options() -> Options {
@@ -62,15 +70,16 @@ pub fn options() -> Options {
 pub fn render_page(markdown: &str, ctx: &Context<'_>) -> Rendered {
     let (front, body) = core_crypto::envelope::split_front_matter(markdown);
     let fields = front.map(frontmatter::fields).unwrap_or_default();
-    let mut w = Writer::new(ctx);
+    let mut w = Writer::new(ctx, body.len());
     if !fields.is_empty() {
         w.front_matter(&fields);
     }
     for event in Parser::new_ext(body, options()) {
         w.event(event);
     }
-    let (html, heading_title, links) = w.finish();
+    let (html, heading_title, links, fold) = w.finish();
     Rendered {
+        fold,
         html,
         title: frontmatter::title(&fields)
             .map(str::to_owned)
@@ -115,13 +124,17 @@ struct Writer<'a> {
     footnote_numbers: BTreeMap<String, usize>,
     footnotes: Vec<(String, String)>,
     links: Vec<String>,
+    /// Open images: text inside them is alt text, not HTML.
+    alt_depth: usize,
+    fold: Option<usize>,
 }
 
 impl<'a> Writer<'a> {
-    fn new(ctx: &'a Context<'a>) -> Self {
+    fn new(ctx: &'a Context<'a>, markdown_len: usize) -> Self {
         Self {
             ctx,
-            bufs: vec![String::new()],
+            // The HTML is typically 2-3 times the markdown: fewer reallocations and copies.
+            bufs: vec![String::with_capacity(markdown_len * 2 + 256)],
             plain: Vec::new(),
             stack: Vec::new(),
             ids: BTreeMap::new(),
@@ -130,6 +143,8 @@ impl<'a> Writer<'a> {
             footnote_numbers: BTreeMap::new(),
             footnotes: Vec::new(),
             links: Vec::new(),
+            alt_depth: 0,
+            fold: None,
         }
     }
 
@@ -146,6 +161,20 @@ impl<'a> Writer<'a> {
         self.out().push_str(s);
     }
 
+    /// Appends page text, escaped (the only way text reaches the output).
+    fn push_escaped(&mut self, s: &str) {
+        escape_into(self.out(), s);
+    }
+
+    /// Appends ` title="…"` when `title` is not empty.
+    fn push_title_attr(&mut self, title: &str) {
+        if !title.is_empty() {
+            self.push(" title=\"");
+            self.push_escaped(title);
+            self.push("\"");
+        }
+    }
+
     fn text(&mut self, s: &str) {
         if let Some(p) = self.plain.last_mut() {
             p.push_str(s);
@@ -158,16 +187,26 @@ impl<'a> Writer<'a> {
     }
 
     fn collecting_alt(&self) -> bool {
-        self.stack.iter().any(|o| matches!(o, Open::Image { .. }))
+        self.alt_depth > 0
     }
 
-    fn unique_id(&mut self, base: &str) -> String {
-        let n = self.ids.entry(base.to_owned()).or_insert(0);
-        *n += 1;
-        if *n == 1 {
-            format!("zk-{base}")
-        } else {
-            format!("zk-{base}-{}", *n - 1)
+    /// Appends `zk-SLUG` (with `-N` for the N+1th use of the slug), escaped.
+    fn push_unique_id(&mut self, base: &str) {
+        let n = match self.ids.get_mut(base) {
+            Some(n) => {
+                *n += 1;
+                *n
+            }
+            None => {
+                self.ids.insert(base.to_owned(), 1);
+                1
+            }
+        };
+        self.push("zk-");
+        self.push_escaped(base);
+        if n > 1 {
+            let suffix = format!("-{}", n - 1);
+            self.push(&suffix);
         }
     }
 
@@ -175,67 +214,63 @@ impl<'a> Writer<'a> {
         self.push("<table class=\"front-matter\"><tbody>");
         for f in fields {
             self.push("<tr><th>");
-            let k = escape(&f.key);
-            self.push(&k);
+            self.push_escaped(&f.key);
             self.push("</th><td>");
-            let v = escape(&f.value);
-            self.push(&v);
+            self.push_escaped(&f.value);
             self.push("</td></tr>");
         }
         self.push("</tbody></table>\n");
     }
 
-    fn page_href(&self, path: &str, fragment: Option<&str>) -> String {
-        let mut href = format!("{}{}", self.ctx.route, encode_path(path));
+    /// Appends the in-app route of a page (the route is escaped; the percent-encoded path and
+    /// fragment contain only URL-safe ASCII, no HTML metacharacters).
+    fn push_page_href(&mut self, path: &str, fragment: Option<&str>) {
+        let route = self.ctx.route;
+        self.push_escaped(route);
+        encode_path_into(self.out(), path);
         if let Some(f) = fragment {
-            href.push_str("?h=");
-            href.push_str(&encode_path(f));
+            self.push("?h=");
+            encode_path_into(self.out(), f);
         }
-        href
     }
 
     fn open_link(&mut self, target: Target, title: &str) {
-        let title_attr = if title.is_empty() {
-            String::new()
-        } else {
-            format!(" title=\"{}\"", escape(title))
-        };
         match target {
             Target::Page {
                 path,
                 exists,
                 fragment,
             } => {
-                let class = if exists {
-                    "wikilink"
+                self.push(if exists {
+                    "<a class=\"wikilink\" href=\""
                 } else {
-                    "wikilink missing"
-                };
-                let href = self.page_href(&path, fragment.as_deref());
-                let note = if exists {
-                    title_attr
+                    "<a class=\"wikilink missing\" href=\""
+                });
+                self.push_page_href(&path, fragment.as_deref());
+                self.push("\"");
+                if exists {
+                    self.push_title_attr(title);
                 } else {
-                    " title=\"This page does not exist yet\"".to_owned()
-                };
+                    self.push(" title=\"This page does not exist yet\"");
+                }
+                self.push(">");
                 self.links.push(path);
-                let tag = format!("<a class=\"{class}\" href=\"{}\"{note}>", escape(&href));
-                self.push(&tag);
                 self.stack.push(Open::Anchor);
             }
             Target::Fragment(f) => {
-                let tag = format!(
-                    "<a class=\"anchor\" href=\"#zk-{}\"{title_attr}>",
-                    escape(&f)
-                );
-                self.push(&tag);
+                self.push("<a class=\"anchor\" href=\"#zk-");
+                self.push_escaped(&f);
+                self.push("\"");
+                self.push_title_attr(title);
+                self.push(">");
                 self.stack.push(Open::Anchor);
             }
             Target::External(url) => {
-                let tag = format!(
-                    "<a class=\"external\" href=\"{}\" rel=\"noopener noreferrer nofollow\" target=\"_blank\"{title_attr}>",
-                    escape(&url)
-                );
-                self.push(&tag);
+                self.push("<a class=\"external\" href=\"");
+                self.push_escaped(&url);
+                self.push("\" rel=\"noopener noreferrer nofollow\" target=\"_blank\"");
+                self.push_title_attr(title);
+                self.push(">");
                 self.stack.push(Open::Anchor);
             }
             Target::Blocked => {
@@ -288,8 +323,10 @@ impl<'a> Writer<'a> {
                 if lang.is_empty() {
                     self.push("<pre><code>");
                 } else {
-                    let open = format!("<pre><code class=\"language-{lang}\">");
-                    self.push(&open);
+                    // `lang` is only ASCII letters, digits and `-_+` (filtered above).
+                    self.push("<pre><code class=\"language-");
+                    self.push_escaped(&lang);
+                    self.push("\">");
                 }
                 self.stack.push(Open::Code);
             }
@@ -342,11 +379,13 @@ impl<'a> Writer<'a> {
                     Alignment::Right => " class=\"align-right\"",
                 };
                 let (open, close) = if head {
-                    (format!("<th{class}>"), "</th>")
+                    ("<th", "</th>")
                 } else {
-                    (format!("<td{class}>"), "</td>")
+                    ("<td", "</td>")
                 };
-                simple(self, &open, close);
+                self.push(open);
+                simple(self, class, close);
+                self.push(">");
             }
             Tag::Emphasis => simple(self, "<em>", "</em>"),
             Tag::Strong => simple(self, "<strong>", "</strong>"),
@@ -377,6 +416,7 @@ impl<'a> Writer<'a> {
             } => {
                 let src = links::is_inline_image(&dest_url).then(|| dest_url.trim().to_owned());
                 self.plain.push(String::new());
+                self.alt_depth += 1;
                 self.stack.push(Open::Image {
                     src,
                     title: title.to_string(),
@@ -407,15 +447,25 @@ impl<'a> Writer<'a> {
             Open::Heading(level) => {
                 let inner = self.bufs.pop().unwrap_or_default();
                 let text = self.plain.pop().unwrap_or_default();
-                let id = self.unique_id(&slug(&text));
                 if level == HeadingLevel::H1 && self.title.is_none() && !text.trim().is_empty() {
                     self.title = Some(text.trim().to_owned());
                 }
-                let n = level as usize;
-                let html = format!("<h{n} id=\"{}\">{inner}</h{n}>\n", escape(&id));
-                self.push(&html);
+                let (open, close) = match level {
+                    HeadingLevel::H1 => ("<h1 id=\"", "</h1>\n"),
+                    HeadingLevel::H2 => ("<h2 id=\"", "</h2>\n"),
+                    HeadingLevel::H3 => ("<h3 id=\"", "</h3>\n"),
+                    HeadingLevel::H4 => ("<h4 id=\"", "</h4>\n"),
+                    HeadingLevel::H5 => ("<h5 id=\"", "</h5>\n"),
+                    HeadingLevel::H6 => ("<h6 id=\"", "</h6>\n"),
+                };
+                self.push(open);
+                self.push_unique_id(&slug(&text));
+                self.push("\">");
+                self.push(&inner);
+                self.push(close);
             }
             Open::Image { src, title } => {
+                self.alt_depth = self.alt_depth.saturating_sub(1);
                 let alt = self.plain.pop().unwrap_or_default();
                 if let Some(p) = self.plain.last_mut() {
                     p.push_str(&alt);
@@ -423,27 +473,26 @@ impl<'a> Writer<'a> {
                 if self.collecting_alt() {
                     return;
                 }
-                let title_attr = if title.is_empty() {
-                    String::new()
-                } else {
-                    format!(" title=\"{}\"", escape(&title))
-                };
-                let html = match src {
-                    Some(src) => format!(
-                        "<img src=\"{}\" alt=\"{}\" loading=\"lazy\"{title_attr}>",
-                        escape(&src),
-                        escape(&alt)
-                    ),
-                    None => format!(
-                        "<span class=\"image-blocked\" title=\"Images are not loaded from addresses: that would tell the server or another site which page you read\">[image: {}]</span>",
-                        escape(if alt.is_empty() {
+                match src {
+                    Some(src) => {
+                        self.push("<img src=\"");
+                        self.push_escaped(&src);
+                        self.push("\" alt=\"");
+                        self.push_escaped(&alt);
+                        self.push("\" loading=\"lazy\"");
+                        self.push_title_attr(&title);
+                        self.push(">");
+                    }
+                    None => {
+                        self.push("<span class=\"image-blocked\" title=\"Images are not loaded from addresses: that would tell the server or another site which page you read\">[image: ");
+                        self.push_escaped(if alt.is_empty() {
                             "no description"
                         } else {
                             &alt
-                        })
-                    ),
-                };
-                self.push(&html);
+                        });
+                        self.push("]</span>");
+                    }
+                }
             }
             Open::Footnote(label) => {
                 let html = self.bufs.pop().unwrap_or_default();
@@ -454,10 +503,12 @@ impl<'a> Writer<'a> {
                 let t = raw.trim();
                 let comment_only = t.starts_with("&lt;!--") && t.ends_with("--&gt;");
                 if !comment_only && !t.is_empty() {
-                    let html = format!(
-                        "<pre class=\"raw-html\" title=\"Raw HTML is shown as text, never run\"><code>{raw}</code></pre>\n"
+                    // `raw` was escaped as it was collected.
+                    self.push(
+                        "<pre class=\"raw-html\" title=\"Raw HTML is shown as text, never run\"><code>",
                     );
-                    self.push(&html);
+                    self.push(&raw);
+                    self.push("</code></pre>\n");
                 }
             }
         }
@@ -469,18 +520,28 @@ impl<'a> Writer<'a> {
             .footnote_numbers
             .entry(label.to_owned())
             .or_insert(next);
-        let s = slug(label);
-        let html = format!(
-            "<sup class=\"footnote-ref\"><a class=\"anchor\" href=\"#zk-fn-{s}\">{n}</a></sup>",
-            s = escape(&s)
-        );
-        self.push(&html);
+        self.push("<sup class=\"footnote-ref\"><a class=\"anchor\" href=\"#zk-fn-");
+        self.push_escaped(&slug(label));
+        let tail = format!("\">{n}</a></sup>");
+        self.push(&tail);
     }
 
     fn event(&mut self, event: Event<'_>) {
         if matches!(self.stack.last(), Some(Open::Skip)) && !matches!(event, Event::End(_)) {
             return;
         }
+        self.event_inner(event);
+        // Nothing open and no side buffer: the document ends between two top-level blocks.
+        if self.fold.is_none()
+            && self.stack.is_empty()
+            && self.bufs.len() == 1
+            && self.bufs[0].len() >= FOLD_BYTES
+        {
+            self.fold = Some(self.bufs[0].len());
+        }
+    }
+
+    fn event_inner(&mut self, event: Event<'_>) {
         match event {
             Event::Start(tag) => self.start(tag),
             Event::End(tag) => self.end(tag),
@@ -500,7 +561,7 @@ impl<'a> Writer<'a> {
                 escape_into(self.out(), &t);
                 self.push("</code>");
             }
-            Event::Html(t) => escape_into(self.out(), &t),
+            Event::Html(t) => self.push_escaped(&t),
             Event::InlineHtml(t) => {
                 let trimmed = t.trim();
                 let comment = trimmed.starts_with("<!--") && trimmed.ends_with("-->");
@@ -536,8 +597,8 @@ impl<'a> Writer<'a> {
         }
     }
 
-    /// The document, the title and the link targets.
-    fn finish(mut self) -> (String, Option<String>, Vec<String>) {
+    /// The document, the title, the link targets and the fold.
+    fn finish(mut self) -> (String, Option<String>, Vec<String>, usize) {
         // Close anything left open by malformed nesting (pulldown-cmark balances, but be safe).
         while !self.stack.is_empty() {
             self.end(TagEnd::Paragraph);
@@ -556,14 +617,17 @@ impl<'a> Writer<'a> {
             });
             self.push("<section class=\"footnotes\"><ol>\n");
             for (label, html) in defs {
-                let id = format!("zk-fn-{}", slug(&label));
-                let li = format!("<li id=\"{}\">{html}</li>\n", escape(&id));
-                self.push(&li);
+                self.push("<li id=\"zk-fn-");
+                self.push_escaped(&slug(&label));
+                self.push("\">");
+                self.push(&html);
+                self.push("</li>\n");
             }
             self.push("</ol></section>\n");
         }
         let doc = self.bufs.pop().unwrap_or_default();
-        (doc, self.title, self.links)
+        let fold = self.fold.filter(|f| *f < doc.len()).unwrap_or(doc.len());
+        (doc, self.title, self.links, fold)
     }
 }
 

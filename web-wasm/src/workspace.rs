@@ -384,7 +384,10 @@ impl Workspace {
             }
             Ok((record, None)) => {
                 self.failed.remove(&page);
-                let hash = Digest32::of(envelope);
+                // open_page checked the envelope's SHA-256 against this entry: no second hash.
+                let Some(hash) = self.snap.manifest.pages.get(&page).map(|e| e.hash) else {
+                    return Err(AppError::input("that page is not in the signed manifest"));
+                };
                 if self.catalog.page(&page).map(|p| p.hash) != Some(hash) {
                     self.catalog.insert(page, &record, hash);
                     self.relink();

@@ -49,6 +49,14 @@ export function setTrustedHtml(el, renderedByRust) {
   el.innerHTML = renderedByRust;
 }
 
+/**
+ * Appends HTML made by the Rust renderer (the rest of a long page after its fold: whole
+ * top-level elements) at the end of an element. Same rule as setTrustedHtml.
+ */
+export function appendTrustedHtml(el, renderedByRust) {
+  el.insertAdjacentHTML('beforeend', renderedByRust);
+}
+
 /** `Enforced by` badges: cryptography, the server, the client, or you. */
 export function enforced(by, detail) {
   const labels = {

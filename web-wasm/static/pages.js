@@ -1,7 +1,7 @@
 // Page views: reading, the page tree, search, the editor (with conflict handling) and history.
 
 import * as api from './api.js';
-import { h, replace, setTrustedHtml, dialog, toast, when, ago, pageName, pageRoute, enforced } from './dom.js';
+import { h, replace, setTrustedHtml, appendTrustedHtml, dialog, toast, when, ago, pageName, pageRoute, enforced } from './dom.js';
 import { go, showError, renderSidebar, noteTitle, zk } from './app.js';
 import { reportError } from './wiki.js';
 
@@ -196,12 +196,30 @@ export async function showPage(app, path, fragment) {
   }
   if (page.path === 'Home.md' || page.path === 'index.md') noteTitle(w.wiki, page.title || 'Home');
   markActive(w.wiki, page.path);
+  // A long page: the part after the fold goes in after the first paint (parsing all of a 100 KiB
+  // page's HTML takes Chromium 10+ ms), or at once when a heading in it is to be scrolled to.
+  let rest = page.htmlRest;
+  const finish = () => {
+    if (!rest) return;
+    const t1 = performance.now();
+    appendTrustedHtml(article, rest);
+    rest = '';
+    window.zkwikiLastRestMs = performance.now() - t1;
+    window.zkwikiLastCompleteMs = performance.now() - t0;
+  };
+  window.zkwikiLastRestMs = 0;
+  window.zkwikiLastCompleteMs = rest ? null : window.zkwikiLastViewMs;
   if (fragment) {
-    const target = document.getElementById(`zk-${fragment}`);
+    let target = document.getElementById(`zk-${fragment}`);
+    if (!target && rest) {
+      finish();
+      target = document.getElementById(`zk-${fragment}`);
+    }
     if (target) target.scrollIntoView();
   } else {
     main().scrollTop = 0;
   }
+  if (rest) requestAnimationFrame(() => setTimeout(finish, 0));
 }
 
 /** An attachment: download it, and see it inline when it is a raster image. */

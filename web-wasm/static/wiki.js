@@ -5,6 +5,22 @@ import * as api from './api.js';
 import * as device from './device.js';
 import { integrityProblem } from './banner.js';
 
+/**
+ * A PageView from Rust as a plain object: its JSON fields, `html` (the first screens) and
+ * `htmlRest` (the rest of a long page, whole top-level elements, or ''). The HTML comes as
+ * strings, not inside the JSON, so it is not escaped and parsed again.
+ */
+function takeView(v) {
+  try {
+    const view = JSON.parse(v.meta);
+    view.html = v.takeHtml();
+    view.htmlRest = v.takeRest();
+    return view;
+  } finally {
+    v.free();
+  }
+}
+
 /** Opens a wiki: fetches the keyring chain and head, verifies them (Rust), then the catalog. */
 export async function openWiki(account, wiki) {
   const [keyring, head] = await Promise.all([
@@ -108,7 +124,7 @@ export class OpenWiki {
       }
       try {
         const t1 = performance.now();
-        const view = JSON.parse(this.session.view(page, bytes));
+        const view = takeView(this.session.view(page, bytes));
         window.zkwikiLastViewParts = { fetch: t1 - t0, wasm: performance.now() - t1 };
         return view;
       } catch (e) {

@@ -59,15 +59,29 @@ async fn write_page(b: &Browser, wiki: &str, path: &str, text: &str) {
     .await;
 }
 
-/// Navigates to `path` and resolves when the page is rendered: `{view, paint}` in ms, where
-/// `view` is fetch + verify + decrypt + render + DOM insertion (measured in the app) and `paint`
-/// also waits for the next animation frame.
+/// Navigates to `path` and resolves when the page is rendered: `{view, paint, complete}` in ms,
+/// where `view` is fetch + verify + decrypt + render + DOM insertion of the page's first screens
+/// (measured in the app), `paint` also waits for the next animation frame, and `complete` is
+/// `view` until the rest of a long page is in the DOM too (the app appends it after that frame).
 const NAVIGATE: &str = r#"
 const [wiki, path, done] = arguments;
 const t0 = performance.now();
+window.zkwikiLastCompleteMs = null;
+const complete = () => new Promise((resolve) => {
+  const poll = () => (window.zkwikiLastCompleteMs != null ? resolve() : setTimeout(poll, 1));
+  poll();
+});
+let paint;
 new Promise((resolve) => { window.zkwikiOnView = resolve; })
   .then(() => new Promise((r) => requestAnimationFrame(() => r())))
-  .then(() => done({ view: window.zkwikiLastViewMs, paint: performance.now() - t0, parts: window.zkwikiLastViewParts }));
+  .then(() => { paint = performance.now() - t0; })
+  .then(complete)
+  .then(() => done({
+    view: window.zkwikiLastViewMs,
+    paint,
+    complete: window.zkwikiLastCompleteMs,
+    parts: { ...window.zkwikiLastViewParts, rest: window.zkwikiLastRestMs },
+  }));
 location.hash = `#/w/${wiki}/p/${path}`;
 "#;
 
@@ -103,7 +117,8 @@ async fn browser_benchmarks() {
     }
 
     // Navigation: Other → Small → Other → Large …, measuring the moves to Small and Large.
-    let mut nav: [(Vec<f64>, Vec<f64>); 2] = Default::default();
+    let mut nav: [(Vec<f64>, Vec<f64>, Vec<f64>); 2] = Default::default();
+    let mut parts: [[Vec<f64>; 4]; 2] = Default::default();
     let rounds = 25;
     for round in 0..rounds + 3 {
         for (k, target) in ["Small.md", "Large.md"].iter().enumerate() {
@@ -122,6 +137,10 @@ async fn browser_benchmarks() {
             if round >= 3 {
                 nav[k].0.push(r["view"].as_f64().unwrap());
                 nav[k].1.push(r["paint"].as_f64().unwrap());
+                nav[k].2.push(r["complete"].as_f64().unwrap());
+                for (i, part) in ["fetch", "wasm", "dom", "rest"].iter().enumerate() {
+                    parts[k][i].push(r["parts"][part].as_f64().unwrap_or(0.0));
+                }
             }
         }
     }
@@ -234,6 +253,11 @@ async fn browser_benchmarks() {
     );
     row(
         &mut out,
+        "  same, until the whole page is in the DOM",
+        nav[0].2.clone(),
+    );
+    row(
+        &mut out,
         &format!(
             "navigate to a 100 KiB page ({} B): fetch+verify+decrypt+render",
             large.len()
@@ -247,6 +271,11 @@ async fn browser_benchmarks() {
     );
     row(
         &mut out,
+        "  same, until the whole page is in the DOM",
+        nav[1].2.clone(),
+    );
+    row(
+        &mut out,
         "search as you type, per keystroke (30 pages, index)",
         search,
     );
@@ -255,6 +284,18 @@ async fn browser_benchmarks() {
         "app start: page load to ready (JS + wasm compile)",
         boot,
     );
+    let _ = writeln!(
+        out,
+        "\n| Navigation parts, median (ms) | fetch | verify+decrypt+render (wasm) | DOM (first screens) | DOM (rest, after paint) |\n|---|---:|---:|---:|---:|"
+    );
+    for (k, name) in ["4 KiB page", "100 KiB page"].iter().enumerate() {
+        let m: Vec<f64> = parts[k].iter().map(|v| stats(v.clone()).0).collect();
+        let _ = writeln!(
+            out,
+            "| {name} | {:.1} | {:.1} | {:.1} | {:.1} |",
+            m[0], m[1], m[2], m[3]
+        );
+    }
     let _ = writeln!(
         out,
         "\nWebAssembly bundle: {:.1} KB raw, {:.1} KB gzipped (gzip -9); JS + CSS: {:.1} KB raw.\n\nChromium: {}",

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::wasm_bindgen_test;
 use web_wasm::account::{Account, LoginKey, Registration};
-use web_wasm::session::{WikiSession, diff_lines, merge_texts};
+use web_wasm::session::{PageView, WikiSession, diff_lines, merge_texts};
 
 const PASS: &str = "correct horse battery staple";
 
@@ -24,6 +24,13 @@ fn error_name(e: JsValue) -> String {
 
 fn parse(s: &str) -> Value {
     serde_json::from_str(s).unwrap()
+}
+
+/// A page view as JSON, with its whole HTML (both parts) under `html`.
+fn view_json(mut v: PageView) -> Value {
+    let mut j = parse(&v.meta());
+    j["html"] = (v.take_html() + &v.take_rest()).into();
+    j
 }
 
 /// What the server would answer to a login with the passphrase protector.
@@ -219,7 +226,7 @@ fn create_write_read_search_share() {
     assert_eq!(pages[0]["path"], "Home.md");
     let id = s2.find("home.md").unwrap();
     let hash = s2.hash_of(&id).unwrap();
-    let view = parse(&s2.view(&id, &server.blob(&hash)).unwrap());
+    let view = view_json(s2.view(&id, &server.blob(&hash)).unwrap());
     let html = view["html"].as_str().unwrap();
     assert_eq!(view["title"], "Home");
     assert!(html.contains("wikilink missing"), "{html}");
@@ -272,7 +279,7 @@ fn create_write_read_search_share() {
         .open_wiki(&wiki, &server.keyring_json(), &server.head_json(), "")
         .unwrap();
     server.load_all(&mut ds);
-    let view = parse(&ds.view(&id, &server.blob(&hash)).unwrap());
+    let view = view_json(ds.view(&id, &server.blob(&hash)).unwrap());
     assert_eq!(view["path"], "Home.md");
     assert_eq!(parse(&ds.info())["role"], "reader");
     assert_eq!(

@@ -52,6 +52,7 @@ pub fn build(root: &Path) -> Result<PathBuf> {
                 "--profile",
                 "wasm-release",
             ])
+            .args(speed_overrides())
             .env("CARGO_ENCODED_RUSTFLAGS", remap_flags(root)))
     })?;
     let input = target_dir(root)
@@ -116,6 +117,37 @@ pub fn build(root: &Path) -> Result<PathBuf> {
     report_size(&bg_wasm)?;
     println!("xtask: web app built in {}", web.display());
     Ok(web)
+}
+
+/// Crates on the page-navigation path (markdown rendering, SHA-256, XChaCha20-Poly1305, the JSON
+/// handed to JavaScript), built at `opt-level = 3` inside the size-optimised `wasm-release`
+/// profile: at `z` the 100 KiB page's verify + decrypt + render took 2.4x as long (see the
+/// "Browser" section of docs/benchmarks.md), while the rest of the bundle (age, Argon2, the
+/// keyring) stays small.
+pub const SPEED_CRATES: &[&str] = &[
+    "pulldown-cmark",
+    "memchr",
+    "unicase",
+    "sha2",
+    "chacha20",
+    "poly1305",
+    "chacha20poly1305",
+    "universal-hash",
+    "serde_json",
+    "itoa",
+];
+
+/// `--config` arguments that set [`SPEED_CRATES`] to `opt-level = 3` in the `wasm-release` profile.
+pub fn speed_overrides() -> Vec<String> {
+    SPEED_CRATES
+        .iter()
+        .flat_map(|krate| {
+            [
+                "--config".to_owned(),
+                format!("profile.wasm-release.package.{krate}.opt-level=3"),
+            ]
+        })
+        .collect()
 }
 
 /// Rust flags for the wasm build that replace this machine's paths (the cargo home and the

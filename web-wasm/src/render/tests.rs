@@ -343,6 +343,11 @@ fn arbitrary_input_stays_inside_the_allowlist() {
         "\"",
         "'",
         "&",
+        "&amp;",
+        "&quot;",
+        "&#39;",
+        "&#x22;",
+        "&lt;",
         "[",
         "]",
         "(",
@@ -379,6 +384,176 @@ fn arbitrary_input_stays_inside_the_allowlist() {
         "- [ ] ",
     ]);
     proptest!(ProptestConfig::with_cases(2000), |(parts in prop::collection::vec(alphabet, 0..60))| {
-        assert_safe(&render(&parts.concat()).html);
+        let r = render(&parts.concat());
+        assert_safe(&r.html);
+        assert_escaping_complete(&r.html);
+        assert_balanced(&r.html);
     });
+}
+
+/// The characters HTML gives meaning to never appear raw in attribute values, and every `&` in
+/// the output (text and attributes) starts one of the five entities the escaper writes: so page
+/// text cannot close a value, open a tag, or smuggle an entity of its own.
+fn assert_escaping_complete(html: &str) {
+    const ENTITIES: &[&str] = &["&amp;", "&lt;", "&gt;", "&quot;", "&#39;"];
+    for (i, _) in html.match_indices('&') {
+        assert!(
+            ENTITIES.iter().any(|e| html[i..].starts_with(e)),
+            "raw & at {i} in {html}"
+        );
+    }
+    assert!(!html.contains('\0'), "NUL in {html}");
+}
+
+/// The values of attribute `name` in `html`, unescaped.
+fn attr_values(html: &str, name: &str) -> Vec<String> {
+    let needle = format!(" {name}=\"");
+    html.match_indices(&needle)
+        .map(|(i, _)| {
+            let v = &html[i + needle.len()..];
+            let v = &v[..v.find('"').expect("closing quote")];
+            assert!(!v.contains(['<', '>', '\'']), "raw metacharacter in {v:?}");
+            v.replace("&quot;", "\"")
+                .replace("&#39;", "'")
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&amp;", "&")
+        })
+        .collect()
+}
+
+#[test]
+fn attribute_values_escape_quotes_and_entities() {
+    // (markdown, attribute, the value the browser must see)
+    let cases = [
+        (
+            r#"[x](https://ok.example/a "say &quot;hi&quot; & <b> 'q'")"#,
+            "title",
+            r#"say "hi" & <b> 'q'"#,
+        ),
+        (
+            r#"[x](https://ok.example/a 'it&#39;s &#34;x&#x22;')"#,
+            "title",
+            r#"it's "x""#,
+        ),
+        (
+            "[x](<https://ok.example/?a=1&b=\"2\"&c='3'&d=&lt;>)",
+            "href",
+            "https://ok.example/?a=1&b=\"2\"&c='3'&d=<",
+        ),
+        (
+            "[x](https://ok.example/?q=&amp;amp;)",
+            "href",
+            "https://ok.example/?q=&amp;",
+        ),
+        (
+            r#"![a "q" &amp; 'b'](data:image/png;base64,iVBORw0KGgo= "t&#x22;&lt;")"#,
+            "alt",
+            r#"a "q" & 'b'"#,
+        ),
+        (
+            r#"![a](data:image/png;base64,iVBORw0KGgo= "t&#x22;&lt;")"#,
+            "title",
+            r#"t"<"#,
+        ),
+        (
+            "[[Home|label]] [[Home#A \"b\" & <c>|x]]",
+            "href",
+            "#/w/00ff/p/Home.md",
+        ),
+    ];
+    for (md, attr, want) in cases {
+        let r = render(md);
+        assert_safe(&r.html);
+        assert_escaping_complete(&r.html);
+        let values = attr_values(&r.html, attr);
+        assert_eq!(
+            values.first().map(String::as_str),
+            Some(want),
+            "{md}: {}",
+            r.html
+        );
+    }
+    // A fragment with quotes and entities becomes a slug.
+    let r = render("[[Home#A \"b\" & <c>|x]]");
+    assert_eq!(
+        attr_values(&r.html, "href"),
+        ["#/w/00ff/p/Home.md?h=a-b-c"],
+        "{}",
+        r.html
+    );
+}
+
+#[test]
+fn entities_in_text_stay_text() {
+    let r = render(
+        "&lt;script&gt;alert(1)&lt;/script&gt; &amp;lt; &#60;b&#62; `&amp;` &quot;\n\n---\n\n&#0; &#xD800;",
+    );
+    assert_safe(&r.html);
+    assert_escaping_complete(&r.html);
+    let h = &r.html;
+    assert!(h.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{h}");
+    // A literal `&amp;lt;` in the markdown is the text `&lt;`, written back escaped.
+    assert!(h.contains("&amp;lt;"), "{h}");
+    assert!(h.contains("&lt;b&gt;"), "{h}");
+    assert!(h.contains("<code>&amp;amp;</code>"), "{h}");
+    assert!(!h.contains("<b>") && !h.contains("<script"), "{h}");
+    let r = render("---\ntitle: a &amp; \"b\" <i>\n---\nx\n");
+    assert!(
+        r.html
+            .contains("<td>a &amp;amp; &quot;b&quot; &lt;i&gt;</td>"),
+        "{}",
+        r.html
+    );
+}
+
+/// Tags of `html` balance (void elements aside): the string is a sequence of whole elements.
+fn assert_balanced(html: &str) {
+    const VOID: &[&str] = &["input", "hr", "br", "img"];
+    let mut open: Vec<&str> = Vec::new();
+    let mut rest = html;
+    while let Some(start) = rest.find('<') {
+        let after = &rest[start + 1..];
+        let end = after.find('>').expect("closed tag");
+        let tag = &after[..end];
+        rest = &after[end + 1..];
+        if let Some(name) = tag.strip_prefix('/') {
+            assert_eq!(open.pop(), Some(name), "unbalanced </{name}> in {html}");
+        } else {
+            let name = tag.split(' ').next().unwrap_or(tag);
+            if !VOID.contains(&name) {
+                open.push(name);
+            }
+        }
+    }
+    assert!(open.is_empty(), "unclosed {open:?}");
+}
+
+#[test]
+fn long_pages_fold_between_top_level_blocks() {
+    let short = render("# Short\n\ntext\n");
+    assert_eq!(short.fold, short.html.len());
+
+    // Every block kind, XSS payloads included, repeated past the fold, with footnotes at the end.
+    let mut md = String::from("---\ntitle: Long\n---\n");
+    let mut i = 0;
+    while md.len() < FOLD_BYTES * 2 {
+        i += 1;
+        let p = PAYLOADS[i % PAYLOADS.len()];
+        md.push_str(&format!(
+            "## H{i} {p}\n\ntext [[Home]] [x](https://e.example/?a=\"{i}\") {p} note[^f{i}]\n\n\
+             - a\n  - nested {p}\n- [x] b\n\n> quote\n>\n> > deeper\n\n| a | b |\n|---|---|\n| {i} | c |\n\n\
+             ```\n{p}\n```\n\n{p}\n\n[^f{i}]: foot {i}\n\n"
+        ));
+    }
+    let r = render(&md);
+    assert!(r.fold >= FOLD_BYTES && r.fold < r.html.len(), "{}", r.fold);
+    let (head, rest) = r.html.split_at(r.fold);
+    for part in [head, rest] {
+        assert_safe(part);
+        assert_escaping_complete(part);
+        assert_balanced(part);
+    }
+    assert!(head.ends_with('\n'), "{}", &head[head.len() - 40..]);
+    assert!(rest.contains("<section class=\"footnotes\">"));
 }
