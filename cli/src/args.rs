@@ -96,6 +96,10 @@ pub enum Command {
     Logout(LogoutArgs),
     /// Show who you are logged in as, and your key fingerprint
     Whoami,
+    /// Change your passphrase, or protect your key with an AWS KMS key instead
+    Passwd(PasswdArgs),
+    /// Make a new recovery key (the old one stops working)
+    RecoveryKey(RecoveryKeyArgs),
     /// Create, list and delete wikis
     #[command(subcommand)]
     Wiki(WikiCommand),
@@ -198,6 +202,35 @@ pub struct LoginArgs {
         value_parser = clap::builder::FalseyValueParser::new()
     )]
     pub kdf_floor: bool,
+}
+
+/// `passwd`.
+#[derive(Debug, Args)]
+pub struct PasswdArgs {
+    /// Protect your key with this AWS KMS key (id, alias or ARN) instead of a new passphrase
+    #[arg(long, value_name = "ARN")]
+    pub kms_key: Option<String>,
+    /// Read the new passphrase from the first line of FILE (or set ZKWIKI_NEW_PASSPHRASE)
+    #[arg(long, value_name = "FILE")]
+    pub new_passphrase_file: Option<PathBuf>,
+    /// Tests only: Argon2id at the client's minimum cost for the new passphrase
+    #[arg(
+        long,
+        hide = true,
+        env = "ZKWIKI_TEST_KDF_FLOOR",
+        hide_env_values = true,
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::FalseyValueParser::new()
+    )]
+    pub kdf_floor: bool,
+}
+
+/// `recovery-key`.
+#[derive(Debug, Args)]
+pub struct RecoveryKeyArgs {
+    /// Write the new recovery key to FILE (mode 0600) instead of printing it
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 /// `logout`.

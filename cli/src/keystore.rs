@@ -346,11 +346,33 @@ impl SecretSource {
         prompt_hidden(prompt)
     }
 
-    /// A new passphrase: asked twice when prompting; at least 8 characters.
+    /// A new passphrase for `register` and recovery: `ZKWIKI_PASSPHRASE`, `--passphrase-file`, or
+    /// asked twice; at least 8 characters.
     pub fn new_passphrase(&self) -> Result<Zeroizing<String>> {
-        let interactive =
-            std::env::var_os("ZKWIKI_PASSPHRASE").is_none() && self.passphrase_file.is_none();
-        let first = self.passphrase("New passphrase: ")?;
+        Self::new_passphrase_from("ZKWIKI_PASSPHRASE", self.passphrase_file.as_deref())
+    }
+
+    /// A changed passphrase (`passwd`, where `ZKWIKI_PASSPHRASE` is the current one):
+    /// `ZKWIKI_NEW_PASSPHRASE`, `file`, or asked twice; at least 8 characters.
+    pub fn changed_passphrase(&self, file: Option<&Path>) -> Result<Zeroizing<String>> {
+        Self::new_passphrase_from("ZKWIKI_NEW_PASSPHRASE", file)
+    }
+
+    fn new_passphrase_from(var: &str, file: Option<&Path>) -> Result<Zeroizing<String>> {
+        let given = match (std::env::var_os(var), file) {
+            (Some(v), _) => Some(
+                v.into_string()
+                    .map(Zeroizing::new)
+                    .map_err(|_| CliError::usage(format!("{var} is not valid UTF-8")))?,
+            ),
+            (None, Some(f)) => Some(read_first_line(f)?),
+            (None, None) => None,
+        };
+        let interactive = given.is_none();
+        let first = match given {
+            Some(p) => p,
+            None => prompt_hidden("New passphrase: ")?,
+        };
         if first.chars().count() < 8 {
             return Err(
                 CliError::usage("the passphrase is shorter than 8 characters")

@@ -283,6 +283,23 @@ fn kms_account_register_and_login_elsewhere() {
     assert!(err.contains("wrong user name or KMS key"), "{err}");
     stranger.ok(&["login", "svc", "--kms-key", &other_key]);
 
+    // `passwd` on a KMS account (unlocked through KMS) adds a passphrase; both then log in.
+    laptop.vars.push((
+        "ZKWIKI_NEW_PASSPHRASE".into(),
+        "now with a passphrase".into(),
+    ));
+    let out = laptop.json(&["passwd"]);
+    assert_eq!(out["protector"], "passphrase", "{out}");
+    let mut desk = Env::new(Some(&server));
+    desk.vars
+        .push(("ZKWIKI_PASSPHRASE".into(), "now with a passphrase".into()));
+    desk.ok(&["login", "svc"]);
+    assert!(
+        desk.ok(&["--wiki", &wiki, "cat", "Runbook.md"])
+            .contains("v2 from the instance")
+    );
+    stranger.ok(&["login", "svc", "--kms-key", &other_key]);
+
     server.stop();
     let plain = ec2.path("plain");
     ec2.ok(&["decrypt", clone.to_str().unwrap(), plain.to_str().unwrap()]);

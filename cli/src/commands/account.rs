@@ -10,7 +10,7 @@ use rand_core::OsRng;
 use serde_json::json;
 
 use crate::api::{self, Api, LoginAnswer};
-use crate::args::{LoginArgs, LogoutArgs, RegisterArgs};
+use crate::args::{LoginArgs, LogoutArgs, PasswdArgs, RecoveryKeyArgs, RegisterArgs};
 use crate::config::ConfigFile;
 use crate::context::Ctx;
 use crate::error::{CliError, Context, ErrorKind, Result};
@@ -40,13 +40,12 @@ struct Protection<'a> {
     sealed: &'a [u8],
 }
 
-fn save_login(
+fn save_identity(
     ctx: &Ctx,
     server: &str,
     user: &str,
     protection: &Protection<'_>,
     identity: &UserIdentity,
-    answer: &LoginAnswer,
 ) -> Result<()> {
     let public = identity.public();
     ctx.keystore.save_identity(&StoredIdentity {
@@ -57,7 +56,18 @@ fn save_login(
         sealed_identity: BASE64.encode(protection.sealed),
         x25519: BASE64.encode(&public.x25519),
         ed25519: BASE64.encode(&public.ed25519),
-    })?;
+    })
+}
+
+fn save_login(
+    ctx: &Ctx,
+    server: &str,
+    user: &str,
+    protection: &Protection<'_>,
+    identity: &UserIdentity,
+    answer: &LoginAnswer,
+) -> Result<()> {
+    save_identity(ctx, server, user, protection, identity)?;
     ctx.keystore.save_session(&Session {
         server: server.to_owned(),
         user: user.to_owned(),
@@ -65,6 +75,64 @@ fn save_login(
         expires_at: answer.expires_at,
     })?;
     remember_server(ctx, server, user)
+}
+
+/// Refuses a file that already exists before anything changes on the server.
+fn check_new_file(file: Option<&Path>) -> Result<()> {
+    match file {
+        Some(f) if f.exists() => Err(CliError::usage(format!("{} already exists", f.display()))
+            .with_hint("choose another file name")),
+        _ => Ok(()),
+    }
+}
+
+/// Writes a new recovery key to `file` (0600), or returns it for printing when there is none.
+fn keep_recovery_key(recovery: &RecoveryKey, file: Option<&Path>) -> Result<Option<String>> {
+    let shown = recovery.to_display();
+    let Some(file) = file else {
+        return Ok(Some(shown.to_string()));
+    };
+    let mut text = zeroize::Zeroizing::new(shown.to_string());
+    text.push('\n');
+    fsutil::write_atomic(file, text.as_bytes(), true).context(file.display())?;
+    Ok(None)
+}
+
+/// Keeps the new recovery key first (so a full disk cannot leave the account with a key nobody
+/// has), then makes the server change; if that fails, the file is removed again.
+fn with_recovery_key_kept<T>(
+    recovery: &RecoveryKey,
+    file: Option<&Path>,
+    change: impl FnOnce() -> Result<T>,
+) -> Result<(T, Option<String>)> {
+    let printed = keep_recovery_key(recovery, file)?;
+    match change() {
+        Ok(v) => Ok((v, printed)),
+        Err(e) => {
+            if let Some(f) = file {
+                let _ = std::fs::remove_file(f);
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Tells the user where the recovery key went (printed once, or the file).
+fn report_recovery_key(ctx: &Ctx, printed: Option<&str>) -> Result<()> {
+    match printed {
+        Some(key) => {
+            ctx.out.line("")?;
+            ctx.out
+                .line("Your recovery key (shown only this once; print it or store it offline):")?;
+            ctx.out.line(format!("  {key}"))?;
+            ctx.out
+                .line("With it you can log in and set a new passphrase if you forget yours:")?;
+            ctx.out.line("  zkwiki login --recovery-key")
+        }
+        None => ctx
+            .out
+            .line("recovery key written to the file you named: keep it offline"),
+    }
 }
 
 /// A new everyday protector for `identity`: a passphrase (asked for twice) or a fresh key wrapped
@@ -75,6 +143,7 @@ fn new_protector(
     identity: &UserIdentity,
     kms_key: Option<&str>,
     kdf_floor: bool,
+    passphrase: impl FnOnce() -> Result<zeroize::Zeroizing<String>>,
 ) -> Result<(ProtectorKind, ProtectorKey, Vec<u8>, Vec<u8>)> {
     let rng = &mut OsRng;
     let (kind, pk, stored_form, kdf) = match kms_key {
@@ -84,7 +153,7 @@ fn new_protector(
             (ProtectorKind::Kms, pk, stored, None)
         }
         None => {
-            let passphrase = ctx.secrets.new_passphrase()?;
+            let passphrase = passphrase()?;
             let kdf = KdfParams::make(rng, cost(kdf_floor))?;
             ctx.out.note("deriving keys from the passphrase…");
             let pk = ProtectorKey::derive_from_passphrase(&kdf, passphrase.as_bytes())?;
@@ -118,8 +187,15 @@ pub fn register(ctx: &Ctx, a: &RegisterArgs) -> Result<()> {
     let api = Api::new(&server, None);
     let rng = &mut OsRng;
     let identity = UserIdentity::make(rng);
-    let (kind, pk, stored_form, sealed) =
-        new_protector(ctx, &a.user, &identity, a.kms_key.as_deref(), a.kdf_floor)?;
+    check_new_file(a.recovery_key_out.as_deref())?;
+    let (kind, pk, stored_form, sealed) = new_protector(
+        ctx,
+        &a.user,
+        &identity,
+        a.kms_key.as_deref(),
+        a.kdf_floor,
+        || ctx.secrets.new_passphrase(),
+    )?;
     let recovery = RecoveryKey::make(rng);
     let rpk = recovery.derive_protector_key();
     let rsealed = identity.seal(
@@ -131,20 +207,23 @@ pub fn register(ctx: &Ctx, a: &RegisterArgs) -> Result<()> {
     )?;
     let public = identity.public();
     let auth = pk.derive_auth_secret().to_hex();
-    api.register(&json!({
-        "user": a.user,
-        "x25519": BASE64.encode(&public.x25519),
-        "ed25519": BASE64.encode(&public.ed25519),
-        "protector": kind.name(),
-        "kdf": BASE64.encode(&stored_form),
-        "auth": auth.as_str(),
-        "sealed_identity": BASE64.encode(&sealed),
-        "recovery": {
-            "auth": rpk.derive_auth_secret().to_hex().as_str(),
-            "sealed_identity": BASE64.encode(&rsealed),
-        },
-    }))
-    .context("registering")?;
+    let register = || {
+        api.register(&json!({
+            "user": a.user,
+            "x25519": BASE64.encode(&public.x25519),
+            "ed25519": BASE64.encode(&public.ed25519),
+            "protector": kind.name(),
+            "kdf": BASE64.encode(&stored_form),
+            "auth": auth.as_str(),
+            "sealed_identity": BASE64.encode(&sealed),
+            "recovery": {
+                "auth": rpk.derive_auth_secret().to_hex().as_str(),
+                "sealed_identity": BASE64.encode(&rsealed),
+            },
+        }))
+        .context("registering")
+    };
+    let ((), printed) = with_recovery_key_kept(&recovery, a.recovery_key_out.as_deref(), register)?;
     let answer = api
         .login(&a.user, kind.name(), &auth)
         .context("logging in")?;
@@ -155,26 +234,13 @@ pub fn register(ctx: &Ctx, a: &RegisterArgs) -> Result<()> {
         sealed: &sealed,
     };
     save_login(ctx, &server, &a.user, &protection, &identity, &answer)?;
-    let shown = recovery.to_display();
     let fingerprint = public.fingerprint();
-    if let Some(file) = &a.recovery_key_out {
-        if file.exists() {
-            return Err(CliError::usage(format!(
-                "{} already exists",
-                file.display()
-            )));
-        }
-        let mut text = zeroize::Zeroizing::new(shown.to_string());
-        text.push('\n');
-        fsutil::write_atomic(file, text.as_bytes(), true).context(file.display())?;
-    }
-    let printed = a.recovery_key_out.is_none();
     if ctx.out.json {
         let mut v = json!({
             "user": a.user, "server": server, "fingerprint": fingerprint, "protector": kind.name(),
         });
-        if printed {
-            v["recovery_key"] = json!(shown.as_str());
+        if let Some(key) = &printed {
+            v["recovery_key"] = json!(key);
         }
         return ctx.out.json_value(&v);
     }
@@ -188,19 +254,112 @@ pub fn register(ctx: &Ctx, a: &RegisterArgs) -> Result<()> {
             a.user
         ))?;
     }
-    if printed {
-        ctx.out.line("")?;
-        ctx.out
-            .line("Your recovery key (shown only this once; print it or store it offline):")?;
-        ctx.out.line(format!("  {}", shown.as_str()))?;
-        ctx.out
-            .line("With it you can log in and set a new passphrase if you forget yours:")?;
-        ctx.out.line("  zkwiki login --recovery-key")?;
-    } else {
-        ctx.out
-            .line("recovery key written to the file you named: keep it offline")?;
+    report_recovery_key(ctx, printed.as_deref())
+}
+
+/// The server session and the unlocked identity, for commands that change the account.
+fn account_session(ctx: &Ctx, what: &str) -> Result<(Session, crate::context::Unlocked)> {
+    if ctx.key_file.is_some() {
+        return Err(CliError::usage(format!(
+            "{what} changes your account's sealed identity, not a key file"
+        ))
+        .with_hint("run it without --key-file"));
     }
-    Ok(())
+    let session = ctx.keystore.session()?.ok_or_else(|| {
+        CliError::new(ErrorKind::Auth, "not logged in").with_hint("run `zkwiki login` first")
+    })?;
+    let who = ctx.unlock()?;
+    if who.user != session.user {
+        return Err(CliError::usage(format!(
+            "the session is {}'s but the identity on this machine is {}'s",
+            session.user, who.user
+        ))
+        .with_hint("log in again: `zkwiki login`"));
+    }
+    Ok((session, who))
+}
+
+/// `zkwiki passwd [--kms-key ARN]`: a new passphrase (or a KMS key) for the account. The identity
+/// is opened with the current protector, sealed under the new one, and replaces that protector on
+/// the server; other protectors (the recovery key, a KMS key or passphrase set before) stay.
+pub fn passwd(ctx: &Ctx, a: &PasswdArgs) -> Result<()> {
+    let (session, who) = account_session(ctx, "passwd")?;
+    let (kind, pk, stored_form, sealed) = new_protector(
+        ctx,
+        &who.user,
+        &who.identity,
+        a.kms_key.as_deref(),
+        a.kdf_floor,
+        || {
+            ctx.secrets
+                .changed_passphrase(a.new_passphrase_file.as_deref())
+        },
+    )?;
+    Api::new(&session.server, Some(session.token.clone()))
+        .put_protector(
+            kind.name(),
+            &json!({
+                "auth": pk.derive_auth_secret().to_hex().as_str(),
+                "sealed_identity": BASE64.encode(&sealed),
+                "kdf": BASE64.encode(&stored_form),
+            }),
+        )
+        .context("replacing the protector on the server")?;
+    let protection = Protection {
+        kind,
+        stored_form: &stored_form,
+        sealed: &sealed,
+    };
+    save_identity(ctx, &session.server, &who.user, &protection, &who.identity)?;
+    if ctx.out.json {
+        return ctx
+            .out
+            .json_value(&json!({ "user": who.user, "protector": kind.name() }));
+    }
+    ctx.out.line(match kind {
+        ProtectorKind::Kms => {
+            "your key is now protected by the KMS key on this machine and for `zkwiki login --kms-key`; a passphrase set before still works"
+        }
+        _ => "passphrase changed; the old one no longer works (on this machine and for login)",
+    })
+}
+
+/// `zkwiki recovery-key [--out FILE]`: a new recovery key; the old one stops working.
+pub fn new_recovery_key(ctx: &Ctx, a: &RecoveryKeyArgs) -> Result<()> {
+    check_new_file(a.out.as_deref())?;
+    let (session, who) = account_session(ctx, "recovery-key")?;
+    let rng = &mut OsRng;
+    let recovery = RecoveryKey::make(rng);
+    let rpk = recovery.derive_protector_key();
+    let sealed = who.identity.seal(
+        rng,
+        &rpk.derive_seal_key(),
+        ProtectorKind::Recovery,
+        &who.user,
+        None,
+    )?;
+    let api = Api::new(&session.server, Some(session.token.clone()));
+    let replace = || {
+        api.put_protector(
+            ProtectorKind::Recovery.name(),
+            &json!({
+                "auth": rpk.derive_auth_secret().to_hex().as_str(),
+                "sealed_identity": BASE64.encode(&sealed),
+            }),
+        )
+        .context("replacing the recovery key on the server")
+    };
+    let ((), printed) = with_recovery_key_kept(&recovery, a.out.as_deref(), replace)?;
+    if ctx.out.json {
+        let mut v = json!({ "user": who.user });
+        if let Some(key) = &printed {
+            v["recovery_key"] = json!(key);
+        }
+        return ctx.out.json_value(&v);
+    }
+    ctx.out
+        .line("new recovery key set; the old one no longer works")?;
+    report_recovery_key(ctx, printed.as_deref())
 }
 
 /// `zkwiki login [USER] [--recovery-key]`.
@@ -327,8 +486,14 @@ fn login_with_recovery(
         Some(_) => "recovery key accepted; protecting the account with the KMS key",
         None => "recovery key accepted; choose a new passphrase for this account",
     });
-    let (kind, pk, stored_form, new_sealed) =
-        new_protector(ctx, user, &identity, a.kms_key.as_deref(), a.kdf_floor)?;
+    let (kind, pk, stored_form, new_sealed) = new_protector(
+        ctx,
+        user,
+        &identity,
+        a.kms_key.as_deref(),
+        a.kdf_floor,
+        || ctx.secrets.new_passphrase(),
+    )?;
     let authed = Api::new(server, Some(answer.token.clone()));
     authed
         .put_protector(

@@ -20,6 +20,8 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<()> {
         Command::Login(a) => account::login(ctx, &a),
         Command::Logout(a) => account::logout(ctx, &a),
         Command::Whoami => account::whoami(ctx),
+        Command::Passwd(a) => account::passwd(ctx, &a),
+        Command::RecoveryKey(a) => account::new_recovery_key(ctx, &a),
         Command::Key(KeyCommand::Export { file, kms_key }) => {
             account::key_export(ctx, &file, kms_key.as_deref())
         }

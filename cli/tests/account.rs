@@ -1,0 +1,121 @@
+//! Account upkeep against the real server: `passwd` (a new passphrase) and `recovery-key` (a new
+//! recovery key): the new secret works on this machine and on a fresh one, the old one no longer
+//! does, and refused requests change nothing.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{Env, PASSPHRASE, Server};
+
+const NEW: &str = "a brand new passphrase";
+
+fn with_passphrase(env: &Env, passphrase: &str, args: &[&str]) -> (i32, String) {
+    let out = env
+        .cmd(args)
+        .env("ZKWIKI_PASSPHRASE", passphrase)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn passwd_and_recovery_key() {
+    let server = Server::start();
+    let mut alice = Env::new(Some(&server));
+    let wiki = alice.setup("alice", "notes");
+    alice.put("Plan.md", "# Plan\nship it\n");
+
+    // Too short: refused before anything changes.
+    alice
+        .vars
+        .push(("ZKWIKI_NEW_PASSPHRASE".into(), "short".into()));
+    let err = alice.fails(&["passwd"], 2);
+    assert!(err.contains("shorter than 8"), "{err}");
+    alice.vars.pop();
+    assert_eq!(
+        with_passphrase(&alice, PASSPHRASE, &["cat", "Plan.md"]).0,
+        0
+    );
+
+    // A new passphrase: the old one stops working here and at login; the new one works.
+    alice
+        .vars
+        .push(("ZKWIKI_NEW_PASSPHRASE".into(), NEW.into()));
+    let out = alice.json(&["passwd"]);
+    assert_eq!(out["protector"], "passphrase", "{out}");
+    alice.vars.pop();
+    let (code, err) = with_passphrase(&alice, PASSPHRASE, &["cat", "Plan.md"]);
+    assert_eq!(code, 3, "{err}");
+    assert_eq!(with_passphrase(&alice, NEW, &["cat", "Plan.md"]).0, 0);
+    let laptop = Env::new(Some(&server));
+    let (code, err) = with_passphrase(&laptop, PASSPHRASE, &["login", "alice"]);
+    assert_eq!(code, 3, "{err}");
+    let (code, err) = with_passphrase(&laptop, NEW, &["login", "alice"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, err) = with_passphrase(&laptop, NEW, &["--wiki", &wiki, "cat", "Plan.md"]);
+    assert_eq!(code, 0, "{err}");
+
+    // A new recovery key: written to the file, the old one refused, the new one accepted.
+    let old_recovery = alice.path("recovery.txt");
+    let new_recovery = alice.path("recovery-2.txt");
+    let (code, err) = with_passphrase(
+        &alice,
+        NEW,
+        &["recovery-key", "--out", old_recovery.to_str().unwrap()],
+    );
+    assert_eq!(code, 2, "an existing file is refused first: {err}");
+    let (code, err) = with_passphrase(
+        &alice,
+        NEW,
+        &["recovery-key", "--out", new_recovery.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        std::fs::read_to_string(&new_recovery)
+            .unwrap()
+            .starts_with("ZKR1-")
+    );
+    let phone = Env::new(Some(&server));
+    let (code, err) = with_passphrase(
+        &phone,
+        NEW,
+        &[
+            "login",
+            "alice",
+            "--recovery-key-file",
+            old_recovery.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("recovery key"), "{err}");
+    let (code, err) = with_passphrase(
+        &phone,
+        "the third passphrase",
+        &[
+            "login",
+            "alice",
+            "--recovery-key-file",
+            new_recovery.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+
+    // Account changes need the account's own sealed identity and a session. (This machine's copy
+    // of the sealed identity still opens with the passphrase it was sealed under.)
+    let key = alice.path("alice.key");
+    assert_eq!(
+        with_passphrase(&alice, NEW, &["key", "export", key.to_str().unwrap()]).0,
+        0
+    );
+    let err = alice.fails(&["--key-file", key.to_str().unwrap(), "passwd"], 2);
+    assert!(err.contains("not a key file"), "{err}");
+    alice.ok(&["logout"]);
+    let (code, err) = with_passphrase(&alice, NEW, &["recovery-key"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("not logged in"), "{err}");
+}
