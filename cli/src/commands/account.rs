@@ -87,10 +87,13 @@ fn check_new_file(file: Option<&Path>) -> Result<()> {
 }
 
 /// Writes a new recovery key to `file` (0600), or returns it for printing when there is none.
-fn keep_recovery_key(recovery: &RecoveryKey, file: Option<&Path>) -> Result<Option<String>> {
+fn keep_recovery_key(
+    recovery: &RecoveryKey,
+    file: Option<&Path>,
+) -> Result<Option<zeroize::Zeroizing<String>>> {
     let shown = recovery.to_display();
     let Some(file) = file else {
-        return Ok(Some(shown.to_string()));
+        return Ok(Some(zeroize::Zeroizing::new(shown.to_string())));
     };
     let mut text = zeroize::Zeroizing::new(shown.to_string());
     text.push('\n');
@@ -104,7 +107,7 @@ fn with_recovery_key_kept<T>(
     recovery: &RecoveryKey,
     file: Option<&Path>,
     change: impl FnOnce() -> Result<T>,
-) -> Result<(T, Option<String>)> {
+) -> Result<(T, Option<zeroize::Zeroizing<String>>)> {
     let printed = keep_recovery_key(recovery, file)?;
     match change() {
         Ok(v) => Ok((v, printed)),
@@ -240,7 +243,7 @@ pub fn register(ctx: &Ctx, a: &RegisterArgs) -> Result<()> {
             "user": a.user, "server": server, "fingerprint": fingerprint, "protector": kind.name(),
         });
         if let Some(key) = &printed {
-            v["recovery_key"] = json!(key);
+            v["recovery_key"] = json!(key.as_str());
         }
         return ctx.out.json_value(&v);
     }
@@ -254,7 +257,7 @@ pub fn register(ctx: &Ctx, a: &RegisterArgs) -> Result<()> {
             a.user
         ))?;
     }
-    report_recovery_key(ctx, printed.as_deref())
+    report_recovery_key(ctx, printed.as_ref().map(|k| k.as_str()))
 }
 
 /// The server session and the unlocked identity, for commands that change the account.
@@ -353,13 +356,13 @@ pub fn new_recovery_key(ctx: &Ctx, a: &RecoveryKeyArgs) -> Result<()> {
     if ctx.out.json {
         let mut v = json!({ "user": who.user });
         if let Some(key) = &printed {
-            v["recovery_key"] = json!(key);
+            v["recovery_key"] = json!(key.as_str());
         }
         return ctx.out.json_value(&v);
     }
     ctx.out
         .line("new recovery key set; the old one no longer works")?;
-    report_recovery_key(ctx, printed.as_deref())
+    report_recovery_key(ctx, printed.as_ref().map(|k| k.as_str()))
 }
 
 /// `zkwiki login [USER] [--recovery-key]`.
