@@ -68,13 +68,7 @@ pub(crate) async fn prelogin(
     JsonBody(body): JsonBody<PreloginBody>,
 ) -> AppResult<impl IntoResponse> {
     checked_name(&body.user)?;
-    let kind = match body.protector.as_deref() {
-        None => ProtectorKind::Passphrase,
-        Some(name) => match ProtectorKind::from_name(name) {
-            Ok(k @ (ProtectorKind::Passphrase | ProtectorKind::Kms)) => k,
-            _ => return Err(AppError::bad("prelogin's protector is passphrase or kms")),
-        },
-    };
+    let kind = everyday_protector(body.protector.as_deref())?;
     let kms_key = match (kind, body.kms_key) {
         (ProtectorKind::Kms, Some(arn)) => {
             check_key_arn(&arn).map_err(|e| AppError::bad(format!("kms_key: {e}")))?;
@@ -108,6 +102,16 @@ pub(crate) async fn prelogin(
         Ok(Json(json!({ "kms": b64.encode(&wrapped) })))
     })
     .await
+}
+
+/// The protector a prelogin or a registration is about: `passphrase` (the default) or `kms`; a
+/// recovery key needs no prelogin and is registered beside the everyday protector.
+fn everyday_protector(name: Option<&str>) -> AppResult<ProtectorKind> {
+    match name.map(ProtectorKind::from_name) {
+        None => Ok(ProtectorKind::Passphrase),
+        Some(Ok(k @ (ProtectorKind::Passphrase | ProtectorKind::Kms))) => Ok(k),
+        Some(_) => Err(AppError::bad("protector is passphrase or kms here")),
+    }
 }
 
 /// The public stored form a protector keeps on the server: checked KDF parameters for a
@@ -168,17 +172,7 @@ pub(crate) async fn register(
     st.limiter.check(ip, None)?;
     let x25519 = b64_key(&body.x25519, "x25519")?;
     let ed25519 = b64_key(&body.ed25519, "ed25519")?;
-    let kind = match body.protector.as_deref() {
-        None => ProtectorKind::Passphrase,
-        Some(name) => match ProtectorKind::from_name(name) {
-            Ok(k @ (ProtectorKind::Passphrase | ProtectorKind::Kms)) => k,
-            _ => {
-                return Err(AppError::bad(
-                    "an account starts with a passphrase or kms protector",
-                ));
-            }
-        },
-    };
+    let kind = everyday_protector(body.protector.as_deref())?;
     let kdf = stored_form(kind, Some(&body.kdf))?;
     let auth = hex32(&body.auth, "auth")?;
     let sealed = sealed_identity(&body.sealed_identity, kind)?;
