@@ -11,6 +11,7 @@
 //! [`Workspace::open`], [`Workspace::refresh`], [`Workspace::load`] or [`Workspace::open_version`],
 //! each of which runs the core's checks before anything is decrypted or shown.
 
+use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet};
 
 use core_crypto::envelope::{EnvelopeHeader, PageKind, PageRecord};
@@ -111,7 +112,9 @@ pub struct Workspace {
     /// Decrypted page contents.
     pages: BTreeMap<PageId, Page>,
     failed: BTreeMap<PageId, String>,
-    links: PageIndex,
+    /// Page paths for resolving links, built when a page is rendered after the catalog changed
+    /// (rebuilding it on every `load` made loading n pages O(n²)).
+    links: OnceCell<PageIndex>,
 }
 
 impl core::fmt::Debug for Workspace {
@@ -167,7 +170,7 @@ impl Workspace {
             index_read: false,
             pages: BTreeMap::new(),
             failed: BTreeMap::new(),
-            links: PageIndex::default(),
+            links: OnceCell::new(),
         };
         ws.find_index_pages();
         Ok(ws)
@@ -448,7 +451,12 @@ impl Workspace {
     }
 
     fn relink(&mut self) {
-        self.links = PageIndex::new(self.markdown_entries().map(|(_, p)| p.path.as_str()));
+        self.links = OnceCell::new();
+    }
+
+    fn links(&self) -> &PageIndex {
+        self.links
+            .get_or_init(|| PageIndex::new(self.markdown_entries().map(|(_, p)| p.path.as_str())))
     }
 
     /// The page with this path (exact, else case-insensitive). With several (two writers created
@@ -479,7 +487,7 @@ impl Workspace {
     pub fn render(&self, path: &str, markdown: &str) -> Rendered {
         let route = self.route();
         let ctx = render::Context {
-            pages: &self.links,
+            pages: self.links(),
             current: path,
             route: &route,
         };

@@ -46,13 +46,11 @@ export function tree(app) {
 /** Highlights the page in the tree (the tree itself is redrawn only when pages change). */
 function markActive(wiki, path) {
   const href = pageRoute(wiki, path);
-  let found = false;
-  for (const li of document.querySelectorAll('.tree li.tree-page')) {
-    const on = li.firstChild && li.firstChild.getAttribute('href') === href;
-    li.classList.toggle('active', on);
-    found = found || on;
-  }
-  if (!found) renderSidebar();
+  // Selectors rather than a loop over every entry: a wiki's tree can hold thousands of pages.
+  for (const li of document.querySelectorAll('.tree li.tree-page.active')) li.classList.remove('active');
+  const link = document.querySelector(`.tree li.tree-page > a:first-child[href="${CSS.escape(href)}"]`);
+  if (link) link.parentElement.classList.add('active');
+  else renderSidebar();
 }
 
 function currentPath() {
