@@ -54,13 +54,29 @@ pub struct IndexedPage {
 }
 
 /// An index in memory.
-#[derive(Clone, PartialEq, Eq, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct SearchIndex {
     /// Sequence number of the wiki state this index was written with (informational).
     pub seq: u64,
     pages: BTreeMap<PageId, IndexedPage>,
     terms: BTreeMap<String, BTreeSet<PageId>>,
+    /// Each page's terms, so replacing one page does not scan every term (a re-encryption of a
+    /// 10,000-page wiki replaces them all). Built on the first small removal, kept up to date
+    /// after that; not part of the format.
+    by_page: Option<BTreeMap<PageId, Vec<String>>>,
 }
+
+/// Equal when they index the same pages and terms (the `by_page` cache is derived from `terms`).
+impl PartialEq for SearchIndex {
+    fn eq(&self, other: &Self) -> bool {
+        self.seq == other.seq && self.pages == other.pages && self.terms == other.terms
+    }
+}
+impl Eq for SearchIndex {}
+
+/// Removals of at most this many pages use the per-page term lists; larger ones scan every term
+/// once.
+const SMALL_REMOVAL: usize = 64;
 
 /// Pages of a manifest the index does not describe as they are now.
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
@@ -134,6 +150,9 @@ impl SearchIndex {
         if let Some(text) = record.markdown() {
             words.extend(terms(text));
         }
+        if let Some(by_page) = &mut self.by_page {
+            by_page.insert(id, words.iter().cloned().collect());
+        }
         for word in words {
             self.terms.entry(word).or_default().insert(id);
         }
@@ -150,13 +169,39 @@ impl SearchIndex {
         );
     }
 
-    /// Removes pages (one pass over the terms however many pages go).
+    /// Removes pages: a few through each page's own terms, many in one pass over all terms.
     pub fn remove_pages(&mut self, ids: &BTreeSet<PageId>) {
         if ids.is_empty() {
             return;
         }
         for id in ids {
             self.pages.remove(id);
+        }
+        if ids.len() <= SMALL_REMOVAL {
+            let terms = &self.terms;
+            let by_page = self.by_page.get_or_insert_with(|| {
+                let mut by_page: BTreeMap<PageId, Vec<String>> = BTreeMap::new();
+                for (term, set) in terms {
+                    for p in set {
+                        by_page.entry(*p).or_default().push(term.clone());
+                    }
+                }
+                by_page
+            });
+            for id in ids {
+                for term in by_page.remove(id).unwrap_or_default() {
+                    if let Some(set) = self.terms.get_mut(&term) {
+                        set.remove(id);
+                        if set.is_empty() {
+                            self.terms.remove(&term);
+                        }
+                    }
+                }
+            }
+            return;
+        }
+        if let Some(by_page) = &mut self.by_page {
+            by_page.retain(|p, _| !ids.contains(p));
         }
         self.terms.retain(|_, set| {
             set.retain(|p| !ids.contains(p));
@@ -346,7 +391,12 @@ impl SearchIndex {
             terms.insert(term, set);
         }
         r.finish()?;
-        Ok(Self { seq, pages, terms })
+        Ok(Self {
+            seq,
+            pages,
+            terms,
+            by_page: None,
+        })
     }
 
     /// The record to seal at the index page id.
@@ -523,5 +573,52 @@ mod tests {
         }
         let mut r = Reader::new(&[0x80, 0x00], "t");
         assert!(get_varint(&mut r).is_err());
+    }
+
+    /// Replacing and removing pages one at a time (through the per-page term lists), or many at
+    /// once (one pass over the terms), leaves the same index as building it from the final pages.
+    #[test]
+    fn incremental_updates_match_a_fresh_build() {
+        let words = [
+            "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta",
+        ];
+        let text = |seed: usize| -> String {
+            (0..5)
+                .map(|k| words[(seed * 7 + k * 3) % words.len()])
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let id = |n: usize| PageId([n as u8; 16]);
+        let mut ix = SearchIndex::new();
+        let mut live: BTreeMap<usize, (String, usize)> = BTreeMap::new();
+        for step in 0..400usize {
+            let n = step % 90;
+            match step % 5 {
+                0..=2 => {
+                    let path = format!("p{n}.md");
+                    ix.insert(id(n), &rec(&path, &text(step)), Digest32([n as u8; 32]));
+                    live.insert(n, (path, step));
+                }
+                3 => {
+                    ix.remove_pages(&BTreeSet::from([id(n)]));
+                    live.remove(&n);
+                }
+                _ => {
+                    // Over SMALL_REMOVAL pages: the full scan, with the per-page lists in use.
+                    let many: BTreeSet<PageId> = (0..70).map(|k| id((n + k) % 90)).collect();
+                    ix.remove_pages(&many);
+                    live.retain(|k, _| !many.contains(&id(*k)));
+                }
+            }
+        }
+        let mut fresh = SearchIndex::new();
+        for (n, (path, step)) in &live {
+            fresh.insert(id(*n), &rec(path, &text(*step)), Digest32([*n as u8; 32]));
+        }
+        assert_eq!(ix, fresh);
+        assert_eq!(ix.terms, fresh.terms);
+        for w in words {
+            assert_eq!(ix.search(w), fresh.search(w), "{w}");
+        }
     }
 }
