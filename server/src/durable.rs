@@ -1,10 +1,10 @@
 //! Durability barriers and cross-process locks.
 //!
-//! A commit is acknowledged only after two barriers: one after its objects are written (so the
-//! ref can never name an object a power cut could lose) and one after the ref moved. A barrier is
-//! `syncfs(2)` on the data directory's filesystem: one flush for every file the commit touched,
-//! instead of one `fsync` per loose object and directory (each costs milliseconds on a virtual
-//! disk). Concurrent committers (different wikis) share barriers: a caller waits for the first
+//! A commit is acknowledged only after a barrier that follows its pack, its journal entry and its
+//! ref move (one barrier: the crash repair in [`crate::repo`] rolls back a ref that got to disk
+//! before its objects; that commit was never acknowledged). A barrier is `syncfs(2)` on the data
+//! directory's filesystem: one flush for every file the commit touched, instead of one `fsync`
+//! per file and directory (each costs milliseconds on a virtual disk). Concurrent committers (different wikis) share barriers: a caller waits for the first
 //! `syncfs` that *started* after it arrived, so N writers cost about one flush, not N.
 //!
 //! [`WikiLock`] is an exclusive `flock(2)` on a per-wiki lock file, held around
@@ -46,6 +46,11 @@ impl SyncGroup {
             state: Mutex::new(SyncState::default()),
             done: Condvar::new(),
         })
+    }
+
+    /// Whether barriers flush (false only with `--unsafe-no-fsync`).
+    pub fn enabled(&self) -> bool {
+        self.dir.is_some()
     }
 
     /// Returns once everything this thread wrote before the call is on stable storage.

@@ -19,6 +19,7 @@ pub mod durable;
 pub mod error;
 pub mod extract;
 pub mod git;
+pub mod packs;
 pub mod repo;
 mod routes;
 pub mod web;

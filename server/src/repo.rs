@@ -7,17 +7,29 @@
 //!
 //! Writing ([`Wiki::commit`]) is read-verify-commit under the wiki's exclusive lock
 //! ([`crate::durable::WikiLock`]): read the current head from disk, check the new state extends
-//! it and verifies (core-crypto, as a first line of defence), write the objects, flush, move
-//! `refs/heads/main` with compare-and-swap, flush, answer. Readers never take the lock: they read
-//! the ref (one small file) and reuse a parsed [`Head`] cached per process while the ref has not
-//! moved, so several processes can serve one data directory.
+//! it and verifies (core-crypto, as a first line of defence), write the commit's objects as one
+//! pack ([`crate::packs`]), append `<old> <new>` to the wiki's journal (`zkwiki-journal`), move
+//! `refs/heads/main` with compare-and-swap, flush once, answer. Readers never take the lock: they
+//! read the ref (one small file) and reuse a parsed [`Head`] cached per process while the ref has
+//! not moved, so several processes can serve one data directory.
+//!
+//! One flush per commit instead of two (objects, then ref) means a crash can leave the ref naming
+//! a commit whose pack never reached the disk. That commit was never acknowledged, and its parent
+//! was durable when it was written: a commit is only built on a head this process flushed itself
+//! (otherwise it flushes first, e.g. on a head left by a process killed before its flush). So the
+//! first use of a wiki in a process checks that the head's own objects (everything it adds to its
+//! parent) read back, and if not, repairs under the lock ([`Wiki::repair`]): torn packs out of the
+//! object store, the ref back to the newest complete commit among the ref and the journal's
+//! entries (newest first; the journal names the parent even when the new commit object is lost).
 //!
 //! History and blobs by SHA-256 come from a per-process index ([`HistoryEntry`]) built lazily from
 //! the commit chain and extended by this process's own commits; it is a cache of what git holds,
 //! never the truth.
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use axum::body::Bytes;
@@ -26,23 +38,35 @@ use core_crypto::keyring::Keyring;
 use core_crypto::state::{Manifest, WikiState};
 use data_encoding::BASE64;
 use git2::build::TreeUpdateBuilder;
-use git2::{FileMode, Oid, Repository, RepositoryInitOptions, Signature, Time};
+use git2::{FileMode, ObjectType, Oid, Repository, RepositoryInitOptions, Signature, Time, Tree};
 use serde_json::{Value, json};
 
 use crate::db::now_unix;
 use crate::durable::{SyncGroup, WikiLock};
 use crate::error::{AppError, AppResult};
+use crate::packs;
 
 const MAIN: &str = "refs/heads/main";
 const AUTHOR_NAME: &str = "zkwiki";
 const AUTHOR_EMAIL: &str = "zkwiki@invalid";
 const NOT_FOUND: &str = "no such wiki (or it is not yours)";
+/// `<old> <new>` per ref move, appended before the ref moves (see the module docs).
+const JOURNAL: &str = "zkwiki-journal";
+/// The journal is started afresh past this size.
+const JOURNAL_MAX: u64 = 64 * 1024;
+/// Torn packs found by a repair go here (outside `objects/`, for an operator to inspect).
+const QUARANTINE: &str = "zkwiki-quarantine";
+/// Above the loose (1) and pack (2) backends: a commit's new objects collect in memory.
+const MEMPACK_PRIORITY: i32 = 1000;
+/// Commits per writer handle (see `Wiki::take_writer_repo`).
+const WRITER_REPO_USES: i32 = 64;
 
 /// All wikis under one data directory.
 pub struct Store {
     wikis_dir: PathBuf,
     locks_dir: PathBuf,
-    sync: SyncGroup,
+    sync: Arc<SyncGroup>,
+    pack_settings: Arc<PathBuf>,
     handles: Mutex<HashMap<WikiId, Arc<Wiki>>>,
     blobs: BlobCache,
 }
@@ -84,10 +108,22 @@ pub struct Wiki {
     pub id: WikiId,
     dir: PathBuf,
     lock_path: PathBuf,
+    /// Held while packs are merged or checked (see [`packs::merge`]).
+    repack_lock_path: PathBuf,
     repos: Mutex<Vec<Repository>>,
+    /// The writer's handle and how many commits it has made (see `take_writer_repo`).
+    writer_repo: Mutex<Option<(Repository, i32)>>,
     head: RwLock<Option<Arc<Head>>>,
     index: Mutex<HistoryIndex>,
     writer: Mutex<()>,
+    sync: Arc<SyncGroup>,
+    pack_settings: Arc<PathBuf>,
+    /// The head was checked complete (or repaired) since this process opened the wiki.
+    sound: AtomicBool,
+    /// The newest head this process knows is on stable storage.
+    durable: Mutex<Option<Oid>>,
+    /// A background merge of packs is queued or running.
+    repacking: AtomicBool,
 }
 
 /// The current state of a wiki as read from its head commit.
@@ -211,11 +247,13 @@ impl Store {
     pub fn open(wikis_dir: PathBuf, locks_dir: PathBuf, fsync: bool) -> AppResult<Self> {
         std::fs::create_dir_all(&wikis_dir)?;
         std::fs::create_dir_all(&locks_dir)?;
-        let sync = SyncGroup::new(&wikis_dir, fsync)?;
+        let sync = Arc::new(SyncGroup::new(&wikis_dir, fsync)?);
+        let pack_settings = Arc::new(packs::install_settings(&wikis_dir)?);
         Ok(Self {
             wikis_dir,
             locks_dir,
             sync,
+            pack_settings,
             handles: Mutex::new(HashMap::new()),
             blobs: BlobCache {
                 budget: BLOB_CACHE_BYTES,
@@ -233,10 +271,17 @@ impl Store {
             id,
             dir: self.repo_dir(&id),
             lock_path: self.locks_dir.join(format!("{id}.lock")),
+            repack_lock_path: self.locks_dir.join(format!("{id}.repack.lock")),
             repos: Mutex::new(Vec::new()),
+            writer_repo: Mutex::new(None),
             head: RwLock::new(None),
             index: Mutex::new(HistoryIndex::default()),
             writer: Mutex::new(()),
+            sync: self.sync.clone(),
+            pack_settings: self.pack_settings.clone(),
+            sound: AtomicBool::new(false),
+            durable: Mutex::new(None),
+            repacking: AtomicBool::new(false),
         }
     }
 
@@ -330,17 +375,23 @@ impl Store {
                 &[],
             )?;
             repo.reference(MAIN, commit, false, "zkwiki create")?;
+            std::fs::write(tmp.join(JOURNAL), format!("{commit} {commit}\n"))?;
             Ok(commit)
         })();
-        if let Err(e) = result {
-            let _ = std::fs::remove_dir_all(&tmp);
-            return Err(e);
-        }
+        let commit = match result {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&tmp);
+                return Err(e);
+            }
+        };
         self.sync.barrier()?;
         std::fs::rename(&tmp, &handle.dir)?;
         self.sync.barrier()?;
         self.forget(&id);
-        let head = self.wiki(id)?.head()?;
+        let wiki = self.wiki(id)?;
+        wiki.mark_durable(commit);
+        let head = wiki.head_locked()?;
         // Still under the lock: derived indexes follow commit order.
         on_created(&head);
         Ok(head)
@@ -358,7 +409,7 @@ impl Store {
             .lock()
             .map_err(|_| AppError::internal("writer lock poisoned"))?;
         let _lock = WikiLock::acquire(&wiki.lock_path)?;
-        let head = wiki.head()?;
+        let head = wiki.head_locked()?;
         authorize(&head)?;
         let trash = self
             .wikis_dir
@@ -397,17 +448,22 @@ impl Store {
 }
 
 impl Wiki {
+    /// A repository handle of its own (not pooled: writers attach an in-memory backend).
+    fn open_repo(&self) -> AppResult<Repository> {
+        Repository::open_bare(&self.dir).map_err(|e| {
+            if e.code() == git2::ErrorCode::NotFound {
+                AppError::NotFound(NOT_FOUND)
+            } else {
+                e.into()
+            }
+        })
+    }
+
     fn with_repo<R>(&self, f: impl FnOnce(&Repository) -> AppResult<R>) -> AppResult<R> {
         let pooled = self.repos.lock().ok().and_then(|mut p| p.pop());
         let repo = match pooled {
             Some(r) => r,
-            None => Repository::open_bare(&self.dir).map_err(|e| {
-                if e.code() == git2::ErrorCode::NotFound {
-                    AppError::NotFound(NOT_FOUND)
-                } else {
-                    e.into()
-                }
-            })?,
+            None => self.open_repo()?,
         };
         let out = f(&repo);
         if let Ok(mut p) = self.repos.lock()
@@ -436,8 +492,263 @@ impl Wiki {
         }
     }
 
-    /// The current head (cached while the ref does not move).
+    /// The writer's repository handle: kept across commits (opening one, and its packs, costs
+    /// more than the rest of a commit's git work), renewed every [`WRITER_REPO_USES`] commits
+    /// since each commit leaves an empty in-memory backend attached to it.
+    fn take_writer_repo(&self) -> AppResult<(Repository, i32)> {
+        if let Some(pair) = self.writer_repo.lock().ok().and_then(|mut w| w.take()) {
+            return Ok(pair);
+        }
+        let repo = self.open_repo()?;
+        packs::apply_settings(&repo, &self.pack_settings)?;
+        Ok((repo, 0))
+    }
+
+    fn put_writer_repo(&self, repo: Repository, uses: i32) {
+        if uses < WRITER_REPO_USES
+            && let Ok(mut w) = self.writer_repo.lock()
+        {
+            *w = Some((repo, uses));
+        }
+    }
+
+    /// Drops cached repository handles and the parsed head (after packs or the ref changed
+    /// behind their back).
+    fn forget_cached(&self) {
+        if let Ok(mut p) = self.repos.lock() {
+            p.clear();
+        }
+        if let Ok(mut w) = self.writer_repo.lock() {
+            *w = None;
+        }
+        if let Ok(mut h) = self.head.write() {
+            *h = None;
+        }
+    }
+
+    fn mark_durable(&self, oid: Oid) {
+        if let Ok(mut d) = self.durable.lock() {
+            *d = Some(oid);
+        }
+    }
+
+    fn is_durable(&self, oid: Oid) -> bool {
+        self.durable.lock().is_ok_and(|d| *d == Some(oid))
+    }
+
+    /// The current head (cached while the ref does not move). The first call in a process checks
+    /// the head is complete on disk and repairs it if a crash left it incomplete.
     pub fn head(&self) -> AppResult<Arc<Head>> {
+        self.ensure_sound(false)?;
+        self.read_head()
+    }
+
+    /// [`Wiki::head`] for a caller that holds the wiki's lock.
+    fn head_locked(&self) -> AppResult<Arc<Head>> {
+        self.ensure_sound(true)?;
+        self.read_head()
+    }
+
+    /// Once per process: the head's objects read back and no pack newer than the ref is torn;
+    /// otherwise [`Wiki::repair`] under the lock (taken here unless `held`).
+    fn ensure_sound(&self, held: bool) -> AppResult<()> {
+        if self.sound.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        if !held {
+            // Without the lock only look: another process may be writing a pack right now.
+            if self.check_head()? && !self.has_packs_newer_than_ref() {
+                self.sound.store(true, Ordering::Release);
+                return Ok(());
+            }
+            let _inproc = self
+                .writer
+                .lock()
+                .map_err(|_| AppError::internal("writer lock poisoned"))?;
+            let _lock = WikiLock::acquire(&self.lock_path)?;
+            return self.ensure_sound_locked();
+        }
+        self.ensure_sound_locked()
+    }
+
+    fn ensure_sound_locked(&self) -> AppResult<()> {
+        if self.sound.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        if self.check_head()? {
+            // Packs written after the ref last moved belong to commits that never took effect; a
+            // crash may have torn them, and `git fsck` would object.
+            let since = self.ref_mtime();
+            let _repack = WikiLock::acquire(&self.repack_lock_path)?;
+            let moved = packs::quarantine_unsound(&self.dir, &self.dir.join(QUARANTINE), since)?;
+            if moved > 0 {
+                tracing::warn!(wiki = %self.id, packs = moved, "torn packs of unfinished commits set aside");
+                self.sync.barrier()?;
+                self.forget_cached();
+            }
+        } else {
+            self.repair()?;
+        }
+        self.sound.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    fn ref_mtime(&self) -> Option<std::time::SystemTime> {
+        std::fs::metadata(self.dir.join(MAIN))
+            .and_then(|m| m.modified())
+            .ok()
+    }
+
+    fn has_packs_newer_than_ref(&self) -> bool {
+        let Some(since) = self.ref_mtime() else {
+            return true;
+        };
+        std::fs::read_dir(packs::pack_dir(&self.dir))
+            .map(|entries| {
+                entries.flatten().any(|e| {
+                    e.metadata()
+                        .and_then(|m| m.modified())
+                        .is_ok_and(|m| m >= since)
+                })
+            })
+            .unwrap_or(false)
+    }
+
+    /// Whether the head's commit and every object it adds to its parent read back intact.
+    /// `Err` only for a wiki that does not exist.
+    fn check_head(&self) -> AppResult<bool> {
+        let oid = match self.head_oid() {
+            Ok(oid) => oid,
+            Err(AppError::NotFound(m)) => return Err(AppError::NotFound(m)),
+            Err(_) => return Ok(false),
+        };
+        let repo = self.open_repo()?;
+        Ok(verify_commit(&repo, oid).is_ok())
+    }
+
+    /// Crash repair (under the wiki's lock): torn packs are set aside, then the ref moves to the
+    /// first complete commit among the ref itself and the journal's entries, newest first, and
+    /// the journal restarts from it. Nothing acknowledged is lost: an acknowledged commit was
+    /// flushed with its journal entry, and every later entry is newer.
+    pub fn repair(&self) -> AppResult<Oid> {
+        let _repack = WikiLock::acquire(&self.repack_lock_path)?;
+        let moved = packs::quarantine_unsound(&self.dir, &self.dir.join(QUARANTINE), None)?;
+        let repo = self.open_repo()?;
+        let mut candidates = Vec::new();
+        let broken = self.head_oid().ok();
+        candidates.extend(broken);
+        candidates.extend(journal_candidates(&self.dir));
+        let mut seen = HashSet::new();
+        let good = candidates
+            .into_iter()
+            .filter(|c| seen.insert(*c))
+            .find(|c| verify_commit(&repo, *c).is_ok())
+            .ok_or_else(|| {
+                AppError::internal(format_args!(
+                    "wiki {}: no complete commit in the ref or the journal; the repository needs \
+                     an operator",
+                    self.id
+                ))
+            })?;
+        drop(repo);
+        // Both files complete on disk before either name changes.
+        let ref_lock = self.dir.join("refs/heads/main.lock");
+        std::fs::write(&ref_lock, format!("{good}\n"))?;
+        let journal_tmp = self.dir.join(format!("{JOURNAL}.tmp"));
+        std::fs::write(&journal_tmp, format!("{good} {good}\n"))?;
+        self.sync.barrier()?;
+        std::fs::rename(&ref_lock, self.dir.join(MAIN))?;
+        std::fs::rename(&journal_tmp, self.dir.join(JOURNAL))?;
+        self.sync.barrier()?;
+        self.mark_durable(good);
+        self.forget_cached();
+        if let Ok(mut index) = self.index.lock() {
+            *index = HistoryIndex::default();
+        }
+        tracing::warn!(
+            wiki = %self.id,
+            from = ?broken,
+            to = %good,
+            quarantined_packs = moved,
+            "repaired after a crash: the ref named a commit whose objects were not all on disk"
+        );
+        Ok(good)
+    }
+
+    /// Merges the wiki's packs if there are many: the merged pack is written and flushed under
+    /// the repack lock only (commits go on), then the packs it replaces are deleted under the
+    /// wiki's lock. The two locks are never held together here, and repair takes them in the
+    /// order wiki, then repack: no deadlock. Returns how many packs were replaced.
+    pub fn repack(&self) -> AppResult<usize> {
+        let replaced = {
+            let _repack = WikiLock::acquire(&self.repack_lock_path)?;
+            packs::merge(&self.dir, &self.pack_settings, &self.sync)?
+        };
+        if replaced.is_empty() {
+            return Ok(0);
+        }
+        {
+            let _inproc = self
+                .writer
+                .lock()
+                .map_err(|_| AppError::internal("writer lock poisoned"))?;
+            let _lock = WikiLock::acquire(&self.lock_path)?;
+            packs::remove(&replaced);
+            // The merged pack is flushed and whole: no need to re-read it at the next start,
+            // which checks only packs newer than the ref.
+            if let Err(e) = std::fs::File::options()
+                .write(true)
+                .open(self.dir.join(MAIN))
+                .and_then(|f| f.set_modified(std::time::SystemTime::now()))
+            {
+                tracing::debug!(wiki = %self.id, error = %e, "ref time not renewed after a merge");
+            }
+        }
+        self.forget_cached();
+        Ok(replaced.len() + 1)
+    }
+
+    /// Queues [`Wiki::repack`] on a thread of its own once the wiki has many packs, so the commit
+    /// that crossed the threshold is answered first.
+    fn repack_soon(&self, store: &Store) {
+        if packs::count(&self.dir) < packs::REPACK_AT || self.repacking.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        let Ok(wiki) = store.wiki(self.id) else {
+            self.repacking.store(false, Ordering::Release);
+            return;
+        };
+        let spawned = std::thread::Builder::new()
+            .name("repack".into())
+            .spawn(move || {
+                match wiki.repack() {
+                    Ok(n) if n > 0 => tracing::info!(wiki = %wiki.id, packs = n, "packs merged"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(wiki = %wiki.id, error = %e, "merging packs failed"),
+                }
+                wiki.repacking.store(false, Ordering::Release);
+            });
+        if spawned.is_err() {
+            self.repacking.store(false, Ordering::Release);
+        }
+    }
+
+    /// Starts the journal afresh from `head` (durable) once it is long: written aside, flushed,
+    /// then renamed over, so a crash leaves the old journal or the new one, both naming `head`.
+    fn restart_journal_if_long(&self, head: Oid) -> AppResult<()> {
+        let path = self.dir.join(JOURNAL);
+        if std::fs::metadata(&path).is_ok_and(|m| m.len() <= JOURNAL_MAX) {
+            return Ok(());
+        }
+        let tmp = self.dir.join(format!("{JOURNAL}.tmp"));
+        std::fs::write(&tmp, format!("{head} {head}\n"))?;
+        self.sync.barrier()?;
+        std::fs::rename(&tmp, &path)?;
+        Ok(())
+    }
+
+    fn read_head(&self) -> AppResult<Arc<Head>> {
         let oid = self.head_oid()?;
         let cached = self.head.read().ok().and_then(|h| h.clone());
         if let Some(h) = &cached
@@ -544,7 +855,7 @@ impl Wiki {
             .lock()
             .map_err(|_| AppError::internal("writer lock poisoned"))?;
         let _lock = WikiLock::acquire(&self.lock_path)?;
-        let head = self.head()?;
+        let head = self.head_locked()?;
 
         if let Writer::User(key) = &writer {
             let member = head
@@ -625,7 +936,19 @@ impl Wiki {
             .collect();
 
         let now = now_unix();
-        let (commit, keyring_tree, page_oids) = self.with_repo(|repo| {
+        // Build only on a durable parent (see the module docs): a head this process did not
+        // flush may be one a killed process wrote and never flushed.
+        if !self.is_durable(head.commit) {
+            self.sync.barrier()?;
+            self.mark_durable(head.commit);
+        }
+        self.restart_journal_if_long(head.commit)?;
+        let (writer_repo, uses) = self.take_writer_repo()?;
+        let written = (|| -> AppResult<(Oid, Oid, Vec<(PageId, Digest32, Oid)>)> {
+            let repo = &writer_repo;
+            // New objects collect in memory (this commit's backend outranks earlier ones).
+            let odb = repo.odb()?;
+            let mempack = odb.add_new_mempack_backend(MEMPACK_PRIORITY + uses)?;
             let mut upd = TreeUpdateBuilder::new();
             upd.upsert("state", repo.blob(next.as_bytes())?, FileMode::Blob);
             upd.upsert("manifest", repo.blob(&input.manifest)?, FileMode::Blob);
@@ -665,8 +988,13 @@ impl Wiki {
                 &tree,
                 &[&parent],
             )?;
-            // Objects first, then the ref that names them.
-            store.sync.barrier()?;
+            // The pack and the journal entry before the ref that names them (for readers in
+            // other processes, and for repair); one flush below makes all three durable.
+            let mut added = vec![commit, tree.id()];
+            added_objects(repo, &tree, Some(&base), &mut added)?;
+            packs::write(repo, &added, &self.dir)?;
+            mempack.reset()?;
+            journal_append(&self.dir, head.commit, commit)?;
             let stale = self.dir.join("refs/heads/main.lock");
             if stale.exists() {
                 // Only lock holders write the ref: a lock file now was left by a killed writer.
@@ -680,9 +1008,14 @@ impl Wiki {
                         e.into()
                     }
                 })?;
-            store.sync.barrier()?;
+            self.sync.barrier()?;
             Ok((commit, keyring_tree, page_oids))
-        })?;
+        })();
+        // A handle whose commit failed may hold objects in memory that never reached a pack.
+        let (commit, keyring_tree, page_oids) = written?;
+        self.put_writer_repo(writer_repo, uses + 1);
+        self.mark_durable(commit);
+        self.repack_soon(store);
 
         let keyring_changed = new_keyring.is_some();
         let mut pages = head.pages.clone();
@@ -742,6 +1075,83 @@ impl Wiki {
             keyring_changed,
         })
     }
+}
+
+fn journal_append(dir: &Path, old: Oid, new: Oid) -> std::io::Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(JOURNAL))?;
+    f.write_all(format!("{old} {new}\n").as_bytes())
+}
+
+/// Commits the journal names, newest first (each entry's new head, then its old one). A line a
+/// crash tore does not parse and is skipped.
+fn journal_candidates(dir: &Path) -> Vec<Oid> {
+    let Ok(text) = std::fs::read(dir.join(JOURNAL)) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for line in text.split(|b| *b == b'\n').rev() {
+        let Ok(line) = std::str::from_utf8(line) else {
+            continue;
+        };
+        let mut parts = line.split(' ');
+        if let (Some(old), Some(new), None) = (parts.next(), parts.next(), parts.next())
+            && old.len() == 40
+            && new.len() == 40
+            && let (Ok(old), Ok(new)) = (Oid::from_str(old), Oid::from_str(new))
+        {
+            out.push(new);
+            out.push(old);
+        }
+    }
+    out
+}
+
+/// Checks that a commit, its tree, and every tree and blob it adds to its parent's read back
+/// intact (libgit2 verifies each object's hash as it reads it), and that its head parses.
+fn verify_commit(repo: &Repository, oid: Oid) -> AppResult<()> {
+    let commit = repo.find_commit(oid)?;
+    let tree = commit.tree()?;
+    let parent = match commit.parent_id(0) {
+        Ok(p) => Some(repo.find_commit(p)?.tree()?),
+        Err(_) => None,
+    };
+    let mut added = Vec::new();
+    added_objects(repo, &tree, parent.as_ref(), &mut added)?;
+    let odb = repo.odb()?;
+    for oid in added {
+        odb.read(oid)?;
+    }
+    load_head(repo, oid, None)?;
+    Ok(())
+}
+
+/// Pushes onto `out` every tree and blob under `tree` that `old` (the same path in the parent
+/// commit) does not have: what a commit adds. Reads the trees on the way, not the blobs.
+fn added_objects(
+    repo: &Repository,
+    tree: &Tree<'_>,
+    old: Option<&Tree<'_>>,
+    out: &mut Vec<Oid>,
+) -> AppResult<()> {
+    for entry in tree.iter() {
+        let before = old.and_then(|t| entry.name().ok().and_then(|n| t.get_name(n)));
+        if before.as_ref().is_some_and(|b| b.id() == entry.id()) {
+            continue;
+        }
+        out.push(entry.id());
+        if entry.kind() == Some(ObjectType::Tree) {
+            let sub = repo.find_tree(entry.id())?;
+            let old_sub = match before {
+                Some(b) if b.kind() == Some(ObjectType::Tree) => Some(repo.find_tree(b.id())?),
+                _ => None,
+            };
+            added_objects(repo, &sub, old_sub.as_ref(), out)?;
+        }
+    }
+    Ok(())
 }
 
 fn tree_blob(repo: &Repository, tree: &git2::Tree<'_>, name: &str) -> AppResult<Vec<u8>> {
