@@ -457,3 +457,186 @@ fn agents_read_write_scope_revoke_rotate_over_mcp() {
             .contains("quantum")
     );
 }
+
+/// Grants `name` an agent key with `role` on alice's wiki; returns the key file.
+fn grant_agent(owner: &Env, name: &str, role: &str) -> std::path::PathBuf {
+    let key = owner.path(&format!("{name}.json"));
+    owner.ok(&[
+        "agent",
+        "grant",
+        name,
+        "--role",
+        role,
+        "--expires",
+        "1h",
+        "--out",
+        key.to_str().unwrap(),
+    ]);
+    key
+}
+
+fn content(v: &Value) -> &str {
+    v["content"].as_str().unwrap()
+}
+
+// The MCP session keeps the verified head and decrypted pages between calls. These tests drive
+// one session across changes made elsewhere, so a cache that served stale or unverified data
+// would fail them.
+
+#[test]
+fn mcp_session_sees_other_writers_and_its_own_writes() {
+    let server = Server::start();
+    let alice = Env::new(Some(&server));
+    alice.setup("alice", "team");
+    alice.put("Home.md", "# Home\nfirst\n");
+    let key = grant_agent(&alice, "scribe", "write");
+    let mut mcp = Mcp::start(&Env::new(Some(&server)), &key);
+
+    assert_eq!(
+        content(&mcp.ok("read_page", json!({ "path": "Home.md" }))),
+        "# Home\nfirst\n"
+    );
+    // Same page again, unchanged wiki: same answer.
+    let again = mcp.ok("read_page", json!({ "path": "Home.md" }));
+    assert_eq!(content(&again), "# Home\nfirst\n");
+    let v1 = again["version"].as_str().unwrap().to_owned();
+
+    // Another client writes between two calls: the session sees it, in every tool.
+    alice.put("Home.md", "# Home\nsecond, by alice\n");
+    alice.put("news.md", "# News\nzeppelin sighted\n");
+    let home = mcp.ok("read_page", json!({ "path": "Home.md" }));
+    assert_eq!(content(&home), "# Home\nsecond, by alice\n");
+    assert_ne!(home["version"].as_str().unwrap(), v1);
+    let listed = mcp.ok("list_pages", json!({}));
+    assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
+    let hits = mcp.ok("search", json!({ "query": "zeppelin" }));
+    assert_eq!(hits[0]["path"], "news.md", "{hits}");
+    // A write based on the version read before alice's change is still refused.
+    let (err, text) = mcp.call(
+        "write_page",
+        json!({ "path": "Home.md", "content": "stale", "base_version": v1 }),
+    );
+    assert!(err && text.contains("changed since you read it"), "{text}");
+
+    // The session's own writes: read back at once, and by others.
+    mcp.ok(
+        "write_page",
+        json!({ "path": "notes/a.md", "content": "# A\nby the agent\n" }),
+    );
+    assert_eq!(
+        content(&mcp.ok("read_page", json!({ "path": "notes/a.md" }))),
+        "# A\nby the agent\n"
+    );
+    let base = home["version"].as_str().unwrap();
+    mcp.ok(
+        "write_page",
+        json!({ "path": "Home.md", "content": "# Home\nthird, by the agent\n", "base_version": base }),
+    );
+    assert_eq!(
+        content(&mcp.ok("read_page", json!({ "path": "Home.md" }))),
+        "# Home\nthird, by the agent\n"
+    );
+    mcp.ok(
+        "append_page",
+        json!({ "path": "notes/a.md", "text": "more" }),
+    );
+    assert_eq!(
+        content(&mcp.ok("read_page", json!({ "path": "notes/a.md" }))),
+        "# A\nby the agent\nmore"
+    );
+    assert_eq!(alice.ok(&["cat", "notes/a.md"]), "# A\nby the agent\nmore");
+
+    // Others write on top of the session's own head: seen again.
+    alice.put("notes/a.md", "# A\nrewritten by alice\n");
+    assert_eq!(
+        content(&mcp.ok("read_page", json!({ "path": "notes/a.md" }))),
+        "# A\nrewritten by alice\n"
+    );
+    assert_eq!(
+        content(&mcp.ok("read_page", json!({ "path": "Home.md" }))),
+        "# Home\nthird, by the agent\n"
+    );
+}
+
+#[test]
+fn mcp_session_refuses_a_rollback_instead_of_serving_stale_pages() {
+    let server = Server::start();
+    let alice = Env::new(Some(&server));
+    let wiki = alice.setup("alice", "team");
+    alice.put("plan.md", "# Plan\nv1\n");
+    let key = grant_agent(&alice, "reviewer", "read");
+    let agent_env = Env::new(Some(&server));
+    let mut mcp = Mcp::start(&agent_env, &key);
+    assert_eq!(
+        content(&mcp.ok("read_page", json!({ "path": "plan.md" }))),
+        "# Plan\nv1\n"
+    );
+    let op = Operator::new(server.repo(&wiki));
+    let before = op.head();
+    alice.put("plan.md", "# Plan\nv2\n");
+    let good = op.head();
+    assert_eq!(
+        content(&mcp.ok("read_page", json!({ "path": "plan.md" }))),
+        "# Plan\nv2\n"
+    );
+
+    // The operator rolls the wiki back between two calls. Forget this machine's seen record
+    // too, so only what the session itself verified can catch it.
+    op.reset(&before);
+    let seen = agent_env
+        .tmp
+        .path()
+        .join("data/wikis")
+        .join(&wiki)
+        .join("seen.json");
+    std::fs::remove_file(&seen).unwrap();
+    for tool in ["read_page", "list_pages", "read_page"] {
+        let (err, text) = mcp.call(tool, json!({ "path": "plan.md" }));
+        assert!(err, "{tool} served data after a rollback: {text}");
+        assert!(text.contains("rollback detected"), "{tool}: {text}");
+    }
+
+    // Put back, the wiki reads again in the same session.
+    op.reset(&good);
+    assert_eq!(
+        content(&mcp.ok("read_page", json!({ "path": "plan.md" }))),
+        "# Plan\nv2\n"
+    );
+
+    // A fork: the operator rolls back and lets a writer who forgot what she saw write other
+    // states from there. The new head is two sequences past the one the session verified, so
+    // neither the sequence nor the successor's link gives it away: only walking back does.
+    op.reset(&before);
+    std::fs::remove_file(
+        alice
+            .tmp
+            .path()
+            .join("data/wikis")
+            .join(&wiki)
+            .join("seen.json"),
+    )
+    .unwrap();
+    alice.put("plan.md", "# Plan\nanother v2\n");
+    alice.put("plan.md", "# Plan\nanother v3\n");
+    alice.put("plan.md", "# Plan\nanother v4\n");
+    let (err, text) = mcp.call("read_page", json!({ "path": "plan.md" }));
+    assert!(err, "a fork was served: {text}");
+    assert!(text.contains("fork detected"), "{text}");
+}
+
+#[test]
+fn mcp_session_is_refused_after_revocation() {
+    let server = Server::start();
+    let alice = Env::new(Some(&server));
+    alice.setup("alice", "team");
+    alice.put("a.md", "# A\nfor agents\n");
+    let key = grant_agent(&alice, "reviewer", "read");
+    let mut mcp = Mcp::start(&Env::new(Some(&server)), &key);
+    assert!(content(&mcp.ok("read_page", json!({ "path": "a.md" }))).contains("for agents"));
+    alice.json(&["agent", "revoke", "reviewer"]);
+    for tool in ["read_page", "list_pages", "search"] {
+        let (err, text) = mcp.call(tool, json!({ "path": "a.md", "query": "agents" }));
+        assert!(err, "{tool} answered after the revocation: {text}");
+        assert!(text.contains("refused"), "{tool}: {text}");
+    }
+}

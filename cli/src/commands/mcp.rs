@@ -62,6 +62,7 @@ pub fn serve(ctx: &Ctx, a: &McpArgs) -> Result<()> {
     };
     let tools = AgentTools {
         api: ctx.api()?,
+        agent: access.is_some(),
         wiki,
         ctx,
         who,
@@ -94,6 +95,8 @@ pub struct AgentTools {
     wiki: WikiId,
     /// For the per-call head probe (the key file's token).
     api: Api,
+    /// Whether the token is an agent's (for the refusal message).
+    agent: bool,
     /// The last verified head; `None` after an error that left nothing trustworthy to keep.
     head: Mutex<Option<Arc<Head>>>,
     /// Decrypted pages of the current keyring.
@@ -133,20 +136,22 @@ fn lock<T>(m: &Mutex<T>) -> std::result::Result<MutexGuard<'_, T>, ToolError> {
         .map_err(|_| ToolError::new("an earlier call failed unexpectedly; restart the MCP server"))
 }
 
-/// A refused token is the likely cause of an auth failure here; say so plainly.
-fn probe_err(e: CliError) -> ToolError {
-    if e.kind == ErrorKind::Auth {
-        let reason = e
-            .message
-            .strip_prefix("the server refused the session: ")
-            .unwrap_or(&e.message)
-            .to_owned();
-        ToolError::new(format!(
-            "the server refused this key's token ({reason}): it was revoked or has expired; ask the wiki's owner for a new grant"
-        ))
-    } else {
-        tool_err(e)
+/// An auth failure of the head probe is a refused token; say so plainly, with what to do.
+fn probe_err(e: CliError, agent: bool) -> ToolError {
+    if e.kind != ErrorKind::Auth {
+        return tool_err(e);
     }
+    let reason = e
+        .message
+        .strip_prefix("the server refused the session: ")
+        .unwrap_or(&e.message);
+    ToolError::new(if agent {
+        format!(
+            "the server refused this key's token ({reason}): it was revoked or has expired; ask the wiki's owner for a new grant"
+        )
+    } else {
+        format!("the server refused the session ({reason}): run `zkwiki login`")
+    })
 }
 
 fn tool_err(e: CliError) -> ToolError {
@@ -179,7 +184,7 @@ impl AgentTools {
         let state = self
             .api
             .head_state(&self.wiki.to_hex())
-            .map_err(probe_err)?;
+            .map_err(|e| probe_err(e, self.agent))?;
         if let Some(h) = slot.as_ref()
             && Digest32::of(&state) == h.verified.snapshot.state.hash()
         {
@@ -485,6 +490,9 @@ impl WikiTools for AgentTools {
         path: &str,
         limit: usize,
     ) -> std::result::Result<Vec<HistoryEntry>, ToolError> {
+        // History walks the mirror's commits, so it reads the head in full; the probe first keeps
+        // the refusal and rollback answers the same as every other tool's.
+        self.current()?;
         let remote = self.remote()?;
         let view = remote.read(&self.who).map_err(tool_err)?;
         let id = view
