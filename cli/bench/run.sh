@@ -33,7 +33,7 @@ t=$(now); $Z -q import "$W/pages" >/dev/null; echo "import: $(took "$t") s"
 t=$(now); $Z ls >/dev/null; echo "ls, first after the import (fetches the objects the import created): $(took "$t") s"
 t=$(now); $Z ls >/dev/null; echo "ls, warm (git fetch, verify every blob, Argon2id, index): $(took "$t") s"
 ZKWIKI_TIMING=1 $Z ls 2>&1 >/dev/null | sed 's/^/    /'
-t=$(now); echo "one more line" | $Z -q put area00/topic0/page-00000.md >/dev/null; echo "put one page (re-encrypts and uploads the index): $(took "$t") s"
+t=$(now); echo "one more line" | $Z -q put area00/topic0/page-00000.md >/dev/null; echo "put one page (the index may lag: not re-uploaded): $(took "$t") s"
 rm -rf "$ZKWIKI_DATA_DIR/wikis"
 t=$(now); $Z ls >/dev/null; echo "ls, cold (a new machine: fetches the whole wiki): $(took "$t") s"
 cd "$W"

@@ -185,6 +185,8 @@ pub struct Stage<'s> {
     /// The index as it will be after this commit.
     pub index: SearchIndex,
     changed: bool,
+    /// Pages put or removed.
+    staged: usize,
 }
 
 impl Stage<'_> {
@@ -213,6 +215,7 @@ impl Stage<'_> {
         let hash = self.batch.put(&mut OsRng, self.keys, id, record)?;
         self.index.insert(id, record, hash);
         self.changed = true;
+        self.staged += 1;
         Ok(())
     }
 
@@ -222,6 +225,7 @@ impl Stage<'_> {
         self.index
             .remove_pages(&std::collections::BTreeSet::from([*id]));
         self.changed = true;
+        self.staged += 1;
         Ok(())
     }
 }
@@ -278,8 +282,9 @@ impl<'r, 'a> Writer<'r, 'a> {
     }
 
     /// Runs `change` on the current head and commits the result; on a conflict, refetches and
-    /// runs it again on the new head. `write_index` also writes the updated search index in the
-    /// same commit (otherwise it stays in memory and is written by a later commit). Returns the
+    /// runs it again on the new head. `write_index` lets the updated search index go in the same
+    /// commit when it is due (see [`wiki::MAX_INDEX_LAG`]); otherwise it stays in memory and a
+    /// later commit or [`Self::flush_index`] writes it. Returns the
     /// new sequence, or `None` when `change` staged nothing.
     pub fn commit(
         &mut self,
@@ -301,14 +306,20 @@ impl<'r, 'a> Writer<'r, 'a> {
                 snapshot: &self.snapshot,
                 index: self.catalog.index.clone(),
                 changed: false,
+                staged: 0,
             };
             change(&mut stage)?;
-            let index_only = write_index
-                && (self.catalog.was_stale || !self.catalog.old_index_ids.is_empty())
-                && self.force_index;
+            let epoch_changed = !self.catalog.old_index_ids.is_empty();
+            let index_only =
+                write_index && (self.catalog.stored_lag > 0 || epoch_changed) && self.force_index;
             if !stage.changed && !index_only {
                 return Ok(None);
             }
+            let lag = self.catalog.stored_lag.saturating_add(stage.staged);
+            // The index is rewritten when asked to, after a key change, or once readers would
+            // re-index more than MAX_INDEX_LAG pages; otherwise it lags (see `wiki::Catalog`).
+            let write_index =
+                write_index && (self.force_index || epoch_changed || lag > wiki::MAX_INDEX_LAG);
             let Stage {
                 mut batch,
                 mut index,
@@ -359,9 +370,9 @@ impl<'r, 'a> Writer<'r, 'a> {
                     self.catalog.index = index;
                     if write_index {
                         self.catalog.old_index_ids.clear();
-                        self.catalog.was_stale = false;
+                        self.catalog.stored_lag = 0;
                     } else {
-                        self.catalog.was_stale = true;
+                        self.catalog.stored_lag = lag;
                     }
                     return Ok(Some(seq));
                 }

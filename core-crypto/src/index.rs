@@ -3,10 +3,10 @@
 //!
 //! The index is one more page: a [`PageRecord`] of kind [`PageKind::Index`] at path [`INDEX_PATH`],
 //! stored under the page id [`ScopeKey::derive_index_page_id`](crate::scope::ScopeKey) of the scope
-//! it covers, sealed like any page. To the server it is an ordinary page. Writers update it in the
-//! same commit as the pages they change; a client that finds it stale (a page whose envelope hash
-//! differs from what the index recorded, a page the index lacks, an entry for a page that is gone)
-//! re-indexes just those pages.
+//! it covers, sealed like any page. To the server it is an ordinary page. Writers update it with
+//! the pages they change, or let it lag by a few pages; a client that finds it stale (a page whose
+//! envelope hash differs from what the index recorded, a page the index lacks, an entry for a page
+//! that is gone) re-indexes just those pages.
 //!
 //! ```text
 //! index   = "ZKIX" ‖ 1 ‖ seq (u64) ‖ page count (u32) ‖ pages ‖ term count (u32) ‖ terms
