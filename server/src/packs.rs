@@ -29,9 +29,9 @@ use crate::error::{AppError, AppResult};
 /// Merge packs once a repository has this many.
 pub const REPACK_AT: usize = 32;
 
-/// libgit2 settings for the packs the server writes, kept beside the wikis (not in any
+/// libgit2 settings for the packs the server writes, in the data directory (not in any
 /// repository's own config, which `git http-backend` would read too).
-const LIBGIT2_CONFIG: &str = ".zkwiki-libgit2.config";
+const LIBGIT2_CONFIG: &str = "libgit2-packs.config";
 
 /// No delta search: envelopes are ciphertext and never delta; only trees and manifests could,
 /// and libgit2's delta search made merging packs cost about 8 ms per commit (measured). libgit2
@@ -39,11 +39,11 @@ const LIBGIT2_CONFIG: &str = ".zkwiki-libgit2.config";
 /// `pack.deltaCacheSize`; `pack.windowMemory` keeps the window at one object should that change.
 const LIBGIT2_SETTINGS: &str = "[pack]\n\tdeltaCacheSize = 1\n\twindowMemory = 1\n";
 
-/// Writes the libgit2 settings file into `wikis_dir` (start-up); returns its path.
-pub fn install_settings(wikis_dir: &Path) -> std::io::Result<PathBuf> {
-    let path = wikis_dir.join(LIBGIT2_CONFIG);
+/// Writes the libgit2 settings file into `dir` (start-up); returns its path.
+pub fn install_settings(dir: &Path) -> std::io::Result<PathBuf> {
+    let path = dir.join(LIBGIT2_CONFIG);
     if std::fs::read(&path).ok().as_deref() != Some(LIBGIT2_SETTINGS.as_bytes()) {
-        let tmp = wikis_dir.join(format!("{LIBGIT2_CONFIG}.tmp"));
+        let tmp = dir.join(format!("{LIBGIT2_CONFIG}.tmp"));
         std::fs::write(&tmp, LIBGIT2_SETTINGS)?;
         std::fs::rename(&tmp, &path)?;
     }

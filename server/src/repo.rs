@@ -248,7 +248,9 @@ impl Store {
         std::fs::create_dir_all(&wikis_dir)?;
         std::fs::create_dir_all(&locks_dir)?;
         let sync = Arc::new(SyncGroup::new(&wikis_dir, fsync)?);
-        let pack_settings = Arc::new(packs::install_settings(&wikis_dir)?);
+        // Beside the wikis (the data directory), not among them.
+        let settings_dir = wikis_dir.parent().unwrap_or(&wikis_dir).to_owned();
+        let pack_settings = Arc::new(packs::install_settings(&settings_dir)?);
         Ok(Self {
             wikis_dir,
             locks_dir,
