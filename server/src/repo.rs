@@ -946,7 +946,7 @@ impl Wiki {
         }
         self.restart_journal_if_long(head.commit)?;
         let (writer_repo, uses) = self.take_writer_repo()?;
-        let written = (|| -> AppResult<(Oid, Oid, Vec<(PageId, Digest32, Oid)>)> {
+        let written = (|| -> AppResult<Written> {
             let repo = &writer_repo;
             // New objects collect in memory (this commit's backend outranks earlier ones).
             let odb = repo.odb()?;
@@ -1078,6 +1078,9 @@ impl Wiki {
         })
     }
 }
+
+/// What a commit wrote: the commit, its keyring tree, and each changed page's blob.
+type Written = (Oid, Oid, Vec<(PageId, Digest32, Oid)>);
 
 fn journal_append(dir: &Path, old: Oid, new: Oid) -> std::io::Result<()> {
     let mut f = std::fs::OpenOptions::new()
