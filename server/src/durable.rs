@@ -1,7 +1,7 @@
 //! Durability barriers and cross-process locks.
 //!
-//! A commit is acknowledged only after a barrier that follows its pack, its journal entry and its
-//! ref move (one barrier: the crash repair in [`crate::repo`] rolls back a ref that got to disk
+//! A commit is acknowledged only after a barrier that follows its objects, its journal entry and
+//! its ref move (one barrier: the crash repair in [`crate::repo`] rolls back a ref that got to disk
 //! before its objects; that commit was never acknowledged). A barrier is `syncfs(2)` on the data
 //! directory's filesystem: one flush for every file the commit touched, instead of one `fsync`
 //! per file and directory (each costs milliseconds on a virtual disk). Concurrent committers (different wikis) share barriers: a caller waits for the first

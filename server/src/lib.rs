@@ -19,7 +19,7 @@ pub mod durable;
 pub mod error;
 pub mod extract;
 pub mod git;
-pub mod packs;
+pub mod quarantine;
 pub mod repo;
 mod routes;
 pub mod web;

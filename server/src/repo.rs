@@ -7,20 +7,26 @@
 //!
 //! Writing ([`Wiki::commit`]) is read-verify-commit under the wiki's exclusive lock
 //! ([`crate::durable::WikiLock`]): read the current head from disk, check the new state extends
-//! it and verifies (core-crypto, as a first line of defence), write the commit's objects as one
-//! pack ([`crate::packs`]), append `<old> <new>` to the wiki's journal (`zkwiki-journal`), move
-//! `refs/heads/main` with compare-and-swap, flush once, answer. Readers never take the lock: they
+//! it and verifies (core-crypto, as a first line of defence), write the commit's objects (loose),
+//! append `<old> <new>` to the wiki's journal (`zkwiki-journal`), move `refs/heads/main` with
+//! compare-and-swap, flush once, answer. Readers never take the lock: they
 //! read the ref (one small file) and reuse a parsed [`Head`] cached per process while the ref has
 //! not moved, so several processes can serve one data directory.
 //!
 //! One flush per commit instead of two (objects, then ref) means a crash can leave the ref naming
-//! a commit whose pack never reached the disk. That commit was never acknowledged, and its parent
+//! a commit whose objects never reached the disk. That commit was never acknowledged, and its parent
 //! was durable when it was written: a commit is only built on a head this process flushed itself
 //! (otherwise it flushes first, e.g. on a head left by a process killed before its flush). So the
 //! first use of a wiki in a process checks that the head's own objects (everything it adds to its
-//! parent) read back, and if not, repairs under the lock ([`Wiki::repair`]): torn packs out of the
-//! object store, the ref back to the newest complete commit among the ref and the journal's
-//! entries (newest first; the journal names the parent even when the new commit object is lost).
+//! parent) read back, and if not, repairs under the lock ([`Wiki::repair`]): the ref back to the
+//! newest complete commit among the ref and the journal's entries (newest first; the journal names
+//! the parent even when the new commit object is lost), torn objects out of the object store
+//! ([`crate::quarantine`]).
+//!
+//! Writing each commit as one pack (two files instead of about six) was tried and measured: it
+//! cost more CPU than it saved (libgit2 builds and indexes the pack, and thousands of tiny packs
+//! must be merged in the background, rewriting their data), so commits were slower; see the
+//! Server section of `docs/benchmarks.md`.
 //!
 //! History and blobs by SHA-256 come from a per-process index ([`HistoryEntry`]) built lazily from
 //! the commit chain and extended by this process's own commits; it is a cache of what git holds,
@@ -44,7 +50,7 @@ use serde_json::{Value, json};
 use crate::db::now_unix;
 use crate::durable::{SyncGroup, WikiLock};
 use crate::error::{AppError, AppResult};
-use crate::packs;
+use crate::quarantine;
 
 const MAIN: &str = "refs/heads/main";
 const AUTHOR_NAME: &str = "zkwiki";
@@ -54,19 +60,14 @@ const NOT_FOUND: &str = "no such wiki (or it is not yours)";
 const JOURNAL: &str = "zkwiki-journal";
 /// The journal is started afresh past this size.
 const JOURNAL_MAX: u64 = 64 * 1024;
-/// Torn packs found by a repair go here (outside `objects/`, for an operator to inspect).
+/// Torn objects found by a repair go here (outside `objects/`, for an operator to inspect).
 const QUARANTINE: &str = "zkwiki-quarantine";
-/// Above the loose (1) and pack (2) backends: a commit's new objects collect in memory.
-const MEMPACK_PRIORITY: i32 = 1000;
-/// Commits per writer handle (see `Wiki::take_writer_repo`).
-const WRITER_REPO_USES: i32 = 64;
 
 /// All wikis under one data directory.
 pub struct Store {
     wikis_dir: PathBuf,
     locks_dir: PathBuf,
     sync: Arc<SyncGroup>,
-    pack_settings: Arc<PathBuf>,
     handles: Mutex<HashMap<WikiId, Arc<Wiki>>>,
     blobs: BlobCache,
 }
@@ -108,22 +109,15 @@ pub struct Wiki {
     pub id: WikiId,
     dir: PathBuf,
     lock_path: PathBuf,
-    /// Held while packs are merged or checked (see [`packs::merge`]).
-    repack_lock_path: PathBuf,
     repos: Mutex<Vec<Repository>>,
-    /// The writer's handle and how many commits it has made (see `take_writer_repo`).
-    writer_repo: Mutex<Option<(Repository, i32)>>,
     head: RwLock<Option<Arc<Head>>>,
     index: Mutex<HistoryIndex>,
     writer: Mutex<()>,
     sync: Arc<SyncGroup>,
-    pack_settings: Arc<PathBuf>,
     /// The head was checked complete (or repaired) since this process opened the wiki.
     sound: AtomicBool,
     /// The newest head this process knows is on stable storage.
     durable: Mutex<Option<Oid>>,
-    /// A background merge of packs is queued or running.
-    repacking: AtomicBool,
 }
 
 /// The current state of a wiki as read from its head commit.
@@ -248,14 +242,10 @@ impl Store {
         std::fs::create_dir_all(&wikis_dir)?;
         std::fs::create_dir_all(&locks_dir)?;
         let sync = Arc::new(SyncGroup::new(&wikis_dir, fsync)?);
-        // Beside the wikis (the data directory), not among them.
-        let settings_dir = wikis_dir.parent().unwrap_or(&wikis_dir).to_owned();
-        let pack_settings = Arc::new(packs::install_settings(&settings_dir)?);
         Ok(Self {
             wikis_dir,
             locks_dir,
             sync,
-            pack_settings,
             handles: Mutex::new(HashMap::new()),
             blobs: BlobCache {
                 budget: BLOB_CACHE_BYTES,
@@ -273,17 +263,13 @@ impl Store {
             id,
             dir: self.repo_dir(&id),
             lock_path: self.locks_dir.join(format!("{id}.lock")),
-            repack_lock_path: self.locks_dir.join(format!("{id}.repack.lock")),
             repos: Mutex::new(Vec::new()),
-            writer_repo: Mutex::new(None),
             head: RwLock::new(None),
             index: Mutex::new(HistoryIndex::default()),
             writer: Mutex::new(()),
             sync: self.sync.clone(),
-            pack_settings: self.pack_settings.clone(),
             sound: AtomicBool::new(false),
             durable: Mutex::new(None),
-            repacking: AtomicBool::new(false),
         }
     }
 
@@ -494,34 +480,11 @@ impl Wiki {
         }
     }
 
-    /// The writer's repository handle: kept across commits (opening one, and its packs, costs
-    /// more than the rest of a commit's git work), renewed every [`WRITER_REPO_USES`] commits
-    /// since each commit leaves an empty in-memory backend attached to it.
-    fn take_writer_repo(&self) -> AppResult<(Repository, i32)> {
-        if let Some(pair) = self.writer_repo.lock().ok().and_then(|mut w| w.take()) {
-            return Ok(pair);
-        }
-        let repo = self.open_repo()?;
-        packs::apply_settings(&repo, &self.pack_settings)?;
-        Ok((repo, 0))
-    }
-
-    fn put_writer_repo(&self, repo: Repository, uses: i32) {
-        if uses < WRITER_REPO_USES
-            && let Ok(mut w) = self.writer_repo.lock()
-        {
-            *w = Some((repo, uses));
-        }
-    }
-
-    /// Drops cached repository handles and the parsed head (after packs or the ref changed
+    /// Drops cached repository handles and the parsed head (after objects or the ref changed
     /// behind their back).
     fn forget_cached(&self) {
         if let Ok(mut p) = self.repos.lock() {
             p.clear();
-        }
-        if let Ok(mut w) = self.writer_repo.lock() {
-            *w = None;
         }
         if let Ok(mut h) = self.head.write() {
             *h = None;
@@ -551,15 +514,15 @@ impl Wiki {
         self.read_head()
     }
 
-    /// Once per process: the head's objects read back and no pack newer than the ref is torn;
+    /// Once per process: the head's objects read back and no object newer than the ref is torn;
     /// otherwise [`Wiki::repair`] under the lock (taken here unless `held`).
     fn ensure_sound(&self, held: bool) -> AppResult<()> {
         if self.sound.load(Ordering::Acquire) {
             return Ok(());
         }
         if !held {
-            // Without the lock only look: another process may be writing a pack right now.
-            if self.check_head()? && !self.has_packs_newer_than_ref() {
+            // Without the lock only look: another process may be writing objects right now.
+            if self.check_head()? && !self.objects_newer_than_ref() {
                 self.sound.store(true, Ordering::Release);
                 return Ok(());
             }
@@ -578,13 +541,12 @@ impl Wiki {
             return Ok(());
         }
         if self.check_head()? {
-            // Packs written after the ref last moved belong to commits that never took effect; a
-            // crash may have torn them, and `git fsck` would object.
+            // Objects written after the ref last moved belong to commits that never took effect;
+            // a crash may have torn them, and `git fsck` would object.
             let since = self.ref_mtime();
-            let _repack = WikiLock::acquire(&self.repack_lock_path)?;
-            let moved = packs::quarantine_unsound(&self.dir, &self.dir.join(QUARANTINE), since)?;
+            let moved = quarantine::set_aside(&self.dir, &self.dir.join(QUARANTINE), since)?;
             if moved > 0 {
-                tracing::warn!(wiki = %self.id, packs = moved, "torn packs of unfinished commits set aside");
+                tracing::warn!(wiki = %self.id, objects = moved, "torn objects of unfinished commits set aside");
                 self.sync.barrier()?;
                 self.forget_cached();
             }
@@ -601,19 +563,9 @@ impl Wiki {
             .ok()
     }
 
-    fn has_packs_newer_than_ref(&self) -> bool {
-        let Some(since) = self.ref_mtime() else {
-            return true;
-        };
-        std::fs::read_dir(packs::pack_dir(&self.dir))
-            .map(|entries| {
-                entries.flatten().any(|e| {
-                    e.metadata()
-                        .and_then(|m| m.modified())
-                        .is_ok_and(|m| m >= since)
-                })
-            })
-            .unwrap_or(false)
+    fn objects_newer_than_ref(&self) -> bool {
+        self.ref_mtime()
+            .is_none_or(|since| quarantine::anything_since(&self.dir, since))
     }
 
     /// Whether the head's commit and every object it adds to its parent read back intact.
@@ -628,13 +580,11 @@ impl Wiki {
         Ok(verify_commit(&repo, oid).is_ok())
     }
 
-    /// Crash repair (under the wiki's lock): torn packs are set aside, then the ref moves to the
-    /// first complete commit among the ref itself and the journal's entries, newest first, and
-    /// the journal restarts from it. Nothing acknowledged is lost: an acknowledged commit was
-    /// flushed with its journal entry, and every later entry is newer.
+    /// Crash repair (under the wiki's lock): the ref moves to the first complete commit among the
+    /// ref itself and the journal's entries, newest first, the journal restarts from it, and torn
+    /// objects are set aside. Nothing acknowledged is lost: an acknowledged commit was flushed
+    /// with its journal entry, and every later entry is newer.
     pub fn repair(&self) -> AppResult<Oid> {
-        let _repack = WikiLock::acquire(&self.repack_lock_path)?;
-        let moved = packs::quarantine_unsound(&self.dir, &self.dir.join(QUARANTINE), None)?;
         let repo = self.open_repo()?;
         let mut candidates = Vec::new();
         let broken = self.head_oid().ok();
@@ -652,7 +602,15 @@ impl Wiki {
                     self.id
                 ))
             })?;
+        // Objects written after `good` was made may be torn (everything older was flushed before
+        // `good` was written on top of it); a second of margin for the commit time's rounding.
+        let since = repo
+            .find_commit(good)
+            .ok()
+            .and_then(|c| u64::try_from(c.time().seconds() - 1).ok())
+            .map(|s| std::time::UNIX_EPOCH + std::time::Duration::from_secs(s));
         drop(repo);
+        let moved = quarantine::set_aside(&self.dir, &self.dir.join(QUARANTINE), since)?;
         // Both files complete on disk before either name changes.
         let ref_lock = self.dir.join("refs/heads/main.lock");
         std::fs::write(&ref_lock, format!("{good}\n"))?;
@@ -671,69 +629,10 @@ impl Wiki {
             wiki = %self.id,
             from = ?broken,
             to = %good,
-            quarantined_packs = moved,
+            quarantined_objects = moved,
             "repaired after a crash: the ref named a commit whose objects were not all on disk"
         );
         Ok(good)
-    }
-
-    /// Merges the wiki's packs if there are many: the merged pack is written and flushed under
-    /// the repack lock only (commits go on), then the packs it replaces are deleted under the
-    /// wiki's lock. The two locks are never held together here, and repair takes them in the
-    /// order wiki, then repack: no deadlock. Returns how many packs were replaced.
-    pub fn repack(&self) -> AppResult<usize> {
-        let replaced = {
-            let _repack = WikiLock::acquire(&self.repack_lock_path)?;
-            packs::merge(&self.dir, &self.pack_settings, &self.sync)?
-        };
-        if replaced.is_empty() {
-            return Ok(0);
-        }
-        {
-            let _inproc = self
-                .writer
-                .lock()
-                .map_err(|_| AppError::internal("writer lock poisoned"))?;
-            let _lock = WikiLock::acquire(&self.lock_path)?;
-            packs::remove(&replaced);
-            // The merged pack is flushed and whole: no need to re-read it at the next start,
-            // which checks only packs newer than the ref.
-            if let Err(e) = std::fs::File::options()
-                .write(true)
-                .open(self.dir.join(MAIN))
-                .and_then(|f| f.set_modified(std::time::SystemTime::now()))
-            {
-                tracing::debug!(wiki = %self.id, error = %e, "ref time not renewed after a merge");
-            }
-        }
-        self.forget_cached();
-        Ok(replaced.len() + 1)
-    }
-
-    /// Queues [`Wiki::repack`] on a thread of its own once the wiki has many packs, so the commit
-    /// that crossed the threshold is answered first.
-    fn repack_soon(&self, store: &Store) {
-        if packs::count(&self.dir) < packs::REPACK_AT || self.repacking.swap(true, Ordering::AcqRel)
-        {
-            return;
-        }
-        let Ok(wiki) = store.wiki(self.id) else {
-            self.repacking.store(false, Ordering::Release);
-            return;
-        };
-        let spawned = std::thread::Builder::new()
-            .name("repack".into())
-            .spawn(move || {
-                match wiki.repack() {
-                    Ok(n) if n > 0 => tracing::info!(wiki = %wiki.id, packs = n, "packs merged"),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(wiki = %wiki.id, error = %e, "merging packs failed"),
-                }
-                wiki.repacking.store(false, Ordering::Release);
-            });
-        if spawned.is_err() {
-            self.repacking.store(false, Ordering::Release);
-        }
     }
 
     /// Starts the journal afresh from `head` (durable) once it is long: written aside, flushed,
@@ -941,16 +840,11 @@ impl Wiki {
         // Build only on a durable parent (see the module docs): a head this process did not
         // flush may be one a killed process wrote and never flushed.
         if !self.is_durable(head.commit) {
-            self.sync.barrier()?;
+            store.sync.barrier()?;
             self.mark_durable(head.commit);
         }
         self.restart_journal_if_long(head.commit)?;
-        let (writer_repo, uses) = self.take_writer_repo()?;
-        let written = (|| -> AppResult<Written> {
-            let repo = &writer_repo;
-            // New objects collect in memory (this commit's backend outranks earlier ones).
-            let odb = repo.odb()?;
-            let mempack = odb.add_new_mempack_backend(MEMPACK_PRIORITY + uses)?;
+        let (commit, keyring_tree, page_oids) = self.with_repo(|repo| {
             let mut upd = TreeUpdateBuilder::new();
             upd.upsert("state", repo.blob(next.as_bytes())?, FileMode::Blob);
             upd.upsert("manifest", repo.blob(&input.manifest)?, FileMode::Blob);
@@ -990,12 +884,8 @@ impl Wiki {
                 &tree,
                 &[&parent],
             )?;
-            // The pack and the journal entry before the ref that names them (for readers in
+            // The objects and the journal entry before the ref that names them (for readers in
             // other processes, and for repair); one flush below makes all three durable.
-            let mut added = vec![commit, tree.id()];
-            added_objects(repo, &tree, Some(&base), &mut added)?;
-            packs::write(repo, &added, &self.dir)?;
-            mempack.reset()?;
             journal_append(&self.dir, head.commit, commit)?;
             let stale = self.dir.join("refs/heads/main.lock");
             if stale.exists() {
@@ -1010,14 +900,10 @@ impl Wiki {
                         e.into()
                     }
                 })?;
-            self.sync.barrier()?;
+            store.sync.barrier()?;
             Ok((commit, keyring_tree, page_oids))
-        })();
-        // A handle whose commit failed may hold objects in memory that never reached a pack.
-        let (commit, keyring_tree, page_oids) = written?;
-        self.put_writer_repo(writer_repo, uses + 1);
+        })?;
         self.mark_durable(commit);
-        self.repack_soon(store);
 
         let keyring_changed = new_keyring.is_some();
         let mut pages = head.pages.clone();
@@ -1078,9 +964,6 @@ impl Wiki {
         })
     }
 }
-
-/// What a commit wrote: the commit, its keyring tree, and each changed page's blob.
-type Written = (Oid, Oid, Vec<(PageId, Digest32, Oid)>);
 
 fn journal_append(dir: &Path, old: Oid, new: Oid) -> std::io::Result<()> {
     let mut f = std::fs::OpenOptions::new()
