@@ -61,9 +61,11 @@ pub struct SearchIndex {
     pages: BTreeMap<PageId, IndexedPage>,
     terms: BTreeMap<String, BTreeSet<PageId>>,
     /// Each page's terms, so replacing one page does not scan every term (a re-encryption of a
-    /// 10,000-page wiki replaces them all). Built on the first small removal, kept up to date
-    /// after that; not part of the format.
+    /// 10,000-page wiki replaces them all). Building it costs many scans, so it is built only
+    /// after [`BUILD_BY_PAGE_AFTER`] small removals, and kept up to date after that; not part of
+    /// the format.
     by_page: Option<BTreeMap<PageId, Vec<String>>>,
+    small_removals: usize,
 }
 
 /// Equal when they index the same pages and terms (the `by_page` cache is derived from `terms`).
@@ -74,9 +76,12 @@ impl PartialEq for SearchIndex {
 }
 impl Eq for SearchIndex {}
 
-/// Removals of at most this many pages use the per-page term lists; larger ones scan every term
-/// once.
+/// Removals of at most this many pages use the per-page term lists (once built); larger ones scan
+/// every term once.
 const SMALL_REMOVAL: usize = 64;
+/// Small removals (one full scan each) before the per-page term lists are built: an edit or two
+/// scans, a re-encryption of thousands of pages builds them.
+const BUILD_BY_PAGE_AFTER: usize = 16;
 
 /// Pages of a manifest the index does not describe as they are now.
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
@@ -178,6 +183,9 @@ impl SearchIndex {
             self.pages.remove(id);
         }
         if ids.len() <= SMALL_REMOVAL {
+            self.small_removals += 1;
+        }
+        if ids.len() <= SMALL_REMOVAL && self.small_removals > BUILD_BY_PAGE_AFTER {
             let terms = &self.terms;
             let by_page = self.by_page.get_or_insert_with(|| {
                 let mut by_page: BTreeMap<PageId, Vec<String>> = BTreeMap::new();
@@ -396,6 +404,7 @@ impl SearchIndex {
             pages,
             terms,
             by_page: None,
+            small_removals: 0,
         })
     }
 
