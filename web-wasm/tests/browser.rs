@@ -177,6 +177,47 @@ async fn browser_end_to_end() {
     b.wait_js("document.getElementById('page-title')?.textContent === 'Ideas'")
         .await;
 
+    // A long page: the first screens go in at once and the rest after the first paint, so the
+    // whole page arrives; a heading beyond the fold is there as soon as the page shows.
+    let long: String = (1..=300)
+        .map(|i| format!("## Part {i}\n\nSome text about part {i}, see [[Ideas]].\n\n"))
+        .collect();
+    write_page(&b, &wiki, "Long.md", &format!("# Long\n\n{long}")).await;
+    b.wait_js("document.querySelectorAll('#page-body h2').length === 300")
+        .await;
+    open_page(&b, &wiki, "Ideas.md").await;
+    let shown = b
+        .client
+        .execute_async(
+            r#"const [wiki, done] = arguments;
+               // After the rest of showPage's synchronous work, before any frame or timer.
+               window.zkwikiOnView = () => queueMicrotask(() => done({
+                 target: !!document.getElementById('zk-part-290'),
+                 complete: window.zkwikiLastCompleteMs != null,
+               }));
+               location.hash = `#/w/${wiki}/p/Long.md?h=part-290`;"#,
+            vec![json!(wiki)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(shown, json!({"target": true, "complete": true}));
+    open_page(&b, &wiki, "Ideas.md").await;
+    let first = b
+        .client
+        .execute_async(
+            r#"const [wiki, done] = arguments;
+               window.zkwikiOnView = () => queueMicrotask(() => done(
+                 window.zkwikiLastCompleteMs == null ? document.querySelectorAll('#page-body h2').length : -1));
+               location.hash = `#/w/${wiki}/p/Long.md`;"#,
+            vec![json!(wiki)],
+        )
+        .await
+        .unwrap();
+    let first = first.as_i64().unwrap();
+    assert!(first > 0 && first < 300, "first screens only: {first}");
+    b.wait_js("document.querySelectorAll('#page-body h2').length === 300 && document.getElementById('zk-part-300')")
+        .await;
+
     // Edit the plan.
     open_page(&b, &wiki, "Plan.md").await;
     b.click("#edit").await;
