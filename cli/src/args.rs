@@ -152,6 +152,21 @@ pub enum Command {
     Mcp(McpArgs),
 }
 
+/// The hidden test switch for the cost of a new passphrase's key derivation.
+#[derive(Debug, Args, Clone, Copy)]
+pub struct TestKdf {
+    /// Tests only: Argon2id at the client's minimum cost instead of the default
+    #[arg(
+        long,
+        hide = true,
+        env = "ZKWIKI_TEST_KDF_FLOOR",
+        hide_env_values = true,
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::FalseyValueParser::new()
+    )]
+    pub kdf_floor: bool,
+}
+
 /// `register`.
 #[derive(Debug, Args)]
 pub struct RegisterArgs {
@@ -165,16 +180,9 @@ pub struct RegisterArgs {
     /// (see docs/kms.md)
     #[arg(long, value_name = "ARN")]
     pub kms_key: Option<String>,
-    /// Tests only: Argon2id at the client's minimum cost instead of the default
-    #[arg(
-        long,
-        hide = true,
-        env = "ZKWIKI_TEST_KDF_FLOOR",
-        hide_env_values = true,
-        action = clap::ArgAction::SetTrue,
-        value_parser = clap::builder::FalseyValueParser::new()
-    )]
-    pub kdf_floor: bool,
+    /// (Hidden, for tests.)
+    #[command(flatten)]
+    pub test_kdf: TestKdf,
 }
 
 /// `login`.
@@ -192,16 +200,9 @@ pub struct LoginArgs {
     /// --recovery-key, protect the account with this KMS key instead of a new passphrase
     #[arg(long, value_name = "ARN")]
     pub kms_key: Option<String>,
-    /// Tests only: Argon2id at the client's minimum cost for the new passphrase
-    #[arg(
-        long,
-        hide = true,
-        env = "ZKWIKI_TEST_KDF_FLOOR",
-        hide_env_values = true,
-        action = clap::ArgAction::SetTrue,
-        value_parser = clap::builder::FalseyValueParser::new()
-    )]
-    pub kdf_floor: bool,
+    /// (Hidden, for tests.)
+    #[command(flatten)]
+    pub test_kdf: TestKdf,
 }
 
 /// `passwd`.
@@ -213,16 +214,9 @@ pub struct PasswdArgs {
     /// Read the new passphrase from the first line of FILE (or set ZKWIKI_NEW_PASSPHRASE)
     #[arg(long, value_name = "FILE")]
     pub new_passphrase_file: Option<PathBuf>,
-    /// Tests only: Argon2id at the client's minimum cost for the new passphrase
-    #[arg(
-        long,
-        hide = true,
-        env = "ZKWIKI_TEST_KDF_FLOOR",
-        hide_env_values = true,
-        action = clap::ArgAction::SetTrue,
-        value_parser = clap::builder::FalseyValueParser::new()
-    )]
-    pub kdf_floor: bool,
+    /// (Hidden, for tests.)
+    #[command(flatten)]
+    pub test_kdf: TestKdf,
 }
 
 /// `recovery-key`.

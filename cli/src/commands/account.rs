@@ -196,7 +196,7 @@ pub fn register(ctx: &Ctx, a: &RegisterArgs) -> Result<()> {
         &a.user,
         &identity,
         a.kms_key.as_deref(),
-        a.kdf_floor,
+        a.test_kdf.kdf_floor,
         || ctx.secrets.new_passphrase(),
     )?;
     let recovery = RecoveryKey::make(rng);
@@ -292,7 +292,7 @@ pub fn passwd(ctx: &Ctx, a: &PasswdArgs) -> Result<()> {
         &who.user,
         &who.identity,
         a.kms_key.as_deref(),
-        a.kdf_floor,
+        a.test_kdf.kdf_floor,
         || {
             ctx.secrets
                 .changed_passphrase(a.new_passphrase_file.as_deref())
@@ -494,7 +494,7 @@ fn login_with_recovery(
         user,
         &identity,
         a.kms_key.as_deref(),
-        a.kdf_floor,
+        a.test_kdf.kdf_floor,
         || ctx.secrets.new_passphrase(),
     )?;
     let authed = Api::new(server, Some(answer.token.clone()));
