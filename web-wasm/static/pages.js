@@ -198,7 +198,8 @@ export async function showPage(app, path, fragment) {
   // page's HTML takes Chromium 10+ ms), or at once when a heading in it is to be scrolled to.
   let rest = page.htmlRest;
   const finish = () => {
-    if (!rest) return;
+    // Navigated away meanwhile: nothing to complete.
+    if (!rest || !article.isConnected) return;
     const t1 = performance.now();
     appendTrustedHtml(article, rest);
     rest = '';
