@@ -121,11 +121,11 @@ pub fn build(root: &Path) -> Result<PathBuf> {
 
 /// Crates on the page-navigation path (markdown parsing, SHA-256, XChaCha20-Poly1305), built at
 /// `opt-level = 3` inside the size-optimised `wasm-release` profile: with them at `z`, verifying,
-/// decrypting and rendering a 100 KiB page took 1.7x as long in WebAssembly, for 19 KB of
-/// gzipped bundle (see the "Browser" section of docs/benchmarks.md). `web-wasm` itself stays at
-/// `z`: at `s` it was about 1 ms faster on that page but cost another 20 KB, most of the margin
-/// left under the 500 KB target. Generic code (pulldown-cmark's `Parser`, the AEAD) is compiled
-/// where it is instantiated, so some of it still gets `z`.
+/// decrypting and rendering a 100 KiB page took about 1.7x as long in WebAssembly; they cost
+/// about 15 KB of gzipped bundle (see the "Browser" section of docs/benchmarks.md). `web-wasm`
+/// itself stays at `z`: at `s` it was about 1 ms faster on that page but cost another 20 KB,
+/// most of the margin left under the 500 KB target. Generic code (pulldown-cmark's `Parser`,
+/// the AEAD) is compiled where it is instantiated, so some of it still gets `z`.
 pub const SPEED_CRATES: &[&str] = &[
     "pulldown-cmark",
     "memchr",
@@ -150,7 +150,7 @@ pub fn speed_overrides() -> Vec<String> {
 }
 
 /// WebAssembly SIMD (`simd128`, in every current browser): LLVM vectorises the portable
-/// ChaCha20 and memchr's wasm backend uses it; XChaCha20-Poly1305 ran 1.2-1.7x faster in
+/// ChaCha20 and memchr's wasm backend uses it; XChaCha20-Poly1305 ran 1.2-1.4x faster in
 /// interleaved runs (see the "Crypto core" section of docs/benchmarks.md).
 const WASM_TARGET_FEATURES: &str = "-Ctarget-feature=+simd128";
 
