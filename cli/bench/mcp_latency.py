@@ -7,8 +7,8 @@ Usage (from the repository root, after `cargo build --release -p cli -p server`)
 
 Starts a release zkwiki-server on 127.0.0.1 (random port, temp data dir), registers a user,
 writes N pages of ~3 KiB, grants a read-only agent, then times `tools/call read_page` round trips
-(each one fetches the wiki's ciphertext with git, verifies the keyring chain, state and manifest,
-and decrypts). Prints p50/p99/mean in milliseconds.
+(the session verified the wiki once; each call checks the server's head state and answers from the
+verified head and its page cache while the wiki is unchanged). Prints p50/p99/mean in milliseconds.
 """
 import argparse, json, os, random, re, statistics, subprocess, sys, tempfile, time
 
