@@ -11,7 +11,7 @@
 //! is set aside; an index that differs from the one its pack yields is rebuilt from the pack.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::SystemTime;
 
 use git2::{Indexer, Oid, Repository};
@@ -158,7 +158,7 @@ fn set_aside_packs(
 }
 
 /// The index a pack yields when indexed afresh, if the pack is whole and named by its checksum.
-fn reindex(base: &PathBuf, stem: &str, scratch: &Path) -> AppResult<Option<Vec<u8>>> {
+fn reindex(base: &Path, stem: &str, scratch: &Path) -> AppResult<Option<Vec<u8>>> {
     let Ok(bytes) = std::fs::read(base.with_extension("pack")) else {
         return Ok(None);
     };
