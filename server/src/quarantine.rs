@@ -21,6 +21,18 @@ use crate::error::AppResult;
 /// Files that belong to a pack besides `.pack` itself.
 const PACK_SIBLINGS: [&str; 6] = ["idx", "rev", "bitmap", "mtimes", "promisor", "keep"];
 
+/// Whether a libgit2 error says an object is missing or corrupt (what a crash leaves), as opposed
+/// to a failure to read it (an I/O error), which must never be mistaken for damage.
+pub fn is_damage(e: &git2::Error) -> bool {
+    matches!(
+        e.code(),
+        git2::ErrorCode::NotFound | git2::ErrorCode::HashsumMismatch
+    ) || matches!(
+        e.class(),
+        git2::ErrorClass::Odb | git2::ErrorClass::Zlib | git2::ErrorClass::Object
+    )
+}
+
 fn modified_since(path: &Path, since: Option<SystemTime>) -> bool {
     since.is_none_or(|t| {
         std::fs::metadata(path)
@@ -84,10 +96,16 @@ pub fn set_aside(
             if !modified_since(&path, since) {
                 continue;
             }
-            let intact = Oid::from_str(&format!("{name}{rest}"))
-                .ok()
-                .is_some_and(|oid| odb.read(oid).is_ok_and(|o| o.id() == oid));
-            if !intact {
+            let damaged = match Oid::from_str(&format!("{name}{rest}")) {
+                // Not an object's name: a leftover of an interrupted write (`*.lock`).
+                Err(_) => true,
+                Ok(oid) => match odb.read(oid) {
+                    Ok(o) => o.id() != oid,
+                    Err(e) if is_damage(&e) => true,
+                    Err(e) => return Err(e.into()),
+                },
+            };
+            if damaged {
                 tracing::warn!(object = %format!("{name}{rest}"), "torn object moved out of the repository");
                 std::fs::create_dir_all(quarantine)?;
                 std::fs::rename(&path, quarantine.join(format!("{name}{rest}")))?;

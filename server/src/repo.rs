@@ -9,9 +9,9 @@
 //! ([`crate::durable::WikiLock`]): read the current head from disk, check the new state extends
 //! it and verifies (core-crypto, as a first line of defence), write the commit's objects (loose),
 //! append `<old> <new>` to the wiki's journal (`zkwiki-journal`), move `refs/heads/main` with
-//! compare-and-swap, flush once, answer. Readers never take the lock: they
-//! read the ref (one small file) and reuse a parsed [`Head`] cached per process while the ref has
-//! not moved, so several processes can serve one data directory.
+//! compare-and-swap, flush once, answer. Readers never take the lock: they read the ref (one small
+//! file) and reuse a parsed [`Head`] cached per process while the ref has not moved, so several
+//! processes can serve one data directory.
 //!
 //! One flush per commit instead of two (objects, then ref) means a crash can leave the ref naming
 //! a commit whose objects never reached the disk. That commit was never acknowledged, and its parent
@@ -436,7 +436,8 @@ impl Store {
 }
 
 impl Wiki {
-    /// A repository handle of its own (not pooled: writers attach an in-memory backend).
+    /// A fresh repository handle (not from the pool: checks after a crash must not see objects
+    /// an older handle cached).
     fn open_repo(&self) -> AppResult<Repository> {
         Repository::open_bare(&self.dir).map_err(|e| {
             if e.code() == git2::ErrorCode::NotFound {
@@ -577,7 +578,7 @@ impl Wiki {
             Err(_) => return Ok(false),
         };
         let repo = self.open_repo()?;
-        Ok(verify_commit(&repo, oid).is_ok())
+        commit_complete(&repo, oid)
     }
 
     /// Crash repair (under the wiki's lock): the ref moves to the first complete commit among the
@@ -591,17 +592,20 @@ impl Wiki {
         candidates.extend(broken);
         candidates.extend(journal_candidates(&self.dir));
         let mut seen = HashSet::new();
-        let good = candidates
-            .into_iter()
-            .filter(|c| seen.insert(*c))
-            .find(|c| verify_commit(&repo, *c).is_ok())
-            .ok_or_else(|| {
-                AppError::internal(format_args!(
-                    "wiki {}: no complete commit in the ref or the journal; the repository needs \
-                     an operator",
-                    self.id
-                ))
-            })?;
+        let mut good = None;
+        for c in candidates {
+            if seen.insert(c) && commit_complete(&repo, c)? {
+                good = Some(c);
+                break;
+            }
+        }
+        let good = good.ok_or_else(|| {
+            AppError::internal(format_args!(
+                "wiki {}: no complete commit in the ref or the journal; the repository needs an \
+                 operator",
+                self.id
+            ))
+        })?;
         // Objects written after `good` was made may be torn (everything older was flushed before
         // `good` was written on top of it); a second of margin for the commit time's rounding.
         let since = repo
@@ -635,8 +639,9 @@ impl Wiki {
         Ok(good)
     }
 
-    /// Starts the journal afresh from `head` (durable) once it is long: written aside, flushed,
-    /// then renamed over, so a crash leaves the old journal or the new one, both naming `head`.
+    /// Starts the journal afresh from `head` (durable) once it is long, or when there is none (a
+    /// wiki from before the journal): written aside, flushed, then renamed over, so a crash
+    /// leaves the old journal or the new one, both naming `head`.
     fn restart_journal_if_long(&self, head: Oid) -> AppResult<()> {
         let path = self.dir.join(JOURNAL);
         if std::fs::metadata(&path).is_ok_and(|m| m.len() <= JOURNAL_MAX) {
@@ -997,9 +1002,19 @@ fn journal_candidates(dir: &Path) -> Vec<Oid> {
     out
 }
 
-/// Checks that a commit, its tree, and every tree and blob it adds to its parent's read back
-/// intact (libgit2 verifies each object's hash as it reads it), and that its head parses.
-fn verify_commit(repo: &Repository, oid: Oid) -> AppResult<()> {
+/// Whether a commit, its tree, and every tree and blob it adds to its parent's read back intact
+/// (libgit2 verifies each object's hash as it reads it). Missing or corrupt objects are `false`;
+/// any other failure (an I/O error, say) is an error, so that a flaky disk never makes the repair
+/// roll back a commit that is in fact complete.
+fn commit_complete(repo: &Repository, oid: Oid) -> AppResult<bool> {
+    match read_added(repo, oid) {
+        Ok(()) => Ok(true),
+        Err(e) if quarantine::is_damage(&e) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn read_added(repo: &Repository, oid: Oid) -> Result<(), git2::Error> {
     let commit = repo.find_commit(oid)?;
     let tree = commit.tree()?;
     let parent = match commit.parent_id(0) {
@@ -1012,7 +1027,6 @@ fn verify_commit(repo: &Repository, oid: Oid) -> AppResult<()> {
     for oid in added {
         odb.read(oid)?;
     }
-    load_head(repo, oid, None)?;
     Ok(())
 }
 
@@ -1023,7 +1037,7 @@ fn added_objects(
     tree: &Tree<'_>,
     old: Option<&Tree<'_>>,
     out: &mut Vec<Oid>,
-) -> AppResult<()> {
+) -> Result<(), git2::Error> {
     for entry in tree.iter() {
         let before = old.and_then(|t| entry.name().ok().and_then(|n| t.get_name(n)));
         if before.as_ref().is_some_and(|b| b.id() == entry.id()) {
