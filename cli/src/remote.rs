@@ -283,7 +283,7 @@ impl<'r, 'a> Writer<'r, 'a> {
 
     /// Runs `change` on the current head and commits the result; on a conflict, refetches and
     /// runs it again on the new head. `write_index` lets the updated search index go in the same
-    /// commit when it is due (see [`wiki::MAX_INDEX_LAG`]); otherwise it stays in memory and a
+    /// commit when it is due (`core_crypto::index::index_due`); otherwise it stays in memory and a
     /// later commit or [`Self::flush_index`] writes it. Returns the
     /// new sequence, or `None` when `change` staged nothing.
     pub fn commit(
@@ -317,10 +317,12 @@ impl<'r, 'a> Writer<'r, 'a> {
                 return Ok(None);
             }
             let lag = self.catalog.stored_lag.saturating_add(stage.staged);
-            // The index is rewritten when asked to, after a key change, or once readers would
-            // re-index more than MAX_INDEX_LAG pages; otherwise it lags (see `wiki::Catalog`).
-            let write_index =
-                write_index && (self.force_index || epoch_changed || lag > wiki::MAX_INDEX_LAG);
+            // The index is rewritten when asked to, after a key change, or when due (small, or
+            // lagging too far); otherwise it lags (see `wiki::Catalog`).
+            let write_index = write_index
+                && (self.force_index
+                    || epoch_changed
+                    || core_crypto::index::index_due(stage.index.pages().len(), lag));
             let Stage {
                 mut batch,
                 mut index,

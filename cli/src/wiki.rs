@@ -71,11 +71,6 @@ pub fn open(
         .context(format!("decrypting page {id}"))
 }
 
-/// How many pages the stored search index may lag behind the manifest before a writer rewrites
-/// it. Every reader re-indexes the lag on load (decrypting those pages: well under a millisecond
-/// each), while rewriting the index costs its whole size (3.9 MB at 10,000 pages) per write.
-pub const MAX_INDEX_LAG: usize = 32;
-
 /// The index, brought up to date with the manifest.
 #[derive(Clone, Debug)]
 pub struct Catalog {
@@ -87,7 +82,7 @@ pub struct Catalog {
     pub old_index_ids: Vec<PageId>,
     /// How many pages the stored index does not describe as they are (written since, or gone);
     /// `usize::MAX` when there is no stored index at `index_id`. Readers re-index those pages, so
-    /// writers may let this grow up to [`MAX_INDEX_LAG`] before writing the index again.
+    /// writers of a large wiki let it grow (`core_crypto::index::index_due`).
     pub stored_lag: usize,
 }
 

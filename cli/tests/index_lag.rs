@@ -1,6 +1,7 @@
-//! The search index may lag behind the pages by a few writes (so a one-page edit of a large wiki
+//! The search index of a large wiki may lag behind the pages by a few writes (so a one-page edit
 //! does not re-upload the whole index), and every reader still lists and finds every page: it
-//! re-indexes the pages the stored index does not describe. Past the limit a write rewrites it.
+//! re-indexes the pages the stored index does not describe. Past the limit a write rewrites it; a
+//! small wiki's index is rewritten with every write.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -32,7 +33,16 @@ fn the_index_lags_a_little_and_readers_still_see_every_page() {
     let server = Server::start();
     let alice = Env::new(Some(&server));
     let wiki = alice.setup("alice", "notes");
+    // Small: every write carries the index.
     alice.put("Home.md", "# Home\n");
+    assert_eq!(pages_changed_by_head(&server, &wiki).len(), 2);
+    // Large (over 256 pages): an import stores its index at the end.
+    let folder = alice.path("bulk");
+    std::fs::create_dir_all(&folder).unwrap();
+    for k in 0..300 {
+        std::fs::write(folder.join(format!("Bulk{k}.md")), format!("# Bulk {k}\n")).unwrap();
+    }
+    alice.ok(&["import", folder.to_str().unwrap()]);
     let mut bob = Env::new(Some(&server));
     bob.vars.push(("ZKWIKI_WIKI".into(), wiki.clone()));
     bob.ok(&["login", "alice"]);

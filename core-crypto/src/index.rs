@@ -53,6 +53,19 @@ pub struct IndexedPage {
     pub author: String,
 }
 
+/// How many pages the stored index may lag behind the manifest before a writer rewrites it.
+/// Readers re-index the lag from the pages themselves (the browser fetches each one).
+pub const MAX_LAG: usize = 32;
+/// An index of at most this many pages is cheap enough to rewrite with every write.
+pub const LAG_ABOVE_PAGES: usize = 256;
+
+/// Whether a writer stores the index with its commit: always for small indexes, and for larger
+/// ones once the pages it would not describe (`lag_after` this commit) exceed [`MAX_LAG`], so a
+/// one-page edit of a 10,000-page wiki does not re-upload a 3.9 MB index.
+pub fn index_due(indexed_pages: usize, lag_after: usize) -> bool {
+    indexed_pages <= LAG_ABOVE_PAGES || lag_after > MAX_LAG
+}
+
 /// An index in memory.
 #[derive(Clone, Debug, Default)]
 pub struct SearchIndex {

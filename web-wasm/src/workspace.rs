@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use core_crypto::envelope::{EnvelopeHeader, PageKind, PageRecord};
 use core_crypto::identity::{PublicIdentity, UserIdentity};
 use core_crypto::ids::{Digest32, PageId, ScopeId, WikiId};
-use core_crypto::index::{IndexedPage, SearchIndex};
+use core_crypto::index::{IndexedPage, SearchIndex, index_due};
 use core_crypto::keyring::{Keyring, KeyringDraft, MemberKind, NewMember, Role, WikiKeys};
 use core_crypto::snapshot::{PreparedCommit, SeenRecord, Snapshot};
 use core_crypto::state::{Manifest, WikiState};
@@ -73,6 +73,8 @@ pub struct Pending {
     written: Vec<(PageId, PageRecord)>,
     removed: Vec<PageId>,
     catalog: Option<SearchIndex>,
+    /// Whether the commit stores the index (a large wiki's index may lag: see `index_due`).
+    index_written: bool,
     /// The page the write is about, if one.
     pub page: Option<PageId>,
 }
@@ -109,6 +111,9 @@ pub struct Workspace {
     /// Index pages in the manifest (any epoch), and whether one was read.
     index_pages: BTreeSet<PageId>,
     index_read: bool,
+    /// The stored index at the current index id, as read or written here: its envelope hash and
+    /// the page versions it describes (how far it lags decides when a write rewrites it).
+    stored_index: Option<(Digest32, BTreeMap<PageId, Digest32>)>,
     /// Decrypted page contents.
     pages: BTreeMap<PageId, Page>,
     failed: BTreeMap<PageId, String>,
@@ -127,6 +132,11 @@ impl core::fmt::Debug for Workspace {
             self.catalog.pages().len()
         )
     }
+}
+
+/// The page versions an index describes.
+fn page_versions(index: &SearchIndex) -> BTreeMap<PageId, Digest32> {
+    index.pages().iter().map(|(id, p)| (*id, p.hash)).collect()
 }
 
 fn copy_identity(id: &UserIdentity) -> AppResult<UserIdentity> {
@@ -168,6 +178,7 @@ impl Workspace {
             catalog: SearchIndex::new(),
             index_pages: BTreeSet::new(),
             index_read: false,
+            stored_index: None,
             pages: BTreeMap::new(),
             failed: BTreeMap::new(),
             links: OnceCell::new(),
@@ -373,6 +384,11 @@ impl Workspace {
         match opened {
             Ok((_, Some(index))) => {
                 self.failed.remove(&page);
+                if Some(page) == self.current_index_id()
+                    && let Some(entry) = self.snap.manifest.pages.get(&page)
+                {
+                    self.stored_index = Some((entry.hash, page_versions(&index)));
+                }
                 if !self.index_read {
                     // Pages we already decrypted stay as they are; the rest comes from the index.
                     let mut catalog = index;
@@ -609,13 +625,26 @@ impl Workspace {
         mut catalog: Option<SearchIndex>,
         now_ms: i64,
     ) -> AppResult<Pending> {
+        let mut index_written = false;
         if let (Some(index_id), Some(cat)) = (self.current_index_id(), catalog.as_mut()) {
-            for old in self.index_pages.iter().filter(|id| **id != index_id) {
-                batch.remove(old)?;
+            let older: Vec<PageId> = self
+                .index_pages
+                .iter()
+                .filter(|id| **id != index_id)
+                .copied()
+                .collect();
+            let lag = self
+                .stored_lag(index_id)
+                .saturating_add(written.len() + removed.len());
+            if !older.is_empty() || index_due(cat.pages().len(), lag) {
+                for old in &older {
+                    batch.remove(old)?;
+                }
+                cat.seq = self.snap.state.seq + 1;
+                let record = cat.to_record(&self.my_name, now_ms)?;
+                batch.put(&mut OsRng, &self.keys, index_id, &record)?;
+                index_written = true;
             }
-            cat.seq = self.snap.state.seq + 1;
-            let record = cat.to_record(&self.my_name, now_ms)?;
-            batch.put(&mut OsRng, &self.keys, index_id, &record)?;
         }
         let commit = batch.finish(&self.me)?;
         Ok(Pending {
@@ -624,8 +653,34 @@ impl Workspace {
             written,
             removed,
             catalog,
+            index_written,
             page,
         })
+    }
+
+    /// How many pages the stored index at `index_id` does not describe as they are now
+    /// (`usize::MAX` when this session does not know that index).
+    fn stored_lag(&self, index_id: PageId) -> usize {
+        let manifest = &self.snap.manifest;
+        match &self.stored_index {
+            Some((envelope, versions))
+                if manifest.pages.get(&index_id).map(|e| e.hash) == Some(*envelope) =>
+            {
+                let changed = manifest
+                    .pages
+                    .iter()
+                    .filter(|(id, e)| {
+                        !self.index_pages.contains(id) && versions.get(id) != Some(&e.hash)
+                    })
+                    .count();
+                let gone = versions
+                    .keys()
+                    .filter(|id| !manifest.pages.contains_key(id))
+                    .count();
+                changed + gone
+            }
+            _ => usize::MAX,
+        }
     }
 
     /// The catalog with these changes, when it is complete enough to be written as the index.
@@ -736,6 +791,12 @@ impl Workspace {
             }
         }
         if let Some(catalog) = pending.catalog {
+            if pending.index_written
+                && let Some(index_id) = self.current_index_id()
+                && let Some(entry) = next.manifest.pages.get(&index_id)
+            {
+                self.stored_index = Some((entry.hash, page_versions(&catalog)));
+            }
             self.catalog = catalog;
         }
         self.snap = next;

@@ -167,6 +167,7 @@ fn stale_or_missing_index_is_rebuilt_from_pages() {
         written: vec![],
         removed: vec![],
         catalog: None,
+        index_written: false,
         page: None,
     };
     server.commit(&p).unwrap();
@@ -385,4 +386,70 @@ fn folder_scoped_member_fetches_only_its_folder() {
             .and_then(|m| m.folder.clone()),
         Some("research/".to_owned())
     );
+}
+
+/// A large wiki's index lags by up to `MAX_LAG` pages: small edits do not carry it, a fresh
+/// session fetches the index and then just the pages it does not describe, and the write that
+/// would exceed the lag stores it again. (A small wiki's index goes with every write, as the tests
+/// above show.)
+#[test]
+fn a_large_wikis_index_lags_a_little() {
+    use core_crypto::index::{LAG_ABOVE_PAGES, MAX_LAG};
+    let alice = UserIdentity::make(&mut OsRng);
+    let mut server = FakeServer::create(&alice, "alice");
+    let mut ws = server
+        .open(&alice, "alice", &SeenRecord::default())
+        .unwrap();
+    let bulk: Vec<(PageId, PageRecord)> = (0..LAG_ABOVE_PAGES + 10)
+        .map(|k| {
+            let r = ws.record(
+                &format!("Bulk{k}.md"),
+                format!("bulk {k}\n").into_bytes(),
+                1,
+            );
+            (PageId::random(&mut OsRng), r)
+        })
+        .collect();
+    let p = ws.write_pages(bulk, Vec::new(), None, 1).unwrap();
+    assert!(p.index_written, "no stored index yet: written");
+    server.commit(&p).unwrap();
+    ws.accept(p).unwrap();
+
+    let mut carried = Vec::new();
+    for n in 0..MAX_LAG + 5 {
+        let path = format!("Note{n}.md");
+        let p = ws
+            .prepare_put(None, &path, &format!("note {n} zq{n}x\n"), None, 2)
+            .unwrap();
+        let blobs = p.commit().blobs.len();
+        assert_eq!(blobs, if p.index_written { 2 } else { 1 }, "write {n}");
+        if p.index_written {
+            carried.push(n);
+        }
+        server.commit(&p).unwrap();
+        ws.accept(p).unwrap();
+        if n == 3 {
+            // A fresh session: the index, then the four pages it does not describe.
+            let mut fresh = server
+                .open(&alice, "alice", &SeenRecord::default())
+                .unwrap();
+            assert_eq!(server.load_all(&mut fresh), 1 + 4);
+            assert_eq!(fresh.catalog().len(), LAG_ABOVE_PAGES + 10 + 4);
+            assert!(!fresh.search("zq3x", 5).is_empty());
+        }
+    }
+    assert_eq!(
+        carried,
+        vec![MAX_LAG],
+        "the write past the lag limit stores the index"
+    );
+    let mut fresh = server
+        .open(&alice, "alice", &SeenRecord::default())
+        .unwrap();
+    assert_eq!(
+        server.load_all(&mut fresh),
+        1 + 4,
+        "the index, then the 4 pages since"
+    );
+    assert_eq!(fresh.catalog().len(), LAG_ABOVE_PAGES + 10 + MAX_LAG + 5);
 }
