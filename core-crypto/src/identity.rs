@@ -107,6 +107,16 @@ impl UserIdentity {
         self.signing.sign(&m).to_bytes()
     }
 
+    /// Proof, sent when registering, that whoever names these public keys holds the signing key:
+    /// an Ed25519 signature over `SIGN_REGISTER ‖ u8 len ‖ name ‖ x25519 ‖ ed25519`. Without it a
+    /// client could register someone else's published keys under a name of its choosing.
+    pub fn registration_proof(&self, name: &str) -> Result<[u8; 64]> {
+        Ok(self.sign(
+            labels::SIGN_REGISTER,
+            &registration_message(name, &self.public())?,
+        ))
+    }
+
     /// The age identity, for unwrapping keyring entries.
     pub fn age_identity(&self) -> Result<age::x25519::Identity> {
         self.age_identity_string()?
@@ -264,6 +274,21 @@ impl PublicIdentity {
             .map_err(|_| Error::Invalid("age rejected the recipient"))
     }
 
+    /// Checks a [`UserIdentity::registration_proof`] for `name` and these keys.
+    pub fn verify_registration_proof(&self, name: &str, proof: &[u8]) -> Result<()> {
+        if self.verify(
+            labels::SIGN_REGISTER,
+            &registration_message(name, self)?,
+            proof,
+        ) {
+            Ok(())
+        } else {
+            Err(Error::BadSignature {
+                what: "registration proof",
+            })
+        }
+    }
+
     /// Verifies an Ed25519 signature over `label ‖ message` (strict).
     pub fn verify(&self, label: &[u8], message: &[u8], signature: &[u8]) -> bool {
         let mut m = Vec::with_capacity(label.len() + message.len());
@@ -273,9 +298,37 @@ impl PublicIdentity {
     }
 }
 
+fn registration_message(name: &str, public: &PublicIdentity) -> Result<Vec<u8>> {
+    check_name(name)?;
+    let mut m = Vec::with_capacity(1 + name.len() + 64);
+    m.push(name.len() as u8);
+    m.extend_from_slice(name.as_bytes());
+    m.extend_from_slice(&public.x25519);
+    m.extend_from_slice(&public.ed25519);
+    Ok(m)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn registration_proof_binds_name_and_both_keys() {
+        let alice = UserIdentity::make(&mut rand_core::OsRng);
+        let proof = alice.registration_proof("alice").unwrap();
+        let public = alice.public();
+        public.verify_registration_proof("alice", &proof).unwrap();
+        assert!(public.verify_registration_proof("alice2", &proof).is_err());
+        let other = UserIdentity::make(&mut rand_core::OsRng).public();
+        let mixed = PublicIdentity {
+            x25519: other.x25519,
+            ed25519: public.ed25519,
+        };
+        assert!(mixed.verify_registration_proof("alice", &proof).is_err());
+        let mut bad = proof;
+        bad[0] ^= 1;
+        assert!(public.verify_registration_proof("alice", &bad).is_err());
+    }
 
     #[test]
     fn age_text_forms_agree_with_age() {

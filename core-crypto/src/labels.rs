@@ -31,6 +31,8 @@ pub const FINGERPRINT: &[u8] = b"zkwiki/v1/fingerprint";
 pub const SIGN_KEYRING: &[u8] = b"zkwiki/v1/sign/keyring";
 /// Ed25519 message prefix for wiki state signatures.
 pub const SIGN_STATE: &[u8] = b"zkwiki/v1/sign/state";
+/// Ed25519 message prefix for the proof a new account holds its signing key.
+pub const SIGN_REGISTER: &[u8] = b"zkwiki/v1/sign/register";
 
 // Server-side only (never part of a format a client checks), kept here so no label is reused.
 /// SHA-256 prefix: the server's stored hash of an auth secret.
@@ -60,6 +62,7 @@ pub const ALL: &[&[u8]] = &[
     FINGERPRINT,
     SIGN_KEYRING,
     SIGN_STATE,
+    SIGN_REGISTER,
     SERVER_AUTH_HASH,
     SERVER_TOKEN_HASH,
     SERVER_DUMMY_HASH,

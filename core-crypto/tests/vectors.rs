@@ -253,6 +253,19 @@ fn identities_and_sealed_identities() {
             );
             assert!(c.age_identity.starts_with("AGE-SECRET-KEY-1"));
             assert_eq!(public.fingerprint(), c.fingerprint);
+            let proof = unhex(&c.registration_proof);
+            public
+                .verify_registration_proof(&c.registration_user, &proof)
+                .expect("registration proof");
+            assert!(
+                public
+                    .verify_registration_proof("someone-else", &proof)
+                    .is_err()
+            );
+            assert_eq!(
+                hex(&id.registration_proof(&c.registration_user).expect("name")),
+                c.registration_proof
+            );
             id
         })
         .collect();

@@ -218,6 +218,7 @@ fn setup_user(a: &ureq::Agent, base: &str) -> (UserIdentity, String) {
             "auth": rk.derive_auth_secret().to_hex().to_string(),
             "sealed_identity": BASE64.encode(&id.seal(rng, &rk.derive_seal_key(), ProtectorKind::Recovery, "bench", None).unwrap()),
         },
+        "proof": BASE64.encode(&id.registration_proof("bench").unwrap()),
     });
     assert_eq!(
         post(a, &format!("{base}/api/v1/register"), None, &body).0,

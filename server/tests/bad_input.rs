@@ -247,6 +247,16 @@ fn malformed_bodies() {
         ("auth", json!("ZZ".repeat(32))),
         ("sealed_identity", json!(b64(b"garbage"))),
         ("user", json!("../root")),
+        // The proof: missing bytes, another key's, or made for another name.
+        ("proof", json!("not base64!")),
+        ("proof", json!(b64(&[0; 64]))),
+        (
+            "proof",
+            json!(b64(&UserIdentity::make(&mut OsRng)
+                .registration_proof("carol")
+                .unwrap())),
+        ),
+        ("user", json!("carol2")),
     ];
     for (field, value) in cases {
         let mut body = good.clone();

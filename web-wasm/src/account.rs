@@ -212,6 +212,7 @@ impl Registration {
                     auth: rk.derive_auth_secret().to_hex().to_string(),
                     sealed_identity: b64(&sealed_recovery),
                 },
+                proof: b64(&identity.registration_proof(&user)?),
             });
             let login = api::to_json(&api::LoginRequest {
                 user: &user,

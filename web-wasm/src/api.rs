@@ -85,6 +85,8 @@ pub struct RegisterRequest {
     pub sealed_identity: String,
     /// The recovery-key protector.
     pub recovery: ProtectorBody,
+    /// Signature proving this client holds the Ed25519 key it registers.
+    pub proof: String,
 }
 
 /// `GET /api/v1/users/{user}` answer.

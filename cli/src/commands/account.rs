@@ -210,6 +210,7 @@ pub fn register(ctx: &Ctx, a: &RegisterArgs) -> Result<()> {
     )?;
     let public = identity.public();
     let auth = pk.derive_auth_secret().to_hex();
+    let proof = identity.registration_proof(&a.user)?;
     let register = || {
         api.register(&json!({
             "user": a.user,
@@ -223,6 +224,7 @@ pub fn register(ctx: &Ctx, a: &RegisterArgs) -> Result<()> {
                 "auth": rpk.derive_auth_secret().to_hex().as_str(),
                 "sealed_identity": BASE64.encode(&rsealed),
             },
+            "proof": BASE64.encode(&proof),
         }))
         .context("registering")
     };

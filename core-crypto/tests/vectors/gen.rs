@@ -221,6 +221,10 @@ pub struct IdentityCase {
     pub age_recipient: String,
     pub age_identity: String,
     pub fingerprint: String,
+    /// The account name the registration proof is made for.
+    pub registration_user: String,
+    /// Ed25519 over `SIGN_REGISTER ‖ u8 len ‖ registration_user ‖ x25519 ‖ ed25519`.
+    pub registration_proof: String,
 }
 
 #[derive(Serialize, Deserialize, Clone, PartialEq, Debug)]
@@ -938,7 +942,7 @@ fn protector_file() -> ProtectorFile {
     }
 }
 
-fn identity_case(name: &str, id: &UserIdentity) -> IdentityCase {
+fn identity_case(name: &str, user: &str, id: &UserIdentity) -> IdentityCase {
     let secret = id.to_secret_bytes();
     let public = id.public();
     IdentityCase {
@@ -950,6 +954,8 @@ fn identity_case(name: &str, id: &UserIdentity) -> IdentityCase {
         age_recipient: public.age_recipient_string().expect("age text"),
         age_identity: id.age_identity_string().expect("age text").to_string(),
         fingerprint: public.fingerprint(),
+        registration_user: user.into(),
+        registration_proof: hex(&id.registration_proof(user).expect("a valid name")),
     }
 }
 
@@ -973,7 +979,11 @@ fn identity_file(protector: &ProtectorFile) -> IdentityFile {
         ),
         ("drawn from ChaCha20Rng seed [0x49; 32]", seeded),
     ];
-    let identities = ids.iter().map(|(n, id)| identity_case(n, id)).collect();
+    let identities = ids
+        .iter()
+        .zip(["alice", "research-agent"])
+        .map(|((n, id), user)| identity_case(n, user, id))
+        .collect();
     let floor = floor_params();
     let pass_key = SealKey::from_bytes(unhex_n(&protector.passphrase[0].seal_key));
     let rec_key = SealKey::from_bytes(unhex_n(&protector.recovery[1].seal_key));

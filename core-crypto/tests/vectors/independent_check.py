@@ -96,3 +96,10 @@ for c in wk['cases']:
 for r in wk['rejects']:
     assert parse_zkkm(bytes.fromhex(r['encoded']))==r['error'], r['comment']
 print('wrapped keys ok', len(wk['cases']), 'rejects', len(wk['rejects']))
+ids=json.load(open(V+'identity.json'))
+for c in ids['identities']:
+    u=c['registration_user'].encode()
+    Ed25519PublicKey.from_public_bytes(bytes.fromhex(c['ed25519_public'])).verify(
+        bytes.fromhex(c['registration_proof']),
+        b'zkwiki/v1/sign/register'+bytes([len(u)])+u+bytes.fromhex(c['x25519_public'])+bytes.fromhex(c['ed25519_public']))
+print('registration proofs ok', len(ids['identities']))

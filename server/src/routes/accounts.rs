@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use core_crypto::identity::{UserIdentity, check_name};
+use core_crypto::identity::{PublicIdentity, UserIdentity, check_name};
 use core_crypto::kdf::KdfParams;
 use core_crypto::protector::ProtectorKind;
 use core_crypto::wrapped::{WrappedKey, check_key_arn};
@@ -160,6 +160,8 @@ pub(crate) struct RegisterBody {
     auth: String,
     sealed_identity: String,
     recovery: RecoveryBody,
+    /// Ed25519 signature proving the client holds the signing key it registers.
+    proof: String,
 }
 
 /// `POST /api/v1/register`.
@@ -172,6 +174,9 @@ pub(crate) async fn register(
     st.limiter.check(ip, None)?;
     let x25519 = b64_key(&body.x25519, "x25519")?;
     let ed25519 = b64_key(&body.ed25519, "ed25519")?;
+    PublicIdentity { x25519, ed25519 }
+        .verify_registration_proof(&body.user, &b64_decode(&body.proof, "proof")?)
+        .map_err(|e| AppError::bad(format!("proof: {e}: sign the name and both keys")))?;
     let kind = everyday_protector(body.protector.as_deref())?;
     let kdf = stored_form(kind, Some(&body.kdf))?;
     let auth = hex32(&body.auth, "auth")?;

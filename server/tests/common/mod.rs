@@ -406,6 +406,7 @@ pub fn registration(name: &str, identity: &UserIdentity) -> (Value, String, Stri
         "auth": auth,
         "sealed_identity": b64(&sealed),
         "recovery": {"auth": rec_auth, "sealed_identity": b64(&rec_sealed)},
+        "proof": b64(&identity.registration_proof(name).unwrap()),
     });
     (body, auth, rec_auth)
 }
