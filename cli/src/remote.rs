@@ -130,7 +130,13 @@ impl<'a> Remote<'a> {
 
     /// Fetches, verifies, unlocks and loads the catalog: what read commands need.
     pub fn read(&self, who: &Unlocked) -> Result<ReadView> {
-        let v = self.fetch_verified()?;
+        self.read_from(who, None)
+    }
+
+    /// [`Self::read`] for a process that keeps a head it verified earlier (see
+    /// [`Self::fetch_verified_from`]).
+    pub fn read_from(&self, who: &Unlocked, prev: Option<&Verified>) -> Result<ReadView> {
+        let v = self.fetch_verified_from(prev)?;
         let t = std::time::Instant::now();
         let keys = v.snapshot.keyring.unlock(&who.identity)?;
         crate::output::timing("unlock the keyring", t);

@@ -20,7 +20,7 @@ use crate::{KeyProtector, ProtectorContext, ProtectorError};
 
 /// Where and how to reach KMS. Credentials and region otherwise come from the standard AWS chain
 /// (environment, profile, web identity, container or instance role).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct KmsConfig {
     /// The KMS key id, alias or ARN used to wrap new keys (unwrapping uses the ARN stored with the
     /// wrapped key).
@@ -31,6 +31,24 @@ pub struct KmsConfig {
     pub region: Option<String>,
     /// Static credentials (access key id, secret) instead of the chain, for local test endpoints.
     pub static_credentials: Option<(String, String)>,
+}
+
+/// Names the static access key id but never its secret.
+impl core::fmt::Debug for KmsConfig {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("KmsConfig")
+            .field("key_id", &self.key_id)
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field(
+                "static_credentials",
+                &self
+                    .static_credentials
+                    .as_ref()
+                    .map(|(id, _)| (id.as_str(), "[REDACTED]")),
+            )
+            .finish()
+    }
 }
 
 /// Wraps and unwraps protector keys with AWS KMS.
@@ -267,5 +285,23 @@ impl KeyProtector for KmsProtector {
         ctx: &ProtectorContext,
     ) -> Result<ProtectorKey, ProtectorError> {
         self.unwrap_key(&WrappedKey::decode(stored)?, ctx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::KmsConfig;
+
+    #[test]
+    fn debug_never_shows_the_secret_access_key() {
+        let c = KmsConfig {
+            static_credentials: Some(("AKIDEXAMPLE".into(), "wJalrXUtnFEMI-secret".into())),
+            ..KmsConfig::default()
+        };
+        let shown = format!("{c:?}");
+        assert!(
+            shown.contains("AKIDEXAMPLE") && !shown.contains("wJalrXUtnFEMI"),
+            "{shown}"
+        );
     }
 }

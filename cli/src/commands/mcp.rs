@@ -191,33 +191,8 @@ impl AgentTools {
             return Ok(Arc::clone(h));
         }
         let remote = self.remote()?;
-        let next = match slot.as_deref() {
-            Some(prev) => {
-                let verified = remote
-                    .fetch_verified_from(Some(&prev.verified))
-                    .map_err(tool_err)?;
-                let keys = if verified.snapshot.keyring.hash() == prev.keyring_hash() {
-                    Arc::clone(&prev.keys)
-                } else {
-                    Arc::new(
-                        verified
-                            .snapshot
-                            .keyring
-                            .unlock(&self.who.identity)
-                            .map_err(|e| tool_err(e.into()))?,
-                    )
-                };
-                let catalog =
-                    Catalog::load(&verified.snapshot, &verified.blobs, &keys, &mut |_| {})
-                        .map_err(tool_err)?;
-                Head {
-                    verified,
-                    keys,
-                    catalog,
-                }
-            }
-            None => Head::from_view(remote.read(&self.who).map_err(tool_err)?),
-        };
+        let prev = slot.as_ref().map(|h| &h.verified);
+        let next = Head::from_view(remote.read_from(&self.who, prev).map_err(tool_err)?);
         let next = Arc::new(next);
         *slot = Some(Arc::clone(&next));
         Ok(next)
