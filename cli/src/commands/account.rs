@@ -25,10 +25,9 @@ fn cost(floor: bool) -> core_crypto::kdf::KdfCost {
     }
 }
 
-fn remember_server(ctx: &Ctx, server: &str, user: &str) -> Result<()> {
+fn remember_server(ctx: &Ctx, server: &str) -> Result<()> {
     let mut config = ConfigFile::load(&ctx.paths)?;
     config.server = Some(server.to_owned());
-    let _ = user;
     config.save(&ctx.paths)
 }
 
@@ -74,7 +73,7 @@ fn save_login(
         token: answer.token.clone(),
         expires_at: answer.expires_at,
     })?;
-    remember_server(ctx, server, user)
+    remember_server(ctx, server)
 }
 
 /// Refuses a file that already exists before anything changes on the server.
