@@ -264,6 +264,52 @@ pub fn open_page(
     PageRecord::decode_padded(&plain)
 }
 
+/// What a hostile member's own client could seal: a record encoded *without* the writer's
+/// checks (any path bytes, any author length, any kind byte), under a real scope key. Tests of
+/// readers use it; it exists only with the `test-support` feature.
+#[cfg(feature = "test-support")]
+pub mod hostile {
+    use super::*;
+
+    /// Seals `kind ‖ path ‖ author ‖ written_at ‖ content` as a record, unchecked.
+    pub fn seal_unchecked(
+        rng: &mut impl CryptoRngCore,
+        key: &ScopeKey,
+        wiki: &WikiId,
+        page: &PageId,
+        kind: u8,
+        path: &[u8],
+        author: &[u8],
+        written_at_ms: i64,
+        content: &[u8],
+    ) -> Vec<u8> {
+        let mut w = Writer::default();
+        w.u8(RECORD_VERSION);
+        w.u8(kind);
+        w.u16(path.len() as u16);
+        w.bytes(path);
+        w.u8(author.len() as u8);
+        w.bytes(author);
+        w.i64(written_at_ms);
+        w.u32(content.len() as u32);
+        w.bytes(content);
+        let padded = padme(w.buf.len() as u64) as usize;
+        w.buf.resize(padded, 0);
+        let mut nonce = [0u8; sealed::NONCE_LEN];
+        rng.fill_bytes(&mut nonce);
+        let mut out = header_bytes(key);
+        let ad = associated_data(&out, wiki, page);
+        out.extend_from_slice(&sealed::seal_with_nonce(
+            key.expose(),
+            &nonce,
+            labels::SEAL_PAGE,
+            &ad,
+            &w.buf,
+        ));
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

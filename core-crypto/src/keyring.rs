@@ -612,7 +612,8 @@ enum Access {
     Full {
         secrets: Vec<EpochSecret>,
         prefixes: Vec<String>,
-        by_id: BTreeMap<(u32, ScopeId), ScopeKey>,
+        /// Every scope key by (epoch, scope id), with the prefix it was derived for.
+        by_id: BTreeMap<(u32, ScopeId), (ScopeKey, String)>,
     },
     /// One prefix's scope keys, one per epoch (index `e - 1`).
     Scoped { prefix: String, keys: Vec<ScopeKey> },
@@ -625,7 +626,7 @@ impl WikiKeys {
             let epoch = i as u32 + 1;
             for prefix in std::iter::once("").chain(prefixes.iter().map(String::as_str)) {
                 let key = secret.derive_scope(epoch, prefix);
-                by_id.insert((epoch, key.id()), key);
+                by_id.insert((epoch, key.id()), (key, prefix.to_owned()));
             }
         }
         let epoch = secrets.len() as u32;
@@ -668,13 +669,29 @@ impl WikiKeys {
 
     /// The key that opens an envelope with this header, if these keys reach it.
     pub fn key_for(&self, header: &EnvelopeHeader) -> Result<&ScopeKey> {
+        self.scope_for(header).map(|(key, _)| key)
+    }
+
+    /// The key that opens an envelope with this header and the folder prefix it belongs to
+    /// (`""` for the whole wiki): a reader checks that the page's path lies under that folder,
+    /// since whoever holds a folder's key can write only there.
+    pub fn scope_for(&self, header: &EnvelopeHeader) -> Result<(&ScopeKey, &str)> {
         let found = match &self.access {
-            Access::Full { by_id, .. } => by_id.get(&(header.epoch, header.scope)),
-            Access::Scoped { keys, .. } => keys
+            Access::Full { by_id, .. } => by_id
+                .get(&(header.epoch, header.scope))
+                .map(|(k, p)| (k, p.as_str())),
+            Access::Scoped { keys, prefix } => keys
                 .get((header.epoch as usize).wrapping_sub(1))
-                .filter(|k| k.id() == header.scope),
+                .filter(|k| k.id() == header.scope)
+                .map(|k| (k, prefix.as_str())),
         };
         found.ok_or(Error::NoAccess("this page's epoch and scope"))
+    }
+
+    /// Whether these keys should open every page of the wiki (a whole-wiki member): then a page
+    /// under an epoch or scope they lack was written against the rules, not hidden from them.
+    pub fn is_whole_wiki(&self) -> bool {
+        matches!(self.access, Access::Full { .. })
     }
 
     /// The key a new version of `path` must be written with: the current epoch, and the longest
@@ -709,8 +726,8 @@ impl WikiKeys {
         match &self.access {
             Access::Full { by_id, .. } => by_id
                 .values()
-                .filter(|k| k.epoch() == self.epoch)
-                .cloned()
+                .filter(|(k, _)| k.epoch() == self.epoch)
+                .map(|(k, _)| k.clone())
                 .collect(),
             Access::Scoped { keys, .. } => keys.last().cloned().into_iter().collect(),
         }

@@ -9,6 +9,8 @@
 //! [`WriteBatch::remove`] → [`WriteBatch::finish`] yields the blobs, manifest and signed state to
 //! send, already checked against the same rules the server and other clients apply.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use rand_core::CryptoRngCore;
 
 use crate::envelope::{self, PageRecord};
@@ -97,14 +99,7 @@ impl Snapshot {
 
     /// Checks an envelope against the signed manifest, then decrypts it.
     pub fn open_page(&self, keys: &WikiKeys, page: &PageId, envelope: &[u8]) -> Result<PageRecord> {
-        let entry = self
-            .manifest
-            .pages
-            .get(page)
-            .ok_or(Error::Mismatch("page is not in the signed manifest"))?;
-        let header = entry.check_envelope(envelope)?;
-        let key = keys.key_for(&header)?;
-        envelope::open_page(key, &self.keyring.wiki, page, envelope)
+        open_listed(&self.manifest, keys, page, envelope).map(|(record, _)| record)
     }
 
     /// Starts a write on top of this snapshot.
@@ -116,6 +111,26 @@ impl Snapshot {
             keyring: None,
         }
     }
+}
+
+/// The one way to decrypt a page: the envelope must be exactly the one `manifest` (a signed
+/// manifest, current or historical) lists for `page`, and `keys` must hold its epoch and scope.
+/// Returns the record and the folder prefix of the key that opened it (`""` for the whole
+/// wiki), which a reader checks the record's path against.
+pub fn open_listed<'k>(
+    manifest: &Manifest,
+    keys: &'k WikiKeys,
+    page: &PageId,
+    envelope: &[u8],
+) -> Result<(PageRecord, &'k str)> {
+    let entry = manifest
+        .pages
+        .get(page)
+        .ok_or(Error::Mismatch("page is not in the signed manifest"))?;
+    let header = entry.check_envelope(envelope)?;
+    let (key, prefix) = keys.scope_for(&header)?;
+    let record = envelope::open_page(key, &keys.wiki(), page, envelope)?;
+    Ok((record, prefix))
 }
 
 /// Changes being prepared on top of a [`Snapshot`].
@@ -162,6 +177,26 @@ impl WriteBatch<'_> {
     ) -> Result<Digest32> {
         let key = keys.key_for_writing(&record.path)?;
         let sealed = envelope::seal_page(rng, &key, &self.base.keyring.wiki, &page, record)?;
+        let entry = ManifestEntry::for_envelope(&sealed)?;
+        self.blobs.retain(|(id, _)| *id != page);
+        self.blobs.push((page, sealed));
+        self.manifest.pages.insert(page, entry);
+        Ok(entry.hash)
+    }
+
+    /// Encrypts and stages a search-index record under `key`, the scope key of the scope the
+    /// index covers (an index lives in a scope by its derived page id, not by its path).
+    pub fn put_index(
+        &mut self,
+        rng: &mut impl CryptoRngCore,
+        key: &crate::scope::ScopeKey,
+        page: PageId,
+        record: &PageRecord,
+    ) -> Result<Digest32> {
+        if record.kind != crate::envelope::PageKind::Index || key.derive_index_page_id() != page {
+            return Err(Error::Invalid("not this scope's search index"));
+        }
+        let sealed = envelope::seal_page(rng, key, &self.base.keyring.wiki, &page, record)?;
         let entry = ManifestEntry::for_envelope(&sealed)?;
         self.blobs.retain(|(id, _)| *id != page);
         self.blobs.push((page, sealed));
@@ -220,4 +255,107 @@ impl WriteBatch<'_> {
             keyring: self.keyring,
         })
     }
+}
+
+/// A commit request that passed [`check_commit`]: what to store.
+#[derive(Clone, Debug)]
+pub struct AcceptedCommit {
+    /// The new state.
+    pub state: WikiState,
+    /// Its manifest.
+    pub manifest: Manifest,
+    /// The new keyring version, if any.
+    pub keyring: Option<Keyring>,
+    /// The envelope of each new or changed page.
+    pub blobs: Vec<(PageId, Digest32, Vec<u8>)>,
+    /// Pages the commit removes.
+    pub removed: Vec<PageId>,
+}
+
+/// Why [`check_commit`] refused a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CommitRefusal {
+    /// The state does not extend the head (someone else committed first): fetch and retry.
+    Conflict,
+    /// The request breaks a rule.
+    Invalid(Error),
+}
+
+impl From<Error> for CommitRefusal {
+    fn from(e: Error) -> Self {
+        Self::Invalid(e)
+    }
+}
+
+/// The one acceptance rule for a commit on top of a head (the server applies it as a first line;
+/// clients check every transition again when reading). `next` is the decoded new state (its
+/// signature verified). The state extends the head (else
+/// [`CommitRefusal::Conflict`]); a keyring, if sent, is a valid successor signed by an owner;
+/// the transition verifies (`WikiState::verify_transition`); every new or changed manifest
+/// entry has exactly one blob whose hash, size and header match, and no blob is extra.
+pub fn check_commit(
+    head_keyring: &Keyring,
+    head_state: &WikiState,
+    head_manifest: &Manifest,
+    next: WikiState,
+    manifest: &[u8],
+    blobs: Vec<Vec<u8>>,
+    keyring: Option<&[u8]>,
+) -> core::result::Result<AcceptedCommit, CommitRefusal> {
+    if next.wiki != head_state.wiki {
+        return Err(Error::Mismatch("the state belongs to another wiki").into());
+    }
+    if next.seq != head_state.seq + 1 || next.prev != head_state.hash() {
+        return Err(CommitRefusal::Conflict);
+    }
+    let new_keyring = match keyring {
+        Some(bytes) => {
+            let k = Keyring::decode(bytes)?;
+            head_keyring.verify_next(&k)?;
+            Some(k)
+        }
+        None => None,
+    };
+    let keyring = new_keyring.as_ref().unwrap_or(head_keyring);
+    let next_manifest = Manifest::decode(manifest)?;
+    head_state.verify_transition(head_manifest, &next, &next_manifest, keyring)?;
+    let mut by_hash: BTreeMap<Digest32, Vec<u8>> = BTreeMap::new();
+    for blob in blobs {
+        if by_hash.insert(Digest32::of(&blob), blob).is_some() {
+            return Err(Error::Invalid("the same blob was sent twice").into());
+        }
+    }
+    let mut changed = Vec::new();
+    let mut used = BTreeSet::new();
+    for (id, entry) in &next_manifest.pages {
+        if head_manifest.pages.get(id) == Some(entry) {
+            continue;
+        }
+        let blob = by_hash.get(&entry.hash).ok_or(Error::Mismatch(
+            "a page is new or changed in the manifest but no blob has its hash",
+        ))?;
+        entry.check_envelope(blob)?;
+        used.insert(entry.hash);
+        changed.push((*id, entry.hash));
+    }
+    if used.len() != by_hash.len() {
+        return Err(Error::Invalid("a blob matches no new or changed manifest entry").into());
+    }
+    let removed = head_manifest
+        .pages
+        .keys()
+        .filter(|id| !next_manifest.pages.contains_key(id))
+        .copied()
+        .collect();
+    let blobs = changed
+        .into_iter()
+        .filter_map(|(id, hash)| by_hash.get(&hash).map(|b| (id, hash, b.clone())))
+        .collect();
+    Ok(AcceptedCommit {
+        state: next,
+        manifest: next_manifest,
+        keyring: new_keyring,
+        blobs,
+        removed,
+    })
 }

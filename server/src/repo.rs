@@ -41,6 +41,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use axum::body::Bytes;
 use core_crypto::ids::{Digest32, PageId, WikiId};
 use core_crypto::keyring::Keyring;
+use core_crypto::snapshot::{AcceptedCommit, CommitRefusal};
 use core_crypto::state::{Manifest, WikiState};
 use data_encoding::BASE64;
 use git2::build::TreeUpdateBuilder;
@@ -791,55 +792,26 @@ impl Wiki {
                 "a session may only submit states signed with its own key".into(),
             ));
         }
-        let new_keyring = match &input.keyring {
-            Some(bytes) => {
-                let k = Keyring::decode(bytes)?;
-                head.keyring.verify_next(&k)?;
-                Some(k)
-            }
-            None => None,
-        };
-        let keyring = new_keyring.as_ref().unwrap_or(&head.keyring);
-        let next_manifest = Manifest::decode(&input.manifest)?;
-        head.state
-            .verify_transition(&head.manifest, &next, &next_manifest, keyring)?;
-
-        // Exactly one blob per new or changed manifest entry, none extra.
-        let mut by_hash: HashMap<Digest32, Vec<u8>> = HashMap::new();
-        for blob in input.blobs {
-            if by_hash.insert(Digest32::of(&blob), blob).is_some() {
-                return Err(AppError::InvalidFormat(
-                    "the same blob was sent twice".into(),
-                ));
-            }
-        }
-        let mut changed = Vec::new();
-        let mut used = HashSet::new();
-        for (id, entry) in &next_manifest.pages {
-            if head.manifest.pages.get(id) == Some(entry) {
-                continue;
-            }
-            let blob = by_hash.get(&entry.hash).ok_or_else(|| {
-                AppError::InvalidFormat(format!(
-                    "page {id} is new or changed in the manifest but no blob has its hash"
-                ))
-            })?;
-            entry.check_envelope(blob)?;
-            used.insert(entry.hash);
-            changed.push((*id, entry.hash));
-        }
-        if used.len() != by_hash.len() {
-            return Err(AppError::InvalidFormat(
-                "a blob matches no new or changed manifest entry".into(),
-            ));
-        }
-        let removed: Vec<PageId> = head
-            .manifest
-            .pages
-            .keys()
-            .filter(|id| !next_manifest.pages.contains_key(id))
-            .copied()
-            .collect();
+        let accepted = core_crypto::snapshot::check_commit(
+            &head.keyring,
+            &head.state,
+            &head.manifest,
+            next,
+            &input.manifest,
+            input.blobs,
+            input.keyring.as_deref(),
+        )
+        .map_err(|r| match r {
+            CommitRefusal::Conflict => AppError::Conflict(Some(head.to_json())),
+            CommitRefusal::Invalid(e) => e.into(),
+        })?;
+        let AcceptedCommit {
+            state: next,
+            manifest: next_manifest,
+            keyring: new_keyring,
+            blobs: changed,
+            removed,
+        } = accepted;
 
         let now = now_unix();
         // Build only on a durable parent (see the module docs): a head this process did not
@@ -861,8 +833,7 @@ impl Wiki {
                 );
             }
             let mut page_oids = Vec::with_capacity(changed.len());
-            for (id, hash) in &changed {
-                let bytes = by_hash.get(hash).ok_or_else(|| stored("blob table"))?;
+            for (id, hash, bytes) in &changed {
                 let oid = repo.blob(bytes)?;
                 upd.upsert(format!("pages/{id}"), oid, FileMode::Blob);
                 page_oids.push((*id, *hash, oid));

@@ -1,20 +1,29 @@
 //! Search results: ranking help and snippets around the first match.
 //!
 //! Which pages match is decided by the wiki's search index (`core_crypto::index`, see
-//! `workspace.rs`); this module counts occurrences in decrypted text and cuts snippets, returned as
-//! plain-text parts so the caller puts them in the DOM as text, never as HTML.
+//! `Workspace::search`, the one search every client runs); this module counts occurrences in
+//! decrypted text and cuts snippets, returned as plain-text parts so a caller puts them in the
+//! DOM as text, never as HTML (and escapes them for a terminal).
 
+use core_crypto::ids::PageId;
 use serde::Serialize;
 
 /// One result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Hit {
+    /// The page id.
+    #[serde(serialize_with = "page_hex")]
+    pub page: PageId,
     /// The page path.
     pub path: String,
     /// Text around the first match, as `(text, is_match)` parts.
     pub snippet: Vec<(String, bool)>,
     /// Ranking score (higher first).
     pub score: u32,
+}
+
+fn page_hex<S: serde::Serializer>(id: &PageId, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&id.to_hex())
 }
 
 /// Byte ranges in `text` where `lower` (already lowercase) occurs, compared case-insensitively.

@@ -1,0 +1,27 @@
+//! zkwiki's client protocol, sans I/O: every rule a client enforces, written once and driven by
+//! the CLI, the MCP server and the browser alike. Drivers fetch bytes (HTTP, a git clone, the
+//! browser's `fetch`) and show results; everything between is here.
+//!
+//! - [`head`]: accept a wiki head only if it extends what this client saw, at any distance;
+//! - [`history`]: the one verified walk back through history, and who wrote what;
+//! - [`workspace`]: one open wiki: catalog and index upkeep, loading and isolating pages,
+//!   writes ([`workspace::Draft`]), members and revocation reports, search;
+//! - [`policy`]: which page paths a wiki holds (for writers and readers alike);
+//! - [`merge`]: line diffs and the three-way merge after a conflict; [`search`]: snippets;
+//! - [`seen`]: the remembered highest versions; [`wire`]: the HTTP API's bodies and routes;
+//! - [`display`]: untrusted text made safe to show; [`error`]: one error classification.
+
+pub mod display;
+pub mod error;
+pub mod head;
+pub mod history;
+pub mod merge;
+pub mod policy;
+pub mod search;
+pub mod seen;
+pub mod wire;
+pub mod workspace;
+
+pub use error::{Error, Kind, Result};
+pub use head::VerifiedHead;
+pub use workspace::Workspace;
