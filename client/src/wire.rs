@@ -71,6 +71,11 @@ pub mod route {
     pub fn state(wiki: &str, seq: u64) -> String {
         format!("/api/v1/wikis/{wiki}/states/{seq}")
     }
+    /// `GET`: the states `from ..= to` with their manifests, oldest first (a batch: the
+    /// answer may stop early; ask again from the next sequence).
+    pub fn states(wiki: &str, from: u64, to: u64) -> String {
+        format!("/api/v1/wikis/{wiki}/states?from={from}&to={to}")
+    }
     /// `GET`: an envelope by its SHA-256.
     pub fn blob(wiki: &str, hash: &str) -> String {
         format!("/api/v1/wikis/{wiki}/blobs/{hash}")
@@ -277,6 +282,20 @@ impl HeadResponse {
             unb64(&self.state, "state")?,
             unb64(&self.manifest, "manifest")?,
         ))
+    }
+}
+
+/// `GET /api/v1/wikis/{wiki}/states?from=&to=` answer.
+#[derive(Debug, Serialize, Deserialize, Default)]
+pub struct StatesResponse {
+    /// The states asked for, oldest first (possibly fewer: ask again for the rest).
+    pub states: Vec<HeadResponse>,
+}
+
+impl StatesResponse {
+    /// `(state, manifest)` pairs as bytes.
+    pub fn decode(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.states.iter().map(HeadResponse::decode).collect()
     }
 }
 

@@ -207,6 +207,7 @@ pub fn app(state: AppState) -> Router {
         .route("/wikis/{wiki}", delete(wikis::delete))
         .route("/wikis/{wiki}/keyring", get(wikis::keyring))
         .route("/wikis/{wiki}/head", get(wikis::head))
+        .route("/wikis/{wiki}/states", get(wikis::states_range))
         .route("/wikis/{wiki}/states/{seq}", get(wikis::state_at))
         .route("/wikis/{wiki}/blobs/{hash}", get(wikis::blob))
         .route("/wikis/{wiki}/pages/{page}", get(wikis::page))

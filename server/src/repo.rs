@@ -177,6 +177,11 @@ struct HistoryIndex {
     blobs: HashMap<Digest32, Oid>,
 }
 
+/// Most states one `GET /states?from=&to=` answer carries.
+pub const MAX_STATES_BATCH: usize = 256;
+/// Manifest bytes after which a states answer stops (the client asks for the rest).
+pub const MAX_STATES_BYTES: usize = 16 * 1024 * 1024;
+
 /// A commit request, decoded from base64.
 pub struct CommitInput {
     /// The new signed state.
@@ -743,6 +748,45 @@ impl Wiki {
             let state = tree_blob(repo, &tree, "state")?;
             let manifest = tree_blob(repo, &tree, "manifest")?;
             Ok(Some((state, manifest)))
+        })
+    }
+
+    /// The states `from ..= to` (at most [`MAX_STATES_BATCH`] and about [`MAX_STATES_BYTES`] of
+    /// manifests, oldest first): what a client verifying a trail or walking history asks for in
+    /// one request. Stops early at the byte budget; the client asks again for the rest.
+    pub fn states_range(
+        &self,
+        head: &Head,
+        from: u64,
+        to: u64,
+    ) -> AppResult<Vec<(Vec<u8>, Vec<u8>)>> {
+        let to = to.min(head.state.seq);
+        if from == 0 || from > to {
+            return Ok(Vec::new());
+        }
+        let commits: Vec<Oid> = self.with_index(head, |index| {
+            Ok(index
+                .entries
+                .iter()
+                .filter(|e| e.seq >= from && e.seq <= to)
+                .take(MAX_STATES_BATCH)
+                .map(|e| e.commit)
+                .collect())
+        })?;
+        self.with_repo(|repo| {
+            let mut out = Vec::with_capacity(commits.len());
+            let mut bytes = 0usize;
+            for commit in commits {
+                let tree = repo.find_commit(commit)?.tree()?;
+                let state = tree_blob(repo, &tree, "state")?;
+                let manifest = tree_blob(repo, &tree, "manifest")?;
+                bytes += state.len() + manifest.len();
+                out.push((state, manifest));
+                if bytes >= MAX_STATES_BYTES {
+                    break;
+                }
+            }
+            Ok(out)
         })
     }
 

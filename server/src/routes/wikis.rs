@@ -192,6 +192,41 @@ pub(crate) async fn state_at(
     .await
 }
 
+/// `?from=A&to=B` of `GET /states`.
+#[derive(Deserialize)]
+pub(crate) struct StatesRange {
+    from: u64,
+    to: u64,
+}
+
+/// `GET /api/v1/wikis/{wiki}/states?from=A&to=B`: the states `A ..= B` with their manifests,
+/// oldest first, in one answer (at most 256, and fewer when the manifests are large: the client
+/// asks again from the next sequence). Clients verify every one as a transition.
+pub(crate) async fn states_range(
+    State(st): State<AppState>,
+    Token(token): Token,
+    ApiPath(wiki): ApiPath<String>,
+    axum::extract::Query(range): axum::extract::Query<StatesRange>,
+) -> AppResult<impl IntoResponse> {
+    let id = wiki_id(&wiki)?;
+    if range.from == 0 || range.from > range.to {
+        return Err(AppError::bad("from must be at least 1 and at most to"));
+    }
+    st.blocking(move |st| {
+        let p = authenticate(&st.db, token.as_ref())?;
+        let (wiki, head) = visible(st, &p, id)?;
+        let states: Vec<serde_json::Value> = wiki
+            .states_range(&head, range.from, range.to)?
+            .into_iter()
+            .map(|(state, manifest)| {
+                json!({ "state": BASE64.encode(&state), "manifest": BASE64.encode(&manifest) })
+            })
+            .collect();
+        Ok(Json(json!({ "states": states })))
+    })
+    .await
+}
+
 fn etag_matches(headers: &HeaderMap, hash: &Digest32) -> bool {
     let Some(value) = headers
         .get(header::IF_NONE_MATCH)
