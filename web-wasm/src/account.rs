@@ -5,6 +5,8 @@
 //! (in the login body). The seal key and the unsealed identity stay in WebAssembly memory and are
 //! wiped when the objects are freed (logout).
 
+use client::wire::{self, b64, unb64};
+use client::{Error, Result, Workspace};
 use core_crypto::identity::{PublicIdentity, UserIdentity, check_name};
 use core_crypto::ids::WikiId;
 use core_crypto::kdf::KdfParams;
@@ -15,16 +17,15 @@ use rand_core::OsRng;
 use wasm_bindgen::prelude::*;
 use zeroize::Zeroizing;
 
-use crate::api::{self, b64, unb64};
-use crate::error::{AppError, AppResult};
 use crate::js::{JsResult, js};
-use crate::session::{WikiSession, parse_seen};
-use crate::workspace::Workspace;
+use crate::session::{
+    WikiSession, parse_head, parse_keyrings, parse_seen, parse_states, parse_user, shown,
+};
 
 /// The shortest passphrase the app accepts at registration.
 pub const MIN_PASSPHRASE_CHARS: usize = 10;
 
-fn checked_name(user: &str) -> AppResult<String> {
+fn checked_name(user: &str) -> Result<String> {
     let user = user.trim().to_owned();
     check_name(&user)?;
     Ok(user)
@@ -46,32 +47,36 @@ fn unlock_sealed(
     kdf: Option<&KdfParams>,
     key: &ProtectorKey,
     login_json: &str,
-) -> AppResult<UserIdentity> {
-    let resp: api::LoginResponse = api::parse(login_json, "login answer")?;
+) -> Result<UserIdentity> {
+    let resp: wire::LoginResponse = wire::parse(login_json, "login answer")?;
     let sealed = unb64(&resp.sealed_identity, "sealed_identity")?;
     if UserIdentity::sealed_kind(&sealed)? != kind {
-        return Err(AppError::protocol(
+        return Err(Error::protocol(
             "the sealed identity is for another protector",
         ));
     }
     let identity = UserIdentity::unseal(&sealed, &key.derive_seal_key(), user, kdf).map_err(|e| {
-        let mut err = AppError::from(e);
-        err.message = format!(
+        let err = Error::from(e);
+        let message = format!(
             "your keys could not be unsealed: the server's copy of your sealed identity does not \
              open with this {} (it was altered, or belongs to another account) ({})",
-            if kind == ProtectorKind::Recovery { "recovery key" } else { "passphrase" },
+            if kind == ProtectorKind::Recovery {
+                "recovery key"
+            } else {
+                "passphrase"
+            },
             err.message
         );
-        err
+        Error { message, ..err }
     })?;
     let public = identity.public();
     let claimed = PublicIdentity {
         x25519: unb64(&resp.x25519, "x25519")?
             .try_into()
-            .map_err(|_| AppError::protocol("x25519 is not 32 bytes"))?,
+            .map_err(|_| Error::protocol("x25519 is not 32 bytes"))?,
         ed25519: unb64(&resp.ed25519, "ed25519")?
             .try_into()
-            .map_err(|_| AppError::protocol("ed25519 is not 32 bytes"))?,
+            .map_err(|_| Error::protocol("ed25519 is not 32 bytes"))?,
     };
     if claimed != public {
         return Err(core_crypto::Error::Mismatch(
@@ -96,7 +101,7 @@ impl LoginKey {
         let passphrase = Zeroizing::new(passphrase);
         js((|| {
             let user = checked_name(user)?;
-            let resp: api::PreloginResponse = api::parse(prelogin_json, "prelogin answer")?;
+            let resp: wire::PreloginResponse = wire::parse(prelogin_json, "prelogin answer")?;
             let kdf = KdfParams::decode(&unb64(&resp.kdf, "kdf")?)?;
             let key = ProtectorKey::derive_from_passphrase(&kdf, passphrase.as_bytes())?;
             let auth = key.derive_auth_secret().to_hex();
@@ -117,7 +122,7 @@ impl LoginKey {
         js((|| {
             let user = checked_name(user)?;
             let key = RecoveryKey::parse(&recovery)
-                .map_err(|e| AppError::input(e.to_string()))?
+                .map_err(|e| Error::input(e.to_string()))?
                 .derive_protector_key();
             let auth = key.derive_auth_secret().to_hex();
             Ok(LoginKey {
@@ -133,10 +138,10 @@ impl LoginKey {
     /// The `/login` request body.
     #[wasm_bindgen(js_name = loginBody)]
     pub fn login_body(&self) -> String {
-        api::to_json(&api::LoginRequest {
-            user: &self.user,
-            protector: self.kind.name(),
-            auth: &self.auth,
+        wire::to_json(&wire::LoginRequest {
+            user: self.user.clone(),
+            protector: self.kind.name().to_owned(),
+            auth: self.auth.to_string(),
         })
     }
 
@@ -175,7 +180,7 @@ impl Registration {
         js((|| {
             let user = checked_name(user)?;
             if passphrase.chars().count() < MIN_PASSPHRASE_CHARS {
-                return Err(AppError::input(format!(
+                return Err(Error::input(format!(
                     "use a passphrase of at least {MIN_PASSPHRASE_CHARS} characters"
                 )));
             }
@@ -201,23 +206,24 @@ impl Registration {
                 None,
             )?;
             let auth = pk.derive_auth_secret().to_hex();
-            let body = api::to_json(&api::RegisterRequest {
+            let body = wire::to_json(&wire::RegisterRequest {
                 user: user.clone(),
                 x25519: b64(&public.x25519),
                 ed25519: b64(&public.ed25519),
+                protector: "passphrase".to_owned(),
                 kdf: b64(&kdf.encode()),
                 auth: auth.to_string(),
                 sealed_identity: b64(&sealed),
-                recovery: api::ProtectorBody {
+                recovery: wire::ProtectorBody {
                     auth: rk.derive_auth_secret().to_hex().to_string(),
                     sealed_identity: b64(&sealed_recovery),
                 },
                 proof: b64(&identity.registration_proof(&user)?),
             });
-            let login = api::to_json(&api::LoginRequest {
-                user: &user,
-                protector: "passphrase",
-                auth: &auth,
+            let login = wire::to_json(&wire::LoginRequest {
+                user: user.clone(),
+                protector: "passphrase".to_owned(),
+                auth: auth.to_string(),
             });
             Ok(Registration {
                 user,
@@ -249,7 +255,7 @@ impl Registration {
     /// The account, once registered and logged in (checks the server lists our public keys).
     pub fn finish(&self, login_json: &str) -> JsResult<Account> {
         js((|| {
-            let resp: api::LoginResponse = api::parse(login_json, "login answer")?;
+            let resp: wire::LoginResponse = wire::parse(login_json, "login answer")?;
             let public = self.identity.public();
             if unb64(&resp.x25519, "x25519")? != public.x25519
                 || unb64(&resp.ed25519, "ed25519")? != public.ed25519
@@ -334,7 +340,7 @@ impl Account {
             let snap = Snapshot::genesis(genesis, &self.identity)?;
             Ok(NewWiki {
                 wiki: snap.keyring.wiki.to_hex(),
-                body: api::to_json(&api::CreateWikiRequest {
+                body: wire::to_json(&wire::CreateWikiRequest {
                     keyring: b64(snap.keyring.as_bytes()),
                     state: b64(snap.state.as_bytes()),
                     manifest: b64(&snap.manifest.encode()),
@@ -344,7 +350,10 @@ impl Account {
     }
 
     /// Verifies and opens a wiki: `keyring_json` is the `/keyring` answer (the whole chain),
-    /// `head_json` the `/head` answer, `seen_json` what this browser remembered (or `""`).
+    /// `head_json` the `/head` answer, `seen_json` what this browser remembered (or `""`), and
+    /// `trail_json` the `/states` answer for the range [`crate::session::trail_needed`] named
+    /// (`""` when it named none): every transition from the state seen to the head is verified,
+    /// so a head from another branch is refused at any distance (IntegrityError).
     #[wasm_bindgen(js_name = openWiki)]
     pub fn open_wiki(
         &self,
@@ -352,25 +361,23 @@ impl Account {
         keyring_json: &str,
         head_json: &str,
         seen_json: &str,
+        trail_json: &str,
     ) -> JsResult<WikiSession> {
         js((|| {
             let wiki = WikiId::from_hex(wiki)?;
-            let versions: api::KeyringResponse = api::parse(keyring_json, "keyring answer")?;
-            let versions = versions
-                .versions
-                .iter()
-                .map(|v| unb64(v, "keyring version"))
-                .collect::<AppResult<Vec<_>>>()?;
-            let head: api::HeadResponse = api::parse(head_json, "head answer")?;
+            let versions = parse_keyrings(keyring_json)?;
+            let (state, manifest) = parse_head(head_json)?;
             let seen = parse_seen(seen_json)?;
-            let ws = Workspace::open(
+            let trail = parse_states(trail_json)?;
+            let ws = Workspace::verify_and_open(
                 &self.identity,
                 &self.user,
                 wiki,
                 &versions,
-                &unb64(&head.state, "state")?,
-                &unb64(&head.manifest, "manifest")?,
+                &state,
+                &manifest,
                 &seen,
+                &trail,
             )?;
             Ok(WikiSession::new(ws))
         })())
@@ -384,7 +391,7 @@ impl Account {
         let passphrase = Zeroizing::new(passphrase);
         js((|| {
             if passphrase.chars().count() < MIN_PASSPHRASE_CHARS {
-                return Err(AppError::input(format!(
+                return Err(Error::input(format!(
                     "use a passphrase of at least {MIN_PASSPHRASE_CHARS} characters"
                 )));
             }
@@ -398,12 +405,11 @@ impl Account {
                 &self.user,
                 Some(&kdf),
             )?;
-            Ok(serde_json::json!({
-                "auth": pk.derive_auth_secret().to_hex().as_str(),
-                "sealed_identity": b64(&sealed),
-                "kdf": b64(&kdf.encode()),
-            })
-            .to_string())
+            Ok(wire::to_json(&wire::ProtectorRequest {
+                auth: pk.derive_auth_secret().to_hex().to_string(),
+                sealed_identity: b64(&sealed),
+                kdf: Some(b64(&kdf.encode())),
+            }))
         })())
     }
 
@@ -424,7 +430,7 @@ impl Account {
     #[wasm_bindgen(js_name = importFromDevice)]
     pub fn import_from_device(bytes: &[u8]) -> JsResult<Account> {
         js((|| {
-            let bad = || AppError::input("the saved sign-in on this device is unreadable");
+            let bad = || Error::input("the saved sign-in on this device is unreadable");
             let rest = bytes
                 .strip_prefix(DEVICE_MAGIC.as_slice())
                 .ok_or_else(bad)?;
@@ -444,10 +450,9 @@ impl Account {
     #[wasm_bindgen(js_name = describeUser)]
     pub fn describe_user(user_json: &str) -> JsResult<String> {
         js((|| {
-            let public = crate::session::parse_user(user_json)?;
-            let resp: api::UserResponse = api::parse(user_json, "user answer")?;
+            let (user, public) = parse_user(user_json)?;
             Ok(serde_json::json!({
-                "user": resp.user,
+                "user": shown(&user),
                 "fingerprint": public.fingerprint(),
                 "age_recipient": public.age_recipient_string()?,
             })
