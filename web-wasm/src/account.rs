@@ -363,6 +363,7 @@ impl Account {
         seen_json: &str,
         trail_json: &str,
     ) -> JsResult<WikiSession> {
+        crate::install_nfc();
         js((|| {
             let wiki = WikiId::from_hex(wiki)?;
             let versions = parse_keyrings(keyring_json)?;
@@ -451,12 +452,11 @@ impl Account {
     pub fn describe_user(user_json: &str) -> JsResult<String> {
         js((|| {
             let (user, public) = parse_user(user_json)?;
-            Ok(serde_json::json!({
-                "user": shown(&user),
-                "fingerprint": public.fingerprint(),
-                "age_recipient": public.age_recipient_string()?,
-            })
-            .to_string())
+            Ok(crate::json::Obj::new()
+                .str("user", &shown(&user))
+                .str("fingerprint", &public.fingerprint())
+                .str("age_recipient", &public.age_recipient_string()?)
+                .finish())
         })())
     }
 }

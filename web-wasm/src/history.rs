@@ -15,10 +15,10 @@ use core_crypto::envelope::PageKind;
 use core_crypto::ids::PageId;
 use core_crypto::keyring::WikiKeys;
 use core_crypto::state::ManifestEntry;
-use serde_json::json;
 use wasm_bindgen::prelude::*;
 
 use crate::js::{JsResult, js};
+use crate::json::{self, Obj};
 use crate::session::{batch_ending_at, parse_states, shown};
 
 /// One version of the page: the verified step that made it.
@@ -119,18 +119,22 @@ impl PageHistory {
             .ok_or_else(|| Error::not_found(format!("the page was removed in version {seq}")))?;
         let (record, _) = client::history::open_version(keys, &self.page, &entry, envelope)?;
         let claim = (shown(&record.author) != v.signer).then(|| shown(&record.author));
-        Ok(json!({
-            "seq": seq,
-            "signer": v.signer,
-            "path": record.path,
-            "shown_path": shown(&record.path),
-            "author": shown(&record.author),
-            "claim": claim,
-            "written_at": record.written_at_ms,
-            "kind": if record.kind == PageKind::Markdown { "markdown" } else { "attachment" },
-            "text": record.markdown().unwrap_or_default(),
-        })
-        .to_string())
+        let kind = if record.kind == PageKind::Markdown {
+            "markdown"
+        } else {
+            "attachment"
+        };
+        Ok(Obj::new()
+            .num("seq", seq)
+            .str("signer", &v.signer)
+            .str("path", &record.path)
+            .str("shown_path", &shown(&record.path))
+            .str("author", &shown(&record.author))
+            .opt_str("claim", claim.as_deref())
+            .num("written_at", record.written_at_ms)
+            .str("kind", kind)
+            .str("text", record.markdown().unwrap_or_default())
+            .finish())
     }
 }
 
@@ -142,7 +146,10 @@ impl PageHistory {
         match self.walk.needed().filter(|_| !self.stopped()) {
             Some(to) => {
                 let r = batch_ending_at(to);
-                json!({"from": r.start(), "to": r.end()}).to_string()
+                Obj::new()
+                    .num("from", r.start())
+                    .num("to", r.end())
+                    .finish()
             }
             None => "null".to_owned(),
         }
@@ -164,18 +171,17 @@ impl PageHistory {
     /// complete}`; `hash` is the envelope to fetch (`/blobs/{hash}`), null for a removal;
     /// `complete` says the page's first version is among them.
     pub fn versions(&self) -> String {
-        let list: Vec<_> = self
-            .versions
-            .iter()
-            .map(|v| {
-                json!({
-                    "seq": v.seq,
-                    "signer": v.signer,
-                    "hash": v.entry.map(|e| e.hash.to_hex()),
-                    "deleted": v.entry.is_none(),
-                })
-            })
-            .collect();
-        json!({"versions": list, "complete": self.complete}).to_string()
+        let list = json::array(self.versions.iter().map(|v| {
+            Obj::new()
+                .num("seq", v.seq)
+                .str("signer", &v.signer)
+                .opt_str("hash", v.entry.map(|e| e.hash.to_hex()).as_deref())
+                .bool("deleted", v.entry.is_none())
+                .finish()
+        }));
+        Obj::new()
+            .raw("versions", &list)
+            .bool("complete", self.complete)
+            .finish()
     }
 }

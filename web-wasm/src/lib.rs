@@ -15,6 +15,16 @@ pub mod frontmatter;
 pub mod history;
 pub mod html;
 pub mod js;
+pub mod json;
 pub mod links;
 pub mod render;
 pub mod session;
+
+/// Makes the client core's path-clash rule use the browser's own Unicode NFC
+/// (`String.prototype.normalize`) instead of tables compiled into the bundle (about 60 KB
+/// gzipped; see `client::policy::set_nfc`). Called before any wiki is opened
+/// ([`account::Account::open_wiki`], [`session::WikiSession::new`]); idempotent.
+pub(crate) fn install_nfc() {
+    #[cfg(target_arch = "wasm32")]
+    client::policy::set_nfc(|text| String::from(js_sys::JsString::from(text).normalize("NFC")));
+}

@@ -22,10 +22,10 @@ use core_crypto::index::IndexedPage;
 use core_crypto::keyring::{MemberKind, Role};
 use core_crypto::snapshot::SeenRecord;
 use rand_core::OsRng;
-use serde_json::{Value, json};
 use wasm_bindgen::prelude::*;
 
 use crate::js::{JsResult, js};
+use crate::json::{self, Obj};
 use crate::links::PageIndex;
 use crate::render::{self, Rendered};
 
@@ -78,7 +78,10 @@ pub fn parse_states(json: &str) -> Result<Vec<TrailPoint>> {
 /// A range of states to fetch, as JSON: `{"from", "to"}`, or `null` for none.
 fn range_json(range: Option<core::ops::RangeInclusive<u64>>) -> String {
     match range {
-        Some(r) => json!({"from": r.start(), "to": r.end()}).to_string(),
+        Some(r) => Obj::new()
+            .num("from", r.start())
+            .num("to", r.end())
+            .finish(),
         None => "null".to_owned(),
     }
 }
@@ -131,16 +134,16 @@ fn claim_of(author: &str, signer: Option<&str>) -> Option<String> {
     (signer != Some(author)).then(|| shown(author))
 }
 
-fn entry_json(id: &PageId, p: &IndexedPage) -> Value {
-    json!({
-        "id": id.to_hex(),
-        "path": p.path,
-        "kind": kind_name(p.kind),
-        "author": shown(&p.author),
-        "written_at": p.written_at_ms,
-        "size": p.size,
-        "hash": p.hash.to_hex(),
-    })
+fn entry_json(id: &PageId, p: &IndexedPage) -> String {
+    Obj::new()
+        .str("id", &id.to_hex())
+        .str("path", &p.path)
+        .str("kind", kind_name(p.kind))
+        .str("author", &shown(&p.author))
+        .num("written_at", p.written_at_ms)
+        .num("size", p.size)
+        .str("hash", &p.hash.to_hex())
+        .finish()
 }
 
 /// An open, verified wiki.
@@ -160,6 +163,7 @@ pub struct WikiSession {
 impl WikiSession {
     /// Wraps a workspace.
     pub fn new(ws: Workspace) -> Self {
+        crate::install_nfc();
         Self {
             ws,
             links: RefCell::new(None),
@@ -205,21 +209,20 @@ impl WikiSession {
         render::render_page(markdown, &ctx)
     }
 
-    fn page_json(&self, id: &PageId, p: &Page) -> Value {
+    fn page_json(&self, id: &PageId, p: &Page) -> Obj {
         let provenance = self.ws.provenance(id);
         let signer = provenance.map(|p| p.signer.as_str());
-        json!({
-            "id": id.to_hex(),
-            "path": p.record.path,
-            "kind": kind_name(p.record.kind),
-            "author": shown(&p.record.author),
-            "signer": signer.map(shown),
-            "signed_at_seq": provenance.map(|p| p.seq),
-            "claim": claim_of(&p.record.author, signer),
-            "written_at": p.record.written_at_ms,
-            "size": p.record.content.len(),
-            "hash": p.hash.to_hex(),
-        })
+        Obj::new()
+            .str("id", &id.to_hex())
+            .str("path", &p.record.path)
+            .str("kind", kind_name(p.record.kind))
+            .str("author", &shown(&p.record.author))
+            .opt_str("signer", signer.map(shown).as_deref())
+            .opt_num("signed_at_seq", provenance.map(|p| p.seq))
+            .opt_str("claim", claim_of(&p.record.author, signer).as_deref())
+            .num("written_at", p.record.written_at_ms)
+            .num("size", p.record.content.len())
+            .str("hash", &p.hash.to_hex())
     }
 
     fn view_of(&self, id: PageId) -> Result<PageView> {
@@ -230,17 +233,17 @@ impl WikiSession {
         if p.record.kind == PageKind::Markdown {
             let text = p.record.markdown().unwrap_or_default();
             let r = self.render(&p.record.path, text);
-            v["title"] = r.title.into();
+            v = v.opt_str("title", r.title.as_deref());
             html = r.html;
             // The fold is between two top-level blocks, so both halves are whole elements.
             if r.fold < html.len() && html.is_char_boundary(r.fold) {
                 rest = html.split_off(r.fold);
             }
         } else {
-            v["media"] = attachment_type(&p.record.content).into();
+            v = v.opt_str("media", attachment_type(&p.record.content));
         }
         Ok(PageView {
-            meta: v.to_string(),
+            meta: v.finish(),
             html,
             rest,
         })
@@ -342,17 +345,16 @@ impl WikiSession {
     /// A summary: `{wiki, seq, epoch, keyring_seq, role, members, pages, signer}`.
     pub fn info(&self) -> String {
         let s = self.ws.snapshot();
-        json!({
-            "wiki": self.ws.wiki().to_hex(),
-            "seq": s.state.seq,
-            "epoch": s.keyring.epoch,
-            "keyring_seq": s.keyring.seq,
-            "role": self.ws.my_role().map(Role::name),
-            "members": s.keyring.members.len(),
-            "pages": self.ws.catalog().len(),
-            "signer": self.ws.head_signer().map(shown),
-        })
-        .to_string()
+        Obj::new()
+            .str("wiki", &self.ws.wiki().to_hex())
+            .num("seq", s.state.seq)
+            .num("epoch", s.keyring.epoch)
+            .num("keyring_seq", s.keyring.seq)
+            .opt_str("role", self.ws.my_role().map(Role::name))
+            .num("members", s.keyring.members.len())
+            .num("pages", self.ws.catalog().len())
+            .opt_str("signer", self.ws.head_signer().map(shown).as_deref())
+            .finish()
     }
 
     /// What to remember in this browser for rollback and fork detection (not secret): this
@@ -404,19 +406,20 @@ impl WikiSession {
             let (state, manifest) = parse_head(head_json)?;
             let trail = parse_states(trail_json)?;
             let changed = self.ws.advance(&versions, &state, &manifest, &trail)?;
-            Ok(json!(changed.iter().map(PageId::to_hex).collect::<Vec<_>>()).to_string())
+            Ok(json::array(
+                changed.iter().map(|id| json::string(&id.to_hex())),
+            ))
         })())
     }
 
     /// Pages to fetch: `[{page, hash}]` (fetch `/blobs/{hash}`, then [`WikiSession::load`]).
     pub fn wanted(&self) -> String {
-        let list: Vec<_> = self
-            .ws
-            .wanted()
-            .iter()
-            .map(|(id, h)| json!({"page": id.to_hex(), "hash": h.to_hex()}))
-            .collect();
-        json!(list).to_string()
+        json::array(self.ws.wanted().iter().map(|(id, h)| {
+            Obj::new()
+                .str("page", &id.to_hex())
+                .str("hash", &h.to_hex())
+                .finish()
+        }))
     }
 
     /// The manifest hash of a page (what to fetch it by), if it is in the signed manifest.
@@ -468,34 +471,30 @@ impl WikiSession {
     /// The server's faults (envelopes that are not what the signed manifest lists):
     /// `[{page, message}]`.
     pub fn failures(&self) -> String {
-        let list: Vec<_> = self
-            .ws
-            .failures()
-            .iter()
-            .map(|(id, m)| json!({"page": id.to_hex(), "message": m}))
-            .collect();
-        json!(list).to_string()
+        json::array(self.ws.failures().iter().map(|(id, m)| {
+            Obj::new()
+                .str("page", &id.to_hex())
+                .str("message", m)
+                .finish()
+        }))
     }
 
     /// Pages a member wrote against the rules (a signed fact about that member, not the
     /// server's fault), left out of the wiki: `[{page, path, problem, signer, seq}]`, every
     /// text escaped for display; `signer` and `seq` are null until history says who wrote it.
     pub fn isolated(&self) -> String {
-        let list: Vec<_> = self
-            .ws
-            .isolated()
-            .iter()
-            .map(|(id, iso)| {
-                json!({
-                    "page": id.to_hex(),
-                    "path": iso.path.as_deref().map(shown),
-                    "problem": shown(&iso.problem),
-                    "signer": iso.written.as_ref().map(|w| shown(&w.signer)),
-                    "seq": iso.written.as_ref().map(|w| w.seq),
-                })
-            })
-            .collect();
-        json!(list).to_string()
+        json::array(self.ws.isolated().iter().map(|(id, iso)| {
+            Obj::new()
+                .str("page", &id.to_hex())
+                .opt_str("path", iso.path.as_deref().map(shown).as_deref())
+                .str("problem", &shown(&iso.problem))
+                .opt_str(
+                    "signer",
+                    iso.written.as_ref().map(|w| shown(&w.signer)).as_deref(),
+                )
+                .opt_num("seq", iso.written.as_ref().map(|w| w.seq))
+                .finish()
+        }))
     }
 
     /// The states to fetch next to find who wrote the isolated (and clashing) pages: walks the
@@ -536,21 +535,16 @@ impl WikiSession {
     }
 
     /// Every page of the catalog (markdown and attachments; not index records, not isolated
-    /// pages), sorted by path: `[{id, path, kind, author, written_at, size, hash}]`.
+    /// pages), in no particular order (the page tree sorts): `[{id, path, kind, author,
+    /// written_at, size, hash}]`.
     pub fn pages(&self) -> String {
-        let mut list: Vec<_> = self
-            .ws
-            .catalog()
-            .iter()
-            .filter(|(_, p)| p.kind != PageKind::Index)
-            .collect();
-        list.sort_by(|a, b| a.1.path.cmp(&b.1.path));
-        json!(
-            list.iter()
-                .map(|(id, p)| entry_json(id, p))
-                .collect::<Vec<_>>()
+        json::array(
+            self.ws
+                .catalog()
+                .iter()
+                .filter(|(_, p)| p.kind != PageKind::Index)
+                .map(|(id, p)| entry_json(id, p)),
         )
-        .to_string()
     }
 
     /// Whether a page's current version is decrypted in memory.
@@ -563,6 +557,13 @@ impl WikiSession {
     /// form).
     pub fn find(&self, path: &str) -> Option<String> {
         self.ws.find(path).map(|id| id.to_hex())
+    }
+
+    /// The path of a live page (e.g. after a rename, where to go).
+    #[wasm_bindgen(js_name = pathOf)]
+    pub fn path_of(&self, page: &str) -> Option<String> {
+        let id = PageId::from_hex(page).ok()?;
+        self.ws.catalog().get(&id).map(|p| p.path.clone())
     }
 
     /// The bytes of a decrypted attachment (for download, or an inline image).
@@ -587,7 +588,10 @@ impl WikiSession {
     /// Renders text as the page at `path` would show (edit preview): `{html, title}`.
     pub fn preview(&self, path: &str, text: &str) -> String {
         let r = self.render(path, text);
-        json!({"html": r.html, "title": r.title}).to_string()
+        Obj::new()
+            .str("html", &r.html)
+            .opt_str("title", r.title.as_deref())
+            .finish()
     }
 
     /// Searches the wiki the way every client does ([`Workspace::search`]):
@@ -683,17 +687,16 @@ impl WikiSession {
 
     /// The members: `[{name, kind, role, fingerprint, folder, me}]` (names escaped).
     pub fn members(&self) -> String {
-        let list: Vec<_> = self
-            .ws
-            .members()
-            .into_iter()
-            .map(|m| {
-                json!({"name": shown(&m.name), "kind": m.kind, "role": m.role,
-                       "fingerprint": m.fingerprint, "folder": m.folder.as_deref().map(shown),
-                       "me": m.me})
-            })
-            .collect();
-        json!(list).to_string()
+        json::array(self.ws.members().into_iter().map(|m| {
+            Obj::new()
+                .str("name", &shown(&m.name))
+                .str("kind", m.kind)
+                .str("role", m.role)
+                .str("fingerprint", &m.fingerprint)
+                .opt_str("folder", m.folder.as_deref().map(shown).as_deref())
+                .bool("me", m.me)
+                .finish()
+        }))
     }
 
     /// Prepares inviting a user (`/users/{name}` answer) with `role`. `fingerprint` is the one
@@ -830,11 +833,17 @@ impl PendingWrite {
     #[wasm_bindgen(getter)]
     pub fn report(&self) -> Option<String> {
         self.report.as_ref().map(|r| {
-            json!({"name": shown(&r.name), "epochs_readable": r.epochs_readable,
-                   "scope": shown(&r.scope),
-                   "pages": r.pages.iter().map(|p| shown(p)).collect::<Vec<_>>(),
-                   "pages_readable": r.pages.len(), "new_epoch": r.new_epoch})
-            .to_string()
+            Obj::new()
+                .str("name", &shown(&r.name))
+                .num("epochs_readable", r.epochs_readable)
+                .str("scope", &shown(&r.scope))
+                .raw(
+                    "pages",
+                    &json::array(r.pages.iter().map(|p| json::string(&shown(p)))),
+                )
+                .num("pages_readable", r.pages.len())
+                .num("new_epoch", r.new_epoch)
+                .finish()
         })
     }
 
@@ -854,22 +863,23 @@ impl PendingWrite {
                 .as_ref()
                 .ok_or_else(|| Error::input("this write does not grant an agent"))?;
             let secret = id.to_secret_bytes();
-            let file = json!({
-                "zkwiki_key_file": 1,
-                "user": name,
-                "server": server,
-                "secret": b64(secret.as_ref()),
-                "fingerprint": id.public().fingerprint(),
-                "age_identity": id.age_identity_string()?.as_str(),
-                "agent": {
-                    "wiki": wiki,
-                    "token": token,
-                    "role": if role.can_write() { "write" } else { "read" },
-                    "prefix": "",
-                    "expires_at": expires_at as i64,
-                },
-            });
-            Ok(serde_json::to_string_pretty(&file).unwrap_or_else(|_| file.to_string()))
+            let agent = Obj::new()
+                .str("wiki", wiki)
+                .str("token", token)
+                .str("role", if role.can_write() { "write" } else { "read" })
+                .str("prefix", "")
+                .num("expires_at", expires_at as i64)
+                .finish();
+            let file = Obj::new()
+                .num("zkwiki_key_file", 1)
+                .str("user", name)
+                .str("server", server)
+                .str("secret", &b64(secret.as_ref()))
+                .str("fingerprint", &id.public().fingerprint())
+                .str("age_identity", id.age_identity_string()?.as_str())
+                .raw("agent", &agent)
+                .finish();
+            Ok(file)
         })())
     }
 }
@@ -912,7 +922,11 @@ pub fn escape_text(text: &str) -> String {
 #[wasm_bindgen(js_name = classifyServerError)]
 pub fn classify_server_error(status: u16, body: &[u8]) -> String {
     let e = wire::server_error(status, body);
-    json!({"name": crate::js::js_name(e.kind), "message": e.message, "hint": e.hint}).to_string()
+    Obj::new()
+        .str("name", crate::js::js_name(e.kind))
+        .str("message", &e.message)
+        .opt_str("hint", e.hint.as_deref())
+        .finish()
 }
 
 /// The format versions this build reads, so the page can show what it runs.

@@ -471,10 +471,20 @@ fn paths_the_policy_refuses_are_input_errors() {
         let err: js_sys::Error = s.prepare_rename(&home, typed, 1.0).err().unwrap().into();
         assert_eq!(String::from(err.name()), "InputError", "rename {typed}");
     }
-    // A name taken up to case is refused too.
+    // A name taken up to case is refused too, and up to Unicode form: the bundle has no
+    // normalization tables, the browser's own NFC is installed at start.
     let err = s
         .prepare_put("", &markdown_path("home"), "x", "", 1.0)
         .err()
         .unwrap();
     assert_eq!(error_name(err), "InputError");
+    put(&mut server, &mut s, "Caf\u{e9}.md", "precomposed\n");
+    let err: js_sys::Error = s
+        .prepare_put("", "Cafe\u{301}.md", "decomposed", "", 1.0)
+        .err()
+        .unwrap()
+        .into();
+    assert_eq!(String::from(err.name()), "InputError");
+    let message = String::from(err.message());
+    assert!(message.contains("clashes"), "{message}");
 }

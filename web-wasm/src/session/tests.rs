@@ -12,7 +12,7 @@ use core_crypto::ids::WikiId;
 use core_crypto::keyring::{Keyring, KeyringDraft};
 use core_crypto::snapshot::{CommitRefusal, Snapshot, check_commit};
 use core_crypto::state::{Manifest, WikiState};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::*;
 use crate::account::Account;
