@@ -301,7 +301,12 @@ pub struct MvArgs {
 #[derive(Debug, Args)]
 pub struct RmArgs {
     /// Page path
-    pub path: String,
+    #[arg(required_unless_present = "id")]
+    pub path: Option<String>,
+    /// The page's id instead of its path (for a page a member wrote against the rules, which
+    /// has no usable path; warnings name its id)
+    #[arg(long, value_name = "PAGE", conflicts_with = "path")]
+    pub id: Option<String>,
 }
 
 /// `log`.
@@ -341,6 +346,16 @@ pub struct DecryptArgs {
     /// Accept a copy older than the newest state this machine has seen (e.g. an old backup)
     #[arg(long)]
     pub allow_older: bool,
+    /// Open with your recovery key, using the sealed identities the clone itself carries (no
+    /// account on this machine needed)
+    #[arg(long, conflicts_with = "user")]
+    pub recovery_key: bool,
+    /// Read the recovery key from FILE (implies --recovery-key)
+    #[arg(long, value_name = "FILE", conflicts_with = "user")]
+    pub recovery_key_file: Option<PathBuf>,
+    /// Open as member USER with their passphrase, using the sealed identity the clone carries
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
 }
 
 /// `pull`.

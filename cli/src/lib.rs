@@ -19,7 +19,7 @@ pub mod output;
 pub mod remote;
 pub mod repo;
 pub mod seen;
-pub mod wiki;
+pub mod time;
 
 use std::ffi::OsString;
 use std::io::Write;

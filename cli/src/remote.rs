@@ -1,78 +1,103 @@
-//! A wiki on the server, as the CLI works with it: an encrypted git mirror in the data folder
-//! (fetched before every command, so reads are local and verify *every* blob), writes through
-//! the API's commit route, and a write session ([`Writer`]) that chains commits in memory and,
-//! on `409 conflict`, refetches and re-runs the change on the new head.
+//! A wiki on the server as the CLI drives it: an encrypted git mirror in the data folder
+//! (fetched when a command starts), the client core's [`Workspace`] over it, and writes through
+//! the API's commit route. The core decides everything; this module moves bytes.
+//!
+//! A [`Session`] owns what it needs (it outlives the command context in `zkwiki mcp`). Writes go
+//! through [`Session::write`]: the change runs on a [`Draft`] of the current head; a page the
+//! change needs is loaded and the change run again; on `409 conflict` the session fetches,
+//! verifies the new head as extending its own (trail included) and runs the change again, after
+//! a randomized, growing pause so concurrent writers do not collide in lockstep.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
+use client::workspace::{Draft, IndexWrite, Pending};
+use client::{Kind, Workspace};
 use core_crypto::envelope::PageRecord;
-use core_crypto::ids::{Digest32, PageId, WikiId};
-use core_crypto::index::SearchIndex;
-use core_crypto::keyring::WikiKeys;
-use core_crypto::snapshot::{Snapshot, WriteBatch};
-use rand_core::OsRng;
+use core_crypto::ids::{PageId, WikiId};
+use core_crypto::snapshot::SeenRecord;
+use rand_core::RngCore;
 
-use crate::api::{Api, CommitOutcome, CommitRequest};
+use crate::api::{Api, CommitOutcome};
 use crate::context::{Ctx, Unlocked};
 use crate::error::{CliError, ErrorKind, Result};
 use crate::git::{self, Git};
-use crate::repo::{self, Verified};
-use crate::wiki::{self, Catalog};
+use crate::output::Out;
+use crate::repo::GitWiki;
+use crate::seen::SeenStore;
 
-/// How often a write is re-run after `409 conflict` before giving up.
-const MAX_ATTEMPTS: usize = 8;
+/// Commit attempts before a write gives up (with the pauses below, about a minute of others'
+/// writes).
+const MAX_ATTEMPTS: u32 = 40;
 
-/// A wiki on the server and its local mirror.
-#[derive(Debug)]
-pub struct Remote<'a> {
-    /// The command context.
-    pub ctx: &'a Ctx,
-    /// The wiki.
-    pub wiki: WikiId,
-    /// API client (with the session token).
-    pub api: Api,
-    mirror: PathBuf,
+/// The pause before attempt `attempt` (1-based) after conflicts: random up to a cap that
+/// doubles from 10 ms to 1 s ("full jitter").
+fn backoff(attempt: u32) -> Duration {
+    let cap_ms = 10u64.saturating_mul(1 << attempt.min(7)).min(1000);
+    Duration::from_millis(rand_core::OsRng.next_u64() % (cap_ms + 1))
 }
 
-impl<'a> Remote<'a> {
+/// Where a wiki lives: the server, its id, and the local mirror.
+#[derive(Debug, Clone)]
+pub struct Remote {
+    /// The wiki.
+    pub wiki: WikiId,
+    /// API client (session or agent token).
+    pub api: Api,
+    mirror: PathBuf,
+    key_file: Option<PathBuf>,
+    seen: SeenStore,
+    out: Out,
+}
+
+impl Remote {
     /// The selected wiki on the logged-in server.
-    pub fn open(ctx: &'a Ctx) -> Result<Self> {
-        let wiki = ctx.wiki()?;
-        Self::for_wiki(ctx, wiki)
+    pub fn open(ctx: &Ctx) -> Result<Self> {
+        Self::for_wiki(ctx, ctx.wiki()?)
     }
 
     /// A given wiki on the logged-in server.
-    pub fn for_wiki(ctx: &'a Ctx, wiki: WikiId) -> Result<Self> {
-        let api = ctx.api()?;
+    pub fn for_wiki(ctx: &Ctx, wiki: WikiId) -> Result<Self> {
         Ok(Self {
-            ctx,
             wiki,
+            api: ctx.api()?,
             mirror: ctx.paths.wiki_dir(&wiki).join("mirror.git"),
-            api,
+            key_file: ctx.key_file.clone(),
+            seen: ctx.seen.clone(),
+            out: ctx.out,
         })
-    }
-
-    /// The local encrypted mirror (after [`Self::sync`]).
-    pub fn mirror(&self) -> Git {
-        Git::at(&self.mirror)
     }
 
     /// The wiki's git URL (no credentials in it).
     pub fn git_url(&self) -> String {
-        format!("{}/git/{}.git", self.api.base(), self.wiki)
+        format!(
+            "{}{}",
+            self.api.base(),
+            client::wire::route::git(&self.wiki.to_hex())
+        )
     }
 
-    /// Brings the mirror up to the server's `main` (forced: the verification, not git, decides
-    /// whether a rewritten history is acceptable).
-    pub fn sync(&self) -> Result<Git> {
+    /// Where this machine keeps which mirror blobs it already checked.
+    fn blob_cache(&self) -> PathBuf {
+        self.mirror.with_file_name("verified-blobs")
+    }
+
+    /// The seen record of this wiki on this machine.
+    pub fn seen(&self) -> Result<SeenRecord> {
+        self.seen.load(&self.wiki)
+    }
+
+    /// Brings the mirror up to the server's `main` (forced: the core, not git, decides whether
+    /// a rewritten history is acceptable) and reads its head commit.
+    pub fn sync(&self) -> Result<GitWiki> {
+        let t = std::time::Instant::now();
         let git = Git::at(&self.mirror);
         if !self.mirror.join("HEAD").exists() {
             std::fs::create_dir_all(&self.mirror)
                 .map_err(|e| CliError::io(self.mirror.display(), e))?;
             git.run(["init", "--quiet", "--bare"], "creating the local mirror")?;
         }
-        let mut args = git::credential_config_for(self.ctx.key_file.as_deref())?;
+        let mut args = git::credential_config_for(self.key_file.as_deref())?;
         args.extend([
             "fetch".to_owned(),
             "--quiet".to_owned(),
@@ -89,318 +114,200 @@ impl<'a> Remote<'a> {
                     e
                 }
             })?;
-        Ok(git)
-    }
-
-    /// Fetches and verifies the current wiki, and remembers it as seen.
-    pub fn fetch_verified(&self) -> Result<Verified> {
-        self.fetch_verified_from(None)
-    }
-
-    /// [`Self::fetch_verified`] for a process that keeps a head it verified earlier (`prev`): the
-    /// new head must extend it (every state between is a verified transition, see
-    /// [`crate::commands::history::check_extends`]), and envelopes unchanged since are reused.
-    pub fn fetch_verified_from(&self, prev: Option<&Verified>) -> Result<Verified> {
-        let t = std::time::Instant::now();
-        let git = self.sync()?;
         crate::output::timing("git fetch", t);
+        GitWiki::at(git, "refs/heads/main")
+    }
+
+    /// Fetches, verifies against this machine's seen record (with the trail from it), opens the
+    /// workspace as `who`, loads the catalog, and remembers the head as seen.
+    pub fn session(&self, who: &Unlocked) -> Result<Session> {
+        let gw = self.sync()?;
         let t = std::time::Instant::now();
-        let mut seen = self.ctx.seen.load(&self.wiki)?;
-        if let Some(p) = prev {
-            seen = crate::seen::newest(&seen, &p.snapshot.seen_record());
-        }
-        let known = prev.map(|p| repo::Known {
-            manifest: &p.snapshot.manifest,
-            blobs: &p.blobs,
-            oids: &p.page_oids,
-        });
-        let verified = repo::load_with(&git, "refs/heads/main", &seen, known.as_ref())?;
-        crate::output::timing("read and verify every blob", t);
-        if verified.snapshot.keyring.wiki != self.wiki {
+        let (head, steps) = gw.verify(&self.seen()?)?;
+        if head.snapshot().keyring.wiki != self.wiki {
             return Err(CliError::integrity("the server returned another wiki"));
         }
-        if let Some(p) = prev {
-            crate::commands::history::check_extends(&git, &verified, p.snapshot.state.seen())?;
-        }
-        self.ctx
-            .seen
-            .store(&self.wiki, &verified.snapshot.seen_record())?;
-        Ok(verified)
-    }
-
-    /// Fetches, verifies, unlocks and loads the catalog: what read commands need.
-    pub fn read(&self, who: &Unlocked) -> Result<ReadView> {
-        self.read_from(who, None)
-    }
-
-    /// [`Self::read`] for a process that keeps a head it verified earlier (see
-    /// [`Self::fetch_verified_from`]).
-    pub fn read_from(&self, who: &Unlocked, prev: Option<&Verified>) -> Result<ReadView> {
-        let v = self.fetch_verified_from(prev)?;
-        let t = std::time::Instant::now();
-        let keys = v.snapshot.keyring.unlock(&who.identity)?;
-        crate::output::timing("unlock the keyring", t);
+        gw.check_blobs(&head.snapshot().manifest, &self.blob_cache())?;
+        self.seen.store(&self.wiki, &head.seen_record())?;
+        let mut ws = Workspace::open(&who.identity, &who.user, head, &steps)?;
+        crate::output::timing("verify the head and unlock", t);
         let t = std::time::Instant::now();
         let bar = std::cell::RefCell::new(None);
-        let catalog = Catalog::load(&v.snapshot, &v.blobs, &keys, &mut |n| {
-            if n > 200 {
-                *bar.borrow_mut() = Some(self.ctx.out.progress(n as u64, "indexing"));
+        gw.load_wanted(&mut ws, &mut |n| {
+            if n > 200 && bar.borrow().is_none() {
+                *bar.borrow_mut() = Some(self.out.progress(n as u64, "indexing"));
             }
         })?;
         if let Some(b) = bar.into_inner() {
             b.finish_and_clear();
         }
         crate::output::timing("load and refresh the index", t);
-        Ok(ReadView {
-            verified: v,
-            keys,
-            catalog,
+        Ok(Session {
+            remote: self.clone(),
+            ws,
+            gw,
         })
     }
 }
 
-/// A verified, unlocked wiki with its catalog.
-#[derive(Debug)]
-pub struct ReadView {
-    /// The verified data.
-    pub verified: Verified,
-    /// The unlocked keys.
-    pub keys: WikiKeys,
-    /// Paths and index.
-    pub catalog: Catalog,
+/// An open wiki: the verified workspace and the mirror commit it was read from.
+pub struct Session {
+    /// Where it lives.
+    pub remote: Remote,
+    /// The client core's view.
+    pub ws: Workspace,
+    gw: GitWiki,
 }
 
-impl ReadView {
-    /// Opens one page.
-    pub fn open(&self, id: &PageId) -> Result<PageRecord> {
-        wiki::open(
-            &self.verified.snapshot,
-            &self.verified.blobs,
-            &self.keys,
-            id,
-        )
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Session({:?})", self.ws)
     }
 }
 
-/// Changes being staged for one commit.
-pub struct Stage<'s> {
-    batch: WriteBatch<'s>,
-    keys: &'s WikiKeys,
-    view_blobs: &'s BTreeMap<PageId, Vec<u8>>,
-    snapshot: &'s Snapshot,
-    /// The index as it will be after this commit.
-    pub index: SearchIndex,
-    changed: bool,
-    /// Pages put or removed.
-    staged: usize,
-}
-
-impl Stage<'_> {
-    /// The page at `path` (in the staged index).
-    pub fn find(&self, path: &str) -> Option<PageId> {
-        self.index
-            .pages()
-            .iter()
-            .filter(|(_, p)| p.path == path)
-            .max_by_key(|(_, p)| p.written_at_ms)
-            .map(|(id, _)| *id)
+impl Session {
+    /// The mirror commit read.
+    pub fn repo(&self) -> &GitWiki {
+        &self.gw
     }
 
-    /// Opens a page as it is in the base snapshot.
-    pub fn open(&self, id: &PageId) -> Result<PageRecord> {
-        wiki::open(self.snapshot, self.view_blobs, self.keys, id)
+    /// Loads pages (from the mirror) that are not loaded yet.
+    pub fn load(&mut self, ids: &[PageId]) -> Result<()> {
+        self.gw.load(&mut self.ws, ids)?;
+        self.gw.attribute(&mut self.ws)
     }
 
-    /// The envelope hash of a page in the base snapshot.
-    pub fn base_hash(&self, id: &PageId) -> Option<Digest32> {
-        self.snapshot.manifest.pages.get(id).map(|e| e.hash)
+    /// A page's current record, loading it when needed.
+    pub fn record(&mut self, id: &PageId) -> Result<&PageRecord> {
+        self.load(std::slice::from_ref(id))?;
+        Ok(self.ws.record(id)?)
     }
 
-    /// Encrypts and stages a page version.
-    pub fn put(&mut self, id: PageId, record: &PageRecord) -> Result<()> {
-        let hash = self.batch.put(&mut OsRng, self.keys, id, record)?;
-        self.index.insert(id, record, hash);
-        self.changed = true;
-        self.staged += 1;
-        Ok(())
+    /// Every live page decrypted (clone, decrypt, export).
+    pub fn load_all(&mut self, on_page: &mut dyn FnMut(usize)) -> Result<()> {
+        self.gw.load_all(&mut self.ws, on_page)
     }
 
-    /// Stages a removal.
-    pub fn remove(&mut self, id: &PageId) -> Result<()> {
-        self.batch.remove(id)?;
-        self.index
-            .remove_pages(&std::collections::BTreeSet::from([*id]));
-        self.changed = true;
-        self.staged += 1;
-        Ok(())
-    }
-}
-
-/// A write session: the current verified head in memory, chained across commits.
-pub struct Writer<'r, 'a> {
-    remote: &'r Remote<'a>,
-    who: &'r Unlocked,
-    /// The current head.
-    pub snapshot: Snapshot,
-    /// Envelopes of the current head.
-    pub blobs: BTreeMap<PageId, Vec<u8>>,
-    /// Keys for the current keyring.
-    pub keys: WikiKeys,
-    /// The catalog of the current head.
-    pub catalog: Catalog,
-    force_index: bool,
-}
-
-impl<'r, 'a> Writer<'r, 'a> {
-    /// Fetches and verifies the head, ready to write.
-    pub fn begin(remote: &'r Remote<'a>, who: &'r Unlocked) -> Result<Self> {
-        Ok(Self::from_view(remote, who, remote.read(who)?))
-    }
-
-    /// Starts from a head already fetched and verified (e.g. kept by a long-running session).
-    pub fn from_view(remote: &'r Remote<'a>, who: &'r Unlocked, view: ReadView) -> Self {
-        Self {
-            remote,
-            who,
-            snapshot: view.verified.snapshot,
-            blobs: view.verified.blobs,
-            keys: view.keys,
-            catalog: view.catalog,
-            force_index: false,
+    /// Who wrote the current version of a page, walking history back when not known yet.
+    pub fn provenance(&mut self, id: &PageId) -> Result<Option<client::history::Provenance>> {
+        if self.ws.provenance(id).is_none()
+            && let Some(entry) = self.ws.snapshot().manifest.pages.get(id).copied()
+        {
+            let head = self.ws.head().clone();
+            let steps = self
+                .gw
+                .walk(&head, &mut |s| !client::history::introduces(s, id, &entry))?;
+            self.ws.attribute(&steps);
         }
+        Ok(self.ws.provenance(id).cloned())
     }
 
-    /// Writes the search index if it is stale (e.g. after commits made with `write_index` off).
-    pub fn flush_index(&mut self) -> Result<Option<u64>> {
-        self.force_index = true;
-        let result = self.commit(true, &mut |_| Ok(()));
-        self.force_index = false;
-        result
-    }
-
-    fn refresh(&mut self) -> Result<()> {
-        let fresh = Self::begin(self.remote, self.who)?;
-        self.snapshot = fresh.snapshot;
-        self.blobs = fresh.blobs;
-        self.keys = fresh.keys;
-        self.catalog = fresh.catalog;
+    /// Walks history back until the writer of each of these pages is known (for listings that
+    /// name who wrote every page).
+    pub fn attribute_all(&mut self, ids: &[PageId]) -> Result<()> {
+        let manifest = &self.ws.snapshot().manifest;
+        let mut wanted: Vec<(PageId, core_crypto::state::ManifestEntry)> = ids
+            .iter()
+            .filter(|id| self.ws.provenance(id).is_none())
+            .filter_map(|id| manifest.pages.get(id).map(|e| (*id, *e)))
+            .collect();
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let head = self.ws.head().clone();
+        let steps = self.gw.walk(&head, &mut |s| {
+            wanted.retain(|(id, e)| !client::history::introduces(s, id, e));
+            !wanted.is_empty()
+        })?;
+        self.ws.attribute(&steps);
         Ok(())
     }
 
-    /// Runs `change` on the current head and commits the result; on a conflict, refetches and
-    /// runs it again on the new head. `write_index` lets the updated search index go in the same
-    /// commit when it is due (`core_crypto::index::index_due`); otherwise it stays in memory and a
-    /// later commit or [`Self::flush_index`] writes it. Returns the
-    /// new sequence, or `None` when `change` staged nothing.
-    pub fn commit(
+    /// Fetches the server's head and, if it moved, verifies it as extending this session's
+    /// (every step between) and adopts it.
+    pub fn refresh(&mut self) -> Result<()> {
+        let gw = self.remote.sync()?;
+        if gw.commit() != self.gw.commit() {
+            gw.advance(&mut self.ws)?;
+            gw.check_blobs(&self.ws.snapshot().manifest, &self.remote.blob_cache())?;
+            self.remote.seen.store(&self.remote.wiki, &self.ws.seen())?;
+            self.gw = gw;
+            self.gw.load_wanted(&mut self.ws, &mut |_| {})?;
+        }
+        Ok(())
+    }
+
+    /// Runs `change` on a draft of the current head and commits it. A page the change needs is
+    /// loaded and the change run again; on a conflict the session refreshes and runs it again.
+    /// Returns the new sequence and what `change` returned, or `None` when it staged nothing.
+    pub fn write<T>(
         &mut self,
-        write_index: bool,
-        change: &mut dyn FnMut(&mut Stage<'_>) -> Result<()>,
-    ) -> Result<Option<u64>> {
-        for attempt in 0..MAX_ATTEMPTS {
-            if attempt > 0 {
-                self.remote
-                    .ctx
-                    .out
-                    .note("someone else changed the wiki meanwhile; redoing the change on the new version");
-                self.refresh()?;
-            }
-            let t = std::time::Instant::now();
-            let mut stage = Stage {
-                batch: self.snapshot.begin_write(),
-                keys: &self.keys,
-                view_blobs: &self.blobs,
-                snapshot: &self.snapshot,
-                index: self.catalog.index.clone(),
-                changed: false,
-                staged: 0,
-            };
-            change(&mut stage)?;
-            let epoch_changed = !self.catalog.old_index_ids.is_empty();
-            let index_only =
-                write_index && (self.catalog.stored_lag > 0 || epoch_changed) && self.force_index;
-            if !stage.changed && !index_only {
+        index: IndexWrite,
+        change: &mut dyn FnMut(&mut Draft<'_>) -> client::Result<T>,
+    ) -> Result<Option<(u64, T)>> {
+        self.commit(&mut |ws, now| {
+            let mut draft = ws.draft(now)?;
+            let value = change(&mut draft)?;
+            if draft.is_empty() && !draft.index_pending(index) {
                 return Ok(None);
             }
-            let lag = self.catalog.stored_lag.saturating_add(stage.staged);
-            // The index is rewritten when asked to, after a key change, or when due (small, or
-            // lagging too far); otherwise it lags (see `wiki::Catalog`).
-            let write_index = write_index
-                && (self.force_index
-                    || epoch_changed
-                    || core_crypto::index::index_due(stage.index.pages().len(), lag));
-            let Stage {
-                mut batch,
-                mut index,
-                ..
-            } = stage;
-            if write_index {
-                for old in &self.catalog.old_index_ids {
-                    batch.remove(old)?;
+            Ok(Some((draft.finish(index)?, value)))
+        })
+    }
+
+    /// The commit loop under [`Self::write`], for changes that start their own draft (keyring
+    /// changes): `make` builds and signs the write on the current head, or returns `None`.
+    pub fn commit<T>(
+        &mut self,
+        make: &mut dyn FnMut(&Workspace, i64) -> client::Result<Option<(Pending, T)>>,
+    ) -> Result<Option<(u64, T)>> {
+        let mut attempt = 0;
+        loop {
+            let t = std::time::Instant::now();
+            let (pending, value) = match make(&self.ws, crate::time::now_ms()) {
+                Ok(Some(p)) => p,
+                Ok(None) => return Ok(None),
+                Err(e) if e.kind == Kind::NotLoaded => {
+                    let page = e.page.ok_or_else(|| CliError::general(e.message.clone()))?;
+                    self.load(&[page])?;
+                    if !self.ws.is_loaded(&page) && !self.ws.isolated().contains_key(&page) {
+                        return Err(CliError::general(e.message));
+                    }
+                    continue;
                 }
-                index.seq = self.snapshot.state.seq + 1;
-                let record = index.to_record(&self.who.user, wiki::now_ms())?;
-                batch.put(&mut OsRng, &self.keys, self.catalog.index_id, &record)?;
-            }
-            let prepared = batch.finish(&self.who.identity)?;
+                Err(e) => return Err(e.into()),
+            };
             crate::output::timing("encrypt, sign and check the commit", t);
             let t = std::time::Instant::now();
-            let outcome = self.remote.api.commit(
-                &self.remote.wiki.to_hex(),
-                &CommitRequest {
-                    state: prepared.state.as_bytes(),
-                    manifest: &prepared.manifest.encode(),
-                    blobs: &prepared.blobs,
-                    keyring: prepared.keyring.as_ref().map(|k| k.as_bytes()),
-                },
-            )?;
+            let outcome = self
+                .remote
+                .api
+                .commit(&self.remote.wiki.to_hex(), &pending.body())?;
             crate::output::timing("send the commit", t);
-            let t = std::time::Instant::now();
             match outcome {
-                CommitOutcome::Conflict => continue,
-                CommitOutcome::Accepted { seq } => {
-                    let mut by_hash: BTreeMap<Digest32, Vec<u8>> = prepared
-                        .blobs
-                        .iter()
-                        .map(|b| (Digest32::of(b), b.clone()))
-                        .collect();
-                    let next = prepared.into_snapshot(&self.snapshot);
-                    // Adopt the new head in place: only the pages this commit wrote or removed
-                    // change (copying every blob took 150 ms per commit at 10,000 pages).
-                    let complete = next.manifest.pages.iter().all(|(id, entry)| {
-                        by_hash.contains_key(&entry.hash) || self.blobs.contains_key(id)
-                    });
-                    if !complete {
-                        return Err(CliError::general("lost a blob while committing"));
+                CommitOutcome::Accepted { seq, .. } => {
+                    self.ws.accept(pending)?;
+                    self.remote.seen.store(&self.remote.wiki, &self.ws.seen())?;
+                    return Ok(Some((seq, value)));
+                }
+                CommitOutcome::Conflict => {
+                    attempt += 1;
+                    if attempt >= MAX_ATTEMPTS {
+                        return Err(CliError::new(
+                            ErrorKind::Conflict,
+                            format!(
+                                "the wiki kept changing while writing ({attempt} attempts); nothing was written"
+                            ),
+                        )
+                        .with_hint("try again in a moment"));
                     }
-                    self.remote
-                        .ctx
-                        .seen
-                        .store(&self.remote.wiki, &next.seen_record())?;
-                    self.blobs
-                        .retain(|id, _| next.manifest.pages.contains_key(id));
-                    for (id, entry) in &next.manifest.pages {
-                        if let Some(blob) = by_hash.remove(&entry.hash) {
-                            self.blobs.insert(*id, blob);
-                        }
-                    }
-                    self.snapshot = next;
-                    self.catalog.index = index;
-                    if write_index {
-                        self.catalog.old_index_ids.clear();
-                        self.catalog.stored_lag = 0;
-                    } else {
-                        self.catalog.stored_lag = lag;
-                    }
-                    crate::output::timing("adopt the new head", t);
-                    return Ok(Some(seq));
+                    self.remote.out.note(
+                        "someone else changed the wiki meanwhile; redoing the change on the new version",
+                    );
+                    std::thread::sleep(backoff(attempt));
+                    self.refresh()?;
                 }
             }
         }
-        Err(CliError::new(
-            ErrorKind::Conflict,
-            "the wiki kept changing while writing; nothing was written",
-        )
-        .with_hint("try again in a moment"))
     }
 }

@@ -263,7 +263,8 @@ fn agents_read_write_scope_revoke_rotate_over_mcp() {
     assert_eq!(hits[0]["path"], "research/a.md", "{hits}");
     let history = mcp.ok("page_history", json!({ "path": "notes/agent.md" }));
     assert_eq!(history.as_array().unwrap().len(), 2, "{history}");
-    assert_eq!(history[0]["author"], "scribe");
+    assert_eq!(history[0]["signer"], "scribe", "{history}");
+    assert_eq!(history[0]["author_claimed"], "scribe");
     // History shows which agent wrote what: the state signer is the agent's own key.
     let log = alice.json(&["log"]);
     assert!(log.to_string().contains("scribe"), "{log}");
@@ -490,7 +491,8 @@ fn mcp_session_sees_other_writers_and_its_own_writes() {
     alice.setup("alice", "team");
     alice.put("Home.md", "# Home\nfirst\n");
     let key = grant_agent(&alice, "scribe", "write");
-    let mut mcp = Mcp::start(&Env::new(Some(&server)), &key);
+    let agent_env = Env::new(Some(&server));
+    let mut mcp = Mcp::start(&agent_env, &key);
 
     assert_eq!(
         content(&mcp.ok("read_page", json!({ "path": "Home.md" }))),
@@ -631,7 +633,8 @@ fn mcp_session_is_refused_after_revocation() {
     alice.setup("alice", "team");
     alice.put("a.md", "# A\nfor agents\n");
     let key = grant_agent(&alice, "reviewer", "read");
-    let mut mcp = Mcp::start(&Env::new(Some(&server)), &key);
+    let agent_env = Env::new(Some(&server));
+    let mut mcp = Mcp::start(&agent_env, &key);
     assert!(content(&mcp.ok("read_page", json!({ "path": "a.md" }))).contains("for agents"));
     alice.json(&["agent", "revoke", "reviewer"]);
     for tool in ["read_page", "list_pages", "search"] {

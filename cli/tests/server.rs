@@ -13,7 +13,7 @@ use core_crypto::identity::UserIdentity;
 use core_crypto::keyring::{KeyringDraft, MemberKind, NewMember, Role};
 use core_crypto::snapshot::SeenRecord;
 use rand_core::OsRng;
-use zkwiki_cli::api::{Api, CommitOutcome, CommitRequest};
+use zkwiki_cli::api::{Api, CommitOutcome};
 
 fn page_id(env: &Env, path: &str) -> String {
     let v = env.json(&["ls"]);
@@ -36,10 +36,12 @@ fn add_reader(env: &Env, server: &Server, wiki: &str, name: &str) -> UserIdentit
     }
     let (_, owner) = zkwiki_cli::keystore::read_key_file(&key).unwrap();
     let git = zkwiki_cli::git::Git::at(&server.repo(wiki));
-    let v = zkwiki_cli::repo::load(&git, "refs/heads/main", &SeenRecord::default()).unwrap();
-    let keys = v.snapshot.keyring.unlock(&owner).unwrap();
+    let gw = zkwiki_cli::repo::GitWiki::at(git, "refs/heads/main").unwrap();
+    let (head, _) = gw.verify(&SeenRecord::default()).unwrap();
+    let v = head.snapshot();
+    let keys = v.keyring.unlock(&owner).unwrap();
     let member = UserIdentity::make(&mut OsRng);
-    let mut draft = KeyringDraft::edit(&v.snapshot.keyring, &keys).unwrap();
+    let mut draft = KeyringDraft::edit(&v.keyring, &keys).unwrap();
     draft
         .add_member(NewMember {
             name: name.into(),
@@ -50,7 +52,7 @@ fn add_reader(env: &Env, server: &Server, wiki: &str, name: &str) -> UserIdentit
         })
         .unwrap();
     let next = draft.sign(&mut OsRng, &owner).unwrap();
-    let mut batch = v.snapshot.begin_write();
+    let mut batch = v.begin_write();
     batch.set_keyring(next).unwrap();
     let p = batch.finish(&owner).unwrap();
     let session: serde_json::Value = serde_json::from_slice(
@@ -62,15 +64,7 @@ fn add_reader(env: &Env, server: &Server, wiki: &str, name: &str) -> UserIdentit
         Some(session["token"].as_str().unwrap().to_owned()),
     );
     let outcome = api
-        .commit(
-            wiki,
-            &CommitRequest {
-                state: p.state.as_bytes(),
-                manifest: &p.manifest.encode(),
-                blobs: &p.blobs,
-                keyring: p.keyring.as_ref().map(|k| k.as_bytes()),
-            },
-        )
+        .commit(wiki, &client::wire::CommitRequest::of(&p))
         .unwrap();
     assert!(matches!(outcome, CommitOutcome::Accepted { .. }));
     member

@@ -83,11 +83,15 @@ impl<'h> HistoryWalk<'h> {
             state: WikiState::decode(state)?,
             manifest: Manifest::decode(manifest)?,
         };
-        if Some(older.state.seq) != self.needed() {
+        let Some(wanted) = self.needed() else {
+            return Err(Error::integrity(
+                "history: a state older than the wiki's first one",
+            ));
+        };
+        if older.state.seq != wanted {
             return Err(Error::integrity(format!(
-                "history: asked for state {:?}, the server sent state {}",
-                self.needed(),
-                older.state.seq
+                "history: the state before {} should be state {wanted}, but it is state {} (the history was rewritten)",
+                self.oldest.state.seq, older.state.seq
             )));
         }
         let step = verify_step(
@@ -140,6 +144,20 @@ impl<'h> HistoryWalk<'h> {
             .member_by_signing_key(&point.state.signer)
             .map(|m| m.name.clone())
     }
+}
+
+/// Decrypts a page version a verified [`Step`] introduced (its `changed` entry): the envelope
+/// must be exactly that signed entry. Returns the record and its key's folder prefix.
+pub fn open_version<'k>(
+    keys: &'k WikiKeys,
+    page: &PageId,
+    entry: &ManifestEntry,
+    envelope: &[u8],
+) -> Result<(PageRecord, &'k str)> {
+    let mut one = Manifest::default();
+    one.pages.insert(*page, *entry);
+    core_crypto::snapshot::open_listed(&one, keys, page, envelope)
+        .map_err(|e| Error::from(e).on_page(*page))
 }
 
 /// Who introduced a page version: the verified step in which the page got this manifest entry.

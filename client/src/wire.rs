@@ -146,7 +146,11 @@ pub struct LoginResponse {
 
 impl core::fmt::Debug for LoginResponse {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "LoginResponse(token [REDACTED], expires {})", self.expires_at)
+        write!(
+            f,
+            "LoginResponse(token [REDACTED], expires {})",
+            self.expires_at
+        )
     }
 }
 
@@ -501,12 +505,23 @@ mod tests {
             ("internal", 500, Kind::Unavailable),
             ("bad_request", 400, Kind::Input),
         ] {
-            assert_eq!(server_error(status, body(code).as_bytes()).kind, kind, "{code}");
+            assert_eq!(
+                server_error(status, body(code).as_bytes()).kind,
+                kind,
+                "{code}"
+            );
         }
         assert_eq!(server_error(502, b"<html>").kind, Kind::Unavailable);
-        assert_eq!(error_code(body("conflict").as_bytes()).as_deref(), Some("conflict"));
+        assert_eq!(
+            error_code(body("conflict").as_bytes()).as_deref(),
+            Some("conflict")
+        );
         // A hostile message cannot drive the terminal.
         let evil = r#"{"error":{"code":"forbidden","message":"\u001b]0;pwned\u0007x"}}"#;
-        assert!(!server_error(403, evil.as_bytes()).message.contains('\u{1b}'));
+        assert!(
+            !server_error(403, evil.as_bytes())
+                .message
+                .contains('\u{1b}')
+        );
     }
 }

@@ -15,7 +15,7 @@ use crate::config::ConfigFile;
 use crate::context::Ctx;
 use crate::error::{CliError, Context, ErrorKind, Result};
 use crate::keystore::{self, Session, StoredIdentity};
-use crate::{fsutil, wiki};
+use crate::{fsutil, time};
 
 fn cost(floor: bool) -> core_crypto::kdf::KdfCost {
     if floor {
@@ -585,7 +585,7 @@ pub fn whoami(ctx: &Ctx) -> Result<()> {
     match expires {
         Some(t) => ctx.out.line(format!(
             "session valid until {} UTC",
-            wiki::format_time(i64::try_from(t).unwrap_or(i64::MAX / 1000) * 1000)
+            time::format_time(i64::try_from(t).unwrap_or(i64::MAX / 1000) * 1000)
         )),
         None => ctx.out.line("no session (logged out)"),
     }

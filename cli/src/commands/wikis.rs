@@ -2,7 +2,6 @@
 
 use core_crypto::identity::check_name;
 use core_crypto::keyring::{KeyringDraft, MemberKind};
-use core_crypto::snapshot::Snapshot;
 use rand_core::OsRng;
 use serde_json::json;
 
@@ -28,7 +27,8 @@ pub fn create(ctx: &Ctx, name: &str) -> Result<()> {
     let rng = &mut OsRng;
     let keyring = KeyringDraft::genesis(rng, &who.identity, &who.user, MemberKind::Person)?
         .sign(rng, &who.identity)?;
-    let snapshot = Snapshot::genesis(keyring, &who.identity)?;
+    let head = client::VerifiedHead::genesis(keyring, &who.identity)?;
+    let snapshot = head.snapshot();
     let wiki = snapshot.keyring.wiki;
     let answer = api
         .create_wiki(

@@ -60,6 +60,7 @@ pub(crate) async fn create(
         state.verify(&keyring, &parsed, None)?;
         st.store
             .create(&keyring, &state, &manifest, |head| st.index_members(head))?;
+        st.write_identities(keyring.wiki);
         tracing::info!(wiki = %keyring.wiki, "wiki created");
         Ok((
             StatusCode::CREATED,
@@ -366,6 +367,9 @@ pub(crate) async fn commit(
                 .transpose()?,
         };
         let done = wiki.commit(&st.store, input, writer, |head| st.index_members(head))?;
+        if done.keyring_changed {
+            st.write_identities(id);
+        }
         tracing::info!(wiki = %id, seq = done.seq, "commit accepted");
         Ok(Json(
             json!({ "seq": done.seq, "commit": done.commit.to_string() }),
