@@ -414,6 +414,107 @@ impl GitWiki {
         self.walk_with(head, &mut |s, _| Ok(more(s)))
     }
 
+    /// Checks the repository's history against the verified `steps` (newest first, down to the
+    /// first state): each commit changes exactly the page files its state changes, and each new
+    /// page file is exactly the envelope its state signs. A rewritten old blob, or a page file
+    /// changed behind an unchanged signed entry, is caught here, not only when someone looks at
+    /// that version. Two git processes for the whole history.
+    pub fn check_history_files(&self, head_seq: u64, steps: &[Step]) -> Result<()> {
+        let raw = self.git.run(
+            [
+                "log",
+                "--first-parent",
+                "--raw",
+                "--root",
+                "--no-abbrev",
+                "--no-renames",
+                "--format=%x01%H",
+                self.commit.as_str(),
+            ],
+            "reading the history's changes",
+        )?;
+        // Commit (newest first) → page id → new blob (None: removed).
+        let mut commits: Vec<BTreeMap<PageId, Option<String>>> = Vec::new();
+        for block in String::from_utf8_lossy(&raw).split('\x01').skip(1) {
+            let mut pages = BTreeMap::new();
+            for line in block.lines().skip(1) {
+                let Some((meta, path)) = line.split_once('\t') else {
+                    continue;
+                };
+                let Some(id) = path
+                    .strip_prefix("pages/")
+                    .and_then(|h| PageId::from_hex(h).ok())
+                else {
+                    continue;
+                };
+                let mut f = meta.split(' ');
+                let (new, status) = (f.nth(3), f.next());
+                let blob = match status {
+                    Some("D") => None,
+                    _ => new.map(str::to_owned),
+                };
+                pages.insert(id, blob);
+            }
+            commits.push(pages);
+        }
+        let rewritten = |seq: u64, what: String| {
+            CliError::integrity(format!(
+                "history: the commit of state {seq} {what} (the history was rewritten)"
+            ))
+        };
+        let mut wanted = Vec::new();
+        for step in steps {
+            let files = head_seq
+                .checked_sub(step.seq)
+                .and_then(|b| usize::try_from(b).ok())
+                .and_then(|i| commits.get(i))
+                .ok_or_else(|| rewritten(step.seq, "is missing".to_owned()))?;
+            let signed: BTreeSet<PageId> = step
+                .changed
+                .iter()
+                .map(|(id, _)| *id)
+                .chain(step.removed.iter().copied())
+                .collect();
+            if let Some(id) = files.keys().find(|id| !signed.contains(id)) {
+                return Err(rewritten(
+                    step.seq,
+                    format!("changes page {id}, which its signed state does not change"),
+                ));
+            }
+            for (id, entry) in &step.changed {
+                match files.get(id) {
+                    Some(Some(blob)) => wanted.push((blob.clone(), step.seq, *id, *entry)),
+                    _ => {
+                        return Err(rewritten(
+                            step.seq,
+                            format!("does not hold the new version of page {id}"),
+                        ));
+                    }
+                }
+            }
+            for id in &step.removed {
+                if files.get(id) != Some(&None) {
+                    return Err(rewritten(
+                        step.seq,
+                        format!("still holds removed page {id}"),
+                    ));
+                }
+            }
+        }
+        for chunk in wanted.chunks(1024) {
+            let specs: Vec<String> = chunk.iter().map(|(b, ..)| b.clone()).collect();
+            for ((_, seq, id, entry), blob) in chunk.iter().zip(self.git.read_blobs(&specs)?) {
+                if !blob.is_some_and(|b| entry.check_envelope(&b).is_ok()) {
+                    return Err(rewritten(
+                        *seq,
+                        format!("holds a version of page {id} that its state does not sign"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The envelope of `page` at state `seq` (this commit is state `head_seq`), if it has one.
     pub fn envelope_at(&self, head_seq: u64, seq: u64, page: &PageId) -> Result<Option<Vec<u8>>> {
         let history = self.history()?;

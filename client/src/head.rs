@@ -96,6 +96,10 @@ pub(crate) fn verify_step(
     next: &WikiState,
     next_manifest: &Manifest,
 ) -> Result<Step> {
+    if next.seq != prev.seq + 1 || next.prev != prev.hash() {
+        // The states do not link: whoever showed the earlier one now shows another branch.
+        return Err(fork_at(prev.seq).context(format!("state {}", next.seq)));
+    }
     let (prev_k, _) = keyring_of(chain, prev)?;
     let (next_k, keyring) = keyring_of(chain, next)?;
     if next_k != prev_k && next_k != prev_k + 1 {
@@ -225,8 +229,7 @@ impl VerifiedHead {
                     (&first.0, &first.1),
                     rest,
                     (&head.snapshot.state, &head.snapshot.manifest),
-                )
-                .map_err(|e| trail_error(e, s))?
+                )?
             }
             _ => Vec::new(),
         };
@@ -296,8 +299,7 @@ impl VerifiedHead {
                 (&self.snapshot.state, &self.snapshot.manifest),
                 &trail,
                 (&next_state, &next_manifest),
-            )
-            .map_err(|e| trail_error(e, seen))?
+            )?
         };
         let head = Self {
             snapshot: Snapshot {
@@ -358,19 +360,6 @@ impl VerifiedHead {
     /// What to remember for rollback and fork detection.
     pub fn seen_record(&self) -> SeenRecord {
         self.snapshot.seen_record()
-    }
-}
-
-/// Any failure along the trail means the new head does not extend the state seen: say so.
-fn trail_error(e: Error, seen: Seen) -> Error {
-    if e.kind == crate::error::Kind::Integrity && !e.message.starts_with("fork") {
-        let base = fork_at(seen.seq);
-        Error {
-            message: format!("{} ({})", base.message, e.message),
-            ..base
-        }
-    } else {
-        e
     }
 }
 

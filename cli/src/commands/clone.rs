@@ -91,6 +91,7 @@ fn verify_and_open(
         true
     })?;
     bar.finish_and_clear();
+    gw.check_history_files(head.seq(), &history)?;
     ws.attribute(&history);
     Ok(ws)
 }
@@ -560,7 +561,7 @@ fn signed_history(ctx: &Ctx, git: &Git) -> Result<(SignedHistory, Workspace)> {
         add(id, e);
     }
     let mut states = Vec::new();
-    gw.walk_with(&head, &mut |_, older| {
+    let steps = gw.walk_with(&head, &mut |_, older| {
         if let Some(p) = older {
             states.push(p.state.hash().to_hex());
             for (id, e) in &p.manifest.pages {
@@ -569,6 +570,7 @@ fn signed_history(ctx: &Ctx, git: &Git) -> Result<(SignedHistory, Workspace)> {
         }
         Ok(true)
     })?;
+    gw.check_history_files(head.seq(), &steps)?;
     history.states.extend(states);
     if let Ok(bytes) = serde_json::to_vec(&history) {
         let _ = fsutil::write_atomic(&cache_file, &bytes, false);

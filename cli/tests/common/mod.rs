@@ -191,6 +191,25 @@ impl Env {
         cmd
     }
 
+    /// Runs `git -C dir ARGS` with this environment (so git's helpers, such as `zkwiki
+    /// textconv`, run as this user); returns standard output and error together.
+    pub fn run_in(&self, dir: &Path, args: &[&str]) -> String {
+        let cmd = self.cmd(&[]);
+        let out = Command::new("git")
+            .env_clear()
+            .envs(cmd.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))))
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .output()
+            .expect("git");
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    }
+
     /// Runs with stdin from `input`.
     pub fn run_with_input(&self, args: &[&str], input: &[u8]) -> Run {
         use std::io::Write;
@@ -415,6 +434,24 @@ impl Operator {
         .to_owned();
         git(&self.repo, &["update-ref", "refs/heads/main", &commit]);
         commit
+    }
+
+    /// The signed head of `main`: keyring chain, state, manifest, and the tree.
+    pub fn head_bytes(&self) -> (Vec<Vec<u8>>, Vec<u8>, Vec<u8>, Vec<(String, String)>) {
+        let tree = self.tree("refs/heads/main");
+        let mut chain: Vec<(String, Vec<u8>)> = tree
+            .iter()
+            .filter(|(p, _)| p.starts_with("keyring/"))
+            .map(|(p, oid)| (p.clone(), self.blob(oid)))
+            .collect();
+        chain.sort();
+        let get = |name: &str| self.blob(&tree.iter().find(|(p, _)| p == name).unwrap().1);
+        (
+            chain.into_iter().map(|(_, b)| b).collect(),
+            get("state"),
+            get("manifest"),
+            tree,
+        )
     }
 
     /// Moves `main` to an older commit.
