@@ -27,23 +27,7 @@ impl std::fmt::Debug for Api {
     }
 }
 
-/// `POST /login` answer.
-#[derive(Debug, Deserialize)]
-pub struct LoginAnswer {
-    /// Session token.
-    pub token: String,
-    /// Unix seconds.
-    pub expires_at: u64,
-    /// Sealed identity for this protector (base64).
-    pub sealed_identity: String,
-    /// The protector's stored form (base64): KDF parameters for a passphrase, the KMS-wrapped
-    /// key for KMS, none for a recovery key.
-    pub kdf: Option<String>,
-    /// X25519 public key (base64).
-    pub x25519: String,
-    /// Ed25519 public key (base64).
-    pub ed25519: String,
-}
+pub use client::wire::LoginResponse as LoginAnswer;
 
 /// The outcome of `POST /commits`.
 #[derive(Debug)]
@@ -184,18 +168,18 @@ impl Api {
     }
 
     /// `POST /api/v1/register`.
-    pub fn register(&self, body: &Value) -> Result<()> {
-        let _: Value = self.call("POST", "/api/v1/register", Some(body))?;
+    pub fn register(&self, body: &client::wire::RegisterRequest) -> Result<()> {
+        let body = serde_json::to_value(body)
+            .map_err(|e| CliError::general(format!("encoding the registration: {e}")))?;
+        let _: Value = self.call("POST", client::wire::route::REGISTER, Some(&body))?;
         Ok(())
     }
 
     /// `POST /api/v1/login`.
-    pub fn login(&self, user: &str, protector: &str, auth_hex: &str) -> Result<LoginAnswer> {
-        self.call(
-            "POST",
-            "/api/v1/login",
-            Some(&json!({ "user": user, "protector": protector, "auth": auth_hex })),
-        )
+    pub fn login(&self, body: &client::wire::LoginRequest) -> Result<LoginAnswer> {
+        let body = serde_json::to_value(body)
+            .map_err(|e| CliError::general(format!("encoding the login: {e}")))?;
+        self.call("POST", client::wire::route::LOGIN, Some(&body))
     }
 
     /// `POST /api/v1/logout`.
@@ -205,11 +189,17 @@ impl Api {
     }
 
     /// `PUT /api/v1/account/protectors/{protector}`.
-    pub fn put_protector(&self, protector: &str, body: &Value) -> Result<()> {
+    pub fn put_protector(
+        &self,
+        protector: &str,
+        body: &client::wire::ProtectorRequest,
+    ) -> Result<()> {
+        let body = serde_json::to_value(body)
+            .map_err(|e| CliError::general(format!("encoding the protector: {e}")))?;
         let _: Value = self.call(
             "PUT",
-            &format!("/api/v1/account/protectors/{protector}"),
-            Some(body),
+            &client::wire::route::protector(protector),
+            Some(&body),
         )?;
         Ok(())
     }

@@ -289,13 +289,13 @@ impl SecretSource {
     }
 
     /// A new passphrase for `register` and recovery: `ZKWIKI_PASSPHRASE`, `--passphrase-file`, or
-    /// asked twice; at least 8 characters.
+    /// asked twice; at least `client::account::MIN_PASSPHRASE_CHARS` characters.
     pub fn new_passphrase(&self) -> Result<Zeroizing<String>> {
         Self::new_passphrase_from("ZKWIKI_PASSPHRASE", self.passphrase_file.as_deref())
     }
 
     /// A changed passphrase (`passwd`, where `ZKWIKI_PASSPHRASE` is the current one):
-    /// `ZKWIKI_NEW_PASSPHRASE`, `file`, or asked twice; at least 8 characters.
+    /// `ZKWIKI_NEW_PASSPHRASE`, `file`, or asked twice; at least `client::account::MIN_PASSPHRASE_CHARS` characters.
     pub fn changed_passphrase(&self, file: Option<&Path>) -> Result<Zeroizing<String>> {
         Self::new_passphrase_from("ZKWIKI_NEW_PASSPHRASE", file)
     }
@@ -315,12 +315,7 @@ impl SecretSource {
             Some(p) => p,
             None => prompt_hidden("New passphrase: ")?,
         };
-        if first.chars().count() < 8 {
-            return Err(
-                CliError::usage("the passphrase is shorter than 8 characters")
-                    .with_hint("choose a longer passphrase; several words are easy to remember"),
-            );
-        }
+        client::account::check_new_passphrase(&first)?;
         if interactive {
             let again = prompt_hidden("Repeat passphrase: ")?;
             if *again != *first {

@@ -11,8 +11,10 @@
 //! - [`merge`]: line diffs and the three-way merge after a conflict; [`search`]: snippets;
 //! - [`keyfile`]: key files and the member identities a clone carries (offline, forever);
 //! - [`seen`]: the remembered highest versions; [`wire`]: the HTTP API's bodies and routes;
+//! - [`account`]: registration, login checks and protector changes;
 //! - [`display`]: untrusted text made safe to show; [`error`]: one error classification.
 
+pub mod account;
 pub mod display;
 pub mod error;
 pub mod head;

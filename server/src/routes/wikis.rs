@@ -207,7 +207,7 @@ pub(crate) async fn states_range(
     State(st): State<AppState>,
     Token(token): Token,
     ApiPath(wiki): ApiPath<String>,
-    axum::extract::Query(range): axum::extract::Query<StatesRange>,
+    ApiQuery(range): ApiQuery<StatesRange>,
 ) -> AppResult<impl IntoResponse> {
     let id = wiki_id(&wiki)?;
     if range.from == 0 || range.from > range.to {
