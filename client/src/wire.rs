@@ -311,8 +311,10 @@ pub struct CommitRequest {
     /// Its manifest.
     pub manifest: String,
     /// New envelopes.
+    #[serde(default)]
     pub blobs: Vec<String>,
     /// New keyring version, if membership changes.
+    #[serde(default)]
     pub keyring: Option<String>,
 }
 

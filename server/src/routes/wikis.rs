@@ -24,18 +24,11 @@ const IMMUTABLE: &str = "private, max-age=31536000, immutable";
 /// `Cache-Control` of a page's current envelope: cacheable, but revalidated (ETag) every time.
 const REVALIDATE: &str = "private, no-cache";
 
-#[derive(Deserialize)]
-pub(crate) struct CreateBody {
-    keyring: String,
-    state: String,
-    manifest: String,
-}
-
 /// `POST /api/v1/wikis`.
 pub(crate) async fn create(
     State(st): State<AppState>,
     Token(token): Token,
-    JsonBody(body): JsonBody<CreateBody>,
+    JsonBody(body): JsonBody<client::wire::CreateWikiRequest>,
 ) -> AppResult<impl IntoResponse> {
     let keyring = b64_decode(&body.keyring, "keyring")?;
     let state = b64_decode(&body.state, "state")?;
@@ -311,22 +304,12 @@ pub(crate) async fn page(
     .await
 }
 
-#[derive(Deserialize)]
-pub(crate) struct CommitBody {
-    state: String,
-    manifest: String,
-    #[serde(default)]
-    blobs: Vec<String>,
-    #[serde(default)]
-    keyring: Option<String>,
-}
-
 /// `POST /api/v1/wikis/{wiki}/commits`.
 pub(crate) async fn commit(
     State(st): State<AppState>,
     Token(token): Token,
     ApiPath(wiki): ApiPath<String>,
-    JsonBody(body): JsonBody<CommitBody>,
+    JsonBody(body): JsonBody<client::wire::CommitRequest>,
 ) -> AppResult<impl IntoResponse> {
     let id = wiki_id(&wiki)?;
     let state = b64_decode(&body.state, "state")?;
