@@ -241,12 +241,41 @@ impl Api {
     /// `GET /api/v1/wikis/{wiki}/head`: the current signed state (base64), unverified. A cheap
     /// "did the wiki change?" probe; callers verify what they then fetch.
     pub fn head_state(&self, wiki: &str) -> Result<Vec<u8>> {
-        #[derive(Deserialize)]
-        struct A {
-            state: String,
+        Ok(self.head_probe(wiki)?.0)
+    }
+
+    /// `GET /api/v1/wikis/{wiki}/head?manifest=0`: the current state (unverified), the keyring
+    /// sequence and the head's git commit: one small request per command.
+    pub fn head_probe(&self, wiki: &str) -> Result<(Vec<u8>, u64, String)> {
+        let a: client::wire::HeadProbe =
+            self.call("GET", &client::wire::route::head_probe(wiki), None)?;
+        Ok((b64(&a.state, "state")?, a.keyring_seq, a.commit))
+    }
+
+    /// `GET /api/v1/wikis/{wiki}/head`: state, manifest (unverified) and the head's commit.
+    pub fn head(&self, wiki: &str) -> Result<(Vec<u8>, Vec<u8>, String)> {
+        let a: client::wire::HeadResponse =
+            self.call("GET", &client::wire::route::head(wiki), None)?;
+        let (state, manifest) = a.decode()?;
+        Ok((state, manifest, a.commit))
+    }
+
+    /// `GET /api/v1/wikis/{wiki}/keyring?since=N`: keyring versions after `since` (unverified).
+    pub fn keyring(&self, wiki: &str, since: u64) -> Result<Vec<Vec<u8>>> {
+        let a: client::wire::KeyringResponse =
+            self.call("GET", &client::wire::route::keyring(wiki, since), None)?;
+        Ok(a.decode()?)
+    }
+
+    /// `GET /api/v1/wikis/{wiki}/blobs/{hash}`: an envelope by its SHA-256 (checked by the
+    /// caller against the signed manifest); `None` when the server does not have it.
+    pub fn blob(&self, wiki: &str, hash: &str) -> Result<Option<Vec<u8>>> {
+        let (status, bytes) = self.send("GET", &client::wire::route::blob(wiki, hash), None)?;
+        match status {
+            200 => Ok(Some(bytes)),
+            404 => Ok(None),
+            _ => Err(server_error(status, &bytes)),
         }
-        let a: A = self.call("GET", &format!("/api/v1/wikis/{wiki}/head"), None)?;
-        b64(&a.state, "state")
     }
 
     /// `GET /api/v1/wikis/{wiki}/states?from=&to=`: older states with their manifests, oldest

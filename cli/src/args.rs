@@ -150,6 +150,10 @@ pub enum Command {
     Reencrypt(ReencryptArgs),
     /// Serve a wiki to an AI agent over MCP (stdio), decrypting on this machine
     Mcp(McpArgs),
+    /// Unlock your keys once for a while (like ssh-agent): later commands ask no passphrase
+    Unlock(UnlockArgs),
+    /// Forget the unlocked keys (stop the unlock agent)
+    Lock,
 }
 
 /// The hidden test switch for the cost of a new passphrase's key derivation.
@@ -295,6 +299,23 @@ pub struct MvArgs {
     pub from: String,
     /// New path
     pub to: String,
+}
+
+/// `unlock`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  zkwiki unlock            # 8 hours\n  zkwiki unlock --for 30m\n  zkwiki unlock --status\n  zkwiki lock"
+)]
+pub struct UnlockArgs {
+    /// How long the keys stay unlocked (45s, 90m, 12h, 30d; at most 30d)
+    #[arg(long = "for", value_name = "DURATION", default_value = "8h")]
+    pub lifetime: String,
+    /// Show whether the keys are unlocked, for whom and until when
+    #[arg(long)]
+    pub status: bool,
+    /// (Internal: the agent process itself.)
+    #[arg(long, hide = true)]
+    pub serve: bool,
 }
 
 /// `rm`.

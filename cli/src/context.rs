@@ -144,9 +144,32 @@ impl Ctx {
         config::resolve_wiki(&self.config, self.wiki_arg.as_deref())
     }
 
-    /// The user's identity: from `--key-file`, else the sealed identity opened with the
-    /// passphrase (or through KMS for a KMS-protected account).
+    /// The user's identity: from `--key-file`, else from the unlock agent when one holds this
+    /// account's keys, else the sealed identity opened with the passphrase (or through KMS for a
+    /// KMS-protected account).
     pub fn unlock(&self) -> Result<Unlocked> {
+        if let Some(file) = &self.key_file {
+            let (user, identity) = keystore::read_key_file(file)?;
+            return Ok(Unlocked { user, identity });
+        }
+        if let Some(stored) = self.keystore.identity()?
+            && let Some(identity) = crate::unlock::identity(
+                &crate::unlock::socket_path(&self.paths.data_dir),
+                &stored.user,
+            )
+            && keystore::public_from_b64(&stored.x25519, &stored.ed25519)
+                .is_ok_and(|p| p == identity.public())
+        {
+            return Ok(Unlocked {
+                user: stored.user,
+                identity,
+            });
+        }
+        self.unlock_with_secret()
+    }
+
+    /// The sealed identity opened with the passphrase (or KMS), never from the unlock agent.
+    pub fn unlock_with_secret(&self) -> Result<Unlocked> {
         if let Some(file) = &self.key_file {
             let (user, identity) = keystore::read_key_file(file)?;
             return Ok(Unlocked { user, identity });

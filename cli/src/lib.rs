@@ -19,7 +19,9 @@ pub mod output;
 pub mod remote;
 pub mod repo;
 pub mod seen;
+pub mod store;
 pub mod time;
+pub mod unlock;
 
 use std::ffi::OsString;
 use std::io::Write;

@@ -1,30 +1,41 @@
-//! A wiki on the server as the CLI drives it: an encrypted git mirror in the data folder
-//! (fetched when a command starts), the client core's [`Workspace`] over it, and writes through
-//! the API's commit route. The core decides everything; this module moves bytes.
+//! A wiki on the server as the CLI drives it: the client core's [`Workspace`], fed over HTTP,
+//! with what this machine verified before kept on disk ([`crate::store`]) and an encrypted git
+//! mirror for history. The core decides everything; this module moves bytes.
 //!
-//! A [`Session`] owns what it needs (it outlives the command context in `zkwiki mcp`). Writes go
-//! through [`Session::write`]: the change runs on a [`Draft`] of the current head; a page the
-//! change needs is loaded and the change run again; on `409 conflict` the session fetches,
-//! verifies the new head as extending its own (trail included) and runs the change again, after
-//! a randomized, growing pause so concurrent writers do not collide in lockstep.
+//! Opening costs one small request when nothing changed: the server's probe (`GET
+//! /head?manifest=0`) names the same state and commit as the head kept on disk, whose signatures
+//! are checked again. When the wiki moved, the keyring versions since, the new head and every
+//! state between come over HTTP and the core verifies each step from the kept head (or from the
+//! seen record on a first visit). The same state under another git commit means the repository
+//! changed without a signed state: then the mirror is fetched and every file of the tree checked.
+//! Envelopes are fetched by hash when a page is needed, checked against the signed manifest,
+//! and kept (ciphertext) for next time.
+//!
+//! Writes go through [`Session::write`]: the change runs on a [`Draft`] of the current head; a
+//! page the change needs is loaded and the change run again; on `409 conflict` the session
+//! refreshes and runs it again after a randomized, growing pause, so concurrent writers do not
+//! collide in lockstep.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use client::head::{Step, VerifiedHead, state_seq, trail_needed};
 use client::workspace::{Draft, IndexWrite, Pending};
 use client::{Kind, Workspace};
 use core_crypto::envelope::PageRecord;
-use core_crypto::ids::{PageId, WikiId};
+use core_crypto::ids::{Digest32, PageId, WikiId};
 use core_crypto::snapshot::SeenRecord;
 use rand_core::RngCore;
 
 use crate::api::{Api, CommitOutcome};
 use crate::context::{Ctx, Unlocked};
-use crate::error::{CliError, ErrorKind, Result};
+use crate::error::{CliError, Context, ErrorKind, Result};
 use crate::git::{self, Git};
 use crate::output::Out;
 use crate::repo::GitWiki;
 use crate::seen::SeenStore;
+use crate::store::{CachedHead, WikiDir};
 
 /// Commit attempts before a write gives up (with the pauses below, about a minute of others'
 /// writes).
@@ -37,17 +48,33 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(rand_core::OsRng.next_u64() % (cap_ms + 1))
 }
 
-/// Where a wiki lives: the server, its id, and the local mirror.
+/// Where a wiki lives: the server, its id, and this machine's files for it.
 #[derive(Debug, Clone)]
 pub struct Remote {
     /// The wiki.
     pub wiki: WikiId,
     /// API client (session or agent token).
     pub api: Api,
-    mirror: PathBuf,
+    dir: WikiDir,
     key_file: Option<PathBuf>,
     seen: SeenStore,
     out: Out,
+}
+
+/// What moved on the server since a verified head (unverified bytes).
+struct Update {
+    newer: Vec<Vec<u8>>,
+    state: Vec<u8>,
+    manifest: Vec<u8>,
+    trail: Vec<(Vec<u8>, Vec<u8>)>,
+    commit: String,
+}
+
+/// A verified head with how it was reached.
+struct Opened {
+    head: VerifiedHead,
+    steps: Vec<Step>,
+    commit: String,
 }
 
 impl Remote {
@@ -61,11 +88,15 @@ impl Remote {
         Ok(Self {
             wiki,
             api: ctx.api()?,
-            mirror: ctx.paths.wiki_dir(&wiki).join("mirror.git"),
+            dir: WikiDir::new(&ctx.paths.data_dir, &wiki),
             key_file: ctx.key_file.clone(),
             seen: ctx.seen.clone(),
             out: ctx.out,
         })
+    }
+
+    fn hex(&self) -> String {
+        self.wiki.to_hex()
     }
 
     /// The wiki's git URL (no credentials in it).
@@ -73,13 +104,8 @@ impl Remote {
         format!(
             "{}{}",
             self.api.base(),
-            client::wire::route::git(&self.wiki.to_hex())
+            client::wire::route::git(&self.hex())
         )
-    }
-
-    /// Where this machine keeps which mirror blobs it already checked.
-    fn blob_cache(&self) -> PathBuf {
-        self.mirror.with_file_name("verified-blobs")
     }
 
     /// The seen record of this wiki on this machine.
@@ -88,13 +114,13 @@ impl Remote {
     }
 
     /// Brings the mirror up to the server's `main` (forced: the core, not git, decides whether
-    /// a rewritten history is acceptable) and reads its head commit.
-    pub fn sync(&self) -> Result<GitWiki> {
+    /// a rewritten history is acceptable). Call with the wiki's lock held.
+    fn sync_mirror(&self) -> Result<Git> {
         let t = std::time::Instant::now();
-        let git = Git::at(&self.mirror);
-        if !self.mirror.join("HEAD").exists() {
-            std::fs::create_dir_all(&self.mirror)
-                .map_err(|e| CliError::io(self.mirror.display(), e))?;
+        let dir = self.dir.mirror();
+        let git = Git::at(&dir);
+        if !dir.join("HEAD").exists() {
+            std::fs::create_dir_all(&dir).map_err(|e| CliError::io(dir.display(), e))?;
             git.run(["init", "--quiet", "--bare"], "creating the local mirror")?;
         }
         let mut args = git::credential_config_for(self.key_file.as_deref())?;
@@ -115,48 +141,238 @@ impl Remote {
                 }
             })?;
         crate::output::timing("git fetch", t);
-        GitWiki::at(git, "refs/heads/main")
+        Ok(git)
     }
 
-    /// Fetches, verifies against this machine's seen record (with the trail from it), opens the
-    /// workspace as `who`, loads the catalog, and remembers the head as seen.
-    pub fn session(&self, who: &Unlocked) -> Result<Session> {
-        let gw = self.sync()?;
-        let t = std::time::Instant::now();
-        let (head, steps) = gw.verify(&self.seen()?)?;
-        if head.snapshot().keyring.wiki != self.wiki {
-            return Err(CliError::integrity("the server returned another wiki"));
-        }
-        gw.check_blobs(&head.snapshot().manifest, &self.blob_cache())?;
-        self.seen.store(&self.wiki, &head.seen_record())?;
-        let mut ws = Workspace::open(&who.identity, &who.user, head, &steps)?;
-        crate::output::timing("verify the head and unlock", t);
-        let t = std::time::Instant::now();
-        let bar = std::cell::RefCell::new(None);
-        gw.load_wanted(&mut ws, &mut |n| {
-            if n > 200 && bar.borrow().is_none() {
-                *bar.borrow_mut() = Some(self.out.progress(n as u64, "indexing"));
+    /// The mirror at `commit` (fetched first when it does not have it).
+    fn mirror_at(&self, commit: &str) -> Result<GitWiki> {
+        let _lock = self.dir.lock()?;
+        let git = Git::at(&self.dir.mirror());
+        let have = self.dir.mirror().join("HEAD").exists() && git.rev_parse(commit)?.is_some();
+        let git = if have { git } else { self.sync_mirror()? };
+        GitWiki::at(git, commit).map_err(|e| {
+            if e.kind == ErrorKind::NotFound {
+                CliError::integrity(format!(
+                    "the server no longer has the commit {commit} of the verified head: its history was rewritten"
+                ))
+            } else {
+                e
             }
-        })?;
-        if let Some(b) = bar.into_inner() {
-            b.finish_and_clear();
+        })
+    }
+
+    /// What moved since `base` (unverified): the keyring versions after its own, the server's
+    /// head, and the states between. Retries when a write lands between the requests.
+    fn fetch_update(&self, base: &VerifiedHead) -> Result<Update> {
+        let wiki = self.hex();
+        for _ in 0..3 {
+            let (state, manifest, commit) = self.api.head(&wiki)?;
+            let seq = state_seq(&state).context("reading the signed state")?;
+            let newer = self.api.keyring(&wiki, base.snapshot().keyring.seq)?;
+            let trail = if seq > base.seq() + 1 {
+                self.api.states(&wiki, base.seq() + 1, seq - 1)?
+            } else {
+                Vec::new()
+            };
+            if self.head_moved(&state)? {
+                continue;
+            }
+            return Ok(Update {
+                newer,
+                state,
+                manifest,
+                trail,
+                commit,
+            });
         }
-        crate::output::timing("load and refresh the index", t);
-        Ok(Session {
+        Err(self.kept_changing())
+    }
+
+    fn kept_changing(&self) -> CliError {
+        CliError::new(
+            ErrorKind::Conflict,
+            "the wiki kept changing while it was being read",
+        )
+        .with_hint("try again in a moment")
+    }
+
+    /// The head over HTTP on a first visit: the whole keyring chain, the head, and the states
+    /// from the one this machine saw (if any).
+    fn fetch_fresh(&self, seen: &SeenRecord) -> Result<Opened> {
+        let wiki = self.hex();
+        for _ in 0..3 {
+            let (state, manifest, commit) = self.api.head(&wiki)?;
+            let seq = state_seq(&state).context("reading the signed state")?;
+            let chain = self.api.keyring(&wiki, 0)?;
+            let trail = match trail_needed(seen, seq)? {
+                Some(r) => self.api.states(&wiki, *r.start(), *r.end())?,
+                None => Vec::new(),
+            };
+            if self.head_moved(&state)? {
+                continue;
+            }
+            let (head, steps) = VerifiedHead::verify(&chain, &state, &manifest, seen, &trail)
+                .context("verifying the wiki's keyring and signed state")?;
+            if head.snapshot().keyring.wiki != self.wiki {
+                return Err(CliError::integrity("the server returned another wiki"));
+            }
+            return Ok(Opened {
+                head,
+                steps,
+                commit,
+            });
+        }
+        Err(self.kept_changing())
+    }
+
+    /// Whether the server's head is no longer `state` (a write landed meanwhile).
+    fn head_moved(&self, state: &[u8]) -> Result<bool> {
+        let (now, _, _) = self.api.head_probe(&self.hex())?;
+        Ok(Digest32::of(&now) != Digest32::of(state))
+    }
+
+    /// The same state under another commit: the repository changed without a signed state.
+    /// Fetch it and check every file of its tree against what the members signed.
+    fn check_repository(&self, seen: &SeenRecord) -> Result<Opened> {
+        let git = self.sync_mirror()?;
+        let gw = GitWiki::at(git, "refs/heads/main")?;
+        let (head, steps) = gw.verify(seen)?;
+        gw.check_blobs(
+            &head.snapshot().manifest,
+            &self.dir.path().join("verified-blobs"),
+        )?;
+        Ok(Opened {
+            head,
+            steps,
+            commit: gw.commit().to_owned(),
+        })
+    }
+
+    /// Brings `base` (a head this machine verified, or none) to the server's head; keeps the
+    /// result on disk and in the seen record. With the wiki's lock held.
+    fn verify_current(
+        &self,
+        base: Option<&VerifiedHead>,
+        base_commit: Option<&str>,
+    ) -> Result<Opened> {
+        let _lock = self.dir.lock()?;
+        let seen = self.seen()?;
+        let (state, _, commit) = self.api.head_probe(&self.hex())?;
+        let cached = self
+            .dir
+            .head()
+            .and_then(|c| verify_cached(&c).ok().map(|h| (c.commit, h)));
+        // The freshest head this machine verified: this session's, or the one on disk.
+        let (base, base_commit) = match (base, cached) {
+            (Some(b), Some((cc, ch))) if ch.seq() > b.seq() => (Some(ch), Some(cc)),
+            (Some(b), _) => (Some(b.clone()), base_commit.map(str::to_owned)),
+            (None, Some((cc, ch))) => (Some(ch), Some(cc)),
+            (None, None) => (None, None),
+        };
+        // A seen record ahead of it (another tool moved it): start from the seen record.
+        let base = base.filter(|b| seen.state.is_none_or(|s| s.seq <= b.seq()));
+        let opened = match &base {
+            Some(b) if Digest32::of(&state) == b.state_hash() => {
+                if base_commit.as_deref() == Some(commit.as_str()) {
+                    Opened {
+                        head: b.clone(),
+                        steps: Vec::new(),
+                        commit,
+                    }
+                } else {
+                    self.check_repository(&seen)?
+                }
+            }
+            Some(b) => {
+                let u = self.fetch_update(b)?;
+                let (head, steps) = b
+                    .advance(&u.newer, &u.state, &u.manifest, &u.trail)
+                    .context("verifying the wiki's new version")?;
+                Opened {
+                    head,
+                    steps,
+                    commit: u.commit,
+                }
+            }
+            None => self.fetch_fresh(&seen)?,
+        };
+        self.keep(&opened.head, &opened.commit)?;
+        Ok(opened)
+    }
+
+    /// Keeps a verified head on disk and in the seen record (with the lock held).
+    fn keep(&self, head: &VerifiedHead, commit: &str) -> Result<()> {
+        self.seen.store(&self.wiki, &head.seen_record())?;
+        let snap = head.snapshot();
+        self.dir.store_head(
+            &CachedHead {
+                commit: commit.to_owned(),
+                chain: head.chain().iter().map(|k| k.as_bytes().to_vec()).collect(),
+                state: snap.state.as_bytes().to_vec(),
+                manifest: snap.manifest.encode(),
+            },
+            head.seq(),
+        )
+    }
+
+    /// Verifies the server's head (see the module docs), opens the workspace as `who`, and
+    /// loads the catalog.
+    pub fn session(&self, who: &Unlocked) -> Result<Session> {
+        let t = std::time::Instant::now();
+        let opened = self.verify_current(None, None)?;
+        let ws = Workspace::open(&who.identity, &who.user, opened.head, &opened.steps)?;
+        crate::output::timing("verify the head and unlock", t);
+        let mut s = Session {
             remote: self.clone(),
             ws,
-            gw,
-        })
+            commit: opened.commit,
+            mirror: None,
+        };
+        let t = std::time::Instant::now();
+        s.load_wanted()?;
+        crate::output::timing("load and refresh the index", t);
+        Ok(s)
+    }
+
+    /// Envelopes by page, from this machine's blob cache or the server.
+    fn envelopes(&self, ws: &Workspace, ids: &[PageId]) -> Result<Vec<(PageId, Vec<u8>)>> {
+        let wiki = self.hex();
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let Some(entry) = ws.snapshot().manifest.pages.get(id) else {
+                continue;
+            };
+            let blob = match self.dir.blob(&entry.hash) {
+                Some(b) if Digest32::of(&b) == entry.hash => b,
+                _ => match self.api.blob(&wiki, &entry.hash.to_hex())? {
+                    Some(b) => b,
+                    None => {
+                        return Err(CliError::integrity(format!(
+                            "page {id} is listed in the signed manifest but the server does not return it (dropped or withheld)"
+                        )));
+                    }
+                },
+            };
+            out.push((*id, blob));
+        }
+        Ok(out)
     }
 }
 
-/// An open wiki: the verified workspace and the mirror commit it was read from.
+/// Re-verifies a head kept on disk (its signatures and links; it was accepted before).
+fn verify_cached(c: &CachedHead) -> client::Result<VerifiedHead> {
+    VerifiedHead::verify(&c.chain, &c.state, &c.manifest, &SeenRecord::default(), &[])
+        .map(|(h, _)| h)
+}
+
+/// An open wiki: the verified workspace, and the git commit of its head.
 pub struct Session {
     /// Where it lives.
     pub remote: Remote,
     /// The client core's view.
     pub ws: Workspace,
-    gw: GitWiki,
+    commit: String,
+    mirror: Option<GitWiki>,
 }
 
 impl std::fmt::Debug for Session {
@@ -166,15 +382,62 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
-    /// The mirror commit read.
-    pub fn repo(&self) -> &GitWiki {
-        &self.gw
+    /// The git commit of the head.
+    pub fn head_commit(&self) -> &str {
+        &self.commit
     }
 
-    /// Loads pages (from the mirror) that are not loaded yet.
+    /// The mirror at this session's head, for walking history (fetched when needed).
+    pub fn repo(&mut self) -> Result<&GitWiki> {
+        if self
+            .mirror
+            .as_ref()
+            .is_none_or(|m| m.commit() != self.commit)
+        {
+            self.mirror = Some(self.remote.mirror_at(&self.commit)?);
+        }
+        self.mirror
+            .as_ref()
+            .ok_or_else(|| CliError::general("the mirror is not open"))
+    }
+
+    /// Loads pages into the workspace (checked against the signed manifest; a page a member
+    /// wrote against the rules is isolated, not an error). An envelope that is not the signed
+    /// one is an integrity error.
     pub fn load(&mut self, ids: &[PageId]) -> Result<()> {
-        self.gw.load(&mut self.ws, ids)?;
-        self.gw.attribute(&mut self.ws)
+        let todo: Vec<PageId> = ids
+            .iter()
+            .filter(|id| !self.ws.is_loaded(id) && !self.ws.isolated().contains_key(id))
+            .copied()
+            .collect();
+        for (id, blob) in self.remote.envelopes(&self.ws, &todo)? {
+            let hash = Digest32::of(&blob);
+            match self.ws.load(id, &blob) {
+                Ok(_) => self.remote.dir.keep_blob(&hash, &blob),
+                Err(e) if e.kind == Kind::Access => {}
+                Err(e) => return Err(CliError::from(e).context(format!("page {id}"))),
+            }
+        }
+        self.attribute()
+    }
+
+    /// Runs the catalog's pull loop to the end, then finds who wrote any isolated page.
+    fn load_wanted(&mut self) -> Result<()> {
+        let mut bar = None;
+        for _ in 0..8 {
+            let wanted: Vec<PageId> = self.ws.wanted().into_iter().map(|(id, _)| id).collect();
+            if wanted.is_empty() {
+                break;
+            }
+            if wanted.len() > 200 && bar.is_none() {
+                bar = Some(self.remote.out.progress(wanted.len() as u64, "indexing"));
+            }
+            self.load(&wanted)?;
+        }
+        if let Some(b) = bar {
+            b.finish_and_clear();
+        }
+        Ok(())
     }
 
     /// A page's current record, loading it when needed.
@@ -183,22 +446,40 @@ impl Session {
         Ok(self.ws.record(id)?)
     }
 
-    /// Every live page decrypted (clone, decrypt, export).
+    /// Every live page decrypted (clone, decrypt, export), in bulk from the mirror.
     pub fn load_all(&mut self, on_page: &mut dyn FnMut(usize)) -> Result<()> {
-        self.gw.load_all(&mut self.ws, on_page)
+        self.repo()?;
+        let Self { ws, mirror, .. } = self;
+        let gw = mirror
+            .as_ref()
+            .ok_or_else(|| CliError::general("the mirror is not open"))?;
+        gw.load_all(ws, on_page)
+    }
+
+    /// Walks history back from this session's head while `more` says so; tells the core who
+    /// wrote what.
+    fn walk_and_attribute(&mut self, more: &mut dyn FnMut(&Step) -> bool) -> Result<()> {
+        let head = self.ws.head().clone();
+        let steps = self.repo()?.walk(&head, more)?;
+        self.ws.attribute(&steps);
+        Ok(())
+    }
+
+    /// Finds who wrote any page the core asks about (isolated pages, clashes).
+    fn attribute(&mut self) -> Result<()> {
+        let mut wanted = self.ws.unattributed();
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        self.walk_and_attribute(&mut |s| {
+            wanted.retain(|(id, e)| !client::history::introduces(s, id, e));
+            !wanted.is_empty()
+        })
     }
 
     /// Who wrote the current version of a page, walking history back when not known yet.
     pub fn provenance(&mut self, id: &PageId) -> Result<Option<client::history::Provenance>> {
-        if self.ws.provenance(id).is_none()
-            && let Some(entry) = self.ws.snapshot().manifest.pages.get(id).copied()
-        {
-            let head = self.ws.head().clone();
-            let steps = self
-                .gw
-                .walk(&head, &mut |s| !client::history::introduces(s, id, &entry))?;
-            self.ws.attribute(&steps);
-        }
+        self.attribute_all(std::slice::from_ref(id))?;
         Ok(self.ws.provenance(id).cloned())
     }
 
@@ -214,27 +495,36 @@ impl Session {
         if wanted.is_empty() {
             return Ok(());
         }
-        let head = self.ws.head().clone();
-        let steps = self.gw.walk(&head, &mut |s| {
+        self.walk_and_attribute(&mut |s| {
             wanted.retain(|(id, e)| !client::history::introduces(s, id, e));
             !wanted.is_empty()
-        })?;
-        self.ws.attribute(&steps);
-        Ok(())
+        })
     }
 
-    /// Fetches the server's head and, if it moved, verifies it as extending this session's
+    /// Asks the server for its head and, if it moved, verifies it as extending this session's
     /// (every step between) and adopts it.
     pub fn refresh(&mut self) -> Result<()> {
-        let gw = self.remote.sync()?;
-        if gw.commit() != self.gw.commit() {
-            gw.advance(&mut self.ws)?;
-            gw.check_blobs(&self.ws.snapshot().manifest, &self.remote.blob_cache())?;
-            self.remote.seen.store(&self.remote.wiki, &self.ws.seen())?;
-            self.gw = gw;
-            self.gw.load_wanted(&mut self.ws, &mut |_| {})?;
+        let (state, _, commit) = self.remote.api.head_probe(&self.remote.hex())?;
+        let same_state = Digest32::of(&state) == self.ws.head().state_hash();
+        if same_state && commit == self.commit {
+            return Ok(());
         }
-        Ok(())
+        let _lock = self.remote.dir.lock()?;
+        if same_state {
+            // The repository changed without a signed state: check every file.
+            let opened = self.remote.check_repository(&self.ws.seen())?;
+            self.commit = opened.commit;
+            self.mirror = None;
+            return Ok(());
+        }
+        let u = self.remote.fetch_update(self.ws.head())?;
+        self.ws
+            .advance(&u.newer, &u.state, &u.manifest, &u.trail)
+            .map_err(|e| CliError::from(e).context("verifying the wiki's new version"))?;
+        self.commit = u.commit;
+        self.remote.keep(self.ws.head(), &self.commit)?;
+        drop(_lock);
+        self.load_wanted()
     }
 
     /// Runs `change` on a draft of the current head and commits it. A page the change needs is
@@ -279,15 +569,21 @@ impl Session {
             };
             crate::output::timing("encrypt, sign and check the commit", t);
             let t = std::time::Instant::now();
+            let blobs: Vec<Vec<u8>> = pending.commit().blobs.clone();
             let outcome = self
                 .remote
                 .api
-                .commit(&self.remote.wiki.to_hex(), &pending.body())?;
+                .commit(&self.remote.hex(), &pending.body())?;
             crate::output::timing("send the commit", t);
             match outcome {
-                CommitOutcome::Accepted { seq, .. } => {
+                CommitOutcome::Accepted { seq, commit } => {
                     self.ws.accept(pending)?;
-                    self.remote.seen.store(&self.remote.wiki, &self.ws.seen())?;
+                    for b in &blobs {
+                        self.remote.dir.keep_blob(&Digest32::of(b), b);
+                    }
+                    self.commit = commit;
+                    let _lock = self.remote.dir.lock()?;
+                    self.remote.keep(self.ws.head(), &self.commit)?;
                     return Ok(Some((seq, value)));
                 }
                 CommitOutcome::Conflict => {
@@ -309,5 +605,18 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// Drops kept envelopes of old versions when they pile up.
+    pub fn tidy(&self) {
+        let live: BTreeSet<Digest32> = self
+            .ws
+            .snapshot()
+            .manifest
+            .pages
+            .values()
+            .map(|e| e.hash)
+            .collect();
+        self.remote.dir.prune_blobs(&live);
     }
 }

@@ -102,6 +102,7 @@ pub fn member_identities(git: &Git) -> Result<Vec<client::keyfile::MemberIdentit
 }
 
 /// One commit of a wiki repository.
+#[derive(Clone)]
 pub struct GitWiki {
     git: Git,
     commit: String,

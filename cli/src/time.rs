@@ -1,4 +1,6 @@
-//! Clock and dates for people.
+//! Clock, dates and durations for people.
+
+use crate::error::{CliError, Result};
 
 /// Milliseconds since 1970 now.
 pub fn now_ms() -> i64 {
@@ -31,6 +33,40 @@ pub fn format_time(ms: i64) -> String {
     )
 }
 
+/// Parses `30d`, `12h`, `90m`, `45s`, `2w`, `1y` into seconds.
+pub fn parse_duration(text: &str) -> Result<u64> {
+    let bad = || {
+        CliError::usage(format!("{text:?} is not a duration"))
+            .with_hint("use a number and a unit: 45s, 90m, 12h, 30d, 2w, 1y")
+    };
+    let (num, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?);
+    let n: u64 = num.parse().map_err(|_| bad())?;
+    let mult = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        "y" => 365 * 86_400,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(mult).filter(|s| *s > 0).ok_or_else(bad)
+}
+
+/// A duration for people: `8 hours`, `30 minutes`, `45 seconds`, `2 days`.
+pub fn describe_duration(secs: u64) -> String {
+    let (n, unit) = if secs % 86_400 == 0 && secs >= 86_400 {
+        (secs / 86_400, "day")
+    } else if secs % 3600 == 0 && secs >= 3600 {
+        (secs / 3600, "hour")
+    } else if secs % 60 == 0 && secs >= 60 {
+        (secs / 60, "minute")
+    } else {
+        (secs, "second")
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -41,5 +77,14 @@ mod tests {
         assert_eq!(format_time(1_700_000_000_000), "2023-11-14 22:13:20");
         assert_eq!(format_time(951_782_400_000), "2000-02-29 00:00:00");
         assert_eq!(format_time(-1000), "1969-12-31 23:59:59");
+    }
+
+    #[test]
+    fn durations_parse_and_read_back() {
+        assert_eq!(parse_duration("8h").unwrap(), 28_800);
+        assert_eq!(describe_duration(28_800), "8 hours");
+        assert_eq!(describe_duration(60), "1 minute");
+        assert_eq!(describe_duration(90), "90 seconds");
+        assert!(parse_duration("8").is_err() && parse_duration("0s").is_err());
     }
 }

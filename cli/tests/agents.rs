@@ -609,15 +609,10 @@ fn mcp_session_refuses_a_rollback_instead_of_serving_stale_pages() {
     // states from there. The new head is two sequences past the one the session verified, so
     // neither the sequence nor the successor's link gives it away: only walking back does.
     op.reset(&before);
-    std::fs::remove_file(
-        alice
-            .tmp
-            .path()
-            .join("data/wikis")
-            .join(&wiki)
-            .join("seen.json"),
-    )
-    .unwrap();
+    // She forgets everything her machine verified: the seen record and the kept head.
+    let hers = alice.tmp.path().join("data/wikis").join(&wiki);
+    std::fs::remove_file(hers.join("seen.json")).unwrap();
+    std::fs::remove_file(hers.join("head.bin")).unwrap();
     alice.put("plan.md", "# Plan\nanother v2\n");
     alice.put("plan.md", "# Plan\nanother v3\n");
     alice.put("plan.md", "# Plan\nanother v4\n");

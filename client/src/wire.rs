@@ -67,6 +67,10 @@ pub mod route {
     pub fn head(wiki: &str) -> String {
         format!("/api/v1/wikis/{wiki}/head")
     }
+    /// `GET`: the current state without the manifest (the cheap "did it change?" probe).
+    pub fn head_probe(wiki: &str) -> String {
+        format!("/api/v1/wikis/{wiki}/head?manifest=0")
+    }
     /// `GET`: one older state and its manifest.
     pub fn state(wiki: &str, seq: u64) -> String {
         format!("/api/v1/wikis/{wiki}/states/{seq}")
@@ -267,7 +271,7 @@ impl KeyringResponse {
 }
 
 /// `GET /api/v1/wikis/{wiki}/head` answer (also the `head` of a 409, and the answer of
-/// `GET /states/{seq}`, without `keyring_seq`).
+/// `GET /states/{seq}`, without `keyring_seq` and `commit`).
 #[derive(Debug, Serialize, Deserialize)]
 pub struct HeadResponse {
     /// The state.
@@ -277,6 +281,23 @@ pub struct HeadResponse {
     /// The latest keyring sequence.
     #[serde(default)]
     pub keyring_seq: u64,
+    /// The git commit of the head (the same state under another commit means the repository
+    /// changed without a new signed state: a client then checks every file).
+    #[serde(default)]
+    pub commit: String,
+}
+
+/// `GET /api/v1/wikis/{wiki}/head?manifest=0` answer.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct HeadProbe {
+    /// The state.
+    pub state: String,
+    /// The latest keyring sequence.
+    #[serde(default)]
+    pub keyring_seq: u64,
+    /// The git commit of the head.
+    #[serde(default)]
+    pub commit: String,
 }
 
 impl HeadResponse {

@@ -150,6 +150,17 @@ impl Head {
             "state": BASE64.encode(self.state.as_bytes()),
             "manifest": BASE64.encode(&self.manifest_bytes),
             "keyring_seq": self.keyring.seq,
+            "commit": self.commit.to_string(),
+        })
+    }
+
+    /// The `head` object without the manifest (`GET /head?manifest=0`): the cheap "did the wiki
+    /// change?" probe of a client that holds a verified head.
+    pub fn to_probe_json(&self) -> Value {
+        json!({
+            "state": BASE64.encode(self.state.as_bytes()),
+            "keyring_seq": self.keyring.seq,
+            "commit": self.commit.to_string(),
         })
     }
 }

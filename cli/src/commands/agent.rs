@@ -23,26 +23,6 @@ use crate::remote::Session;
 /// Pages re-encrypted per commit.
 const REENCRYPT_BATCH: usize = 500;
 
-/// Parses `30d`, `12h`, `90m`, `45s`, `2w`, `1y` into seconds.
-pub fn parse_duration(text: &str) -> Result<u64> {
-    let bad = || {
-        CliError::usage(format!("{text:?} is not a duration"))
-            .with_hint("use a number and a unit: 45s, 90m, 12h, 30d, 2w, 1y")
-    };
-    let (num, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?);
-    let n: u64 = num.parse().map_err(|_| bad())?;
-    let mult = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 7 * 86_400,
-        "y" => 365 * 86_400,
-        _ => return Err(bad()),
-    };
-    n.checked_mul(mult).filter(|s| *s > 0).ok_or_else(bad)
-}
-
 fn folder_prefix(folder: &str) -> Result<String> {
     Ok(client::workspace::folder_prefix(folder)?)
 }
@@ -241,7 +221,7 @@ pub fn member_list(ctx: &Ctx, agents_only: bool) -> Result<()> {
 /// `zkwiki agent grant NAME --role read|write --expires D [--prefix P] [--out FILE]`.
 pub fn agent_grant(ctx: &Ctx, a: &AgentGrantArgs) -> Result<()> {
     core_crypto::identity::check_name(&a.name)?;
-    let expires_in = parse_duration(&a.expires)?;
+    let expires_in = crate::time::parse_duration(&a.expires)?;
     if expires_in > 365 * 86_400 {
         return Err(CliError::usage("an agent token may last at most one year")
             .with_hint("use --expires 1y or less"));

@@ -134,8 +134,10 @@ pub struct PageVersion {
 }
 
 /// The versions of one page, newest first, at most `limit`, from a verified history walk.
-pub fn page_versions(s: &Session, page: &PageId, limit: usize) -> Result<Vec<PageVersion>> {
-    let gw = s.repo();
+pub fn page_versions(s: &mut Session, page: &PageId, limit: usize) -> Result<Vec<PageVersion>> {
+    let gw = s.repo()?.clone();
+    let gw = &gw;
+    let s = &*s;
     let head = s.ws.head().clone();
     let head_seq = head.seq();
     let mut out = Vec::new();
@@ -163,8 +165,10 @@ pub fn page_versions(s: &Session, page: &PageId, limit: usize) -> Result<Vec<Pag
 }
 
 /// Finds a page by a path it had at some point of history (not current any more).
-fn find_in_history(s: &Session, path: &str) -> Result<Option<PageId>> {
-    let gw = s.repo();
+fn find_in_history(s: &mut Session, path: &str) -> Result<Option<PageId>> {
+    let gw = s.repo()?.clone();
+    let gw = &gw;
+    let s = &*s;
     let head = s.ws.head().clone();
     let head_seq = head.seq();
     let mut found = None;
@@ -192,20 +196,20 @@ fn find_in_history(s: &Session, path: &str) -> Result<Option<PageId>> {
 
 /// `zkwiki log [PATH]`.
 pub fn log(ctx: &Ctx, a: &LogArgs) -> Result<()> {
-    let s = super::pages::open(ctx)?;
+    let mut s = super::pages::open(ctx)?;
     let mut entries: Vec<Value> = Vec::new();
     match &a.path {
         Some(path) => {
             let page = match s.ws.find(path) {
                 Some(id) => id,
-                None => find_in_history(&s, path)?.ok_or_else(|| {
+                None => find_in_history(&mut s, path)?.ok_or_else(|| {
                     CliError::not_found(format!(
                         "no page {:?} in this wiki or its history",
                         esc(path)
                     ))
                 })?,
             };
-            for v in page_versions(&s, &page, a.limit)? {
+            for v in page_versions(&mut s, &page, a.limit)? {
                 let mut e = change_json(v.version.as_ref(), v.previous.as_ref());
                 let record = v.version.as_ref().and_then(Version::record);
                 e["seq"] = json!(v.seq);
@@ -219,7 +223,8 @@ pub fn log(ctx: &Ctx, a: &LogArgs) -> Result<()> {
             }
         }
         None => {
-            let gw = s.repo();
+            let gw = s.repo()?.clone();
+            let gw = &gw;
             let head = s.ws.head().clone();
             let head_seq = head.seq();
             let limit = a.limit;

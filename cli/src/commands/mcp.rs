@@ -271,11 +271,11 @@ impl WikiTools for AgentTools {
         path: &str,
         limit: usize,
     ) -> std::result::Result<Vec<HistoryEntry>, ToolError> {
-        let s = self.current()?;
+        let mut s = self.current()?;
         let id =
             s.ws.find(path)
                 .ok_or_else(|| ToolError::new(format!("no page {:?}", esc(path))))?;
-        let versions = page_versions(&s, &id, limit).map_err(tool_err)?;
+        let versions = page_versions(&mut s, &id, limit).map_err(tool_err)?;
         Ok(versions
             .into_iter()
             .map(|v| {

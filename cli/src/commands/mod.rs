@@ -7,6 +7,7 @@ pub mod history;
 mod mcp;
 mod pages;
 mod transfer;
+mod unlock;
 mod wikis;
 
 use crate::args::{AgentCommand, Command, KeyCommand, MemberCommand, WikiCommand};
@@ -53,5 +54,7 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<()> {
         Command::Rotate(a) => agent::rotate(ctx, &a),
         Command::Reencrypt(a) => agent::reencrypt(ctx, &a),
         Command::Mcp(a) => mcp::serve(ctx, &a),
+        Command::Unlock(a) => unlock::unlock(ctx, &a),
+        Command::Lock => unlock::lock(ctx),
     }
 }

@@ -152,14 +152,26 @@ pub(crate) async fn head(
     State(st): State<AppState>,
     Token(token): Token,
     ApiPath(wiki): ApiPath<String>,
+    ApiQuery(q): ApiQuery<HeadQuery>,
 ) -> AppResult<impl IntoResponse> {
     let id = wiki_id(&wiki)?;
     st.blocking(move |st| {
         let p = authenticate(&st.db, token.as_ref())?;
         let (_, head) = visible(st, &p, id)?;
-        Ok(Json(head.to_json()))
+        Ok(Json(if q.manifest.unwrap_or(1) == 0 {
+            head.to_probe_json()
+        } else {
+            head.to_json()
+        }))
     })
     .await
+}
+
+/// `?manifest=0` of `GET /head`.
+#[derive(Deserialize)]
+pub(crate) struct HeadQuery {
+    #[serde(default)]
+    manifest: Option<u8>,
 }
 
 /// `GET /api/v1/wikis/{wiki}/states/{seq}`.
