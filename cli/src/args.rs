@@ -19,8 +19,10 @@ Exit codes:
 Environment:
   ZKWIKI_PASSPHRASE       passphrase (for scripts; prefer --passphrase-file)
   ZKWIKI_RECOVERY_KEY     recovery key for `login --recovery-key`
+  ZKWIKI_URL              server URL (like --server)
+  ZKWIKI_PROFILE          profile to use (like --profile)
   ZKWIKI_CONFIG_DIR       configuration folder (default: XDG config dir)
-  ZKWIKI_DATA_DIR         data folder: sealed identity, session, seen records, mirrors
+  ZKWIKI_DATA_DIR         data folder: sealed identities, sessions, seen records, mirrors
   EDITOR                  editor for `zkwiki edit`";
 
 /// zkwiki: an end-to-end encrypted, git-backed markdown wiki.
@@ -46,15 +48,24 @@ pub struct GlobalArgs {
     /// No progress bars or notes
     #[arg(long, short, global = true)]
     pub quiet: bool,
-    /// Server URL (default: the one you logged in to)
+    /// Server URL (default: the current profile's)
     #[arg(
         long,
         global = true,
         value_name = "URL",
-        env = "ZKWIKI_SERVER",
+        env = "ZKWIKI_URL",
         hide_env_values = true
     )]
     pub server: Option<String>,
+    /// Profile to use (an account on a server, `user@host`; see `zkwiki auth list`)
+    #[arg(
+        long,
+        global = true,
+        value_name = "PROFILE",
+        env = "ZKWIKI_PROFILE",
+        hide_env_values = true
+    )]
+    pub profile: Option<String>,
     /// Wiki to use: a name from `zkwiki wiki list` or a wiki id
     #[arg(
         long,
@@ -154,6 +165,9 @@ pub enum Command {
     Unlock(UnlockArgs),
     /// Forget the unlocked keys (stop the unlock agent)
     Lock,
+    /// Your profiles (one per account and server): list them, switch between them
+    #[command(subcommand)]
+    Auth(AuthCommand),
 }
 
 /// The hidden test switch for the cost of a new passphrase's key derivation.
@@ -299,6 +313,18 @@ pub struct MvArgs {
     pub from: String,
     /// New path
     pub to: String,
+}
+
+/// `auth …`.
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// List the profiles on this machine (the current one marked *)
+    List,
+    /// Make PROFILE the one commands use
+    Switch {
+        /// A profile name (`user@host`) from `zkwiki auth list`
+        profile: String,
+    },
 }
 
 /// `unlock`.

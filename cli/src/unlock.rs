@@ -4,7 +4,7 @@
 //! the passphrase. `zkwiki lock` ends it; it ends by itself when its time is up. Nothing secret is
 //! ever written to disk: the identity lives only in the agent's memory.
 //!
-//! The socket is `DATA/agent/sock` (or `$ZKWIKI_AGENT_SOCK`) in a 0700 folder, the socket itself
+//! The socket is `DATA/profiles/<profile>/agent/sock` (or `$ZKWIKI_AGENT_SOCK`) in a 0700 folder, the socket itself
 //! 0600, and the agent also checks the peer's uid (`SO_PEERCRED`) on every connection.
 //! Protocol: one JSON line per request (`{"op": "identity"}`, `{"op": "status"}`,
 //! `{"op": "lock"}`), one JSON line per answer.
@@ -24,11 +24,11 @@ use crate::error::{CliError, ErrorKind, Result};
 /// Longest an agent may keep the keys (30 days).
 pub const MAX_LIFETIME: u64 = 30 * 86_400;
 
-/// Where the agent listens for this user.
-pub fn socket_path(data_dir: &Path) -> PathBuf {
+/// Where the agent of a profile listens (`profile_dir/agent/sock`, or `$ZKWIKI_AGENT_SOCK`).
+pub fn socket_path(profile_dir: &Path) -> PathBuf {
     std::env::var_os("ZKWIKI_AGENT_SOCK")
         .filter(|v| !v.is_empty())
-        .map_or_else(|| data_dir.join("agent").join("sock"), PathBuf::from)
+        .map_or_else(|| profile_dir.join("agent").join("sock"), PathBuf::from)
 }
 
 #[derive(Serialize, Deserialize)]

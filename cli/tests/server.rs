@@ -55,10 +55,9 @@ fn add_reader(env: &Env, server: &Server, wiki: &str, name: &str) -> UserIdentit
     let mut batch = v.begin_write();
     batch.set_keyring(next).unwrap();
     let p = batch.finish(&owner).unwrap();
-    let session: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(env.tmp.path().join("data").join("session.json")).unwrap(),
-    )
-    .unwrap();
+    let session: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(env.profile_dir().join("session.json")).unwrap())
+            .unwrap();
     let api = Api::new(
         &server.url,
         Some(session["token"].as_str().unwrap().to_owned()),
@@ -117,7 +116,7 @@ fn every_command_round_trips() {
     {
         use std::os::unix::fs::PermissionsExt;
         for f in ["session.json", "identity.json"] {
-            let mode = std::fs::metadata(alice.tmp.path().join("data").join(f))
+            let mode = std::fs::metadata(alice.profile_dir().join(f))
                 .unwrap()
                 .permissions()
                 .mode();
@@ -294,7 +293,7 @@ fn clone_then_decrypt_offline_and_textconv_diffs() {
     );
     // The token is not stored in the clone's config.
     let config = std::fs::read_to_string(cl.join(".zkwiki/git/.git/config")).unwrap();
-    let session = std::fs::read_to_string(alice.tmp.path().join("data/session.json")).unwrap();
+    let session = std::fs::read_to_string(alice.profile_dir().join("session.json")).unwrap();
     let token: serde_json::Value = serde_json::from_str(&session).unwrap();
     assert!(!config.contains(token["token"].as_str().unwrap()));
     assert!(!config.contains("zks_"));

@@ -49,7 +49,7 @@ fn unlock_agent_life_cycle() {
     let out = alice.ok(&["unlock", "--for", "1h"]);
     assert!(out.contains("unlocked for 1 hour"), "{out}");
     // The socket is private: a 0700 folder, a 0600 socket.
-    let sock = alice.tmp.path().join("data/agent/sock");
+    let sock = alice.profile_dir().join("agent/sock");
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(sock.parent().unwrap()), 0o700);
     assert_eq!(mode(&sock), 0o600);

@@ -27,9 +27,14 @@ fn cost(floor: bool) -> core_crypto::kdf::KdfCost {
     }
 }
 
-fn remember_server(ctx: &Ctx, server: &str) -> Result<()> {
+/// Makes the profile of `user` on `server` the current one (keeping its wiki names).
+fn remember_profile(ctx: &Ctx, server: &str, user: &str) -> Result<()> {
     let mut config = ConfigFile::load(&ctx.paths)?;
-    config.server = Some(server.to_owned());
+    let name = crate::config::profile_name(user, server);
+    let p = config.profiles.entry(name.clone()).or_default();
+    p.server = server.to_owned();
+    p.user = user.to_owned();
+    config.profile = Some(name);
     config.save(&ctx.paths)
 }
 
@@ -42,15 +47,16 @@ fn save_identity(
     identity: &UserIdentity,
 ) -> Result<()> {
     let public = identity.public();
-    ctx.keystore.save_identity(&StoredIdentity {
-        server: server.to_owned(),
-        user: user.to_owned(),
-        protector: protection.kind().name().to_owned(),
-        kdf: Some(BASE64.encode(protection.stored_form())),
-        sealed_identity: BASE64.encode(sealed),
-        x25519: BASE64.encode(&public.x25519),
-        ed25519: BASE64.encode(&public.ed25519),
-    })
+    ctx.keystore_for(&crate::config::profile_name(user, server))
+        .save_identity(&StoredIdentity {
+            server: server.to_owned(),
+            user: user.to_owned(),
+            protector: protection.kind().name().to_owned(),
+            kdf: Some(BASE64.encode(protection.stored_form())),
+            sealed_identity: BASE64.encode(sealed),
+            x25519: BASE64.encode(&public.x25519),
+            ed25519: BASE64.encode(&public.ed25519),
+        })
 }
 
 fn save_login(
@@ -62,13 +68,14 @@ fn save_login(
     answer: &LoginAnswer,
 ) -> Result<()> {
     save_identity(ctx, server, user, protection, &done.sealed, &done.identity)?;
-    ctx.keystore.save_session(&Session {
-        server: server.to_owned(),
-        user: user.to_owned(),
-        token: answer.token.clone(),
-        expires_at: answer.expires_at,
-    })?;
-    remember_server(ctx, server)
+    ctx.keystore_for(&crate::config::profile_name(user, server))
+        .save_session(&Session {
+            server: server.to_owned(),
+            user: user.to_owned(),
+            token: answer.token.clone(),
+            expires_at: answer.expires_at,
+        })?;
+    remember_profile(ctx, server, user)
 }
 
 /// Refuses a file that already exists before anything changes on the server.
@@ -541,4 +548,63 @@ pub fn key_show(ctx: &Ctx) -> Result<()> {
     ctx.out.line(format!("age:         {recipient}"))?;
     ctx.out
         .line(format!("ed25519:     {}", BASE64.encode(&public.ed25519)))
+}
+
+/// `zkwiki auth list`: the profiles on this machine (one per account and server).
+pub fn auth_list(ctx: &Ctx) -> Result<()> {
+    let rows: Vec<serde_json::Value> = ctx
+        .config
+        .profiles
+        .iter()
+        .map(|(name, p)| {
+            let session = ctx.keystore_for(name).session().ok().flatten();
+            json!({
+                "profile": name,
+                "server": p.server,
+                "user": p.user,
+                "current": ctx.profile.as_deref() == Some(name.as_str()),
+                "logged_in": session.is_some(),
+                "default_wiki": p.default_wiki,
+                "wikis": p.wikis.len(),
+            })
+        })
+        .collect();
+    if ctx.out.json {
+        return ctx.out.json_value(&json!({ "profiles": rows }));
+    }
+    if rows.is_empty() {
+        ctx.out
+            .note("no profiles yet: `zkwiki register USER --server URL` or `zkwiki login USER --server URL`");
+    }
+    for r in &rows {
+        ctx.out.line(format!(
+            "{} {:<32} {}{}",
+            if r["current"] == true { "*" } else { " " },
+            r["profile"].as_str().unwrap_or(""),
+            r["server"].as_str().unwrap_or(""),
+            if r["logged_in"] == true {
+                ""
+            } else {
+                "  (logged out)"
+            }
+        ))?;
+    }
+    Ok(())
+}
+
+/// `zkwiki auth switch PROFILE`.
+pub fn auth_switch(ctx: &Ctx, profile: &str) -> Result<()> {
+    let mut config = ConfigFile::load(&ctx.paths)?;
+    if !config.profiles.contains_key(profile) {
+        return Err(
+            CliError::new(ErrorKind::NotFound, format!("no profile {profile:?}"))
+                .with_hint("see `zkwiki auth list`"),
+        );
+    }
+    config.profile = Some(profile.to_owned());
+    config.save(&ctx.paths)?;
+    if ctx.out.json {
+        return ctx.out.json_value(&json!({ "profile": profile }));
+    }
+    ctx.out.line(format!("now using {profile}"))
 }

@@ -137,10 +137,7 @@ fn parse_clone_url(ctx: &Ctx, url: &str) -> Result<(String, WikiId)> {
         let id = rest.trim_end_matches('/').trim_end_matches(".git");
         Ok((config::normalize_server(base)?, WikiId::from_hex(id)?))
     } else {
-        Ok((
-            ctx.session()?.server,
-            config::resolve_wiki(&ctx.config, Some(url))?,
-        ))
+        Ok((ctx.session()?.server, ctx.resolve_wiki(Some(url))?))
     }
 }
 
@@ -212,11 +209,12 @@ pub fn clone(ctx: &Ctx, a: &CloneArgs) -> Result<()> {
     }
     let dir = a.dir.clone().unwrap_or_else(|| {
         let name = ctx
-            .config
-            .wikis
-            .iter()
-            .find(|(_, v)| **v == wiki.to_hex())
-            .map_or_else(|| wiki.to_hex(), |(k, _)| k.clone());
+            .profile()
+            .map(|p| p.wikis.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .find(|(_, v)| *v == wiki.to_hex())
+            .map_or_else(|| wiki.to_hex(), |(k, _)| k);
         PathBuf::from(name)
     });
     if dir.exists() && is_nonempty_dir(&dir) || dir.is_file() {

@@ -31,6 +31,7 @@ pub fn serve(ctx: &Ctx, a: &McpArgs) -> Result<()> {
         json: false,
         quiet: true,
         server: ctx.server_arg.clone(),
+        profile: ctx.profile_arg.clone(),
         wiki: ctx.wiki_arg.clone(),
         passphrase_file: ctx.secrets.passphrase_file.clone(),
         key_file: a.key.clone().or_else(|| ctx.key_file.clone()),

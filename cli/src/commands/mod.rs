@@ -10,7 +10,7 @@ mod transfer;
 mod unlock;
 mod wikis;
 
-use crate::args::{AgentCommand, Command, KeyCommand, MemberCommand, WikiCommand};
+use crate::args::{AgentCommand, AuthCommand, Command, KeyCommand, MemberCommand, WikiCommand};
 use crate::context::Ctx;
 use crate::error::Result;
 
@@ -56,5 +56,7 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<()> {
         Command::Mcp(a) => mcp::serve(ctx, &a),
         Command::Unlock(a) => unlock::unlock(ctx, &a),
         Command::Lock => unlock::lock(ctx),
+        Command::Auth(AuthCommand::List) => account::auth_list(ctx),
+        Command::Auth(AuthCommand::Switch { profile }) => account::auth_switch(ctx, &profile),
     }
 }

@@ -10,7 +10,7 @@ use crate::unlock;
 
 /// `zkwiki unlock`.
 pub fn unlock(ctx: &Ctx, a: &UnlockArgs) -> Result<()> {
-    let socket = unlock::socket_path(&ctx.paths.data_dir);
+    let socket = ctx.agent_socket();
     let lifetime = crate::time::parse_duration(&a.lifetime)?;
     if lifetime > unlock::MAX_LIFETIME {
         return Err(CliError::usage("keys stay unlocked for at most 30 days")
@@ -56,7 +56,7 @@ pub fn unlock(ctx: &Ctx, a: &UnlockArgs) -> Result<()> {
 
 /// `zkwiki lock`.
 pub fn lock(ctx: &Ctx) -> Result<()> {
-    let was = unlock::lock(&unlock::socket_path(&ctx.paths.data_dir));
+    let was = unlock::lock(&ctx.agent_socket());
     if ctx.out.json {
         return ctx.out.json_value(&json!({ "was_unlocked": was }));
     }

@@ -183,7 +183,7 @@ impl Env {
             .env("GIT_COMMITTER_NAME", "t")
             .env("GIT_COMMITTER_EMAIL", "t@invalid");
         if let Some(s) = &self.server {
-            cmd.env("ZKWIKI_SERVER", s);
+            cmd.env("ZKWIKI_URL", s);
         }
         for (k, v) in &self.vars {
             cmd.env(k, v);
@@ -275,6 +275,16 @@ impl Env {
         let out = self.ok(&["--json", "wiki", "create", wiki]);
         let v: serde_json::Value = serde_json::from_str(&out).expect("json");
         v["wiki"].as_str().expect("wiki id").to_owned()
+    }
+
+    /// The current profile's folder in the data dir (sealed identity, session).
+    pub fn profile_dir(&self) -> PathBuf {
+        let config: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(self.tmp.path().join("config/config.json")).expect("config.json"),
+        )
+        .expect("config json");
+        let name = config["profile"].as_str().expect("a current profile");
+        self.tmp.path().join("data/profiles").join(name)
     }
 
     /// Parses JSON stdout of a successful command.
