@@ -369,9 +369,16 @@ pub struct LogArgs {
 /// `search`.
 #[derive(Debug, Args)]
 pub struct SearchArgs {
-    /// Words that must all appear (end a word with * to match a prefix)
+    /// Words that must all appear; the last also matches as a prefix (end any word with * for a
+    /// prefix, or the query with a space for an exact last word)
     #[arg(required = true, num_args = 1..)]
     pub terms: Vec<String>,
+    /// Only the paths of matching pages, not the matching lines
+    #[arg(long, short = 'l')]
+    pub files_with_matches: bool,
+    /// At most N matching lines per page
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub max_lines: usize,
 }
 
 /// `clone`.

@@ -42,6 +42,8 @@ pub enum ErrorKind {
     Network,
     /// Standard output was closed (e.g. `zkwiki ls | head`): not a failure.
     BrokenPipe,
+    /// A search found nothing: exit 1 and nothing more, as `grep` and `rg` do.
+    NoMatch,
 }
 
 impl ErrorKind {
@@ -56,6 +58,7 @@ impl ErrorKind {
             Self::NotFound => exit::NOT_FOUND,
             Self::Network => exit::NETWORK,
             Self::BrokenPipe => exit::OK,
+            Self::NoMatch => exit::FAILURE,
         }
     }
 
@@ -70,6 +73,7 @@ impl ErrorKind {
             Self::NotFound => "not_found",
             Self::Network => "network",
             Self::BrokenPipe => "broken_pipe",
+            Self::NoMatch => "no_match",
         }
     }
 }

@@ -51,6 +51,7 @@ where
     match result {
         Ok(()) => exit::OK,
         Err(e) if e.kind == ErrorKind::BrokenPipe => exit::OK,
+        Err(e) if e.kind == ErrorKind::NoMatch => e.kind.exit_code(),
         Err(e) => {
             let mut stderr = std::io::stderr().lock();
             if json {

@@ -318,8 +318,22 @@ impl Remote {
     /// Verifies the server's head (see the module docs), opens the workspace as `who`, and
     /// loads the catalog.
     pub fn session(&self, who: &Unlocked) -> Result<Session> {
+        self.session_with(&mut || {
+            Ok(Unlocked {
+                user: who.user.clone(),
+                identity: core_crypto::identity::UserIdentity::from_secret_bytes(
+                    who.identity.to_secret_bytes().as_ref(),
+                )?,
+            })
+        })
+    }
+
+    /// Like [`Self::session`], unlocking only once the server answered and the head verified
+    /// (so a server that is down says so before anyone is asked for a passphrase).
+    pub fn session_with(&self, unlock: &mut dyn FnMut() -> Result<Unlocked>) -> Result<Session> {
         let t = std::time::Instant::now();
         let opened = self.verify_current(None, None)?;
+        let who = unlock()?;
         let ws = Workspace::open(&who.identity, &who.user, opened.head, &opened.steps)?;
         crate::output::timing("verify the head and unlock", t);
         let mut s = Session {

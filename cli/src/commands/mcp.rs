@@ -54,6 +54,7 @@ pub fn serve(ctx: &Ctx, a: &McpArgs) -> Result<()> {
     };
     // Fail now, not at the first tool call, if the key or the server is wrong.
     let session = Remote::open(&ctx)?.session(&who)?;
+    drop(who);
     let tools = AgentTools {
         api: ctx.api()?,
         agent: access.is_some(),

@@ -38,8 +38,7 @@ fn in_folder(path: &str, prefix: &str) -> bool {
 /// Opens the selected wiki for a command (fetch, verify, unlock, catalog).
 pub fn open(ctx: &Ctx) -> Result<Session> {
     let remote = Remote::open(ctx)?;
-    let who = ctx.unlock()?;
-    let session = remote.session(&who)?;
+    let session = remote.session_with(&mut || ctx.unlock())?;
     warn_isolated(ctx, &session);
     Ok(session)
 }
@@ -245,29 +244,52 @@ pub fn rm(ctx: &Ctx, a: &RmArgs) -> Result<()> {
 }
 
 /// `zkwiki search TERMS…`: every word must match; the last also as a prefix (as in the web app
-/// and the MCP tool: one search everywhere).
+/// and the MCP tool: one search everywhere). Shows each page's matching lines as `path:line:
+/// text`, like `rg`; exits 1 when nothing matches.
 pub fn search(ctx: &Ctx, a: &SearchArgs) -> Result<()> {
     let mut s = open(ctx)?;
     let query = a.terms.join(" ");
     let started = std::time::Instant::now();
     let hits = s.ws.search(&query, usize::MAX);
     let micros = started.elapsed().as_micros();
+    let mut results = Vec::with_capacity(hits.len());
+    for h in &hits {
+        let mut lines = Vec::new();
+        if !a.files_with_matches {
+            let record = s.record(&h.page)?;
+            if let Some(text) = record.markdown() {
+                for (n, line) in client::search::matching_lines(text, &query, a.max_lines) {
+                    lines.push((n, line.to_owned()));
+                }
+            }
+        }
+        results.push((h, lines));
+    }
     if ctx.out.json {
-        let items: Vec<Value> = hits
+        let items: Vec<Value> = results
             .iter()
-            .map(|h| json!({ "path": esc(&h.path), "page": h.page.to_hex() }))
+            .map(|(h, lines)| {
+                json!({
+                    "path": esc(&h.path), "page": h.page.to_hex(),
+                    "lines": lines.iter().map(|(n, l)| json!({"line": n, "text": esc(l)})).collect::<Vec<_>>(),
+                })
+            })
             .collect();
-        return ctx
-            .out
-            .json_value(&json!({ "query": query, "hits": items, "search_us": micros }));
+        ctx.out
+            .json_value(&json!({ "query": query, "hits": items, "search_us": micros }))?;
+    } else {
+        for (h, lines) in &results {
+            if lines.is_empty() {
+                ctx.out.line(esc(&h.path))?;
+            }
+            for (n, line) in lines {
+                ctx.out.line(format!("{}:{n}:{}", esc(&h.path), esc(line)))?;
+            }
+        }
     }
     if hits.is_empty() {
-        ctx.out.note(format!("no page contains {:?}", esc(&query)));
+        return Err(CliError::new(ErrorKind::NoMatch, "no page matches"));
     }
-    for h in &hits {
-        ctx.out.line(esc(&h.path))?;
-    }
-    let _ = &mut s;
     Ok(())
 }
 
