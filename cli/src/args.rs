@@ -168,6 +168,14 @@ pub enum Command {
     /// Your profiles (one per account and server): list them, switch between them
     #[command(subcommand)]
     Auth(AuthCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    #[command(
+        after_help = "Examples:\n  zkwiki completions bash > ~/.local/share/bash-completion/completions/zkwiki\n  zkwiki completions zsh > \"${fpath[1]}/_zkwiki\"\n  zkwiki completions fish > ~/.config/fish/completions/zkwiki.fish"
+    )]
+    Completions {
+        /// The shell
+        shell: clap_complete::Shell,
+    },
 }
 
 /// The hidden test switch for the cost of a new passphrase's key derivation.
@@ -187,6 +195,9 @@ pub struct TestKdf {
 
 /// `register`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  zkwiki --server https://wiki.example register alice\n  zkwiki register alice --recovery-key-out ~/alice-recovery.txt\n  zkwiki register svc-bot --kms-key alias/zkwiki"
+)]
 pub struct RegisterArgs {
     /// Your user name (a-z, 0-9, '.', '_', '-')
     pub user: String,
@@ -205,6 +216,9 @@ pub struct RegisterArgs {
 
 /// `login`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  zkwiki --server https://wiki.example login alice\n  zkwiki login alice --recovery-key\n  zkwiki login svc-bot --kms-key alias/zkwiki"
+)]
 pub struct LoginArgs {
     /// Your user name (default: the last one used)
     pub user: Option<String>,
@@ -275,6 +289,9 @@ pub enum WikiCommand {
 
 /// `ls`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  zkwiki ls\n  zkwiki ls projects/\n  zkwiki ls -l --json | jq '.pages[].path'"
+)]
 pub struct LsArgs {
     /// Only pages under this folder
     pub prefix: Option<String>,
@@ -285,6 +302,9 @@ pub struct LsArgs {
 
 /// `cat`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  zkwiki cat Home.md\n  zkwiki cat --json notes/Plan.md | jq .signer\n  zkwiki cat diagrams/flow.png > flow.png"
+)]
 pub struct CatArgs {
     /// Page path, e.g. `notes/Plan.md`
     pub path: String,
@@ -292,6 +312,9 @@ pub struct CatArgs {
 
 /// `put`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  echo '# Plan' | zkwiki put notes/Plan.md\n  zkwiki put notes/Plan.md plan.md\n  zkwiki put images/logo.png logo.png"
+)]
 pub struct PutArgs {
     /// Page path, e.g. `notes/Plan.md`
     pub path: String,
@@ -301,6 +324,9 @@ pub struct PutArgs {
 
 /// `edit`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  zkwiki edit notes/Plan.md\n  EDITOR='code --wait' zkwiki edit Home.md"
+)]
 pub struct EditArgs {
     /// Page path (created if missing)
     pub path: String,
@@ -308,6 +334,7 @@ pub struct EditArgs {
 
 /// `mv`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  zkwiki mv notes/Plan.md projects/Plan.md")]
 pub struct MvArgs {
     /// Current path
     pub from: String,
@@ -346,6 +373,9 @@ pub struct UnlockArgs {
 
 /// `rm`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  zkwiki rm notes/Old.md\n  zkwiki rm --id 0123456789abcdef0123456789abcdef"
+)]
 pub struct RmArgs {
     /// Page path
     #[arg(required_unless_present = "id")]
@@ -358,6 +388,9 @@ pub struct RmArgs {
 
 /// `log`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  zkwiki log\n  zkwiki log -n 5\n  zkwiki log notes/Plan.md --json"
+)]
 pub struct LogArgs {
     /// A page (its history follows renames); without it, the wiki's history
     pub path: Option<String>,
@@ -368,6 +401,9 @@ pub struct LogArgs {
 
 /// `search`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  zkwiki search deploy checklist\n  zkwiki search -l plan\n  zkwiki search 'kube*' --json"
+)]
 pub struct SearchArgs {
     /// Words that must all appear; the last also matches as a prefix (end any word with * for a
     /// prefix, or the query with a space for an exact last word)
@@ -383,6 +419,9 @@ pub struct SearchArgs {
 
 /// `clone`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  zkwiki clone notes\n  zkwiki clone https://wiki.example/git/<wiki id>.git notes-copy"
+)]
 pub struct CloneArgs {
     /// The wiki's git URL (http(s)://SERVER/git/WIKI_ID.git), or a wiki name or id on your server
     pub url: String,
@@ -392,6 +431,9 @@ pub struct CloneArgs {
 
 /// `decrypt`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  zkwiki decrypt notes-copy plain\n  zkwiki decrypt --recovery-key backup.git plain\n  zkwiki decrypt --user alice backup.git plain"
+)]
 pub struct DecryptArgs {
     /// An encrypted clone (a git repository, bare or not)
     pub repo: PathBuf,
@@ -414,6 +456,7 @@ pub struct DecryptArgs {
 
 /// `pull`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  zkwiki pull\n  zkwiki pull notes-copy")]
 pub struct PullArgs {
     /// The folder made by `zkwiki clone`
     #[arg(default_value = ".")]
@@ -422,6 +465,9 @@ pub struct PullArgs {
 
 /// `import`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  zkwiki import ~/otterwiki-repo\n  zkwiki import ./notes --into archive/"
+)]
 pub struct ImportArgs {
     /// A folder of pages, or a git repository (its history is replayed commit by commit)
     pub dir: PathBuf,
@@ -435,6 +481,7 @@ pub struct ImportArgs {
 
 /// `export`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  zkwiki export ./backup")]
 pub struct ExportArgs {
     /// Folder to write (must not exist or be empty)
     pub dir: PathBuf,
@@ -486,6 +533,9 @@ pub enum MemberCommand {
 
 /// `member add`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  zkwiki member add bob --role writer --fingerprint '1a2b 3c4d …'\n  zkwiki member add carol --role reader --folder research"
+)]
 pub struct MemberAddArgs {
     /// The user's name on the server
     pub user: String,
@@ -519,6 +569,9 @@ pub enum AgentCommand {
 
 /// `agent grant`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  zkwiki agent grant scribe --role write --expires 30d\n  zkwiki agent grant reader-bot --role read --prefix research/ --expires 7d --out bot.json"
+)]
 pub struct AgentGrantArgs {
     /// A name for the agent (a-z, 0-9, '.', '_', '-')
     pub name: String,
@@ -541,6 +594,7 @@ pub struct AgentGrantArgs {
 
 /// `rotate`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  zkwiki rotate\n  zkwiki rotate --reencrypt")]
 pub struct RotateArgs {
     /// Also re-encrypt every page under the new epoch (resumable with `zkwiki reencrypt`)
     #[arg(long)]
@@ -553,6 +607,9 @@ pub struct ReencryptArgs {}
 
 /// `mcp`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  zkwiki mcp --key scribe.zkwiki-agent.json\n  claude mcp add zkwiki -- zkwiki mcp --key /path/scribe.zkwiki-agent.json"
+)]
 pub struct McpArgs {
     /// The agent key file from `zkwiki agent grant` (or any key file, with --server/--wiki)
     #[arg(long, value_name = "FILE")]

@@ -166,11 +166,21 @@ fn every_command_round_trips() {
         alice.ok(&["search", "brown", "fox"]),
         "projects/Plan.md:1:The slow brown fox\n"
     );
-    assert_eq!(alice.ok(&["search", "-l", "brown", "fox"]), "projects/Plan.md\n");
+    assert_eq!(
+        alice.ok(&["search", "-l", "brown", "fox"]),
+        "projects/Plan.md\n"
+    );
     assert_eq!(alice.ok(&["search", "welc*"]), "Home.md:5:# Welcome\n");
-    assert_eq!(alice.ok(&["search", "-l", "bro"]), "projects/Plan.md\n", "the last word is a prefix");
+    assert_eq!(
+        alice.ok(&["search", "-l", "bro"]),
+        "projects/Plan.md\n",
+        "the last word is a prefix"
+    );
     let none = alice.run(&["search", "nothing-like-this"]);
-    assert_eq!((none.code, none.stdout.as_str(), none.stderr.as_str()), (1, "", ""));
+    assert_eq!(
+        (none.code, none.stdout.as_str(), none.stderr.as_str()),
+        (1, "", "")
+    );
     alice.ok(&["mv", "projects/Plan.md", "projects/Roadmap.md"]);
     assert_eq!(alice.ok(&["search", "-l", "slow"]), "projects/Roadmap.md\n");
     let log = alice.json(&["log", "projects/Roadmap.md"]);

@@ -157,9 +157,13 @@ pub fn matching_lines<'t>(text: &'t str, query: &str, limit: usize) -> Vec<(usiz
         .enumerate()
         .filter(|(_, line)| {
             core_crypto::index::terms(line).any(|w| {
-                terms
-                    .iter()
-                    .any(|(t, prefix)| if *prefix { w.starts_with(t.as_str()) } else { w == *t })
+                terms.iter().any(|(t, prefix)| {
+                    if *prefix {
+                        w.starts_with(t.as_str())
+                    } else {
+                        w == *t
+                    }
+                })
             })
         })
         .take(limit)
@@ -174,8 +178,15 @@ mod tests {
     #[test]
     fn matching_lines_follow_the_search_rule() {
         let text = "# Plans\nthe planning meeting\nnothing here\nPLAN B\n";
-        assert_eq!(matching_lines(text, "plan", 10), [(1, "# Plans"), (2, "the planning meeting"), (4, "PLAN B")]);
-        assert_eq!(matching_lines(text, "plan ", 10), [(4, "PLAN B")], "a finished word is exact");
+        assert_eq!(
+            matching_lines(text, "plan", 10),
+            [(1, "# Plans"), (2, "the planning meeting"), (4, "PLAN B")]
+        );
+        assert_eq!(
+            matching_lines(text, "plan ", 10),
+            [(4, "PLAN B")],
+            "a finished word is exact"
+        );
         assert_eq!(matching_lines(text, "plan* here", 10).len(), 4);
         assert_eq!(matching_lines(text, "plan", 1).len(), 1);
         assert!(matching_lines(text, "", 10).is_empty());

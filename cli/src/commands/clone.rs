@@ -256,7 +256,8 @@ pub fn clone(ctx: &Ctx, a: &CloneArgs) -> Result<()> {
         }));
     }
     ctx.out.line(format!(
-        "cloned {pages} pages (wiki version {seq}, history verified) into {}",
+        "cloned {} (wiki version {seq}, history verified) into {}",
+        crate::output::count(pages, "page", "pages"),
         dir.display()
     ))?;
     ctx.out.note(format!(
@@ -328,7 +329,13 @@ pub fn decrypt(ctx: &Ctx, a: &DecryptArgs) -> Result<()> {
         }));
     }
     ctx.out.line(format!(
-        "verified {seq} states of history and decrypted {pages} pages (wiki version {seq}) into {}",
+        "verified {} of history and decrypted {} (wiki version {seq}) into {}",
+        crate::output::count(
+            usize::try_from(seq).unwrap_or(usize::MAX),
+            "state",
+            "states"
+        ),
+        crate::output::count(pages, "page", "pages"),
         a.out.display()
     ))
 }
@@ -493,8 +500,8 @@ pub fn pull(ctx: &Ctx, a: &PullArgs) -> Result<()> {
         }));
     }
     ctx.out.line(format!(
-        "wiki version {seq}: {} files updated, {removed} removed",
-        staged.len(),
+        "wiki version {seq}: {} updated, {removed} removed",
+        crate::output::count(staged.len(), "file", "files"),
     ))
 }
 

@@ -116,6 +116,9 @@ fn change_json(new: Option<&Version>, old: Option<&Version>) -> Value {
     if let Some(Version::Unreadable(why)) = new {
         v["problem"] = json!(why);
     }
+    if let Some(r) = new.and_then(Version::record) {
+        v["written_at_ms"] = json!(r.written_at_ms);
+    }
     v
 }
 
@@ -242,9 +245,14 @@ pub fn log(ctx: &Ctx, a: &LogArgs) -> Result<()> {
                         changes.push(change_json(None, Some(&old)));
                     }
                 }
+                let written_at_ms = changes
+                    .iter()
+                    .filter_map(|c| c["written_at_ms"].as_i64())
+                    .max();
                 entries.push(json!({
                     "seq": step.seq,
                     "signer": esc(&step.signer_name),
+                    "written_at_ms": written_at_ms,
                     "keyring_changed": step.keyring_changed,
                     "changes": changes,
                 }));
@@ -264,8 +272,11 @@ pub fn log(ctx: &Ctx, a: &LogArgs) -> Result<()> {
 fn print_entry(ctx: &Ctx, e: &Value) -> Result<()> {
     let seq = e["seq"].as_u64().unwrap_or(0);
     let signer = e["signer"].as_str().unwrap_or("?");
+    let when = e["written_at_ms"]
+        .as_i64()
+        .map_or_else(|| "-".repeat(19), format_time);
     if let Some(changes) = e["changes"].as_array() {
-        let mut line = format!("{seq:>6}  {signer}");
+        let mut line = format!("{seq:>6}  {when}  {signer}");
         if e["keyring_changed"].as_bool() == Some(true) {
             line.push_str("  [members changed]");
         }
@@ -275,9 +286,6 @@ fn print_entry(ctx: &Ctx, e: &Value) -> Result<()> {
         }
         return Ok(());
     }
-    let when = e["written_at_ms"]
-        .as_i64()
-        .map_or_else(|| "-".repeat(19), format_time);
     let claim = match e["author_claimed"].as_str() {
         Some(a) if a != signer => format!(" (written as {a:?})"),
         _ => String::new(),

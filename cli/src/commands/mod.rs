@@ -56,6 +56,12 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<()> {
         Command::Mcp(a) => mcp::serve(ctx, &a),
         Command::Unlock(a) => unlock::unlock(ctx, &a),
         Command::Lock => unlock::lock(ctx),
+        Command::Completions { shell } => {
+            let mut cmd = <crate::args::Cli as clap::CommandFactory>::command();
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "zkwiki", &mut out);
+            ctx.out.raw(&out)
+        }
         Command::Auth(AuthCommand::List) => account::auth_list(ctx),
         Command::Auth(AuthCommand::Switch { profile }) => account::auth_switch(ctx, &profile),
     }

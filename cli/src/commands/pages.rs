@@ -283,7 +283,8 @@ pub fn search(ctx: &Ctx, a: &SearchArgs) -> Result<()> {
                 ctx.out.line(esc(&h.path))?;
             }
             for (n, line) in lines {
-                ctx.out.line(format!("{}:{n}:{}", esc(&h.path), esc(line)))?;
+                ctx.out
+                    .line(format!("{}:{n}:{}", esc(&h.path), esc(line)))?;
             }
         }
     }

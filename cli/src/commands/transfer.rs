@@ -174,7 +174,9 @@ pub fn import(ctx: &Ctx, a: &ImportArgs) -> Result<()> {
         }));
     }
     ctx.out.line(format!(
-        "imported {pages} page versions in {commits} commits (wiki version {seq})"
+        "imported {} in {} (wiki version {seq})",
+        crate::output::count(pages, "page version", "page versions"),
+        crate::output::count(commits, "commit", "commits")
     ))
 }
 
@@ -459,7 +461,8 @@ pub fn export(ctx: &Ctx, a: &ExportArgs) -> Result<()> {
             .json_value(&json!({ "dir": a.dir, "pages": pages, "seq": seq }));
     }
     ctx.out.line(format!(
-        "exported {pages} pages (wiki version {seq}) to {}",
+        "exported {} (wiki version {seq}) to {}",
+        crate::output::count(pages, "page", "pages"),
         a.dir.display()
     ))
 }
