@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use data_encoding::BASE64;
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::error::{CliError, ErrorKind, Result};
@@ -27,34 +27,7 @@ impl std::fmt::Debug for Api {
     }
 }
 
-/// `POST /login` answer.
-#[derive(Debug, Deserialize)]
-pub struct LoginAnswer {
-    /// Session token.
-    pub token: String,
-    /// Unix seconds.
-    pub expires_at: u64,
-    /// Sealed identity for this protector (base64).
-    pub sealed_identity: String,
-    /// The protector's stored form (base64): KDF parameters for a passphrase, the KMS-wrapped
-    /// key for KMS, none for a recovery key.
-    pub kdf: Option<String>,
-    /// X25519 public key (base64).
-    pub x25519: String,
-    /// Ed25519 public key (base64).
-    pub ed25519: String,
-}
-
-/// One row of `GET /wikis`.
-#[derive(Debug, Deserialize, Serialize, Clone)]
-pub struct WikiRow {
-    /// Wiki id.
-    pub wiki: String,
-    /// Role in the current keyring.
-    pub role: String,
-    /// Current state sequence.
-    pub seq: u64,
-}
+pub use client::wire::LoginResponse as LoginAnswer;
 
 /// The outcome of `POST /commits`.
 #[derive(Debug)]
@@ -63,22 +36,11 @@ pub enum CommitOutcome {
     Accepted {
         /// New state sequence.
         seq: u64,
+        /// The git commit the server wrote.
+        commit: String,
     },
     /// Someone else wrote first: fetch and retry.
     Conflict,
-}
-
-/// The body of `POST /commits`.
-#[derive(Debug)]
-pub struct CommitRequest<'a> {
-    /// New state bytes.
-    pub state: &'a [u8],
-    /// New manifest bytes.
-    pub manifest: &'a [u8],
-    /// New envelopes.
-    pub blobs: &'a [Vec<u8>],
-    /// New keyring version bytes.
-    pub keyring: Option<&'a [u8]>,
 }
 
 impl Api {
@@ -206,18 +168,18 @@ impl Api {
     }
 
     /// `POST /api/v1/register`.
-    pub fn register(&self, body: &Value) -> Result<()> {
-        let _: Value = self.call("POST", "/api/v1/register", Some(body))?;
+    pub fn register(&self, body: &client::wire::RegisterRequest) -> Result<()> {
+        let body = serde_json::to_value(body)
+            .map_err(|e| CliError::general(format!("encoding the registration: {e}")))?;
+        let _: Value = self.call("POST", client::wire::route::REGISTER, Some(&body))?;
         Ok(())
     }
 
     /// `POST /api/v1/login`.
-    pub fn login(&self, user: &str, protector: &str, auth_hex: &str) -> Result<LoginAnswer> {
-        self.call(
-            "POST",
-            "/api/v1/login",
-            Some(&json!({ "user": user, "protector": protector, "auth": auth_hex })),
-        )
+    pub fn login(&self, body: &client::wire::LoginRequest) -> Result<LoginAnswer> {
+        let body = serde_json::to_value(body)
+            .map_err(|e| CliError::general(format!("encoding the login: {e}")))?;
+        self.call("POST", client::wire::route::LOGIN, Some(&body))
     }
 
     /// `POST /api/v1/logout`.
@@ -227,11 +189,17 @@ impl Api {
     }
 
     /// `PUT /api/v1/account/protectors/{protector}`.
-    pub fn put_protector(&self, protector: &str, body: &Value) -> Result<()> {
+    pub fn put_protector(
+        &self,
+        protector: &str,
+        body: &client::wire::ProtectorRequest,
+    ) -> Result<()> {
+        let body = serde_json::to_value(body)
+            .map_err(|e| CliError::general(format!("encoding the protector: {e}")))?;
         let _: Value = self.call(
             "PUT",
-            &format!("/api/v1/account/protectors/{protector}"),
-            Some(body),
+            &client::wire::route::protector(protector),
+            Some(&body),
         )?;
         Ok(())
     }
@@ -273,22 +241,66 @@ impl Api {
     /// `GET /api/v1/wikis/{wiki}/head`: the current signed state (base64), unverified. A cheap
     /// "did the wiki change?" probe; callers verify what they then fetch.
     pub fn head_state(&self, wiki: &str) -> Result<Vec<u8>> {
-        #[derive(Deserialize)]
-        struct A {
-            state: String,
+        Ok(self.head_probe(wiki)?.0)
+    }
+
+    /// `GET /api/v1/wikis/{wiki}/head?manifest=0`: the current state (unverified), the keyring
+    /// sequence and the head's git commit: one small request per command.
+    pub fn head_probe(&self, wiki: &str) -> Result<(Vec<u8>, u64, String)> {
+        let a: client::wire::HeadProbe =
+            self.call("GET", &client::wire::route::head_probe(wiki), None)?;
+        Ok((b64(&a.state, "state")?, a.keyring_seq, a.commit))
+    }
+
+    /// `GET /api/v1/wikis/{wiki}/head`: state, manifest (unverified) and the head's commit.
+    pub fn head(&self, wiki: &str) -> Result<(Vec<u8>, Vec<u8>, String)> {
+        let a: client::wire::HeadResponse =
+            self.call("GET", &client::wire::route::head(wiki), None)?;
+        let (state, manifest) = a.decode()?;
+        Ok((state, manifest, a.commit))
+    }
+
+    /// `GET /api/v1/wikis/{wiki}/keyring?since=N`: keyring versions after `since` (unverified).
+    pub fn keyring(&self, wiki: &str, since: u64) -> Result<Vec<Vec<u8>>> {
+        let a: client::wire::KeyringResponse =
+            self.call("GET", &client::wire::route::keyring(wiki, since), None)?;
+        Ok(a.decode()?)
+    }
+
+    /// `GET /api/v1/wikis/{wiki}/blobs/{hash}`: an envelope by its SHA-256 (checked by the
+    /// caller against the signed manifest); `None` when the server does not have it.
+    pub fn blob(&self, wiki: &str, hash: &str) -> Result<Option<Vec<u8>>> {
+        let (status, bytes) = self.send("GET", &client::wire::route::blob(wiki, hash), None)?;
+        match status {
+            200 => Ok(Some(bytes)),
+            404 => Ok(None),
+            _ => Err(server_error(status, &bytes)),
         }
-        let a: A = self.call("GET", &format!("/api/v1/wikis/{wiki}/head"), None)?;
-        b64(&a.state, "state")
+    }
+
+    /// `GET /api/v1/wikis/{wiki}/states?from=&to=`: older states with their manifests, oldest
+    /// first (unverified: the client core checks every one). Asks again while the server stops
+    /// early.
+    pub fn states(&self, wiki: &str, from: u64, to: u64) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let mut out = Vec::new();
+        let mut next = from;
+        while next <= to {
+            let a: client::wire::StatesResponse =
+                self.call("GET", &client::wire::route::states(wiki, next, to), None)?;
+            let batch = a.decode()?;
+            if batch.is_empty() {
+                break;
+            }
+            next += batch.len() as u64;
+            out.extend(batch);
+        }
+        Ok(out)
     }
 
     /// `POST /api/v1/wikis/{wiki}/commits`.
-    pub fn commit(&self, wiki: &str, req: &CommitRequest<'_>) -> Result<CommitOutcome> {
-        let body = json!({
-            "state": BASE64.encode(req.state),
-            "manifest": BASE64.encode(req.manifest),
-            "blobs": req.blobs.iter().map(|b| BASE64.encode(b)).collect::<Vec<_>>(),
-            "keyring": req.keyring.map(|k| BASE64.encode(k)),
-        });
+    pub fn commit(&self, wiki: &str, req: &client::wire::CommitRequest) -> Result<CommitOutcome> {
+        let body = serde_json::to_value(req)
+            .map_err(|e| CliError::general(format!("encoding the commit: {e}")))?;
         let (status, bytes) = self.send(
             "POST",
             &format!("/api/v1/wikis/{wiki}/commits"),
@@ -300,111 +312,50 @@ impl Api {
         if !(200..300).contains(&status) {
             return Err(server_error(status, &bytes));
         }
-        #[derive(Deserialize)]
-        struct A {
-            seq: u64,
-        }
-        let a: A = serde_json::from_slice(&bytes).map_err(|e| {
+        let a: client::wire::CommitResponse = serde_json::from_slice(&bytes).map_err(|e| {
             CliError::new(ErrorKind::Network, format!("unexpected commit answer: {e}"))
         })?;
-        Ok(CommitOutcome::Accepted { seq: a.seq })
+        Ok(CommitOutcome::Accepted {
+            seq: a.seq,
+            commit: a.commit,
+        })
     }
 }
 
 /// Decodes base64 from the server.
 pub fn b64(text: &str, what: &str) -> Result<Vec<u8>> {
-    BASE64.decode(text.as_bytes()).map_err(|_| {
-        CliError::new(
-            ErrorKind::Network,
-            format!("the server sent a {what} that is not base64"),
-        )
-    })
+    Ok(client::wire::unb64(text, what)?)
 }
 
 fn error_code(bytes: &[u8]) -> Option<String> {
-    let v: Value = serde_json::from_slice(bytes).ok()?;
-    v.get("error")?.get("code")?.as_str().map(str::to_owned)
+    client::wire::error_code(bytes)
 }
 
+/// A server error answer as a CLI error: the client core's classification, with the CLI's own
+/// commands in the hints.
 fn server_error(status: u16, bytes: &[u8]) -> CliError {
-    let v: Option<Value> = serde_json::from_slice(bytes).ok();
-    let code = v
-        .as_ref()
-        .and_then(|v| v.pointer("/error/code"))
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_owned();
-    let message = v
-        .as_ref()
-        .and_then(|v| v.pointer("/error/message"))
-        .and_then(Value::as_str)
-        .map(|m| m.chars().take(300).collect::<String>())
-        .unwrap_or_else(|| format!("HTTP status {status}"));
-    match code.as_str() {
-        "bad_credentials" => CliError::new(ErrorKind::Auth, "wrong user name or passphrase")
-            .with_hint(
-                "check both; a lost passphrase can be replaced with `zkwiki login --recovery-key`",
-            ),
-        "unauthorized" => CliError::new(
-            ErrorKind::Auth,
-            format!("the server refused the session: {message}"),
-        )
-        .with_hint("your session expired or was revoked: run `zkwiki login`"),
-        "forbidden" => CliError::new(ErrorKind::Auth, format!("not allowed: {message}")),
-        "not_found" => CliError::not_found(format!("not found on the server: {message}"))
-            .with_hint("check the wiki name (`zkwiki wiki list`); you may not be a member"),
-        "name_taken" => CliError::general("this user name is already registered on the server")
-            .with_hint("choose another name, or `zkwiki login` if it is yours"),
-        "rate_limited" => CliError::new(ErrorKind::Auth, "too many login attempts")
-            .with_hint("wait a minute and try again"),
-        "too_large" => CliError::general(format!(
-            "the server refused a request as too large: {message}"
-        )),
-        "invalid_format" | "bad_request" => {
-            CliError::general(format!("the server rejected the request: {message}"))
+    let core = client::wire::server_error(status, bytes);
+    let input = core.kind == client::Kind::Input;
+    let mut e = CliError::from(core);
+    if input {
+        e.kind = ErrorKind::General;
+    }
+    match error_code(bytes).as_deref() {
+        Some("bad_credentials") => e.with_hint(
+            "check both; a lost passphrase can be replaced with `zkwiki login --recovery-key`",
+        ),
+        Some("unauthorized") => {
+            e.with_hint("your session expired or was revoked: run `zkwiki login`")
         }
-        _ if status >= 500 => CliError::new(ErrorKind::Network, format!("server error: {message}"))
-            .with_hint("try again later; the server's log has the details"),
-        _ => CliError::general(format!("the server answered {status}: {message}")),
+        Some("not_found") => {
+            e.with_hint("check the wiki name (`zkwiki wiki list`); you may not be a member")
+        }
+        Some("name_taken") => e.with_hint("choose another name, or `zkwiki login` if it is yours"),
+        _ => e,
     }
 }
 
-/// One agent token as listed by the server (never the token itself).
-#[derive(Debug, Deserialize, Serialize, Clone)]
-pub struct TokenRow {
-    /// Token id (for revoking).
-    pub id: String,
-    /// The agent name it was created for.
-    pub name: String,
-    /// `read` or `write`.
-    pub role: String,
-    /// Unix seconds.
-    pub expires_at: i64,
-    /// Whether it was revoked.
-    pub revoked: bool,
-}
-
-/// A freshly created agent token.
-#[derive(Debug, Deserialize)]
-pub struct NewToken {
-    /// Token id.
-    pub id: String,
-    /// The token (shown once; goes into the agent key file).
-    pub token: String,
-    /// Unix seconds.
-    pub expires_at: i64,
-}
-
-/// A user's public keys as the server reports them (to be checked by fingerprint).
-#[derive(Debug, Deserialize)]
-pub struct UserKeys {
-    /// User name.
-    pub user: String,
-    /// X25519 public key, base64.
-    pub x25519: String,
-    /// Ed25519 public key, base64.
-    pub ed25519: String,
-}
+pub use client::wire::{NewToken, TokenRow, UserResponse as UserKeys, WikiRow};
 
 /// Agent tokens and user lookup (owners' commands).
 impl Api {

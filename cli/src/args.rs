@@ -19,8 +19,10 @@ Exit codes:
 Environment:
   ZKWIKI_PASSPHRASE       passphrase (for scripts; prefer --passphrase-file)
   ZKWIKI_RECOVERY_KEY     recovery key for `login --recovery-key`
+  ZKWIKI_URL              server URL (like --server)
+  ZKWIKI_PROFILE          profile to use (like --profile)
   ZKWIKI_CONFIG_DIR       configuration folder (default: XDG config dir)
-  ZKWIKI_DATA_DIR         data folder: sealed identity, session, seen records, mirrors
+  ZKWIKI_DATA_DIR         data folder: sealed identities, sessions, seen records, mirrors
   EDITOR                  editor for `zkwiki edit`";
 
 /// zkwiki: an end-to-end encrypted, git-backed markdown wiki.
@@ -46,15 +48,24 @@ pub struct GlobalArgs {
     /// No progress bars or notes
     #[arg(long, short, global = true)]
     pub quiet: bool,
-    /// Server URL (default: the one you logged in to)
+    /// Server URL (default: the current profile's)
     #[arg(
         long,
         global = true,
         value_name = "URL",
-        env = "ZKWIKI_SERVER",
+        env = "ZKWIKI_URL",
         hide_env_values = true
     )]
     pub server: Option<String>,
+    /// Profile to use (an account on a server, `user@host`; see `zkwiki auth list`)
+    #[arg(
+        long,
+        global = true,
+        value_name = "PROFILE",
+        env = "ZKWIKI_PROFILE",
+        hide_env_values = true
+    )]
+    pub profile: Option<String>,
     /// Wiki to use: a name from `zkwiki wiki list` or a wiki id
     #[arg(
         long,
@@ -150,6 +161,21 @@ pub enum Command {
     Reencrypt(ReencryptArgs),
     /// Serve a wiki to an AI agent over MCP (stdio), decrypting on this machine
     Mcp(McpArgs),
+    /// Unlock your keys once for a while (like ssh-agent): later commands ask no passphrase
+    Unlock(UnlockArgs),
+    /// Forget the unlocked keys (stop the unlock agent)
+    Lock,
+    /// Your profiles (one per account and server): list them, switch between them
+    #[command(subcommand)]
+    Auth(AuthCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    #[command(
+        after_help = "Examples:\n  zkwiki completions bash > ~/.local/share/bash-completion/completions/zkwiki\n  zkwiki completions zsh > \"${fpath[1]}/_zkwiki\"\n  zkwiki completions fish > ~/.config/fish/completions/zkwiki.fish"
+    )]
+    Completions {
+        /// The shell
+        shell: clap_complete::Shell,
+    },
 }
 
 /// The hidden test switch for the cost of a new passphrase's key derivation.
@@ -169,6 +195,9 @@ pub struct TestKdf {
 
 /// `register`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  zkwiki --server https://wiki.example register alice\n  zkwiki register alice --recovery-key-out ~/alice-recovery.txt\n  zkwiki register svc-bot --kms-key alias/zkwiki"
+)]
 pub struct RegisterArgs {
     /// Your user name (a-z, 0-9, '.', '_', '-')
     pub user: String,
@@ -187,6 +216,9 @@ pub struct RegisterArgs {
 
 /// `login`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  zkwiki --server https://wiki.example login alice\n  zkwiki login alice --recovery-key\n  zkwiki login svc-bot --kms-key alias/zkwiki"
+)]
 pub struct LoginArgs {
     /// Your user name (default: the last one used)
     pub user: Option<String>,
@@ -257,6 +289,9 @@ pub enum WikiCommand {
 
 /// `ls`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  zkwiki ls\n  zkwiki ls projects/\n  zkwiki ls -l --json | jq '.pages[].path'"
+)]
 pub struct LsArgs {
     /// Only pages under this folder
     pub prefix: Option<String>,
@@ -267,6 +302,9 @@ pub struct LsArgs {
 
 /// `cat`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  zkwiki cat Home.md\n  zkwiki cat --json notes/Plan.md | jq .signer\n  zkwiki cat diagrams/flow.png > flow.png"
+)]
 pub struct CatArgs {
     /// Page path, e.g. `notes/Plan.md`
     pub path: String,
@@ -274,6 +312,9 @@ pub struct CatArgs {
 
 /// `put`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  echo '# Plan' | zkwiki put notes/Plan.md\n  zkwiki put notes/Plan.md plan.md\n  zkwiki put images/logo.png logo.png"
+)]
 pub struct PutArgs {
     /// Page path, e.g. `notes/Plan.md`
     pub path: String,
@@ -283,6 +324,9 @@ pub struct PutArgs {
 
 /// `edit`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  zkwiki edit notes/Plan.md\n  EDITOR='code --wait' zkwiki edit Home.md"
+)]
 pub struct EditArgs {
     /// Page path (created if missing)
     pub path: String,
@@ -290,6 +334,7 @@ pub struct EditArgs {
 
 /// `mv`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  zkwiki mv notes/Plan.md projects/Plan.md")]
 pub struct MvArgs {
     /// Current path
     pub from: String,
@@ -297,15 +342,55 @@ pub struct MvArgs {
     pub to: String,
 }
 
+/// `auth …`.
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// List the profiles on this machine (the current one marked *)
+    List,
+    /// Make PROFILE the one commands use
+    Switch {
+        /// A profile name (`user@host`) from `zkwiki auth list`
+        profile: String,
+    },
+}
+
+/// `unlock`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  zkwiki unlock            # 8 hours\n  zkwiki unlock --for 30m\n  zkwiki unlock --status\n  zkwiki lock"
+)]
+pub struct UnlockArgs {
+    /// How long the keys stay unlocked (45s, 90m, 12h, 30d; at most 30d)
+    #[arg(long = "for", value_name = "DURATION", default_value = "8h")]
+    pub lifetime: String,
+    /// Show whether the keys are unlocked, for whom and until when
+    #[arg(long)]
+    pub status: bool,
+    /// (Internal: the agent process itself.)
+    #[arg(long, hide = true)]
+    pub serve: bool,
+}
+
 /// `rm`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  zkwiki rm notes/Old.md\n  zkwiki rm --id 0123456789abcdef0123456789abcdef"
+)]
 pub struct RmArgs {
     /// Page path
-    pub path: String,
+    #[arg(required_unless_present = "id")]
+    pub path: Option<String>,
+    /// The page's id instead of its path (for a page a member wrote against the rules, which
+    /// has no usable path; warnings name its id)
+    #[arg(long, value_name = "PAGE", conflicts_with = "path")]
+    pub id: Option<String>,
 }
 
 /// `log`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  zkwiki log\n  zkwiki log -n 5\n  zkwiki log notes/Plan.md --json"
+)]
 pub struct LogArgs {
     /// A page (its history follows renames); without it, the wiki's history
     pub path: Option<String>,
@@ -316,14 +401,27 @@ pub struct LogArgs {
 
 /// `search`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  zkwiki search deploy checklist\n  zkwiki search -l plan\n  zkwiki search 'kube*' --json"
+)]
 pub struct SearchArgs {
-    /// Words that must all appear (end a word with * to match a prefix)
+    /// Words that must all appear; the last also matches as a prefix (end any word with * for a
+    /// prefix, or the query with a space for an exact last word)
     #[arg(required = true, num_args = 1..)]
     pub terms: Vec<String>,
+    /// Only the paths of matching pages, not the matching lines
+    #[arg(long, short = 'l')]
+    pub files_with_matches: bool,
+    /// At most N matching lines per page
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub max_lines: usize,
 }
 
 /// `clone`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  zkwiki clone notes\n  zkwiki clone https://wiki.example/git/<wiki id>.git notes-copy"
+)]
 pub struct CloneArgs {
     /// The wiki's git URL (http(s)://SERVER/git/WIKI_ID.git), or a wiki name or id on your server
     pub url: String,
@@ -333,6 +431,9 @@ pub struct CloneArgs {
 
 /// `decrypt`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  zkwiki decrypt notes-copy plain\n  zkwiki decrypt --recovery-key backup.git plain\n  zkwiki decrypt --user alice backup.git plain"
+)]
 pub struct DecryptArgs {
     /// An encrypted clone (a git repository, bare or not)
     pub repo: PathBuf,
@@ -341,10 +442,21 @@ pub struct DecryptArgs {
     /// Accept a copy older than the newest state this machine has seen (e.g. an old backup)
     #[arg(long)]
     pub allow_older: bool,
+    /// Open with your recovery key, using the sealed identities the clone itself carries (no
+    /// account on this machine needed)
+    #[arg(long, conflicts_with = "user")]
+    pub recovery_key: bool,
+    /// Read the recovery key from FILE (implies --recovery-key)
+    #[arg(long, value_name = "FILE", conflicts_with = "user")]
+    pub recovery_key_file: Option<PathBuf>,
+    /// Open as member USER with their passphrase, using the sealed identity the clone carries
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
 }
 
 /// `pull`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  zkwiki pull\n  zkwiki pull notes-copy")]
 pub struct PullArgs {
     /// The folder made by `zkwiki clone`
     #[arg(default_value = ".")]
@@ -353,6 +465,9 @@ pub struct PullArgs {
 
 /// `import`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  zkwiki import ~/otterwiki-repo\n  zkwiki import ./notes --into archive/"
+)]
 pub struct ImportArgs {
     /// A folder of pages, or a git repository (its history is replayed commit by commit)
     pub dir: PathBuf,
@@ -366,6 +481,7 @@ pub struct ImportArgs {
 
 /// `export`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  zkwiki export ./backup")]
 pub struct ExportArgs {
     /// Folder to write (must not exist or be empty)
     pub dir: PathBuf,
@@ -417,6 +533,9 @@ pub enum MemberCommand {
 
 /// `member add`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  zkwiki member add bob --role writer --fingerprint '1a2b 3c4d …'\n  zkwiki member add carol --role reader --folder research"
+)]
 pub struct MemberAddArgs {
     /// The user's name on the server
     pub user: String,
@@ -450,6 +569,9 @@ pub enum AgentCommand {
 
 /// `agent grant`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  zkwiki agent grant scribe --role write --expires 30d\n  zkwiki agent grant reader-bot --role read --prefix research/ --expires 7d --out bot.json"
+)]
 pub struct AgentGrantArgs {
     /// A name for the agent (a-z, 0-9, '.', '_', '-')
     pub name: String,
@@ -472,6 +594,7 @@ pub struct AgentGrantArgs {
 
 /// `rotate`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  zkwiki rotate\n  zkwiki rotate --reencrypt")]
 pub struct RotateArgs {
     /// Also re-encrypt every page under the new epoch (resumable with `zkwiki reencrypt`)
     #[arg(long)]
@@ -484,6 +607,9 @@ pub struct ReencryptArgs {}
 
 /// `mcp`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  zkwiki mcp --key scribe.zkwiki-agent.json\n  claude mcp add zkwiki -- zkwiki mcp --key /path/scribe.zkwiki-agent.json"
+)]
 pub struct McpArgs {
     /// The agent key file from `zkwiki agent grant` (or any key file, with --server/--wiki)
     #[arg(long, value_name = "FILE")]

@@ -8,7 +8,7 @@ use core_crypto::ids::WikiId;
 
 use crate::api::Api;
 use crate::args::GlobalArgs;
-use crate::config::{self, ConfigFile, Paths};
+use crate::config::{self, ConfigFile, Paths, Profile};
 use crate::error::{CliError, ErrorKind, Result};
 use crate::keystore::{self, Keystore, SecretSource, Session};
 use crate::output::Out;
@@ -27,11 +27,15 @@ pub struct Ctx {
     pub server_arg: Option<String>,
     /// `--wiki`.
     pub wiki_arg: Option<String>,
+    /// `--profile`.
+    pub profile_arg: Option<String>,
+    /// The profile in use (none before the first login).
+    pub profile: Option<String>,
     /// Where secrets come from.
     pub secrets: SecretSource,
     /// `--key-file`.
     pub key_file: Option<PathBuf>,
-    /// The sealed identity and session files.
+    /// The current profile's sealed identity and session files.
     pub keystore: Keystore,
     /// Rollback/fork memory.
     pub seen: SeenStore,
@@ -50,8 +54,10 @@ impl Ctx {
     pub fn resolve(global: &GlobalArgs) -> Result<Self> {
         let paths = Paths::resolve()?;
         let config = ConfigFile::load(&paths)?;
+        let profile = config.resolve_profile(global.profile.as_deref())?;
+        let keystore = Keystore::new(&paths.profile_dir(profile.as_deref().unwrap_or("none")));
         Ok(Self {
-            keystore: Keystore::new(&paths.data_dir),
+            keystore,
             seen: SeenStore::new(&paths.data_dir),
             config,
             out: Out {
@@ -60,12 +66,35 @@ impl Ctx {
             },
             server_arg: global.server.clone(),
             wiki_arg: global.wiki.clone(),
+            profile_arg: global.profile.clone(),
+            profile,
             secrets: SecretSource {
                 passphrase_file: global.passphrase_file.clone(),
             },
             key_file: global.key_file.clone(),
             paths,
         })
+    }
+
+    /// The current profile's settings.
+    pub fn profile(&self) -> Option<&Profile> {
+        self.profile
+            .as_deref()
+            .and_then(|p| self.config.profiles.get(p))
+    }
+
+    /// The sealed identity and session files of a profile.
+    pub fn keystore_for(&self, profile: &str) -> Keystore {
+        Keystore::new(&self.paths.profile_dir(profile))
+    }
+
+    /// Where the unlock agent of the current profile listens.
+    pub fn agent_socket(&self) -> std::path::PathBuf {
+        crate::unlock::socket_path(
+            &self
+                .paths
+                .profile_dir(self.profile.as_deref().unwrap_or("none")),
+        )
     }
 
     /// The server: `--server`, else the session's, else the configured one.
@@ -76,8 +105,8 @@ impl Ctx {
         if let Some(s) = self.keystore.session()? {
             return Ok(s.server);
         }
-        if let Some(s) = &self.config.server {
-            return config::normalize_server(s);
+        if let Some(p) = self.profile() {
+            return config::normalize_server(&p.server);
         }
         Err(CliError::usage("no server given")
             .with_hint("pass --server URL (it is remembered after `zkwiki login`)"))
@@ -133,7 +162,8 @@ impl Ctx {
         Ok(Api::new(&s.server, Some(s.token)))
     }
 
-    /// The selected wiki (an agent key file names its own).
+    /// The selected wiki (an agent key file names its own): a name, an id, or a unique id
+    /// prefix (of the profile's wikis, else of the server's list).
     pub fn wiki(&self) -> Result<WikiId> {
         if self.wiki_arg.is_none()
             && let Some((_, access)) = self.agent_access()?
@@ -141,12 +171,55 @@ impl Ctx {
             return WikiId::from_hex(&access.wiki)
                 .map_err(|_| CliError::usage("the agent key file's wiki id is not valid"));
         }
-        config::resolve_wiki(&self.config, self.wiki_arg.as_deref())
+        self.resolve_wiki(self.wiki_arg.as_deref())
     }
 
-    /// The user's identity: from `--key-file`, else the sealed identity opened with the
-    /// passphrase (or through KMS for a KMS-protected account).
+    /// A wiki by name, id or unique id prefix (none: the profile's default).
+    pub fn resolve_wiki(&self, selector: Option<&str>) -> Result<WikiId> {
+        if self.key_file.is_none()
+            && self.keystore.session()?.is_none()
+            && selector.and_then(|w| WikiId::from_hex(w).ok()).is_none()
+        {
+            // Say what is wrong first: without a session there is no wiki to select.
+            self.session()?;
+        }
+        match config::resolve_wiki(self.profile(), selector, &[]) {
+            Err(e) if e.kind == ErrorKind::NotFound && self.keystore.session()?.is_some() => {
+                let known: Vec<String> = self
+                    .api()?
+                    .list_wikis()?
+                    .into_iter()
+                    .map(|w| w.wiki)
+                    .collect();
+                config::resolve_wiki(self.profile(), selector, &known)
+            }
+            other => other,
+        }
+    }
+
+    /// The user's identity: from `--key-file`, else from the unlock agent when one holds this
+    /// account's keys, else the sealed identity opened with the passphrase (or through KMS for a
+    /// KMS-protected account).
     pub fn unlock(&self) -> Result<Unlocked> {
+        if let Some(file) = &self.key_file {
+            let (user, identity) = keystore::read_key_file(file)?;
+            return Ok(Unlocked { user, identity });
+        }
+        if let Some(stored) = self.keystore.identity()?
+            && let Some(identity) = crate::unlock::identity(&self.agent_socket(), &stored.user)
+            && keystore::public_from_b64(&stored.x25519, &stored.ed25519)
+                .is_ok_and(|p| p == identity.public())
+        {
+            return Ok(Unlocked {
+                user: stored.user,
+                identity,
+            });
+        }
+        self.unlock_with_secret()
+    }
+
+    /// The sealed identity opened with the passphrase (or KMS), never from the unlock agent.
+    pub fn unlock_with_secret(&self) -> Result<Unlocked> {
         if let Some(file) = &self.key_file {
             let (user, identity) = keystore::read_key_file(file)?;
             return Ok(Unlocked { user, identity });

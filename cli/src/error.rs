@@ -42,6 +42,8 @@ pub enum ErrorKind {
     Network,
     /// Standard output was closed (e.g. `zkwiki ls | head`): not a failure.
     BrokenPipe,
+    /// A search found nothing: exit 1 and nothing more, as `grep` and `rg` do.
+    NoMatch,
 }
 
 impl ErrorKind {
@@ -56,6 +58,7 @@ impl ErrorKind {
             Self::NotFound => exit::NOT_FOUND,
             Self::Network => exit::NETWORK,
             Self::BrokenPipe => exit::OK,
+            Self::NoMatch => exit::FAILURE,
         }
     }
 
@@ -70,6 +73,7 @@ impl ErrorKind {
             Self::NotFound => "not_found",
             Self::Network => "network",
             Self::BrokenPipe => "broken_pipe",
+            Self::NoMatch => "no_match",
         }
     }
 }
@@ -143,8 +147,7 @@ impl CliError {
     }
 }
 
-const HINT_UNTRUSTED: &str = "the data does not match what the wiki's members signed: it was modified, \
-     is incomplete or is old; do not trust this server (or this copy) and tell the wiki's owner";
+use client::error::HINT_UNTRUSTED;
 
 /// Adds context to results.
 pub trait Context<T> {
@@ -164,53 +167,29 @@ impl From<std::io::Error> for CliError {
     }
 }
 
+impl From<client::Error> for CliError {
+    /// The client core's one classification, as exit codes.
+    fn from(e: client::Error) -> Self {
+        use client::Kind as K;
+        let kind = match e.kind {
+            K::Integrity | K::Security => ErrorKind::Integrity,
+            K::Access => ErrorKind::Auth,
+            K::Conflict => ErrorKind::Conflict,
+            K::Input => ErrorKind::Usage,
+            K::NotFound => ErrorKind::NotFound,
+            K::Unavailable => ErrorKind::Network,
+            K::Version | K::NotLoaded => ErrorKind::General,
+        };
+        Self {
+            kind,
+            message: e.message,
+            hint: e.hint,
+        }
+    }
+}
+
 impl From<core_crypto::Error> for CliError {
     fn from(err: core_crypto::Error) -> Self {
-        use core_crypto::Error as E;
-        let msg = err.to_string();
-        match err {
-            E::Rollback { what, seen, offered } => CliError::new(
-                ErrorKind::Integrity,
-                format!(
-                    "rollback detected: the {what} offered is sequence {offered}, but this client already saw sequence {seen}"
-                ),
-            )
-            .with_hint(
-                "the server returned an older version of the wiki than you saw before (rollback); do not trust this server",
-            ),
-            E::Fork { what, seq } => CliError::new(
-                ErrorKind::Integrity,
-                format!("fork detected: this {what} differs from the one this client saw at sequence {seq}"),
-            )
-            .with_hint(
-                "the server shows you a different history than before (a fork, e.g. different views to different users); do not trust this server",
-            ),
-            E::Unauthorized { .. } => CliError::new(ErrorKind::Integrity, msg).with_hint(
-                "a change was signed by a key that may not make it (e.g. a member key the owner never signed, or a reader); do not trust this server",
-            ),
-            E::WeakKdf(_) => CliError::new(ErrorKind::Integrity, msg).with_hint(
-                "the server sent key-derivation parameters outside the safe range; do not trust this server",
-            ),
-            E::WrongKey { what: "identity" } => CliError::new(
-                ErrorKind::Auth,
-                "wrong passphrase (or recovery key): the identity did not open",
-            )
-            .with_hint("try again; if you lost the passphrase, run `zkwiki login --recovery-key`"),
-            E::NoAccess(_) => CliError::new(ErrorKind::Auth, msg)
-                .with_hint("ask an owner of the wiki to add you (or to widen your access)"),
-            E::Malformed {
-                what: "recovery key", ..
-            } => CliError::new(ErrorKind::Usage, msg)
-                .with_hint("a recovery key looks like ZKR1-XXXXX-XXXXX-…; check it for typos"),
-            E::Malformed {
-                what: "wiki id" | "page id", ..
-            } => CliError::new(ErrorKind::Usage, msg),
-            E::InvalidPath(_) => CliError::new(ErrorKind::Usage, msg).with_hint(
-                "page paths look like `folder/Page.md`: no leading or trailing '/', no '.' or '..' segments",
-            ),
-            E::UnsupportedVersion { .. } => CliError::new(ErrorKind::General, msg),
-            E::TooLarge { .. } | E::Invalid(_) => CliError::new(ErrorKind::General, msg),
-            _ => CliError::integrity(msg),
-        }
+        client::Error::from(err).into()
     }
 }

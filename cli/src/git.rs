@@ -229,7 +229,20 @@ impl Git {
             .ok_or_else(|| CliError::general("git cat-file: no stdout"))?;
         let mut reader = BufReader::with_capacity(1 << 20, stdout);
         let mut out = Vec::with_capacity(specs.len());
-        let broken = || CliError::general("unexpected `git cat-file` output");
+        let broken = |header: &str| {
+            if header.is_empty() {
+                CliError::general(format!(
+                    "`git cat-file` stopped early in {} (was the repository removed?)",
+                    self.dir.display()
+                ))
+            } else {
+                CliError::general(format!(
+                    "unexpected `git cat-file` output {:?} in {}",
+                    client::display::escape(header),
+                    self.dir.display()
+                ))
+            }
+        };
         for _ in specs {
             let mut header = Vec::new();
             reader.read_until(b'\n', &mut header)?;
@@ -242,7 +255,7 @@ impl Git {
                 .rsplit(' ')
                 .next()
                 .and_then(|s| s.parse().ok())
-                .ok_or_else(broken)?;
+                .ok_or_else(|| broken(&header))?;
             let mut data = vec![0u8; size];
             reader.read_exact(&mut data)?;
             let mut nl = [0u8; 1];

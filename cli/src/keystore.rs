@@ -66,39 +66,7 @@ impl std::fmt::Debug for Session {
     }
 }
 
-/// An exported key file (`zkwiki key export`). Agent key files (issue 6) add `wiki`, `token`.
-#[derive(Serialize, Deserialize)]
-pub struct KeyFile {
-    /// Format marker and version (1).
-    pub zkwiki_key_file: u32,
-    /// Account (or agent) name.
-    pub user: String,
-    /// Server URL, if known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub server: Option<String>,
-    /// The 64 secret bytes `X25519 secret ‖ Ed25519 seed`, base64.
-    pub secret: String,
-    /// The fingerprint, for people.
-    pub fingerprint: String,
-    /// The age identity (`AGE-SECRET-KEY-1…`), usable with `age -d -i`.
-    pub age_identity: String,
-    /// For an agent key file (`zkwiki agent grant`): the wiki, token and access it was given.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub agent: Option<AgentAccess>,
-    /// For a KMS-protected key file: `secret` and `age_identity` are empty, and the identity is
-    /// sealed under a protector key that only AWS KMS can unwrap.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kms: Option<KmsSealed>,
-}
-
-/// A KMS-protected identity inside a key file.
-#[derive(Serialize, Deserialize, Clone, Debug)]
-pub struct KmsSealed {
-    /// The KMS stored form (`"ZKKM"…`: key ARN + KMS ciphertext), base64.
-    pub wrapped_key: String,
-    /// The identity sealed under the protector key's seal key (kind KMS), base64.
-    pub sealed_identity: String,
-}
+pub use client::keyfile::{AgentAccess, KeyFile, KmsSealed};
 
 /// Where KMS is: the standard AWS chain, with `ZKWIKI_KMS_ENDPOINT` (or `AWS_ENDPOINT_URL_KMS`)
 /// as an endpoint override.
@@ -199,32 +167,6 @@ fn kms_unseal(sealed: &KmsSealed, user: &str, wiki: Option<WikiId>) -> Result<Us
         user,
         None,
     )?)
-}
-
-/// What an agent key file grants, besides the keys.
-#[derive(Serialize, Deserialize, Clone)]
-pub struct AgentAccess {
-    /// The wiki id.
-    pub wiki: String,
-    /// The server token (scoped to the wiki and role, expiring).
-    pub token: String,
-    /// `read` or `write`.
-    pub role: String,
-    /// The folder the agent is limited to, or empty for the whole wiki.
-    #[serde(default)]
-    pub prefix: String,
-    /// Token expiry, unix seconds.
-    pub expires_at: i64,
-}
-
-impl std::fmt::Debug for AgentAccess {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "AgentAccess(wiki {}, {}, prefix {:?}, token [REDACTED])",
-            self.wiki, self.role, self.prefix
-        )
-    }
 }
 
 /// Public keys as stored in JSON.
@@ -347,13 +289,13 @@ impl SecretSource {
     }
 
     /// A new passphrase for `register` and recovery: `ZKWIKI_PASSPHRASE`, `--passphrase-file`, or
-    /// asked twice; at least 8 characters.
+    /// asked twice; at least `client::account::MIN_PASSPHRASE_CHARS` characters.
     pub fn new_passphrase(&self) -> Result<Zeroizing<String>> {
         Self::new_passphrase_from("ZKWIKI_PASSPHRASE", self.passphrase_file.as_deref())
     }
 
     /// A changed passphrase (`passwd`, where `ZKWIKI_PASSPHRASE` is the current one):
-    /// `ZKWIKI_NEW_PASSPHRASE`, `file`, or asked twice; at least 8 characters.
+    /// `ZKWIKI_NEW_PASSPHRASE`, `file`, or asked twice; at least `client::account::MIN_PASSPHRASE_CHARS` characters.
     pub fn changed_passphrase(&self, file: Option<&Path>) -> Result<Zeroizing<String>> {
         Self::new_passphrase_from("ZKWIKI_NEW_PASSPHRASE", file)
     }
@@ -373,12 +315,7 @@ impl SecretSource {
             Some(p) => p,
             None => prompt_hidden("New passphrase: ")?,
         };
-        if first.chars().count() < 8 {
-            return Err(
-                CliError::usage("the passphrase is shorter than 8 characters")
-                    .with_hint("choose a longer passphrase; several words are easy to remember"),
-            );
-        }
+        client::account::check_new_passphrase(&first)?;
         if interactive {
             let again = prompt_hidden("Repeat passphrase: ")?;
             if *again != *first {
@@ -473,37 +410,22 @@ pub fn read_key_file_full(
     path: &Path,
 ) -> Result<(String, UserIdentity, Option<String>, Option<AgentAccess>)> {
     let bytes = Zeroizing::new(std::fs::read(path).map_err(|e| CliError::io(path.display(), e))?);
-    let kf: KeyFile = serde_json::from_slice(&bytes)
-        .map_err(|_| CliError::usage(format!("{} is not a zkwiki key file", path.display())))?;
-    if kf.zkwiki_key_file != 1 {
-        return Err(CliError::general(format!(
-            "{}: key file version {} is not supported",
-            path.display(),
-            kf.zkwiki_key_file
-        ))
-        .with_hint("upgrade zkwiki"));
-    }
+    let kf = KeyFile::parse(&bytes).map_err(|e| CliError::from(e).context(path.display()))?;
     let identity = match &kf.kms {
         Some(sealed) => {
             let wiki = match &kf.agent {
                 Some(a) => Some(WikiId::from_hex(&a.wiki)?),
                 None => None,
             };
-            kms_unseal(sealed, &kf.user, wiki)?
+            let identity = kms_unseal(sealed, &kf.user, wiki)?;
+            kf.check(&identity)
+                .map_err(|e| CliError::from(e).context(path.display()))?;
+            identity
         }
-        None => {
-            let secret = Zeroizing::new(BASE64.decode(kf.secret.as_bytes()).map_err(|_| {
-                CliError::usage(format!("{}: the secret is not base64", path.display()))
-            })?);
-            UserIdentity::from_secret_bytes(&secret)?
-        }
+        None => kf
+            .identity()
+            .map_err(|e| CliError::from(e).context(path.display()))?,
     };
-    if identity.public().fingerprint() != kf.fingerprint {
-        return Err(CliError::usage(format!(
-            "{}: the key does not match the fingerprint written beside it",
-            path.display()
-        )));
-    }
     Ok((
         kf.user.clone(),
         identity,
@@ -531,33 +453,13 @@ pub fn write_key_file_with(
     agent: Option<AgentAccess>,
     kms: Option<KmsSealed>,
 ) -> Result<()> {
-    let kf = KeyFile {
-        zkwiki_key_file: 1,
-        user: user.to_owned(),
-        server: server.map(str::to_owned),
-        secret: if kms.is_some() {
-            String::new()
-        } else {
-            BASE64.encode(identity.to_secret_bytes().as_ref())
-        },
-        fingerprint: identity.public().fingerprint(),
-        age_identity: if kms.is_some() {
-            String::new()
-        } else {
-            identity.age_identity_string()?.to_string()
-        },
-        agent,
-        kms,
-    };
-    let bytes = Zeroizing::new(
-        serde_json::to_vec_pretty(&kf)
-            .map_err(|e| CliError::general(format!("encoding key file: {e}")))?,
-    );
+    let kf = KeyFile::new(user, server, identity, agent, kms)?;
+    let bytes = kf.to_json();
     if path.exists() {
         return Err(
             CliError::usage(format!("{} already exists", path.display()))
                 .with_hint("choose another file name"),
         );
     }
-    fsutil::write_atomic(path, &bytes, true).context(path.display())
+    fsutil::write_atomic(path, bytes.as_bytes(), true).context(path.display())
 }

@@ -19,7 +19,9 @@ pub mod output;
 pub mod remote;
 pub mod repo;
 pub mod seen;
-pub mod wiki;
+pub mod store;
+pub mod time;
+pub mod unlock;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -49,6 +51,7 @@ where
     match result {
         Ok(()) => exit::OK,
         Err(e) if e.kind == ErrorKind::BrokenPipe => exit::OK,
+        Err(e) if e.kind == ErrorKind::NoMatch => e.kind.exit_code(),
         Err(e) => {
             let mut stderr = std::io::stderr().lock();
             if json {

@@ -76,3 +76,8 @@ pub fn timing(phase: &str, since: std::time::Instant) {
         let _ = writeln!(std::io::stderr().lock(), "timing: {phase}: {ms:.1} ms");
     }
 }
+
+/// `n` and the word, in the singular or the plural: `1 page`, `2 pages`.
+pub fn count(n: usize, singular: &str, plural: &str) -> String {
+    format!("{n} {}", if n == 1 { singular } else { plural })
+}

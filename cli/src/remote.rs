@@ -1,78 +1,129 @@
-//! A wiki on the server, as the CLI works with it: an encrypted git mirror in the data folder
-//! (fetched before every command, so reads are local and verify *every* blob), writes through
-//! the API's commit route, and a write session ([`Writer`]) that chains commits in memory and,
-//! on `409 conflict`, refetches and re-runs the change on the new head.
+//! A wiki on the server as the CLI drives it: the client core's [`Workspace`], fed over HTTP,
+//! with what this machine verified before kept on disk ([`crate::store`]) and an encrypted git
+//! mirror for history. The core decides everything; this module moves bytes.
+//!
+//! Opening costs one small request when nothing changed: the server's probe (`GET
+//! /head?manifest=0`) names the same state and commit as the head kept on disk, whose signatures
+//! are checked again. When the wiki moved, the keyring versions since, the new head and every
+//! state between come over HTTP and the core verifies each step from the kept head (or from the
+//! seen record on a first visit). The same state under another git commit means the repository
+//! changed without a signed state: then the mirror is fetched and every file of the tree checked.
+//! Envelopes are fetched by hash when a page is needed, checked against the signed manifest,
+//! and kept (ciphertext) for next time.
+//!
+//! Writes go through [`Session::write`]: the change runs on a [`Draft`] of the current head; a
+//! page the change needs is loaded and the change run again; on `409 conflict` the session
+//! refreshes and runs it again after a randomized, growing pause, so concurrent writers do not
+//! collide in lockstep.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::path::PathBuf;
+use std::time::Duration;
 
+use client::head::{Step, VerifiedHead, state_seq, trail_needed};
+use client::workspace::{Draft, IndexWrite, Pending};
+use client::{Kind, Workspace};
 use core_crypto::envelope::PageRecord;
 use core_crypto::ids::{Digest32, PageId, WikiId};
-use core_crypto::index::SearchIndex;
-use core_crypto::keyring::WikiKeys;
-use core_crypto::snapshot::{Snapshot, WriteBatch};
-use rand_core::OsRng;
+use core_crypto::snapshot::SeenRecord;
+use rand_core::RngCore;
 
-use crate::api::{Api, CommitOutcome, CommitRequest};
+use crate::api::{Api, CommitOutcome};
 use crate::context::{Ctx, Unlocked};
-use crate::error::{CliError, ErrorKind, Result};
+use crate::error::{CliError, Context, ErrorKind, Result};
 use crate::git::{self, Git};
-use crate::repo::{self, Verified};
-use crate::wiki::{self, Catalog};
+use crate::output::Out;
+use crate::repo::GitWiki;
+use crate::seen::SeenStore;
+use crate::store::{CachedHead, WikiDir};
 
-/// How often a write is re-run after `409 conflict` before giving up.
-const MAX_ATTEMPTS: usize = 8;
+/// Commit attempts before a write gives up (with the pauses below, about a minute of others'
+/// writes).
+const MAX_ATTEMPTS: u32 = 40;
 
-/// A wiki on the server and its local mirror.
-#[derive(Debug)]
-pub struct Remote<'a> {
-    /// The command context.
-    pub ctx: &'a Ctx,
-    /// The wiki.
-    pub wiki: WikiId,
-    /// API client (with the session token).
-    pub api: Api,
-    mirror: PathBuf,
+/// The pause before attempt `attempt` (1-based) after conflicts: random up to a cap that
+/// doubles from 10 ms to 1 s ("full jitter").
+fn backoff(attempt: u32) -> Duration {
+    let cap_ms = 10u64.saturating_mul(1 << attempt.min(7)).min(1000);
+    Duration::from_millis(rand_core::OsRng.next_u64() % (cap_ms + 1))
 }
 
-impl<'a> Remote<'a> {
+/// Where a wiki lives: the server, its id, and this machine's files for it.
+#[derive(Debug, Clone)]
+pub struct Remote {
+    /// The wiki.
+    pub wiki: WikiId,
+    /// API client (session or agent token).
+    pub api: Api,
+    dir: WikiDir,
+    key_file: Option<PathBuf>,
+    seen: SeenStore,
+    out: Out,
+}
+
+/// What moved on the server since a verified head (unverified bytes).
+struct Update {
+    newer: Vec<Vec<u8>>,
+    state: Vec<u8>,
+    manifest: Vec<u8>,
+    trail: Vec<(Vec<u8>, Vec<u8>)>,
+    commit: String,
+}
+
+/// A verified head with how it was reached.
+struct Opened {
+    head: VerifiedHead,
+    steps: Vec<Step>,
+    commit: String,
+}
+
+impl Remote {
     /// The selected wiki on the logged-in server.
-    pub fn open(ctx: &'a Ctx) -> Result<Self> {
-        let wiki = ctx.wiki()?;
-        Self::for_wiki(ctx, wiki)
+    pub fn open(ctx: &Ctx) -> Result<Self> {
+        Self::for_wiki(ctx, ctx.wiki()?)
     }
 
     /// A given wiki on the logged-in server.
-    pub fn for_wiki(ctx: &'a Ctx, wiki: WikiId) -> Result<Self> {
-        let api = ctx.api()?;
+    pub fn for_wiki(ctx: &Ctx, wiki: WikiId) -> Result<Self> {
         Ok(Self {
-            ctx,
             wiki,
-            mirror: ctx.paths.wiki_dir(&wiki).join("mirror.git"),
-            api,
+            api: ctx.api()?,
+            dir: WikiDir::new(&ctx.paths.data_dir, &wiki),
+            key_file: ctx.key_file.clone(),
+            seen: ctx.seen.clone(),
+            out: ctx.out,
         })
     }
 
-    /// The local encrypted mirror (after [`Self::sync`]).
-    pub fn mirror(&self) -> Git {
-        Git::at(&self.mirror)
+    fn hex(&self) -> String {
+        self.wiki.to_hex()
     }
 
     /// The wiki's git URL (no credentials in it).
     pub fn git_url(&self) -> String {
-        format!("{}/git/{}.git", self.api.base(), self.wiki)
+        format!(
+            "{}{}",
+            self.api.base(),
+            client::wire::route::git(&self.hex())
+        )
     }
 
-    /// Brings the mirror up to the server's `main` (forced: the verification, not git, decides
-    /// whether a rewritten history is acceptable).
-    pub fn sync(&self) -> Result<Git> {
-        let git = Git::at(&self.mirror);
-        if !self.mirror.join("HEAD").exists() {
-            std::fs::create_dir_all(&self.mirror)
-                .map_err(|e| CliError::io(self.mirror.display(), e))?;
+    /// The seen record of this wiki on this machine.
+    pub fn seen(&self) -> Result<SeenRecord> {
+        self.seen.load(&self.wiki)
+    }
+
+    /// Brings the mirror up to the server's `main` (forced: the core, not git, decides whether
+    /// a rewritten history is acceptable). Call with the wiki's lock held.
+    fn sync_mirror(&self) -> Result<Git> {
+        let t = std::time::Instant::now();
+        let dir = self.dir.mirror();
+        let git = Git::at(&dir);
+        if !dir.join("HEAD").exists() {
+            std::fs::create_dir_all(&dir).map_err(|e| CliError::io(dir.display(), e))?;
             git.run(["init", "--quiet", "--bare"], "creating the local mirror")?;
         }
-        let mut args = git::credential_config_for(self.ctx.key_file.as_deref())?;
+        let mut args = git::credential_config_for(self.key_file.as_deref())?;
         args.extend([
             "fetch".to_owned(),
             "--quiet".to_owned(),
@@ -89,318 +140,497 @@ impl<'a> Remote<'a> {
                     e
                 }
             })?;
+        crate::output::timing("git fetch", t);
         Ok(git)
     }
 
-    /// Fetches and verifies the current wiki, and remembers it as seen.
-    pub fn fetch_verified(&self) -> Result<Verified> {
-        self.fetch_verified_from(None)
-    }
-
-    /// [`Self::fetch_verified`] for a process that keeps a head it verified earlier (`prev`): the
-    /// new head must extend it (every state between is a verified transition, see
-    /// [`crate::commands::history::check_extends`]), and envelopes unchanged since are reused.
-    pub fn fetch_verified_from(&self, prev: Option<&Verified>) -> Result<Verified> {
-        let t = std::time::Instant::now();
-        let git = self.sync()?;
-        crate::output::timing("git fetch", t);
-        let t = std::time::Instant::now();
-        let mut seen = self.ctx.seen.load(&self.wiki)?;
-        if let Some(p) = prev {
-            seen = crate::seen::newest(&seen, &p.snapshot.seen_record());
-        }
-        let known = prev.map(|p| repo::Known {
-            manifest: &p.snapshot.manifest,
-            blobs: &p.blobs,
-            oids: &p.page_oids,
-        });
-        let verified = repo::load_with(&git, "refs/heads/main", &seen, known.as_ref())?;
-        crate::output::timing("read and verify every blob", t);
-        if verified.snapshot.keyring.wiki != self.wiki {
-            return Err(CliError::integrity("the server returned another wiki"));
-        }
-        if let Some(p) = prev {
-            crate::commands::history::check_extends(&git, &verified, p.snapshot.state.seen())?;
-        }
-        self.ctx
-            .seen
-            .store(&self.wiki, &verified.snapshot.seen_record())?;
-        Ok(verified)
-    }
-
-    /// Fetches, verifies, unlocks and loads the catalog: what read commands need.
-    pub fn read(&self, who: &Unlocked) -> Result<ReadView> {
-        self.read_from(who, None)
-    }
-
-    /// [`Self::read`] for a process that keeps a head it verified earlier (see
-    /// [`Self::fetch_verified_from`]).
-    pub fn read_from(&self, who: &Unlocked, prev: Option<&Verified>) -> Result<ReadView> {
-        let v = self.fetch_verified_from(prev)?;
-        let t = std::time::Instant::now();
-        let keys = v.snapshot.keyring.unlock(&who.identity)?;
-        crate::output::timing("unlock the keyring", t);
-        let t = std::time::Instant::now();
-        let bar = std::cell::RefCell::new(None);
-        let catalog = Catalog::load(&v.snapshot, &v.blobs, &keys, &mut |n| {
-            if n > 200 {
-                *bar.borrow_mut() = Some(self.ctx.out.progress(n as u64, "indexing"));
+    /// The mirror at `commit` (fetched first when it does not have it).
+    fn mirror_at(&self, commit: &str) -> Result<GitWiki> {
+        let _lock = self.dir.lock()?;
+        let git = Git::at(&self.dir.mirror());
+        let have = self.dir.mirror().join("HEAD").exists() && git.rev_parse(commit)?.is_some();
+        let git = if have { git } else { self.sync_mirror()? };
+        GitWiki::at(git, commit).map_err(|e| {
+            if e.kind == ErrorKind::NotFound {
+                CliError::integrity(format!(
+                    "the server no longer has the commit {commit} of the verified head: its history was rewritten"
+                ))
+            } else {
+                e
             }
-        })?;
-        if let Some(b) = bar.into_inner() {
-            b.finish_and_clear();
-        }
-        crate::output::timing("load and refresh the index", t);
-        Ok(ReadView {
-            verified: v,
-            keys,
-            catalog,
         })
     }
-}
 
-/// A verified, unlocked wiki with its catalog.
-#[derive(Debug)]
-pub struct ReadView {
-    /// The verified data.
-    pub verified: Verified,
-    /// The unlocked keys.
-    pub keys: WikiKeys,
-    /// Paths and index.
-    pub catalog: Catalog,
-}
+    /// What moved since `base` (unverified): the keyring versions after its own, the server's
+    /// head, and the states between. Retries when a write lands between the requests.
+    fn fetch_update(&self, base: &VerifiedHead) -> Result<Update> {
+        let wiki = self.hex();
+        for _ in 0..3 {
+            let (state, manifest, commit) = self.api.head(&wiki)?;
+            let seq = state_seq(&state).context("reading the signed state")?;
+            let newer = self.api.keyring(&wiki, base.snapshot().keyring.seq)?;
+            let trail = if seq > base.seq() + 1 {
+                self.api.states(&wiki, base.seq() + 1, seq - 1)?
+            } else {
+                Vec::new()
+            };
+            if self.head_moved(&state)? {
+                continue;
+            }
+            return Ok(Update {
+                newer,
+                state,
+                manifest,
+                trail,
+                commit,
+            });
+        }
+        Err(self.kept_changing())
+    }
 
-impl ReadView {
-    /// Opens one page.
-    pub fn open(&self, id: &PageId) -> Result<PageRecord> {
-        wiki::open(
-            &self.verified.snapshot,
-            &self.verified.blobs,
-            &self.keys,
-            id,
+    fn kept_changing(&self) -> CliError {
+        CliError::new(
+            ErrorKind::Conflict,
+            "the wiki kept changing while it was being read",
+        )
+        .with_hint("try again in a moment")
+    }
+
+    /// The head over HTTP on a first visit: the whole keyring chain, the head, and the states
+    /// from the one this machine saw (if any).
+    fn fetch_fresh(&self, seen: &SeenRecord) -> Result<Opened> {
+        let wiki = self.hex();
+        for _ in 0..3 {
+            let (state, manifest, commit) = self.api.head(&wiki)?;
+            let seq = state_seq(&state).context("reading the signed state")?;
+            let chain = self.api.keyring(&wiki, 0)?;
+            let trail = match trail_needed(seen, seq)? {
+                Some(r) => self.api.states(&wiki, *r.start(), *r.end())?,
+                None => Vec::new(),
+            };
+            if self.head_moved(&state)? {
+                continue;
+            }
+            let (head, steps) = VerifiedHead::verify(&chain, &state, &manifest, seen, &trail)
+                .context("verifying the wiki's keyring and signed state")?;
+            if head.snapshot().keyring.wiki != self.wiki {
+                return Err(CliError::integrity("the server returned another wiki"));
+            }
+            return Ok(Opened {
+                head,
+                steps,
+                commit,
+            });
+        }
+        Err(self.kept_changing())
+    }
+
+    /// Whether the server's head is no longer `state` (a write landed meanwhile).
+    fn head_moved(&self, state: &[u8]) -> Result<bool> {
+        let (now, _, _) = self.api.head_probe(&self.hex())?;
+        Ok(Digest32::of(&now) != Digest32::of(state))
+    }
+
+    /// The same state under another commit: the repository changed without a signed state.
+    /// Fetch it and check every file of its tree against what the members signed.
+    fn check_repository(&self, seen: &SeenRecord) -> Result<Opened> {
+        let git = self.sync_mirror()?;
+        let gw = GitWiki::at(git, "refs/heads/main")?;
+        let (head, steps) = gw.verify(seen)?;
+        gw.check_blobs(
+            &head.snapshot().manifest,
+            &self.dir.path().join("verified-blobs"),
+        )?;
+        Ok(Opened {
+            head,
+            steps,
+            commit: gw.commit().to_owned(),
+        })
+    }
+
+    /// Brings `base` (a head this machine verified, or none) to the server's head; keeps the
+    /// result on disk and in the seen record. With the wiki's lock held.
+    fn verify_current(
+        &self,
+        base: Option<&VerifiedHead>,
+        base_commit: Option<&str>,
+    ) -> Result<Opened> {
+        let _lock = self.dir.lock()?;
+        let seen = self.seen()?;
+        let (state, _, commit) = self.api.head_probe(&self.hex())?;
+        let cached = self
+            .dir
+            .head()
+            .and_then(|c| verify_cached(&c).ok().map(|h| (c.commit, h)));
+        // The freshest head this machine verified: this session's, or the one on disk.
+        let (base, base_commit) = match (base, cached) {
+            (Some(b), Some((cc, ch))) if ch.seq() > b.seq() => (Some(ch), Some(cc)),
+            (Some(b), _) => (Some(b.clone()), base_commit.map(str::to_owned)),
+            (None, Some((cc, ch))) => (Some(ch), Some(cc)),
+            (None, None) => (None, None),
+        };
+        // A seen record ahead of it (another tool moved it): start from the seen record.
+        let base = base.filter(|b| seen.state.is_none_or(|s| s.seq <= b.seq()));
+        let opened = match &base {
+            Some(b) if Digest32::of(&state) == b.state_hash() => {
+                if base_commit.as_deref() == Some(commit.as_str()) {
+                    Opened {
+                        head: b.clone(),
+                        steps: Vec::new(),
+                        commit,
+                    }
+                } else {
+                    self.check_repository(&seen)?
+                }
+            }
+            Some(b) => {
+                let u = self.fetch_update(b)?;
+                let (head, steps) = b
+                    .advance(&u.newer, &u.state, &u.manifest, &u.trail)
+                    .context("verifying the wiki's new version")?;
+                Opened {
+                    head,
+                    steps,
+                    commit: u.commit,
+                }
+            }
+            None => self.fetch_fresh(&seen)?,
+        };
+        self.keep(&opened.head, &opened.commit)?;
+        Ok(opened)
+    }
+
+    /// Keeps a verified head on disk and in the seen record (with the lock held).
+    fn keep(&self, head: &VerifiedHead, commit: &str) -> Result<()> {
+        self.seen.store(&self.wiki, &head.seen_record())?;
+        let snap = head.snapshot();
+        self.dir.store_head(
+            &CachedHead {
+                commit: commit.to_owned(),
+                chain: head.chain().iter().map(|k| k.as_bytes().to_vec()).collect(),
+                state: snap.state.as_bytes().to_vec(),
+                manifest: snap.manifest.encode(),
+            },
+            head.seq(),
         )
     }
-}
 
-/// Changes being staged for one commit.
-pub struct Stage<'s> {
-    batch: WriteBatch<'s>,
-    keys: &'s WikiKeys,
-    view_blobs: &'s BTreeMap<PageId, Vec<u8>>,
-    snapshot: &'s Snapshot,
-    /// The index as it will be after this commit.
-    pub index: SearchIndex,
-    changed: bool,
-    /// Pages put or removed.
-    staged: usize,
-}
-
-impl Stage<'_> {
-    /// The page at `path` (in the staged index).
-    pub fn find(&self, path: &str) -> Option<PageId> {
-        self.index
-            .pages()
-            .iter()
-            .filter(|(_, p)| p.path == path)
-            .max_by_key(|(_, p)| p.written_at_ms)
-            .map(|(id, _)| *id)
+    /// Verifies the server's head (see the module docs), opens the workspace as `who`, and
+    /// loads the catalog.
+    pub fn session(&self, who: &Unlocked) -> Result<Session> {
+        self.session_with(&mut || {
+            Ok(Unlocked {
+                user: who.user.clone(),
+                identity: core_crypto::identity::UserIdentity::from_secret_bytes(
+                    who.identity.to_secret_bytes().as_ref(),
+                )?,
+            })
+        })
     }
 
-    /// Opens a page as it is in the base snapshot.
-    pub fn open(&self, id: &PageId) -> Result<PageRecord> {
-        wiki::open(self.snapshot, self.view_blobs, self.keys, id)
+    /// Like [`Self::session`], unlocking only once the server answered and the head verified
+    /// (so a server that is down says so before anyone is asked for a passphrase).
+    pub fn session_with(&self, unlock: &mut dyn FnMut() -> Result<Unlocked>) -> Result<Session> {
+        let t = std::time::Instant::now();
+        let opened = self.verify_current(None, None)?;
+        let who = unlock()?;
+        let ws = Workspace::open(&who.identity, &who.user, opened.head, &opened.steps)?;
+        crate::output::timing("verify the head and unlock", t);
+        let mut s = Session {
+            remote: self.clone(),
+            ws,
+            commit: opened.commit,
+            mirror: None,
+        };
+        let t = std::time::Instant::now();
+        s.load_wanted()?;
+        crate::output::timing("load and refresh the index", t);
+        Ok(s)
     }
 
-    /// The envelope hash of a page in the base snapshot.
-    pub fn base_hash(&self, id: &PageId) -> Option<Digest32> {
-        self.snapshot.manifest.pages.get(id).map(|e| e.hash)
-    }
-
-    /// Encrypts and stages a page version.
-    pub fn put(&mut self, id: PageId, record: &PageRecord) -> Result<()> {
-        let hash = self.batch.put(&mut OsRng, self.keys, id, record)?;
-        self.index.insert(id, record, hash);
-        self.changed = true;
-        self.staged += 1;
-        Ok(())
-    }
-
-    /// Stages a removal.
-    pub fn remove(&mut self, id: &PageId) -> Result<()> {
-        self.batch.remove(id)?;
-        self.index
-            .remove_pages(&std::collections::BTreeSet::from([*id]));
-        self.changed = true;
-        self.staged += 1;
-        Ok(())
-    }
-}
-
-/// A write session: the current verified head in memory, chained across commits.
-pub struct Writer<'r, 'a> {
-    remote: &'r Remote<'a>,
-    who: &'r Unlocked,
-    /// The current head.
-    pub snapshot: Snapshot,
-    /// Envelopes of the current head.
-    pub blobs: BTreeMap<PageId, Vec<u8>>,
-    /// Keys for the current keyring.
-    pub keys: WikiKeys,
-    /// The catalog of the current head.
-    pub catalog: Catalog,
-    force_index: bool,
-}
-
-impl<'r, 'a> Writer<'r, 'a> {
-    /// Fetches and verifies the head, ready to write.
-    pub fn begin(remote: &'r Remote<'a>, who: &'r Unlocked) -> Result<Self> {
-        Ok(Self::from_view(remote, who, remote.read(who)?))
-    }
-
-    /// Starts from a head already fetched and verified (e.g. kept by a long-running session).
-    pub fn from_view(remote: &'r Remote<'a>, who: &'r Unlocked, view: ReadView) -> Self {
-        Self {
-            remote,
-            who,
-            snapshot: view.verified.snapshot,
-            blobs: view.verified.blobs,
-            keys: view.keys,
-            catalog: view.catalog,
-            force_index: false,
-        }
-    }
-
-    /// Writes the search index if it is stale (e.g. after commits made with `write_index` off).
-    pub fn flush_index(&mut self) -> Result<Option<u64>> {
-        self.force_index = true;
-        let result = self.commit(true, &mut |_| Ok(()));
-        self.force_index = false;
-        result
-    }
-
-    fn refresh(&mut self) -> Result<()> {
-        let fresh = Self::begin(self.remote, self.who)?;
-        self.snapshot = fresh.snapshot;
-        self.blobs = fresh.blobs;
-        self.keys = fresh.keys;
-        self.catalog = fresh.catalog;
-        Ok(())
-    }
-
-    /// Runs `change` on the current head and commits the result; on a conflict, refetches and
-    /// runs it again on the new head. `write_index` lets the updated search index go in the same
-    /// commit when it is due (`core_crypto::index::index_due`); otherwise it stays in memory and a
-    /// later commit or [`Self::flush_index`] writes it. Returns the
-    /// new sequence, or `None` when `change` staged nothing.
-    pub fn commit(
-        &mut self,
-        write_index: bool,
-        change: &mut dyn FnMut(&mut Stage<'_>) -> Result<()>,
-    ) -> Result<Option<u64>> {
-        for attempt in 0..MAX_ATTEMPTS {
-            if attempt > 0 {
-                self.remote
-                    .ctx
-                    .out
-                    .note("someone else changed the wiki meanwhile; redoing the change on the new version");
-                self.refresh()?;
-            }
-            let t = std::time::Instant::now();
-            let mut stage = Stage {
-                batch: self.snapshot.begin_write(),
-                keys: &self.keys,
-                view_blobs: &self.blobs,
-                snapshot: &self.snapshot,
-                index: self.catalog.index.clone(),
-                changed: false,
-                staged: 0,
+    /// Envelopes by page, from this machine's blob cache or the server.
+    fn envelopes(&self, ws: &Workspace, ids: &[PageId]) -> Result<Vec<(PageId, Vec<u8>)>> {
+        let wiki = self.hex();
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let Some(entry) = ws.snapshot().manifest.pages.get(id) else {
+                continue;
             };
-            change(&mut stage)?;
-            let epoch_changed = !self.catalog.old_index_ids.is_empty();
-            let index_only =
-                write_index && (self.catalog.stored_lag > 0 || epoch_changed) && self.force_index;
-            if !stage.changed && !index_only {
+            let blob = match self.dir.blob(&entry.hash) {
+                Some(b) if Digest32::of(&b) == entry.hash => b,
+                _ => match self.api.blob(&wiki, &entry.hash.to_hex())? {
+                    Some(b) => b,
+                    None => {
+                        return Err(CliError::integrity(format!(
+                            "page {id} is listed in the signed manifest but the server does not return it (dropped or withheld)"
+                        )));
+                    }
+                },
+            };
+            out.push((*id, blob));
+        }
+        Ok(out)
+    }
+}
+
+/// Re-verifies a head kept on disk (its signatures and links; it was accepted before).
+fn verify_cached(c: &CachedHead) -> client::Result<VerifiedHead> {
+    VerifiedHead::verify(&c.chain, &c.state, &c.manifest, &SeenRecord::default(), &[])
+        .map(|(h, _)| h)
+}
+
+/// An open wiki: the verified workspace, and the git commit of its head.
+pub struct Session {
+    /// Where it lives.
+    pub remote: Remote,
+    /// The client core's view.
+    pub ws: Workspace,
+    commit: String,
+    mirror: Option<GitWiki>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Session({:?})", self.ws)
+    }
+}
+
+impl Session {
+    /// The git commit of the head.
+    pub fn head_commit(&self) -> &str {
+        &self.commit
+    }
+
+    /// The mirror at this session's head, for walking history (fetched when needed).
+    pub fn repo(&mut self) -> Result<&GitWiki> {
+        if self
+            .mirror
+            .as_ref()
+            .is_none_or(|m| m.commit() != self.commit)
+        {
+            self.mirror = Some(self.remote.mirror_at(&self.commit)?);
+        }
+        self.mirror
+            .as_ref()
+            .ok_or_else(|| CliError::general("the mirror is not open"))
+    }
+
+    /// Loads pages into the workspace (checked against the signed manifest; a page a member
+    /// wrote against the rules is isolated, not an error). An envelope that is not the signed
+    /// one is an integrity error.
+    pub fn load(&mut self, ids: &[PageId]) -> Result<()> {
+        let todo: Vec<PageId> = ids
+            .iter()
+            .filter(|id| !self.ws.is_loaded(id) && !self.ws.isolated().contains_key(id))
+            .copied()
+            .collect();
+        for (id, blob) in self.remote.envelopes(&self.ws, &todo)? {
+            let hash = Digest32::of(&blob);
+            match self.ws.load(id, &blob) {
+                Ok(_) => self.remote.dir.keep_blob(&hash, &blob),
+                Err(e) if e.kind == Kind::Access => {}
+                Err(e) => return Err(CliError::from(e).context(format!("page {id}"))),
+            }
+        }
+        self.attribute()
+    }
+
+    /// Runs the catalog's pull loop to the end, then finds who wrote any isolated page.
+    fn load_wanted(&mut self) -> Result<()> {
+        let mut bar = None;
+        for _ in 0..8 {
+            let wanted: Vec<PageId> = self.ws.wanted().into_iter().map(|(id, _)| id).collect();
+            if wanted.is_empty() {
+                break;
+            }
+            if wanted.len() > 200 && bar.is_none() {
+                bar = Some(self.remote.out.progress(wanted.len() as u64, "indexing"));
+            }
+            self.load(&wanted)?;
+        }
+        if let Some(b) = bar {
+            b.finish_and_clear();
+        }
+        Ok(())
+    }
+
+    /// A page's current record, loading it when needed.
+    pub fn record(&mut self, id: &PageId) -> Result<&PageRecord> {
+        self.load(std::slice::from_ref(id))?;
+        Ok(self.ws.record(id)?)
+    }
+
+    /// Every live page decrypted (clone, decrypt, export), in bulk from the mirror.
+    pub fn load_all(&mut self, on_page: &mut dyn FnMut(usize)) -> Result<()> {
+        self.repo()?;
+        let Self { ws, mirror, .. } = self;
+        let gw = mirror
+            .as_ref()
+            .ok_or_else(|| CliError::general("the mirror is not open"))?;
+        gw.load_all(ws, on_page)
+    }
+
+    /// Walks history back from this session's head while `more` says so; tells the core who
+    /// wrote what.
+    fn walk_and_attribute(&mut self, more: &mut dyn FnMut(&Step) -> bool) -> Result<()> {
+        let head = self.ws.head().clone();
+        let steps = self.repo()?.walk(&head, more)?;
+        self.ws.attribute(&steps);
+        Ok(())
+    }
+
+    /// Finds who wrote any page the core asks about (isolated pages, clashes).
+    fn attribute(&mut self) -> Result<()> {
+        let mut wanted = self.ws.unattributed();
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        self.walk_and_attribute(&mut |s| {
+            wanted.retain(|(id, e)| !client::history::introduces(s, id, e));
+            !wanted.is_empty()
+        })
+    }
+
+    /// Who wrote the current version of a page, walking history back when not known yet.
+    pub fn provenance(&mut self, id: &PageId) -> Result<Option<client::history::Provenance>> {
+        self.attribute_all(std::slice::from_ref(id))?;
+        Ok(self.ws.provenance(id).cloned())
+    }
+
+    /// Walks history back until the writer of each of these pages is known (for listings that
+    /// name who wrote every page).
+    pub fn attribute_all(&mut self, ids: &[PageId]) -> Result<()> {
+        let manifest = &self.ws.snapshot().manifest;
+        let mut wanted: Vec<(PageId, core_crypto::state::ManifestEntry)> = ids
+            .iter()
+            .filter(|id| self.ws.provenance(id).is_none())
+            .filter_map(|id| manifest.pages.get(id).map(|e| (*id, *e)))
+            .collect();
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        self.walk_and_attribute(&mut |s| {
+            wanted.retain(|(id, e)| !client::history::introduces(s, id, e));
+            !wanted.is_empty()
+        })
+    }
+
+    /// Asks the server for its head and, if it moved, verifies it as extending this session's
+    /// (every step between) and adopts it.
+    pub fn refresh(&mut self) -> Result<()> {
+        let (state, _, commit) = self.remote.api.head_probe(&self.remote.hex())?;
+        let same_state = Digest32::of(&state) == self.ws.head().state_hash();
+        if same_state && commit == self.commit {
+            return Ok(());
+        }
+        let _lock = self.remote.dir.lock()?;
+        if same_state {
+            // The repository changed without a signed state: check every file.
+            let opened = self.remote.check_repository(&self.ws.seen())?;
+            self.commit = opened.commit;
+            self.mirror = None;
+            return Ok(());
+        }
+        let u = self.remote.fetch_update(self.ws.head())?;
+        self.ws
+            .advance(&u.newer, &u.state, &u.manifest, &u.trail)
+            .map_err(|e| CliError::from(e).context("verifying the wiki's new version"))?;
+        self.commit = u.commit;
+        self.remote.keep(self.ws.head(), &self.commit)?;
+        drop(_lock);
+        self.load_wanted()
+    }
+
+    /// Runs `change` on a draft of the current head and commits it. A page the change needs is
+    /// loaded and the change run again; on a conflict the session refreshes and runs it again.
+    /// Returns the new sequence and what `change` returned, or `None` when it staged nothing.
+    pub fn write<T>(
+        &mut self,
+        index: IndexWrite,
+        change: &mut dyn FnMut(&mut Draft<'_>) -> client::Result<T>,
+    ) -> Result<Option<(u64, T)>> {
+        self.commit(&mut |ws, now| {
+            let mut draft = ws.draft(now)?;
+            let value = change(&mut draft)?;
+            if draft.is_empty() && !draft.index_pending(index) {
                 return Ok(None);
             }
-            let lag = self.catalog.stored_lag.saturating_add(stage.staged);
-            // The index is rewritten when asked to, after a key change, or when due (small, or
-            // lagging too far); otherwise it lags (see `wiki::Catalog`).
-            let write_index = write_index
-                && (self.force_index
-                    || epoch_changed
-                    || core_crypto::index::index_due(stage.index.pages().len(), lag));
-            let Stage {
-                mut batch,
-                mut index,
-                ..
-            } = stage;
-            if write_index {
-                for old in &self.catalog.old_index_ids {
-                    batch.remove(old)?;
+            Ok(Some((draft.finish(index)?, value)))
+        })
+    }
+
+    /// The commit loop under [`Self::write`], for changes that start their own draft (keyring
+    /// changes): `make` builds and signs the write on the current head, or returns `None`.
+    pub fn commit<T>(
+        &mut self,
+        make: &mut dyn FnMut(&Workspace, i64) -> client::Result<Option<(Pending, T)>>,
+    ) -> Result<Option<(u64, T)>> {
+        let mut attempt = 0;
+        loop {
+            let t = std::time::Instant::now();
+            let (pending, value) = match make(&self.ws, crate::time::now_ms()) {
+                Ok(Some(p)) => p,
+                Ok(None) => return Ok(None),
+                Err(e) if e.kind == Kind::NotLoaded => {
+                    let page = e.page.ok_or_else(|| CliError::general(e.message.clone()))?;
+                    self.load(&[page])?;
+                    if !self.ws.is_loaded(&page) && !self.ws.isolated().contains_key(&page) {
+                        return Err(CliError::general(e.message));
+                    }
+                    continue;
                 }
-                index.seq = self.snapshot.state.seq + 1;
-                let record = index.to_record(&self.who.user, wiki::now_ms())?;
-                batch.put(&mut OsRng, &self.keys, self.catalog.index_id, &record)?;
-            }
-            let prepared = batch.finish(&self.who.identity)?;
+                Err(e) => return Err(e.into()),
+            };
             crate::output::timing("encrypt, sign and check the commit", t);
             let t = std::time::Instant::now();
-            let outcome = self.remote.api.commit(
-                &self.remote.wiki.to_hex(),
-                &CommitRequest {
-                    state: prepared.state.as_bytes(),
-                    manifest: &prepared.manifest.encode(),
-                    blobs: &prepared.blobs,
-                    keyring: prepared.keyring.as_ref().map(|k| k.as_bytes()),
-                },
-            )?;
+            let blobs: Vec<Vec<u8>> = pending.commit().blobs.clone();
+            let outcome = self
+                .remote
+                .api
+                .commit(&self.remote.hex(), &pending.body())?;
             crate::output::timing("send the commit", t);
-            let t = std::time::Instant::now();
             match outcome {
-                CommitOutcome::Conflict => continue,
-                CommitOutcome::Accepted { seq } => {
-                    let mut by_hash: BTreeMap<Digest32, Vec<u8>> = prepared
-                        .blobs
-                        .iter()
-                        .map(|b| (Digest32::of(b), b.clone()))
-                        .collect();
-                    let next = prepared.into_snapshot(&self.snapshot);
-                    // Adopt the new head in place: only the pages this commit wrote or removed
-                    // change (copying every blob took 150 ms per commit at 10,000 pages).
-                    let complete = next.manifest.pages.iter().all(|(id, entry)| {
-                        by_hash.contains_key(&entry.hash) || self.blobs.contains_key(id)
-                    });
-                    if !complete {
-                        return Err(CliError::general("lost a blob while committing"));
+                CommitOutcome::Accepted { seq, commit } => {
+                    self.ws.accept(pending)?;
+                    for b in &blobs {
+                        self.remote.dir.keep_blob(&Digest32::of(b), b);
                     }
-                    self.remote
-                        .ctx
-                        .seen
-                        .store(&self.remote.wiki, &next.seen_record())?;
-                    self.blobs
-                        .retain(|id, _| next.manifest.pages.contains_key(id));
-                    for (id, entry) in &next.manifest.pages {
-                        if let Some(blob) = by_hash.remove(&entry.hash) {
-                            self.blobs.insert(*id, blob);
-                        }
+                    self.commit = commit;
+                    let _lock = self.remote.dir.lock()?;
+                    self.remote.keep(self.ws.head(), &self.commit)?;
+                    return Ok(Some((seq, value)));
+                }
+                CommitOutcome::Conflict => {
+                    attempt += 1;
+                    if attempt >= MAX_ATTEMPTS {
+                        return Err(CliError::new(
+                            ErrorKind::Conflict,
+                            format!(
+                                "the wiki kept changing while writing ({attempt} attempts); nothing was written"
+                            ),
+                        )
+                        .with_hint("try again in a moment"));
                     }
-                    self.snapshot = next;
-                    self.catalog.index = index;
-                    if write_index {
-                        self.catalog.old_index_ids.clear();
-                        self.catalog.stored_lag = 0;
-                    } else {
-                        self.catalog.stored_lag = lag;
-                    }
-                    crate::output::timing("adopt the new head", t);
-                    return Ok(Some(seq));
+                    self.remote.out.note(
+                        "someone else changed the wiki meanwhile; redoing the change on the new version",
+                    );
+                    std::thread::sleep(backoff(attempt));
+                    self.refresh()?;
                 }
             }
         }
-        Err(CliError::new(
-            ErrorKind::Conflict,
-            "the wiki kept changing while writing; nothing was written",
-        )
-        .with_hint("try again in a moment"))
+    }
+
+    /// Drops kept envelopes of old versions when they pile up.
+    pub fn tidy(&self) {
+        let live: BTreeSet<Digest32> = self
+            .ws
+            .snapshot()
+            .manifest
+            .pages
+            .values()
+            .map(|e| e.hash)
+            .collect();
+        self.remote.dir.prune_blobs(&live);
     }
 }

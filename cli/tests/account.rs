@@ -35,7 +35,7 @@ fn passwd_and_recovery_key() {
         .vars
         .push(("ZKWIKI_NEW_PASSPHRASE".into(), "short".into()));
     let err = alice.fails(&["passwd"], 2);
-    assert!(err.contains("shorter than 8"), "{err}");
+    assert!(err.contains("shorter than 10"), "{err}");
     alice.vars.pop();
     assert_eq!(
         with_passphrase(&alice, PASSPHRASE, &["cat", "Plan.md"]).0,

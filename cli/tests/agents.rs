@@ -263,7 +263,8 @@ fn agents_read_write_scope_revoke_rotate_over_mcp() {
     assert_eq!(hits[0]["path"], "research/a.md", "{hits}");
     let history = mcp.ok("page_history", json!({ "path": "notes/agent.md" }));
     assert_eq!(history.as_array().unwrap().len(), 2, "{history}");
-    assert_eq!(history[0]["author"], "scribe");
+    assert_eq!(history[0]["signer"], "scribe", "{history}");
+    assert_eq!(history[0]["author_claimed"], "scribe");
     // History shows which agent wrote what: the state signer is the agent's own key.
     let log = alice.json(&["log"]);
     assert!(log.to_string().contains("scribe"), "{log}");
@@ -490,7 +491,8 @@ fn mcp_session_sees_other_writers_and_its_own_writes() {
     alice.setup("alice", "team");
     alice.put("Home.md", "# Home\nfirst\n");
     let key = grant_agent(&alice, "scribe", "write");
-    let mut mcp = Mcp::start(&Env::new(Some(&server)), &key);
+    let agent_env = Env::new(Some(&server));
+    let mut mcp = Mcp::start(&agent_env, &key);
 
     assert_eq!(
         content(&mcp.ok("read_page", json!({ "path": "Home.md" }))),
@@ -607,15 +609,10 @@ fn mcp_session_refuses_a_rollback_instead_of_serving_stale_pages() {
     // states from there. The new head is two sequences past the one the session verified, so
     // neither the sequence nor the successor's link gives it away: only walking back does.
     op.reset(&before);
-    std::fs::remove_file(
-        alice
-            .tmp
-            .path()
-            .join("data/wikis")
-            .join(&wiki)
-            .join("seen.json"),
-    )
-    .unwrap();
+    // She forgets everything her machine verified: the seen record and the kept head.
+    let hers = alice.tmp.path().join("data/wikis").join(&wiki);
+    std::fs::remove_file(hers.join("seen.json")).unwrap();
+    std::fs::remove_file(hers.join("head.bin")).unwrap();
     alice.put("plan.md", "# Plan\nanother v2\n");
     alice.put("plan.md", "# Plan\nanother v3\n");
     alice.put("plan.md", "# Plan\nanother v4\n");
@@ -631,7 +628,8 @@ fn mcp_session_is_refused_after_revocation() {
     alice.setup("alice", "team");
     alice.put("a.md", "# A\nfor agents\n");
     let key = grant_agent(&alice, "reviewer", "read");
-    let mut mcp = Mcp::start(&Env::new(Some(&server)), &key);
+    let agent_env = Env::new(Some(&server));
+    let mut mcp = Mcp::start(&agent_env, &key);
     assert!(content(&mcp.ok("read_page", json!({ "path": "a.md" }))).contains("for agents"));
     alice.json(&["agent", "revoke", "reviewer"]);
     for tool in ["read_page", "list_pages", "search"] {

@@ -107,7 +107,7 @@ fn otterwiki_import_keeps_pages_front_matter_and_history() {
             .iter()
             .map(|e| {
                 (
-                    e["author"].as_str().unwrap().to_owned(),
+                    e["author_claimed"].as_str().unwrap().to_owned(),
                     e["written_at_ms"].as_i64().unwrap() / 1000,
                 )
             })
@@ -139,7 +139,7 @@ fn otterwiki_import_keeps_pages_front_matter_and_history() {
     );
     // Search works over the imported pages.
     assert_eq!(
-        alice.ok(&["search", "punched"]),
+        alice.ok(&["search", "-l", "punched"]),
         "projects/notes/good ideas.md\n"
     );
 }

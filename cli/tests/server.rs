@@ -13,7 +13,7 @@ use core_crypto::identity::UserIdentity;
 use core_crypto::keyring::{KeyringDraft, MemberKind, NewMember, Role};
 use core_crypto::snapshot::SeenRecord;
 use rand_core::OsRng;
-use zkwiki_cli::api::{Api, CommitOutcome, CommitRequest};
+use zkwiki_cli::api::{Api, CommitOutcome};
 
 fn page_id(env: &Env, path: &str) -> String {
     let v = env.json(&["ls"]);
@@ -36,10 +36,12 @@ fn add_reader(env: &Env, server: &Server, wiki: &str, name: &str) -> UserIdentit
     }
     let (_, owner) = zkwiki_cli::keystore::read_key_file(&key).unwrap();
     let git = zkwiki_cli::git::Git::at(&server.repo(wiki));
-    let v = zkwiki_cli::repo::load(&git, "refs/heads/main", &SeenRecord::default()).unwrap();
-    let keys = v.snapshot.keyring.unlock(&owner).unwrap();
+    let gw = zkwiki_cli::repo::GitWiki::at(git, "refs/heads/main").unwrap();
+    let (head, _) = gw.verify(&SeenRecord::default()).unwrap();
+    let v = head.snapshot();
+    let keys = v.keyring.unlock(&owner).unwrap();
     let member = UserIdentity::make(&mut OsRng);
-    let mut draft = KeyringDraft::edit(&v.snapshot.keyring, &keys).unwrap();
+    let mut draft = KeyringDraft::edit(&v.keyring, &keys).unwrap();
     draft
         .add_member(NewMember {
             name: name.into(),
@@ -50,27 +52,18 @@ fn add_reader(env: &Env, server: &Server, wiki: &str, name: &str) -> UserIdentit
         })
         .unwrap();
     let next = draft.sign(&mut OsRng, &owner).unwrap();
-    let mut batch = v.snapshot.begin_write();
+    let mut batch = v.begin_write();
     batch.set_keyring(next).unwrap();
     let p = batch.finish(&owner).unwrap();
-    let session: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(env.tmp.path().join("data").join("session.json")).unwrap(),
-    )
-    .unwrap();
+    let session: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(env.profile_dir().join("session.json")).unwrap())
+            .unwrap();
     let api = Api::new(
         &server.url,
         Some(session["token"].as_str().unwrap().to_owned()),
     );
     let outcome = api
-        .commit(
-            wiki,
-            &CommitRequest {
-                state: p.state.as_bytes(),
-                manifest: &p.manifest.encode(),
-                blobs: &p.blobs,
-                keyring: p.keyring.as_ref().map(|k| k.as_bytes()),
-            },
-        )
+        .commit(wiki, &client::wire::CommitRequest::of(&p))
         .unwrap();
     assert!(matches!(outcome, CommitOutcome::Accepted { .. }));
     member
@@ -123,7 +116,7 @@ fn every_command_round_trips() {
     {
         use std::os::unix::fs::PermissionsExt;
         for f in ["session.json", "identity.json"] {
-            let mode = std::fs::metadata(alice.tmp.path().join("data").join(f))
+            let mode = std::fs::metadata(alice.profile_dir().join(f))
                 .unwrap()
                 .permissions()
                 .mode();
@@ -168,11 +161,28 @@ fn every_command_round_trips() {
     );
 
     // search, mv, log following the rename, rm.
-    assert_eq!(alice.ok(&["search", "brown", "fox"]), "projects/Plan.md\n");
-    assert_eq!(alice.ok(&["search", "welc*"]), "Home.md\n");
-    assert_eq!(alice.ok(&["search", "nothing-like-this"]), "");
+    // Matching lines as `path:line:text`, like rg; `-l` for paths; exit 1 on no match.
+    assert_eq!(
+        alice.ok(&["search", "brown", "fox"]),
+        "projects/Plan.md:1:The slow brown fox\n"
+    );
+    assert_eq!(
+        alice.ok(&["search", "-l", "brown", "fox"]),
+        "projects/Plan.md\n"
+    );
+    assert_eq!(alice.ok(&["search", "welc*"]), "Home.md:5:# Welcome\n");
+    assert_eq!(
+        alice.ok(&["search", "-l", "bro"]),
+        "projects/Plan.md\n",
+        "the last word is a prefix"
+    );
+    let none = alice.run(&["search", "nothing-like-this"]);
+    assert_eq!(
+        (none.code, none.stdout.as_str(), none.stderr.as_str()),
+        (1, "", "")
+    );
     alice.ok(&["mv", "projects/Plan.md", "projects/Roadmap.md"]);
-    assert_eq!(alice.ok(&["search", "slow"]), "projects/Roadmap.md\n");
+    assert_eq!(alice.ok(&["search", "-l", "slow"]), "projects/Roadmap.md\n");
     let log = alice.json(&["log", "projects/Roadmap.md"]);
     let actions: Vec<&str> = log["entries"]
         .as_array()
@@ -300,7 +310,7 @@ fn clone_then_decrypt_offline_and_textconv_diffs() {
     );
     // The token is not stored in the clone's config.
     let config = std::fs::read_to_string(cl.join(".zkwiki/git/.git/config")).unwrap();
-    let session = std::fs::read_to_string(alice.tmp.path().join("data/session.json")).unwrap();
+    let session = std::fs::read_to_string(alice.profile_dir().join("session.json")).unwrap();
     let token: serde_json::Value = serde_json::from_str(&session).unwrap();
     assert!(!config.contains(token["token"].as_str().unwrap()));
     assert!(!config.contains("zks_"));

@@ -72,7 +72,10 @@ pub fn trail_needed(seen: &SeenRecord, head_seq: u64) -> Result<Option<RangeIncl
 pub type TrailPoint = (Vec<u8>, Vec<u8>);
 
 /// The keyring version a state names, which must be in `chain`.
-pub(crate) fn keyring_of<'c>(chain: &'c [Keyring], state: &WikiState) -> Result<(usize, &'c Keyring)> {
+pub(crate) fn keyring_of<'c>(
+    chain: &'c [Keyring],
+    state: &WikiState,
+) -> Result<(usize, &'c Keyring)> {
     chain
         .iter()
         .enumerate()
@@ -93,6 +96,10 @@ pub(crate) fn verify_step(
     next: &WikiState,
     next_manifest: &Manifest,
 ) -> Result<Step> {
+    if next.seq != prev.seq + 1 || next.prev != prev.hash() {
+        // The states do not link: whoever showed the earlier one now shows another branch.
+        return Err(fork_at(prev.seq).context(format!("state {}", next.seq)));
+    }
     let (prev_k, _) = keyring_of(chain, prev)?;
     let (next_k, keyring) = keyring_of(chain, next)?;
     if next_k != prev_k && next_k != prev_k + 1 {
@@ -103,7 +110,13 @@ pub(crate) fn verify_step(
     }
     prev.verify_transition(prev_manifest, next, next_manifest, keyring)
         .map_err(|e| Error::from(e).context(format!("state {}", next.seq)))?;
-    Ok(step_of(prev_manifest, next, next_manifest, keyring, next_k != prev_k))
+    Ok(step_of(
+        prev_manifest,
+        next,
+        next_manifest,
+        keyring,
+        next_k != prev_k,
+    ))
 }
 
 /// The step from `prev_manifest` to a verified `next`.
@@ -147,7 +160,11 @@ fn walk(
 ) -> Result<Vec<Step>> {
     let mut steps = Vec::with_capacity(trail.len() + 1);
     let mut prev = base;
-    for (s, m) in trail.iter().map(|(s, m)| (s, m)).chain(std::iter::once(head)) {
+    for (s, m) in trail
+        .iter()
+        .map(|(s, m)| (s, m))
+        .chain(std::iter::once(head))
+    {
         steps.push(verify_step(chain, prev.0, prev.1, s, m)?);
         prev = (s, m);
     }
@@ -173,11 +190,7 @@ fn fork_at(seq: u64) -> Error {
 /// Checks that `trail` holds exactly the states `from ..= to`, in order.
 fn check_trail_seqs(trail: &[(WikiState, Manifest)], from: u64, to: u64) -> Result<()> {
     let expected = to.checked_sub(from).map_or(0, |d| d + 1);
-    if trail.len() as u64 != expected
-        || trail
-            .iter()
-            .zip(from..)
-            .any(|((s, _), seq)| s.seq != seq)
+    if trail.len() as u64 != expected || trail.iter().zip(from..).any(|((s, _), seq)| s.seq != seq)
     {
         return Err(Error::integrity(format!(
             "the server did not return the states {from} to {to} in order"
@@ -216,8 +229,7 @@ impl VerifiedHead {
                     (&first.0, &first.1),
                     rest,
                     (&head.snapshot.state, &head.snapshot.manifest),
-                )
-                .map_err(|e| trail_error(e, s))?
+                )?
             }
             _ => Vec::new(),
         };
@@ -225,7 +237,10 @@ impl VerifiedHead {
     }
 
     /// A wiki just created (genesis keyring, first state, empty manifest).
-    pub fn genesis(keyring: Keyring, creator: &core_crypto::identity::UserIdentity) -> Result<Self> {
+    pub fn genesis(
+        keyring: Keyring,
+        creator: &core_crypto::identity::UserIdentity,
+    ) -> Result<Self> {
         let snapshot = Snapshot::genesis(keyring.clone(), creator)?;
         Ok(Self {
             chain: vec![keyring],
@@ -246,7 +261,9 @@ impl VerifiedHead {
         let mut chain = self.chain.clone();
         for bytes in newer_keyrings {
             let next = Keyring::decode(bytes.as_ref())?;
-            let latest = chain.last().ok_or_else(|| Error::integrity("empty keyring chain"))?;
+            let latest = chain
+                .last()
+                .ok_or_else(|| Error::integrity("empty keyring chain"))?;
             if next.seq <= latest.seq {
                 // A version already held: it must be the very same bytes.
                 let same = chain
@@ -264,7 +281,9 @@ impl VerifiedHead {
             latest.verify_next(&next)?;
             chain.push(next);
         }
-        let latest = chain.last().ok_or_else(|| Error::integrity("empty keyring chain"))?;
+        let latest = chain
+            .last()
+            .ok_or_else(|| Error::integrity("empty keyring chain"))?;
         latest.check_fresh(Some(self.snapshot.keyring.seen()))?;
         let next_state = WikiState::decode(state)?;
         let next_manifest = Manifest::decode(manifest)?;
@@ -280,8 +299,7 @@ impl VerifiedHead {
                 (&self.snapshot.state, &self.snapshot.manifest),
                 &trail,
                 (&next_state, &next_manifest),
-            )
-            .map_err(|e| trail_error(e, seen))?
+            )?
         };
         let head = Self {
             snapshot: Snapshot {
@@ -357,19 +375,6 @@ impl VerifiedHead {
     /// What to remember for rollback and fork detection.
     pub fn seen_record(&self) -> SeenRecord {
         self.snapshot.seen_record()
-    }
-}
-
-/// Any failure along the trail means the new head does not extend the state seen: say so.
-fn trail_error(e: Error, seen: Seen) -> Error {
-    if e.kind == crate::error::Kind::Integrity && !e.message.starts_with("fork") {
-        let base = fork_at(seen.seq);
-        Error {
-            message: format!("{} ({})", base.message, e.message),
-            ..base
-        }
-    } else {
-        e
     }
 }
 

@@ -95,11 +95,15 @@ impl<'h> HistoryWalk<'h> {
             state: WikiState::decode(state)?,
             manifest: Manifest::decode(manifest)?,
         };
-        if Some(older.state.seq) != self.needed() {
+        let Some(wanted) = self.needed() else {
+            return Err(Error::integrity(
+                "history: a state older than the wiki's first one",
+            ));
+        };
+        if older.state.seq != wanted {
             return Err(Error::integrity(format!(
-                "history: asked for state {:?}, the server sent state {}",
-                self.needed(),
-                older.state.seq
+                "history: the state before {} should be state {wanted}, but it is state {} (the history was rewritten)",
+                self.oldest.state.seq, older.state.seq
             )));
         }
         let step = verify_step(

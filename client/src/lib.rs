@@ -6,15 +6,21 @@
 //! - [`history`]: the one verified walk back through history, and who wrote what;
 //! - [`workspace`]: one open wiki: catalog and index upkeep, loading and isolating pages,
 //!   writes ([`workspace::Draft`]), members and revocation reports, search;
+//! - [`layout`]: the wiki's git tree, and that unlisted files are errors;
 //! - [`policy`]: which page paths a wiki holds (for writers and readers alike);
 //! - [`merge`]: line diffs and the three-way merge after a conflict; [`search`]: snippets;
+//! - [`keyfile`]: key files and the member identities a clone carries (offline, forever);
 //! - [`seen`]: the remembered highest versions; [`wire`]: the HTTP API's bodies and routes;
+//! - [`account`]: registration, login checks and protector changes;
 //! - [`display`]: untrusted text made safe to show; [`error`]: one error classification.
 
+pub mod account;
 pub mod display;
 pub mod error;
 pub mod head;
 pub mod history;
+pub mod keyfile;
+pub mod layout;
 pub mod merge;
 pub mod policy;
 pub mod search;

@@ -56,19 +56,24 @@ pub enum PathProblem {
 
 impl PathProblem {
     /// Why, in words.
-    pub fn reason(self) -> &'static str {
+    pub fn reason(self) -> String {
         match self {
-            Self::Format(r) => r,
-            Self::Reserved => "is under .zkwiki/, which is reserved for zkwiki's own records",
-            Self::GitFolder => "has a '.git' segment, which a clone could not hold",
-            Self::LongSegment => "has a name longer than 255 bytes, which file systems cannot hold",
+            Self::Format(r) => format!("is not a valid path ({r})"),
+            Self::Reserved => {
+                "is under .zkwiki/, which is reserved for zkwiki's own records".into()
+            }
+            Self::GitFolder => "has a '.git' segment, which a clone could not hold".into(),
+            Self::LongSegment => {
+                "has a name longer than 255 bytes, which file systems cannot hold".into()
+            }
             Self::DeviceName => {
                 "has a name Windows reserves for devices (CON, PRN, AUX, NUL, COM1-9, LPT1-9)"
+                    .into()
             }
-            Self::WindowsCharacter => "has a character Windows cannot hold (< > : \" | ? *)",
-            Self::TrailingDotOrSpace => "has a name ending in '.' or a space",
+            Self::WindowsCharacter => "has a character Windows cannot hold (< > : \" | ? *)".into(),
+            Self::TrailingDotOrSpace => "has a name ending in '.' or a space".into(),
             Self::Invisible => {
-                "has an invisible or text-direction character that could disguise it"
+                "has an invisible or text-direction character that could disguise it".into()
             }
         }
     }
@@ -100,10 +105,7 @@ pub fn check(path: &str) -> core::result::Result<(), PathProblem> {
             return Err(PathProblem::TrailingDotOrSpace);
         }
         let stem = segment.split('.').next().unwrap_or(segment).trim_end();
-        if WINDOWS_DEVICES
-            .iter()
-            .any(|d| stem.eq_ignore_ascii_case(d))
-        {
+        if WINDOWS_DEVICES.iter().any(|d| stem.eq_ignore_ascii_case(d)) {
             return Err(PathProblem::DeviceName);
         }
     }
@@ -205,7 +207,9 @@ fn is_folder_of(folder: &str, path: &str) -> bool {
 
 /// Every group of live pages whose paths clash with each other (see [`find_clash`]), each
 /// group sorted by page id. Linear in the number of pages (times the path depth).
-pub fn clash_groups<'a>(pages: impl IntoIterator<Item = (&'a PageId, &'a str)>) -> Vec<Vec<PageId>> {
+pub fn clash_groups<'a>(
+    pages: impl IntoIterator<Item = (&'a PageId, &'a str)>,
+) -> Vec<Vec<PageId>> {
     let mut by_key: BTreeMap<String, BTreeSet<PageId>> = BTreeMap::new();
     for (id, p) in pages {
         by_key.entry(clash_key(p)).or_default().insert(*id);
@@ -214,7 +218,10 @@ pub fn clash_groups<'a>(pages: impl IntoIterator<Item = (&'a PageId, &'a str)>) 
     let mut groups: Vec<BTreeSet<PageId>> = Vec::new();
     let mut group_of: BTreeMap<PageId, usize> = BTreeMap::new();
     let mut join = |a: &BTreeSet<PageId>, groups: &mut Vec<BTreeSet<PageId>>| {
-        let existing: BTreeSet<usize> = a.iter().filter_map(|id| group_of.get(id).copied()).collect();
+        let existing: BTreeSet<usize> = a
+            .iter()
+            .filter_map(|id| group_of.get(id).copied())
+            .collect();
         let mut merged: BTreeSet<PageId> = a.clone();
         for g in existing.iter().rev() {
             merged.extend(std::mem::take(&mut groups[*g]));
@@ -309,12 +316,18 @@ mod tests {
         let it = || pages.iter().map(|(id, p)| (id, *p));
         assert_eq!(find_clash(it(), "home.MD", None).map(|c| c.0), Some(ids[0]));
         assert_eq!(find_clash(it(), "Home.md", Some(ids[0])), None);
-        assert_eq!(find_clash(it(), "f.md/g.md", None).map(|c| c.0), Some(ids[1]));
+        assert_eq!(
+            find_clash(it(), "f.md/g.md", None).map(|c| c.0),
+            Some(ids[1])
+        );
         assert_eq!(find_clash(it(), "notes", None).map(|c| c.0), Some(ids[3]));
         // "Café" precomposed vs decomposed (without the feature, with the NFC a driver installs).
         #[cfg(not(feature = "unicode-normalization"))]
         set_nfc(|s| s.replace("e\u{301}", "\u{e9}"));
-        assert_eq!(find_clash(it(), "cafe\u{301}.md", None).map(|c| c.0), Some(ids[2]));
+        assert_eq!(
+            find_clash(it(), "cafe\u{301}.md", None).map(|c| c.0),
+            Some(ids[2])
+        );
         assert_eq!(find_clash(it(), "notes/b.md", None), None);
 
         let live = [

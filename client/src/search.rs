@@ -127,9 +127,70 @@ pub fn count(text: &str, terms: &[String]) -> u32 {
         .sum()
 }
 
+/// The words of a query as [`crate::Workspace::search`] matches them: `(term, prefix)`, the
+/// last word a prefix unless the query ends with a space (or the word ends with `*`).
+pub fn query_terms(query: &str) -> Vec<(String, bool)> {
+    let words: Vec<&str> = query.split_whitespace().collect();
+    let open_end = !query.ends_with(char::is_whitespace);
+    let mut out = Vec::new();
+    for (i, w) in words.iter().enumerate() {
+        let star = w.ends_with('*');
+        let last_word = i + 1 == words.len();
+        let parts: Vec<String> = core_crypto::index::terms(w.trim_end_matches('*')).collect();
+        let n = parts.len();
+        for (j, t) in parts.into_iter().enumerate() {
+            let last = j + 1 == n;
+            out.push((t, last && (star || last_word && open_end)));
+        }
+    }
+    out
+}
+
+/// The lines of `text` holding a word of the query (1-based line numbers), as a search shows
+/// where a page matched (like `rg`): at most `limit`.
+pub fn matching_lines<'t>(text: &'t str, query: &str, limit: usize) -> Vec<(usize, &'t str)> {
+    let terms = query_terms(query);
+    if terms.is_empty() {
+        return Vec::new();
+    }
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| {
+            core_crypto::index::terms(line).any(|w| {
+                terms.iter().any(|(t, prefix)| {
+                    if *prefix {
+                        w.starts_with(t.as_str())
+                    } else {
+                        w == *t
+                    }
+                })
+            })
+        })
+        .take(limit)
+        .map(|(i, line)| (i + 1, line))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn matching_lines_follow_the_search_rule() {
+        let text = "# Plans\nthe planning meeting\nnothing here\nPLAN B\n";
+        assert_eq!(
+            matching_lines(text, "plan", 10),
+            [(1, "# Plans"), (2, "the planning meeting"), (4, "PLAN B")]
+        );
+        assert_eq!(
+            matching_lines(text, "plan ", 10),
+            [(4, "PLAN B")],
+            "a finished word is exact"
+        );
+        assert_eq!(matching_lines(text, "plan* here", 10).len(), 4);
+        assert_eq!(matching_lines(text, "plan", 1).len(), 1);
+        assert!(matching_lines(text, "", 10).is_empty());
+    }
 
     #[test]
     fn snippets_and_counts() {

@@ -61,8 +61,9 @@ pub fn decode(json: &str) -> Result<SeenRecord> {
         return Ok(SeenRecord::default());
     }
     let r: RecordJson = serde_json::from_str(json).map_err(|_| {
-        Error::input("the remembered wiki version on this device is unreadable")
-            .with_hint("it is rebuilt at the next verified read; delete it if it was edited by hand")
+        Error::input("the remembered wiki version on this device is unreadable").with_hint(
+            "it is rebuilt at the next verified read; delete it if it was edited by hand",
+        )
     })?;
     Ok(SeenRecord {
         keyring: from_json(r.keyring)?,

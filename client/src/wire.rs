@@ -67,6 +67,10 @@ pub mod route {
     pub fn head(wiki: &str) -> String {
         format!("/api/v1/wikis/{wiki}/head")
     }
+    /// `GET`: the current state without the manifest (the cheap "did it change?" probe).
+    pub fn head_probe(wiki: &str) -> String {
+        format!("/api/v1/wikis/{wiki}/head?manifest=0")
+    }
     /// `GET`: one older state and its manifest.
     pub fn state(wiki: &str, seq: u64) -> String {
         format!("/api/v1/wikis/{wiki}/states/{seq}")
@@ -146,7 +150,11 @@ pub struct LoginResponse {
 
 impl core::fmt::Debug for LoginResponse {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "LoginResponse(token [REDACTED], expires {})", self.expires_at)
+        write!(
+            f,
+            "LoginResponse(token [REDACTED], expires {})",
+            self.expires_at
+        )
     }
 }
 
@@ -263,7 +271,7 @@ impl KeyringResponse {
 }
 
 /// `GET /api/v1/wikis/{wiki}/head` answer (also the `head` of a 409, and the answer of
-/// `GET /states/{seq}`, without `keyring_seq`).
+/// `GET /states/{seq}`, without `keyring_seq` and `commit`).
 #[derive(Debug, Serialize, Deserialize)]
 pub struct HeadResponse {
     /// The state.
@@ -273,6 +281,23 @@ pub struct HeadResponse {
     /// The latest keyring sequence.
     #[serde(default)]
     pub keyring_seq: u64,
+    /// The git commit of the head (the same state under another commit means the repository
+    /// changed without a new signed state: a client then checks every file).
+    #[serde(default)]
+    pub commit: String,
+}
+
+/// `GET /api/v1/wikis/{wiki}/head?manifest=0` answer.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct HeadProbe {
+    /// The state.
+    pub state: String,
+    /// The latest keyring sequence.
+    #[serde(default)]
+    pub keyring_seq: u64,
+    /// The git commit of the head.
+    #[serde(default)]
+    pub commit: String,
 }
 
 impl HeadResponse {
@@ -307,8 +332,10 @@ pub struct CommitRequest {
     /// Its manifest.
     pub manifest: String,
     /// New envelopes.
+    #[serde(default)]
     pub blobs: Vec<String>,
     /// New keyring version, if membership changes.
+    #[serde(default)]
     pub keyring: Option<String>,
 }
 
@@ -501,12 +528,23 @@ mod tests {
             ("internal", 500, Kind::Unavailable),
             ("bad_request", 400, Kind::Input),
         ] {
-            assert_eq!(server_error(status, body(code).as_bytes()).kind, kind, "{code}");
+            assert_eq!(
+                server_error(status, body(code).as_bytes()).kind,
+                kind,
+                "{code}"
+            );
         }
         assert_eq!(server_error(502, b"<html>").kind, Kind::Unavailable);
-        assert_eq!(error_code(body("conflict").as_bytes()).as_deref(), Some("conflict"));
+        assert_eq!(
+            error_code(body("conflict").as_bytes()).as_deref(),
+            Some("conflict")
+        );
         // A hostile message cannot drive the terminal.
         let evil = r#"{"error":{"code":"forbidden","message":"\u001b]0;pwned\u0007x"}}"#;
-        assert!(!server_error(403, evil.as_bytes()).message.contains('\u{1b}'));
+        assert!(
+            !server_error(403, evil.as_bytes())
+                .message
+                .contains('\u{1b}')
+        );
     }
 }

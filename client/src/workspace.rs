@@ -66,7 +66,11 @@ impl Isolated {
     /// One line for people: "unreadable page written by mallory at seq 7: …".
     pub fn describe(&self, page: &PageId) -> String {
         let who = match &self.written {
-            Some(p) => format!("written by {} at seq {}", crate::display::escape(&p.signer), p.seq),
+            Some(p) => format!(
+                "written by {} at seq {}",
+                crate::display::escape(&p.signer),
+                p.seq
+            ),
             None => "written by an unknown member (history not checked yet)".to_owned(),
         };
         let path = self
@@ -74,10 +78,7 @@ impl Isolated {
             .as_deref()
             .map(|p| format!(" {:?}", crate::display::escape(p)))
             .unwrap_or_default();
-        format!(
-            "unreadable page {page}{path} {who}: {}",
-            self.problem
-        )
+        format!("unreadable page {page}{path} {who}: {}", self.problem)
     }
 }
 
@@ -165,7 +166,12 @@ fn page_versions(index: &SearchIndex) -> BTreeMap<PageId, Digest32> {
 impl Workspace {
     /// Opens a verified head with `me` (whose member name in this wiki is `my_name`). `steps` are
     /// the transitions verified on the way (they say who wrote what).
-    pub fn open(me: &UserIdentity, my_name: &str, head: VerifiedHead, steps: &[Step]) -> Result<Self> {
+    pub fn open(
+        me: &UserIdentity,
+        my_name: &str,
+        head: VerifiedHead,
+        steps: &[Step],
+    ) -> Result<Self> {
         let keys = head.snapshot().keyring.unlock(me)?;
         let mut ws = Self {
             me: copy_identity(me)?,
@@ -254,7 +260,8 @@ impl Workspace {
             self.failed.remove(id);
             self.clash_pending.remove(id);
         }
-        self.isolated.retain(|id, _| manifest.pages.contains_key(id));
+        self.isolated
+            .retain(|id, _| manifest.pages.contains_key(id));
         self.failed.retain(|id, _| manifest.pages.contains_key(id));
         self.provenance
             .retain(|id, _| manifest.pages.contains_key(id) && !changed.contains(id));

@@ -247,8 +247,31 @@ pub fn seal_page_with_nonce(
     Ok(out)
 }
 
-/// Decrypts a page. `key` must be the scope key named by the envelope's header.
+/// Decrypts a page. `key` must be the scope key named by the envelope's header. Product code
+/// opens pages through a signed manifest (`snapshot::open_listed`); this raw form is public only
+/// with the `hazmat` feature (test vectors, benchmarks).
+#[cfg(feature = "hazmat")]
 pub fn open_page(
+    key: &ScopeKey,
+    wiki: &WikiId,
+    page: &PageId,
+    envelope: &[u8],
+) -> Result<PageRecord> {
+    open_page_raw(key, wiki, page, envelope)
+}
+
+/// See [`open_page`].
+#[cfg(not(feature = "hazmat"))]
+pub(crate) fn open_page(
+    key: &ScopeKey,
+    wiki: &WikiId,
+    page: &PageId,
+    envelope: &[u8],
+) -> Result<PageRecord> {
+    open_page_raw(key, wiki, page, envelope)
+}
+
+fn open_page_raw(
     key: &ScopeKey,
     wiki: &WikiId,
     page: &PageId,

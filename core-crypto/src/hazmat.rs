@@ -5,7 +5,9 @@
 //! raw AEAD here has no key commitment and no context binding.
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{ChaCha20Poly1305, XChaCha20Poly1305};
+#[cfg(feature = "hazmat")]
+use chacha20poly1305::ChaCha20Poly1305;
+use chacha20poly1305::XChaCha20Poly1305;
 use ed25519_dalek::{Signature, VerifyingKey};
 use hkdf::Hkdf;
 use sha2::Sha256;
@@ -50,6 +52,7 @@ pub fn xchacha20poly1305_decrypt(
         .map_err(|_| PrimitiveError)
 }
 
+#[cfg(feature = "hazmat")]
 /// ChaCha20-Poly1305 (RFC 8439) encryption, the AEAD inside age's payload and header: returns
 /// `ciphertext ‖ tag`.
 pub fn chacha20poly1305_encrypt(
@@ -69,6 +72,7 @@ pub fn chacha20poly1305_encrypt(
         .map_err(|_| PrimitiveError)
 }
 
+#[cfg(feature = "hazmat")]
 /// ChaCha20-Poly1305 (RFC 8439) decryption of `ciphertext ‖ tag`.
 pub fn chacha20poly1305_decrypt(
     key: &[u8; 32],

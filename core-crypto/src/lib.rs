@@ -7,8 +7,9 @@
 //! `docs/format.md`; every HKDF label lives in [`labels`].
 //!
 //! Layers, from the bottom:
-//! - [`hazmat`]: the raw primitives exactly as the core calls them (exposed for test vectors);
-//! - [`sealed`]: the one key-committing AEAD construction every format uses;
+//! - `hazmat`: the raw primitives exactly as the core calls them (public only with the `hazmat`
+//!   feature, for test vectors and benchmarks);
+//! - `sealed`: the one key-committing AEAD construction every format uses (likewise);
 //! - [`kdf`] and [`protector`]: passphrase / recovery key → protector key → auth secret + seal key;
 //! - [`identity`]: a user's age X25519 identity and Ed25519 signing key, sealed for the server;
 //! - [`keyring`]: per-wiki epoch secrets wrapped to members as age files, owner-signed, chained;
@@ -19,7 +20,10 @@
 
 pub mod envelope;
 pub mod error;
+#[cfg(feature = "hazmat")]
 pub mod hazmat;
+#[cfg(not(feature = "hazmat"))]
+pub(crate) mod hazmat;
 pub mod identity;
 pub mod ids;
 pub mod index;
@@ -30,7 +34,10 @@ pub mod padding;
 pub mod path;
 pub mod protector;
 pub mod scope;
+#[cfg(feature = "hazmat")]
 pub mod sealed;
+#[cfg(not(feature = "hazmat"))]
+pub(crate) mod sealed;
 pub mod secret;
 pub mod snapshot;
 pub mod state;

@@ -278,6 +278,25 @@ impl Db {
         row.map(|(name, x, e)| to_user(name, &x, &e)).transpose()
     }
 
+    /// The account holding this Ed25519 key (keys are unique across accounts).
+    pub fn user_by_key(&self, ed25519: &[u8; 32]) -> AppResult<Option<User>> {
+        let conn = self.conn()?;
+        let row = conn
+            .query_row(
+                "SELECT name, x25519, ed25519 FROM users WHERE ed25519 = ?1",
+                params![&ed25519[..]],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, Vec<u8>>(1)?,
+                        r.get::<_, Vec<u8>>(2)?,
+                    ))
+                },
+            )
+            .optional()?;
+        row.map(|(name, x, e)| to_user(name, &x, &e)).transpose()
+    }
+
     /// One protector of an account.
     pub fn protector(&self, user: &str, kind: &str) -> AppResult<Option<Protector>> {
         let conn = self.conn()?;

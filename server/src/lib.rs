@@ -19,6 +19,7 @@ pub mod durable;
 pub mod error;
 pub mod extract;
 pub mod git;
+pub mod identities;
 pub mod quarantine;
 pub mod repo;
 mod routes;
@@ -128,7 +129,10 @@ impl AppState {
         let ids = self.store.list_ids()?;
         for id in &ids {
             match self.store.wiki(*id).and_then(|w| w.head()) {
-                Ok(head) => self.index_members(&head),
+                Ok(head) => {
+                    self.index_members(&head);
+                    self.write_identities(*id);
+                }
                 Err(e) => tracing::warn!(wiki = %id, error = %e, "cannot read wiki head"),
             }
         }

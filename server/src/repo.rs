@@ -54,6 +54,9 @@ use crate::error::{AppError, AppResult};
 use crate::quarantine;
 
 const MAIN: &str = "refs/heads/main";
+/// Every member's sealed identities, for offline use of a clone (not signed: each opens only
+/// with its member's secret, and must match the member's keys in the verified keyring).
+const IDENTITIES: &str = "refs/heads/identities";
 const AUTHOR_NAME: &str = "zkwiki";
 const AUTHOR_EMAIL: &str = "zkwiki@invalid";
 const NOT_FOUND: &str = "no such wiki (or it is not yours)";
@@ -147,6 +150,17 @@ impl Head {
             "state": BASE64.encode(self.state.as_bytes()),
             "manifest": BASE64.encode(&self.manifest_bytes),
             "keyring_seq": self.keyring.seq,
+            "commit": self.commit.to_string(),
+        })
+    }
+
+    /// The `head` object without the manifest (`GET /head?manifest=0`): the cheap "did the wiki
+    /// change?" probe of a client that holds a verified head.
+    pub fn to_probe_json(&self) -> Value {
+        json!({
+            "state": BASE64.encode(self.state.as_bytes()),
+            "keyring_seq": self.keyring.seq,
+            "commit": self.commit.to_string(),
         })
     }
 }
@@ -749,6 +763,69 @@ impl Wiki {
             let manifest = tree_blob(repo, &tree, "manifest")?;
             Ok(Some((state, manifest)))
         })
+    }
+
+    /// Rewrites the `identities` branch (`docs/format.md`, "Sealed identities in a clone") to
+    /// hold exactly `files` (`members/<name>.json`): one commit when they changed, none when
+    /// not. Derived data the server rebuilds from its accounts: written with compare-and-swap
+    /// (another process writing the same branch makes this one recompute `files` and try
+    /// again), objects flushed before the ref names them.
+    pub fn write_identities(
+        &self,
+        store: &Store,
+        files: &dyn Fn() -> AppResult<Vec<(String, Vec<u8>)>>,
+    ) -> AppResult<()> {
+        for _ in 0..4 {
+            let files = files()?;
+            let outcome = self.with_repo(|repo| {
+                let current = repo.refname_to_id(IDENTITIES).ok();
+                let parent = match current {
+                    Some(oid) => Some(repo.find_commit(oid)?),
+                    None => None,
+                };
+                let mut members = repo.treebuilder(None)?;
+                for (name, bytes) in &files {
+                    let file = name.strip_prefix("members/").unwrap_or(name);
+                    members.insert(file, repo.blob(bytes)?, i32::from(FileMode::Blob))?;
+                }
+                let members = members.write()?;
+                let mut root = repo.treebuilder(None)?;
+                root.insert("members", members, i32::from(FileMode::Tree))?;
+                let tree = repo.find_tree(root.write()?)?;
+                if parent.as_ref().is_some_and(|p| p.tree_id() == tree.id()) {
+                    return Ok(true);
+                }
+                let sig = signature(now_unix())?;
+                let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
+                let commit = repo.commit(None, &sig, &sig, "zkwiki identities", &tree, &parents)?;
+                store.sync.barrier()?;
+                let moved = match current {
+                    Some(old) => {
+                        repo.reference_matching(IDENTITIES, commit, true, old, "identities")
+                    }
+                    None => repo.reference(IDENTITIES, commit, false, "identities"),
+                };
+                match moved {
+                    Ok(_) => {
+                        store.sync.barrier()?;
+                        Ok(true)
+                    }
+                    Err(e)
+                        if matches!(
+                            e.code(),
+                            git2::ErrorCode::Modified | git2::ErrorCode::Exists
+                        ) =>
+                    {
+                        Ok(false)
+                    }
+                    Err(e) => Err(e.into()),
+                }
+            })?;
+            if outcome {
+                return Ok(());
+            }
+        }
+        Err(AppError::internal("the identities branch kept changing"))
     }
 
     /// The states `from ..= to` (at most [`MAX_STATES_BATCH`] and about [`MAX_STATES_BYTES`] of

@@ -504,6 +504,63 @@ fn wiki_lifecycle_pages_blobs_history_states() {
     assert_eq!(st1.seq, 1);
     c.get(&format!("/api/v1/wikis/{w}/states/99"), Some(&alice.token))
         .expect(404, "not_found");
+    // A batch of states (a client's trail): oldest first, each equal to the single-state answer,
+    // clamped to the head; malformed ranges refused.
+    let batch = c
+        .get(
+            &format!("/api/v1/wikis/{w}/states?from=2&to=99"),
+            Some(&alice.token),
+        )
+        .json();
+    let states = batch["states"].as_array().unwrap();
+    let seqs: Vec<u64> = states
+        .iter()
+        .map(|st| {
+            core_crypto::state::WikiState::decode(&unb64(&st["state"]))
+                .unwrap()
+                .seq
+        })
+        .collect();
+    assert_eq!(seqs, [2, 3, 4, 5]);
+    for st in states {
+        let seq = core_crypto::state::WikiState::decode(&unb64(&st["state"]))
+            .unwrap()
+            .seq;
+        let one = c
+            .get(
+                &format!("/api/v1/wikis/{w}/states/{seq}"),
+                Some(&alice.token),
+            )
+            .json();
+        assert_eq!(
+            (&one["state"], &one["manifest"]),
+            (&st["state"], &st["manifest"])
+        );
+    }
+    for bad in ["from=0&to=3", "from=4&to=2", "from=x&to=2", "to=2"] {
+        c.get(
+            &format!("/api/v1/wikis/{w}/states?{bad}"),
+            Some(&alice.token),
+        )
+        .expect(400, "bad_request");
+    }
+    c.get(&format!("/api/v1/wikis/{w}/states?from=1&to=2"), None)
+        .expect(401, "unauthorized");
+    // The identities branch carries alice's sealed identities, as login hands them out.
+    let members = git_show(&s.repo_dir(&w), "identities:members/alice.json");
+    let member = client::keyfile::MemberIdentity::parse(&members).unwrap();
+    assert_eq!(member.user, "alice");
+    assert_eq!(
+        unb64(&json!(member.recovery.unwrap().sealed_identity)),
+        unb64(
+            &c.post(
+                "/api/v1/login",
+                None,
+                &json!({"user": "alice", "protector": "recovery", "auth": alice.recovery_auth})
+            )
+            .json()["sealed_identity"]
+        )
+    );
 
     // History: newest first; per page with the envelope hash (null when removed).
     let h = c

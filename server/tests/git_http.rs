@@ -135,7 +135,13 @@ fn clone_fetch_layout_and_refused_push() {
     let out = git_out(&dir, &["push", "origin", "HEAD:refs/heads/other"]);
     assert!(!out.status.success());
     assert_eq!(git_log(&s.repo_dir(&w)), before);
-    assert!(git(&s.repo_dir(&w), &["branch", "--list"]).trim() == "* main");
+    // Only the server's own branches: `main` and the members' sealed identities.
+    let branches = git(&s.repo_dir(&w), &["branch", "--list"]);
+    assert_eq!(
+        branches.split_whitespace().collect::<Vec<_>>(),
+        ["identities", "*", "main"],
+        "{branches}"
+    );
     let r = c.raw(
         "POST",
         &format!("/git/{w}.git/git-receive-pack"),

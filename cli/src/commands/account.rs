@@ -4,18 +4,20 @@ use std::path::Path;
 
 use core_crypto::identity::{UserIdentity, check_name};
 use core_crypto::kdf::KdfParams;
-use core_crypto::protector::{ProtectorKey, ProtectorKind, RecoveryKey};
+use core_crypto::protector::{ProtectorKind, RecoveryKey};
 use data_encoding::BASE64;
 use rand_core::OsRng;
 use serde_json::json;
 
-use crate::api::{self, Api, LoginAnswer};
+use client::account::Protection;
+
+use crate::api::{Api, LoginAnswer};
 use crate::args::{LoginArgs, LogoutArgs, PasswdArgs, RecoveryKeyArgs, RegisterArgs};
 use crate::config::ConfigFile;
 use crate::context::Ctx;
 use crate::error::{CliError, Context, ErrorKind, Result};
 use crate::keystore::{self, Session, StoredIdentity};
-use crate::{fsutil, wiki};
+use crate::{fsutil, time};
 
 fn cost(floor: bool) -> core_crypto::kdf::KdfCost {
     if floor {
@@ -25,55 +27,55 @@ fn cost(floor: bool) -> core_crypto::kdf::KdfCost {
     }
 }
 
-fn remember_server(ctx: &Ctx, server: &str) -> Result<()> {
+/// Makes the profile of `user` on `server` the current one (keeping its wiki names).
+fn remember_profile(ctx: &Ctx, server: &str, user: &str) -> Result<()> {
     let mut config = ConfigFile::load(&ctx.paths)?;
-    config.server = Some(server.to_owned());
+    let name = crate::config::profile_name(user, server);
+    let p = config.profiles.entry(name.clone()).or_default();
+    p.server = server.to_owned();
+    p.user = user.to_owned();
+    config.profile = Some(name);
     config.save(&ctx.paths)
-}
-
-/// The protector this machine opens the identity with, as kept in `identity.json`.
-struct Protection<'a> {
-    kind: ProtectorKind,
-    /// KDF parameters, or the KMS-wrapped key.
-    stored_form: &'a [u8],
-    sealed: &'a [u8],
 }
 
 fn save_identity(
     ctx: &Ctx,
     server: &str,
     user: &str,
-    protection: &Protection<'_>,
+    protection: &Protection,
+    sealed: &[u8],
     identity: &UserIdentity,
 ) -> Result<()> {
     let public = identity.public();
-    ctx.keystore.save_identity(&StoredIdentity {
-        server: server.to_owned(),
-        user: user.to_owned(),
-        protector: protection.kind.name().to_owned(),
-        kdf: Some(BASE64.encode(protection.stored_form)),
-        sealed_identity: BASE64.encode(protection.sealed),
-        x25519: BASE64.encode(&public.x25519),
-        ed25519: BASE64.encode(&public.ed25519),
-    })
+    ctx.keystore_for(&crate::config::profile_name(user, server))
+        .save_identity(&StoredIdentity {
+            server: server.to_owned(),
+            user: user.to_owned(),
+            protector: protection.kind().name().to_owned(),
+            kdf: Some(BASE64.encode(protection.stored_form())),
+            sealed_identity: BASE64.encode(sealed),
+            x25519: BASE64.encode(&public.x25519),
+            ed25519: BASE64.encode(&public.ed25519),
+        })
 }
 
 fn save_login(
     ctx: &Ctx,
     server: &str,
     user: &str,
-    protection: &Protection<'_>,
-    identity: &UserIdentity,
+    protection: &Protection,
+    done: &client::account::LoggedIn,
     answer: &LoginAnswer,
 ) -> Result<()> {
-    save_identity(ctx, server, user, protection, identity)?;
-    ctx.keystore.save_session(&Session {
-        server: server.to_owned(),
-        user: user.to_owned(),
-        token: answer.token.clone(),
-        expires_at: answer.expires_at,
-    })?;
-    remember_server(ctx, server)
+    save_identity(ctx, server, user, protection, &done.sealed, &done.identity)?;
+    ctx.keystore_for(&crate::config::profile_name(user, server))
+        .save_session(&Session {
+            server: server.to_owned(),
+            user: user.to_owned(),
+            token: answer.token.clone(),
+            expires_at: answer.expires_at,
+        })?;
+    remember_profile(ctx, server, user)
 }
 
 /// Refuses a file that already exists before anything changes on the server.
@@ -137,49 +139,31 @@ fn report_recovery_key(ctx: &Ctx, printed: Option<&str>) -> Result<()> {
     }
 }
 
-/// A new everyday protector for `identity`: a passphrase (asked for twice) or a fresh key wrapped
-/// by the KMS key `kms_key`. Returns the protector key, its stored form and the sealed identity.
+/// A new everyday protector: a passphrase (asked for twice) or a fresh key wrapped by the KMS
+/// key `kms_key`.
 fn new_protector(
     ctx: &Ctx,
     user: &str,
-    identity: &UserIdentity,
     kms_key: Option<&str>,
     kdf_floor: bool,
     passphrase: impl FnOnce() -> Result<zeroize::Zeroizing<String>>,
-) -> Result<(ProtectorKind, ProtectorKey, Vec<u8>, Vec<u8>)> {
-    let rng = &mut OsRng;
-    let (kind, pk, stored_form, kdf) = match kms_key {
+) -> Result<Protection> {
+    match kms_key {
         Some(key) => {
             ctx.out.note("wrapping a new key with AWS KMS…");
             let (pk, stored) = keystore::kms_create_key(key, user, None)?;
-            (ProtectorKind::Kms, pk, stored, None)
+            Ok(Protection::kms(pk, stored))
         }
         None => {
             let passphrase = passphrase()?;
-            let kdf = KdfParams::make(rng, cost(kdf_floor))?;
             ctx.out.note("deriving keys from the passphrase…");
-            let pk = ProtectorKey::derive_from_passphrase(&kdf, passphrase.as_bytes())?;
-            (
-                ProtectorKind::Passphrase,
-                pk,
-                kdf.encode().to_vec(),
-                Some(kdf),
-            )
+            Ok(Protection::new_passphrase(
+                &mut OsRng,
+                &passphrase,
+                cost(kdf_floor),
+            )?)
         }
-    };
-    let sealed = identity.seal(rng, &pk.derive_seal_key(), kind, user, kdf.as_ref())?;
-    Ok((kind, pk, stored_form, sealed))
-}
-
-fn check_answer_keys(answer: &LoginAnswer, identity: &UserIdentity) -> Result<()> {
-    let claimed = keystore::public_from_b64(&answer.x25519, &answer.ed25519)
-        .map_err(|_| CliError::integrity("the server sent malformed public keys"))?;
-    if claimed != identity.public() {
-        return Err(CliError::integrity(
-            "the server's public keys for this account do not match the sealed identity",
-        ));
     }
-    Ok(())
 }
 
 /// `zkwiki register USER [--kms-key ARN]`.
@@ -187,57 +171,25 @@ pub fn register(ctx: &Ctx, a: &RegisterArgs) -> Result<()> {
     check_name(&a.user)?;
     let server = ctx.server()?;
     let api = Api::new(&server, None);
-    let rng = &mut OsRng;
-    let identity = UserIdentity::make(rng);
     check_new_file(a.recovery_key_out.as_deref())?;
-    let (kind, pk, stored_form, sealed) = new_protector(
+    let everyday = new_protector(
         ctx,
         &a.user,
-        &identity,
         a.kms_key.as_deref(),
         a.test_kdf.kdf_floor,
         || ctx.secrets.new_passphrase(),
     )?;
-    let recovery = RecoveryKey::make(rng);
-    let rpk = recovery.derive_protector_key();
-    let rsealed = identity.seal(
-        rng,
-        &rpk.derive_seal_key(),
-        ProtectorKind::Recovery,
-        &a.user,
-        None,
-    )?;
-    let public = identity.public();
-    let auth = pk.derive_auth_secret().to_hex();
-    let proof = identity.registration_proof(&a.user)?;
-    let register = || {
-        api.register(&json!({
-            "user": a.user,
-            "x25519": BASE64.encode(&public.x25519),
-            "ed25519": BASE64.encode(&public.ed25519),
-            "protector": kind.name(),
-            "kdf": BASE64.encode(&stored_form),
-            "auth": auth.as_str(),
-            "sealed_identity": BASE64.encode(&sealed),
-            "recovery": {
-                "auth": rpk.derive_auth_secret().to_hex().as_str(),
-                "sealed_identity": BASE64.encode(&rsealed),
-            },
-            "proof": BASE64.encode(&proof),
-        }))
-        .context("registering")
-    };
-    let ((), printed) = with_recovery_key_kept(&recovery, a.recovery_key_out.as_deref(), register)?;
+    let account = client::account::register(&mut OsRng, &a.user, &everyday)?;
+    let register = || api.register(&account.request).context("registering");
+    let ((), printed) =
+        with_recovery_key_kept(&account.recovery, a.recovery_key_out.as_deref(), register)?;
     let answer = api
-        .login(&a.user, kind.name(), &auth)
+        .login(&everyday.login_body(&a.user))
         .context("logging in")?;
-    check_answer_keys(&answer, &identity)?;
-    let protection = Protection {
-        kind,
-        stored_form: &stored_form,
-        sealed: &sealed,
-    };
-    save_login(ctx, &server, &a.user, &protection, &identity, &answer)?;
+    let done = client::account::open_login(&answer, &a.user, &everyday)?;
+    save_login(ctx, &server, &a.user, &everyday, &done, &answer)?;
+    let public = done.identity.public();
+    let kind = everyday.kind();
     let fingerprint = public.fingerprint();
     if ctx.out.json {
         let mut v = json!({
@@ -288,10 +240,9 @@ fn account_session(ctx: &Ctx, what: &str) -> Result<(Session, crate::context::Un
 /// the server; other protectors (the recovery key, a KMS key or passphrase set before) stay.
 pub fn passwd(ctx: &Ctx, a: &PasswdArgs) -> Result<()> {
     let (session, who) = account_session(ctx, "passwd")?;
-    let (kind, pk, stored_form, sealed) = new_protector(
+    let protection = new_protector(
         ctx,
         &who.user,
-        &who.identity,
         a.kms_key.as_deref(),
         a.test_kdf.kdf_floor,
         || {
@@ -299,22 +250,19 @@ pub fn passwd(ctx: &Ctx, a: &PasswdArgs) -> Result<()> {
                 .changed_passphrase(a.new_passphrase_file.as_deref())
         },
     )?;
+    let sealed = protection.seal(&mut OsRng, &who.identity, &who.user)?;
     Api::new(&session.server, Some(session.token.clone()))
-        .put_protector(
-            kind.name(),
-            &json!({
-                "auth": pk.derive_auth_secret().to_hex().as_str(),
-                "sealed_identity": BASE64.encode(&sealed),
-                "kdf": BASE64.encode(&stored_form),
-            }),
-        )
+        .put_protector(protection.kind().name(), &protection.replace_body(&sealed))
         .context("replacing the protector on the server")?;
-    let protection = Protection {
-        kind,
-        stored_form: &stored_form,
-        sealed: &sealed,
-    };
-    save_identity(ctx, &session.server, &who.user, &protection, &who.identity)?;
+    save_identity(
+        ctx,
+        &session.server,
+        &who.user,
+        &protection,
+        &sealed,
+        &who.identity,
+    )?;
+    let kind = protection.kind();
     if ctx.out.json {
         return ctx
             .out
@@ -332,24 +280,14 @@ pub fn passwd(ctx: &Ctx, a: &PasswdArgs) -> Result<()> {
 pub fn new_recovery_key(ctx: &Ctx, a: &RecoveryKeyArgs) -> Result<()> {
     check_new_file(a.out.as_deref())?;
     let (session, who) = account_session(ctx, "recovery-key")?;
-    let rng = &mut OsRng;
-    let recovery = RecoveryKey::make(rng);
-    let rpk = recovery.derive_protector_key();
-    let sealed = who.identity.seal(
-        rng,
-        &rpk.derive_seal_key(),
-        ProtectorKind::Recovery,
-        &who.user,
-        None,
-    )?;
+    let recovery = RecoveryKey::make(&mut OsRng);
+    let protection = Protection::recovery(&recovery);
+    let sealed = protection.seal(&mut OsRng, &who.identity, &who.user)?;
     let api = Api::new(&session.server, Some(session.token.clone()));
     let replace = || {
         api.put_protector(
             ProtectorKind::Recovery.name(),
-            &json!({
-                "auth": rpk.derive_auth_secret().to_hex().as_str(),
-                "sealed_identity": BASE64.encode(&sealed),
-            }),
+            &protection.replace_body(&sealed),
         )
         .context("replacing the recovery key on the server")
     };
@@ -385,37 +323,18 @@ pub fn login(ctx: &Ctx, a: &LoginArgs) -> Result<()> {
     if let Some(key) = &a.kms_key {
         return login_with_kms(ctx, key, &server, &user, &api);
     }
-    let kdf = KdfParams::decode(&api.prelogin(&user)?)
-        .context("checking the account's key-derivation parameters")?;
+    let kdf = api.prelogin(&user)?;
     let passphrase = ctx
         .secrets
         .passphrase(&format!("Passphrase for {user}: "))?;
-    let pk = ProtectorKey::derive_from_passphrase(&kdf, passphrase.as_bytes())?;
-    let answer = api.login(&user, "passphrase", &pk.derive_auth_secret().to_hex())?;
-    let kdf_bytes = kdf.encode();
-    check_same_stored_form(&answer, &kdf_bytes)?;
-    let sealed = api::b64(&answer.sealed_identity, "sealed identity")?;
-    let identity = UserIdentity::unseal(&sealed, &pk.derive_seal_key(), &user, Some(&kdf))?;
-    check_answer_keys(&answer, &identity)?;
-    let protection = Protection {
-        kind: ProtectorKind::Passphrase,
-        stored_form: &kdf_bytes,
-        sealed: &sealed,
-    };
-    save_login(ctx, &server, &user, &protection, &identity, &answer)?;
+    let protection = Protection::passphrase(&kdf, &passphrase).map_err(|e| {
+        CliError::from(e).context("checking the account's key-derivation parameters")
+    })?;
+    let answer = api.login(&protection.login_body(&user))?;
+    let done = client::account::open_login(&answer, &user, &protection)?;
+    save_login(ctx, &server, &user, &protection, &done, &answer)?;
+    let identity = done.identity;
     report_login(ctx, &user, &server, &identity)
-}
-
-/// The stored form the login answer carries must be the one the secret was derived from.
-fn check_same_stored_form(answer: &LoginAnswer, used: &[u8]) -> Result<()> {
-    if let Some(k) = &answer.kdf
-        && api::b64(k, "kdf")? != used
-    {
-        return Err(CliError::integrity(
-            "the server changed the protector's parameters between two requests",
-        ));
-    }
-    Ok(())
 }
 
 /// `zkwiki login USER --kms-key ARN`: the server hands back the KMS-wrapped key only under the
@@ -438,19 +357,11 @@ fn login_with_kms(ctx: &Ctx, key: &str, server: &str, user: &str, api: &Api) -> 
     let stored_form = api.prelogin_kms(user, &arn)?;
     ctx.out.note("unwrapping your key with AWS KMS…");
     let pk = keystore::kms_unlock_key(&stored_form, user, None).map_err(wrong)?;
-    let answer = api
-        .login(user, "kms", &pk.derive_auth_secret().to_hex())
-        .map_err(wrong)?;
-    check_same_stored_form(&answer, &stored_form)?;
-    let sealed = api::b64(&answer.sealed_identity, "sealed identity")?;
-    let identity = UserIdentity::unseal(&sealed, &pk.derive_seal_key(), user, None)?;
-    check_answer_keys(&answer, &identity)?;
-    let protection = Protection {
-        kind: ProtectorKind::Kms,
-        stored_form: &stored_form,
-        sealed: &sealed,
-    };
-    save_login(ctx, server, user, &protection, &identity, &answer)?;
+    let protection = Protection::kms(pk, stored_form);
+    let answer = api.login(&protection.login_body(user)).map_err(wrong)?;
+    let done = client::account::open_login(&answer, user, &protection)?;
+    save_login(ctx, server, user, &protection, &done, &answer)?;
+    let identity = done.identity;
     report_login(ctx, user, server, &identity)
 }
 
@@ -473,48 +384,41 @@ fn login_with_recovery(
     api: &Api,
 ) -> Result<()> {
     let recovery = ctx.secrets.recovery_key(a.recovery_key_file.as_deref())?;
-    let rpk = recovery.derive_protector_key();
-    let answer = api
-        .login(user, "recovery", &rpk.derive_auth_secret().to_hex())
-        .map_err(|e| {
-            if e.kind == ErrorKind::Auth {
-                CliError::new(ErrorKind::Auth, "wrong user name or recovery key")
-            } else {
-                e
-            }
-        })?;
-    let sealed = api::b64(&answer.sealed_identity, "sealed identity")?;
-    let identity = UserIdentity::unseal(&sealed, &rpk.derive_seal_key(), user, None)?;
-    check_answer_keys(&answer, &identity)?;
+    let rprot = Protection::recovery(&recovery);
+    let answer = api.login(&rprot.login_body(user)).map_err(|e| {
+        if e.kind == ErrorKind::Auth {
+            CliError::new(ErrorKind::Auth, "wrong user name or recovery key")
+        } else {
+            e
+        }
+    })?;
+    let identity = client::account::open_login(&answer, user, &rprot)?.identity;
     ctx.out.note(match &a.kms_key {
         Some(_) => "recovery key accepted; protecting the account with the KMS key",
         None => "recovery key accepted; choose a new passphrase for this account",
     });
-    let (kind, pk, stored_form, new_sealed) = new_protector(
+    let protection = new_protector(
         ctx,
         user,
-        &identity,
         a.kms_key.as_deref(),
         a.test_kdf.kdf_floor,
         || ctx.secrets.new_passphrase(),
     )?;
+    let new_sealed = protection.seal(&mut OsRng, &identity, user)?;
     let authed = Api::new(server, Some(answer.token.clone()));
     authed
         .put_protector(
-            kind.name(),
-            &json!({
-                "auth": pk.derive_auth_secret().to_hex().as_str(),
-                "sealed_identity": BASE64.encode(&new_sealed),
-                "kdf": BASE64.encode(&stored_form),
-            }),
+            protection.kind().name(),
+            &protection.replace_body(&new_sealed),
         )
         .context("setting the new protector")?;
-    let protection = Protection {
-        kind,
-        stored_form: &stored_form,
-        sealed: &new_sealed,
+    let done = client::account::LoggedIn {
+        identity,
+        sealed: new_sealed,
     };
-    save_login(ctx, server, user, &protection, &identity, &answer)?;
+    save_login(ctx, server, user, &protection, &done, &answer)?;
+    let identity = done.identity;
+    let kind = protection.kind();
     ctx.out.note(match kind {
         ProtectorKind::Kms => "KMS protector set (a passphrase set before still works)",
         _ => "new passphrase set; the old one no longer works",
@@ -585,7 +489,7 @@ pub fn whoami(ctx: &Ctx) -> Result<()> {
     match expires {
         Some(t) => ctx.out.line(format!(
             "session valid until {} UTC",
-            wiki::format_time(i64::try_from(t).unwrap_or(i64::MAX / 1000) * 1000)
+            time::format_time(i64::try_from(t).unwrap_or(i64::MAX / 1000) * 1000)
         )),
         None => ctx.out.line("no session (logged out)"),
     }
@@ -644,4 +548,63 @@ pub fn key_show(ctx: &Ctx) -> Result<()> {
     ctx.out.line(format!("age:         {recipient}"))?;
     ctx.out
         .line(format!("ed25519:     {}", BASE64.encode(&public.ed25519)))
+}
+
+/// `zkwiki auth list`: the profiles on this machine (one per account and server).
+pub fn auth_list(ctx: &Ctx) -> Result<()> {
+    let rows: Vec<serde_json::Value> = ctx
+        .config
+        .profiles
+        .iter()
+        .map(|(name, p)| {
+            let session = ctx.keystore_for(name).session().ok().flatten();
+            json!({
+                "profile": name,
+                "server": p.server,
+                "user": p.user,
+                "current": ctx.profile.as_deref() == Some(name.as_str()),
+                "logged_in": session.is_some(),
+                "default_wiki": p.default_wiki,
+                "wikis": p.wikis.len(),
+            })
+        })
+        .collect();
+    if ctx.out.json {
+        return ctx.out.json_value(&json!({ "profiles": rows }));
+    }
+    if rows.is_empty() {
+        ctx.out
+            .note("no profiles yet: `zkwiki register USER --server URL` or `zkwiki login USER --server URL`");
+    }
+    for r in &rows {
+        ctx.out.line(format!(
+            "{} {:<32} {}{}",
+            if r["current"] == true { "*" } else { " " },
+            r["profile"].as_str().unwrap_or(""),
+            r["server"].as_str().unwrap_or(""),
+            if r["logged_in"] == true {
+                ""
+            } else {
+                "  (logged out)"
+            }
+        ))?;
+    }
+    Ok(())
+}
+
+/// `zkwiki auth switch PROFILE`.
+pub fn auth_switch(ctx: &Ctx, profile: &str) -> Result<()> {
+    let mut config = ConfigFile::load(&ctx.paths)?;
+    if !config.profiles.contains_key(profile) {
+        return Err(
+            CliError::new(ErrorKind::NotFound, format!("no profile {profile:?}"))
+                .with_hint("see `zkwiki auth list`"),
+        );
+    }
+    config.profile = Some(profile.to_owned());
+    config.save(&ctx.paths)?;
+    if ctx.out.json {
+        return ctx.out.json_value(&json!({ "profile": profile }));
+    }
+    ctx.out.line(format!("now using {profile}"))
 }

@@ -4,156 +4,53 @@
 //! owner-signed state (one commit). Removing anyone starts a new key epoch, so nothing written
 //! afterwards opens with what they held; `reencrypt` moves old pages to the current epoch.
 
-use std::collections::BTreeSet;
 use std::path::PathBuf;
 
+use client::Workspace;
+use client::display::escape as esc;
+use client::workspace::{Draft, IndexWrite, RevocationReport};
 use core_crypto::identity::{PublicIdentity, UserIdentity};
-use core_crypto::ids::{PageId, ScopeId};
-use core_crypto::keyring::{KeyringDraft, MemberKind, NewMember, Role};
-use core_crypto::path::in_prefix;
+use core_crypto::keyring::{MemberKind, Role};
 use rand_core::OsRng;
 use serde_json::{Value, json};
 
-use crate::api::{CommitOutcome, CommitRequest};
 use crate::args::{AgentGrantArgs, MemberAddArgs, ReencryptArgs, RotateArgs};
-use crate::context::{Ctx, Unlocked};
-use crate::error::{CliError, ErrorKind, Result};
+use crate::context::Ctx;
+use crate::error::{CliError, Result};
 use crate::keystore::{self, AgentAccess};
-use crate::remote::{ReadView, Remote, Writer};
-use crate::wiki;
+use crate::remote::Session;
 
-/// Commit attempts before giving up on a keyring change.
-const MAX_ATTEMPTS: usize = 8;
 /// Pages re-encrypted per commit.
 const REENCRYPT_BATCH: usize = 500;
 
-/// Parses `30d`, `12h`, `90m`, `45s`, `2w`, `1y` into seconds.
-pub fn parse_duration(text: &str) -> Result<u64> {
-    let bad = || {
-        CliError::usage(format!("{text:?} is not a duration"))
-            .with_hint("use a number and a unit: 45s, 90m, 12h, 30d, 2w, 1y")
-    };
-    let (num, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?);
-    let n: u64 = num.parse().map_err(|_| bad())?;
-    let mult = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 7 * 86_400,
-        "y" => 365 * 86_400,
-        _ => return Err(bad()),
-    };
-    n.checked_mul(mult).filter(|s| *s > 0).ok_or_else(bad)
-}
-
-/// Normalizes a folder given by a person (`research`, `research/`) to a scope prefix.
 fn folder_prefix(folder: &str) -> Result<String> {
-    let trimmed = folder.trim_matches('/');
-    if trimmed.is_empty() {
-        return Ok(String::new());
-    }
-    let prefix = format!("{trimmed}/");
-    core_crypto::path::check_prefix(&prefix)?;
-    Ok(prefix)
+    Ok(client::workspace::folder_prefix(folder)?)
 }
 
 /// What a keyring change committed.
 struct Committed {
     seq: u64,
     epoch: u32,
-    before: ReadView,
 }
 
-/// Fetches the head, lets `edit` change the keyring, re-encrypts the pages `reseal` picks (under
-/// the new keys), signs and commits; on a conflict, starts again from the new head.
-fn commit_keyring_change(
-    remote: &Remote<'_>,
-    who: &Unlocked,
-    edit: &mut dyn FnMut(&mut KeyringDraft, &ReadView) -> Result<()>,
-    reseal: &mut dyn FnMut(&ReadView, &core_crypto::keyring::WikiKeys) -> Result<Vec<PageId>>,
-) -> Result<Committed> {
-    for attempt in 0..MAX_ATTEMPTS {
-        if attempt > 0 {
-            remote
-                .ctx
-                .out
-                .note("the wiki changed meanwhile; redoing the change on the new version");
-        }
-        let view = remote.read(who)?;
-        let snap = &view.verified.snapshot;
-        if snap
-            .keyring
-            .member_by_signing_key(&who.identity.public().ed25519)
-            .map(|m| m.role)
-            != Some(Role::Owner)
-        {
-            return Err(CliError::new(
-                ErrorKind::Auth,
-                "only an owner of the wiki may change its members",
-            )
-            .with_hint("ask an owner (`zkwiki member list` shows them)"));
-        }
-        let mut draft = KeyringDraft::edit(&snap.keyring, &view.keys)?;
-        edit(&mut draft, &view)?;
-        let next = draft.sign(&mut OsRng, &who.identity)?;
-        let new_keys = next.unlock(&who.identity)?;
-        let mut batch = snap.begin_write();
-        batch.set_keyring(next.clone())?;
-        for id in reseal(&view, &new_keys)? {
-            let record = view.open(&id)?;
-            batch.put(&mut OsRng, &new_keys, id, &record)?;
-        }
-        let prepared = batch.finish(&who.identity)?;
-        let outcome = remote.api.commit(
-            &remote.wiki.to_hex(),
-            &CommitRequest {
-                state: prepared.state.as_bytes(),
-                manifest: &prepared.manifest.encode(),
-                blobs: &prepared.blobs,
-                keyring: Some(next.as_bytes()),
-            },
-        )?;
-        match outcome {
-            CommitOutcome::Conflict => continue,
-            CommitOutcome::Accepted { seq } => {
-                let epoch = next.epoch;
-                let after = prepared.into_snapshot(snap);
-                remote.ctx.seen.store(&remote.wiki, &after.seen_record())?;
-                return Ok(Committed {
-                    seq,
-                    epoch,
-                    before: view,
-                });
-            }
-        }
-    }
-    Err(CliError::new(
-        ErrorKind::Conflict,
-        "the wiki kept changing; the keyring was not changed",
-    )
-    .with_hint("try again in a moment"))
-}
-
-/// Pages under `prefix` not yet encrypted under the scope `keys` would write them with.
-fn pages_to_rescope(
-    view: &ReadView,
-    keys: &core_crypto::keyring::WikiKeys,
-    prefix: &str,
-) -> Result<Vec<PageId>> {
-    let mut out = Vec::new();
-    for (id, page) in view.catalog.index.pages() {
-        if !in_prefix(&page.path, prefix) {
-            continue;
-        }
-        let Some(entry) = view.verified.snapshot.manifest.pages.get(id) else {
-            continue;
-        };
-        if keys.key_for_writing(&page.path)?.id() != entry.scope {
-            out.push(*id);
-        }
-    }
-    Ok(out)
+/// Commits a keyring change `make` builds on the current head (an owner's: the core refuses
+/// others), retrying on conflicts as every write does.
+fn keyring_change<T>(
+    s: &mut Session,
+    make: &mut dyn FnMut(&Workspace, i64) -> client::Result<(Draft<'_>, T)>,
+) -> Result<(Committed, T)> {
+    let done = s.commit(&mut |ws, now| {
+        let (draft, value) = make(ws, now)?;
+        Ok(Some((draft.finish(IndexWrite::WhenDue)?, value)))
+    })?;
+    let (seq, value) = done.ok_or_else(|| CliError::general("the keyring did not change"))?;
+    Ok((
+        Committed {
+            seq,
+            epoch: s.ws.snapshot().keyring.epoch,
+        },
+        value,
+    ))
 }
 
 fn role_for(text: &str) -> Result<Role> {
@@ -165,9 +62,8 @@ fn role_for(text: &str) -> Result<Role> {
 
 /// `zkwiki member add USER --role ROLE`.
 pub fn member_add(ctx: &Ctx, a: &MemberAddArgs) -> Result<()> {
-    let remote = Remote::open(ctx)?;
-    let who = ctx.unlock()?;
-    let keys = remote.api.user_keys(&a.user)?;
+    let mut s = super::pages::open(ctx)?;
+    let keys = s.remote.api.user_keys(&a.user)?;
     let public = keystore::public_from_b64(&keys.x25519, &keys.ed25519)?;
     let fingerprint = public.fingerprint();
     match &a.fingerprint {
@@ -192,28 +88,12 @@ pub fn member_add(ctx: &Ctx, a: &MemberAddArgs) -> Result<()> {
     }
     let role = role_for(&a.role)?;
     let prefix = folder_prefix(a.folder.as_deref().unwrap_or(""))?;
-    let user = a.user.clone();
-    let c = commit_keyring_change(
-        &remote,
-        &who,
-        &mut |draft, _| {
-            draft.add_member(NewMember {
-                name: user.clone(),
-                kind: MemberKind::Person,
-                role,
-                public,
-                prefix: prefix.clone(),
-            })?;
-            Ok(())
-        },
-        &mut |view, keys| {
-            if prefix.is_empty() {
-                Ok(Vec::new())
-            } else {
-                pages_to_rescope(view, keys, &prefix)
-            }
-        },
-    )?;
+    let (c, ()) = keyring_change(&mut s, &mut |ws, now| {
+        Ok((
+            ws.add_member(&a.user, MemberKind::Person, role, public, &prefix, now)?,
+            (),
+        ))
+    })?;
     if ctx.out.json {
         return ctx.out.json_value(&json!({
             "member": a.user, "role": role.name(), "fingerprint": fingerprint, "seq": c.seq, "epoch": c.epoch,
@@ -233,49 +113,40 @@ fn normalize_fp(fp: &str) -> String {
         .collect()
 }
 
-/// What a removed member could read, for the revocation report.
-fn readable_report(view: &ReadView, prefix: &str, epoch: u32) -> Value {
-    let pages: Vec<&str> = view
-        .catalog
-        .index
-        .pages()
-        .values()
-        .filter(|p| in_prefix(&p.path, prefix))
-        .map(|p| p.path.as_str())
-        .collect();
-    json!({
-        "epochs": format!("1..={epoch}"),
-        "scope": if prefix.is_empty() { "whole wiki".to_owned() } else { prefix.to_owned() },
-        "current_pages": pages.len(),
-        "pages": pages,
-    })
-}
-
-fn print_revocation(ctx: &Ctx, name: &str, report: &Value, new_epoch: u32, seq: u64) -> Result<()> {
+fn print_revocation(ctx: &Ctx, report: &RevocationReport, c: &Committed) -> Result<()> {
+    let scope = if report.scope.is_empty() {
+        "whole wiki".to_owned()
+    } else {
+        esc(&report.scope).into_owned()
+    };
+    let name = esc(&report.name);
     if ctx.out.json {
         return ctx.out.json_value(&json!({
-            "revoked": name, "new_epoch": new_epoch, "seq": seq, "could_have_read": report,
+            "revoked": name, "new_epoch": c.epoch, "seq": c.seq,
+            "could_have_read": {
+                "epochs": format!("1..={}", report.epochs_readable),
+                "scope": scope,
+                "current_pages": report.pages.len(),
+                "pages": report.pages.iter().map(|p| esc(p).into_owned()).collect::<Vec<_>>(),
+            },
         }));
     }
     ctx.out.line(format!(
-        "revoked {name}: new key epoch {new_epoch} (state {seq})"
+        "revoked {name}: new key epoch {} (state {})",
+        c.epoch, c.seq
     ))?;
+    let n = report.pages.len();
     ctx.out.line(format!(
-        "{name} could have read: epochs {}, scope {}, {} current page(s) and their earlier versions:",
-        report["epochs"].as_str().unwrap_or("?"),
-        report["scope"].as_str().unwrap_or("?"),
-        report["current_pages"]
+        "{name} could have read: epochs 1..={}, scope {scope}, {n} current {} and their earlier versions:",
+        report.epochs_readable,
+        if n == 1 { "page" } else { "pages" },
     ))?;
-    if let Some(pages) = report["pages"].as_array() {
-        for p in pages.iter().take(50) {
-            ctx.out.line(format!("  {}", p.as_str().unwrap_or("?")))?;
-        }
-        if pages.len() > 50 {
-            ctx.out.line(format!(
-                "  … and {} more (--json lists all)",
-                pages.len() - 50
-            ))?;
-        }
+    for p in report.pages.iter().take(50) {
+        ctx.out.line(format!("  {}", esc(p)))?;
+    }
+    if n > 50 {
+        ctx.out
+            .line(format!("  … and {} more (--json lists all)", n - 50))?;
     }
     ctx.out.line(
         "Nothing written from now on opens with its keys (cryptography). What it already read cannot be taken back; \
@@ -283,61 +154,43 @@ fn print_revocation(ctx: &Ctx, name: &str, report: &Value, new_epoch: u32, seq: 
     )
 }
 
-/// Removes a member by name; returns its prefix and the epoch it could read up to.
-fn remove(remote: &Remote<'_>, who: &Unlocked, name: &str) -> Result<(Committed, String, u32)> {
-    let mut removed_prefix = String::new();
-    let mut old_epoch = 0;
-    let c = commit_keyring_change(
-        remote,
-        who,
-        &mut |draft, view| {
-            let removed = draft.remove_member(name).map_err(|_| {
-                CliError::not_found(format!("no member named {name:?} in this wiki"))
-                    .with_hint("see `zkwiki member list` / `zkwiki agent list`")
-            })?;
-            removed_prefix = removed.prefix;
-            old_epoch = view.verified.snapshot.keyring.epoch;
-            Ok(())
-        },
-        &mut |_, _| Ok(Vec::new()),
-    )?;
-    Ok((c, removed_prefix, old_epoch))
+/// Removes a member by name; returns what it could have read.
+fn remove(s: &mut Session, name: &str) -> Result<(Committed, RevocationReport)> {
+    keyring_change(s, &mut |ws, now| ws.remove_member(name, now))
 }
 
 /// `zkwiki member rm USER`.
 pub fn member_rm(ctx: &Ctx, user: &str) -> Result<()> {
-    let remote = Remote::open(ctx)?;
-    let who = ctx.unlock()?;
-    let (c, prefix, old_epoch) = remove(&remote, &who, user)?;
-    let report = readable_report(&c.before, &prefix, old_epoch);
-    print_revocation(ctx, user, &report, c.epoch, c.seq)
+    let mut s = super::pages::open(ctx)?;
+    let (c, report) = remove(&mut s, user)?;
+    print_revocation(ctx, &report, &c)
 }
 
 /// `zkwiki member list` (people and agents).
 pub fn member_list(ctx: &Ctx, agents_only: bool) -> Result<()> {
-    let remote = Remote::open(ctx)?;
-    let v = remote.fetch_verified()?;
-    let keyring = &v.snapshot.keyring;
-    let rows: Vec<Value> = keyring
-        .members
+    let s = super::pages::open(ctx)?;
+    let rows: Vec<Value> = s
+        .ws
+        .members()
         .iter()
-        .filter(|m| !agents_only || m.kind == MemberKind::Agent)
+        .filter(|m| !agents_only || m.kind == MemberKind::Agent.name())
         .map(|m| {
             json!({
-                "name": m.name, "kind": m.kind.name(), "role": m.role.name(),
-                "fingerprint": m.public.fingerprint(),
-                "scope": if m.scope == ScopeId::WHOLE_WIKI { "whole wiki".to_owned() } else { format!("folder (scope {})", m.scope) },
+                "name": esc(&m.name), "kind": m.kind, "role": m.role,
+                "fingerprint": m.fingerprint,
+                "scope": m.folder.as_deref().map_or_else(|| "whole wiki".to_owned(), |f| esc(f).into_owned()),
+                "me": m.me,
             })
         })
         .collect();
     let tokens = if agents_only {
-        remote.api.list_tokens(&remote.wiki.to_hex()).ok()
+        s.remote.api.list_tokens(&s.remote.wiki.to_hex()).ok()
     } else {
         None
     };
     if ctx.out.json {
         return ctx.out.json_value(&json!({
-            "wiki": remote.wiki.to_hex(), "epoch": keyring.epoch, "members": rows, "tokens": tokens,
+            "wiki": s.remote.wiki.to_hex(), "epoch": s.ws.snapshot().keyring.epoch, "members": rows, "tokens": tokens,
         }));
     }
     for r in &rows {
@@ -355,9 +208,9 @@ pub fn member_list(ctx: &Ctx, agents_only: bool) -> Result<()> {
             ctx.out.line(format!(
                 "token {} for {:<20} {:<5} expires {} {}",
                 t.id,
-                t.name,
+                esc(&t.name),
                 t.role,
-                wiki::format_time(t.expires_at.saturating_mul(1000)),
+                crate::time::format_time(t.expires_at.saturating_mul(1000)),
                 if t.revoked { "(revoked)" } else { "" }
             ))?;
         }
@@ -368,7 +221,7 @@ pub fn member_list(ctx: &Ctx, agents_only: bool) -> Result<()> {
 /// `zkwiki agent grant NAME --role read|write --expires D [--prefix P] [--out FILE]`.
 pub fn agent_grant(ctx: &Ctx, a: &AgentGrantArgs) -> Result<()> {
     core_crypto::identity::check_name(&a.name)?;
-    let expires_in = parse_duration(&a.expires)?;
+    let expires_in = crate::time::parse_duration(&a.expires)?;
     if expires_in > 365 * 86_400 {
         return Err(CliError::usage("an agent token may last at most one year")
             .with_hint("use --expires 1y or less"));
@@ -389,37 +242,26 @@ pub fn agent_grant(ctx: &Ctx, a: &AgentGrantArgs) -> Result<()> {
                 .with_hint("choose another file with --out, or remove the old one"),
         );
     }
-    let remote = Remote::open(ctx)?;
-    let who = ctx.unlock()?;
+    let mut s = super::pages::open(ctx)?;
     let agent = UserIdentity::make(&mut OsRng);
     let public: PublicIdentity = agent.public();
     // Wrap with KMS first: if KMS refuses, nothing has changed yet.
     let kms = match &a.kms_key {
-        Some(arn) => Some(keystore::kms_seal(arn, &a.name, Some(remote.wiki), &agent)?),
+        Some(arn) => Some(keystore::kms_seal(
+            arn,
+            &a.name,
+            Some(s.remote.wiki),
+            &agent,
+        )?),
         None => None,
     };
-    let name = a.name.clone();
-    let c = commit_keyring_change(
-        &remote,
-        &who,
-        &mut |draft, _| {
-            draft.add_member(NewMember {
-                name: name.clone(),
-                kind: MemberKind::Agent,
-                role,
-                public,
-                prefix: prefix.clone(),
-            })?;
-            Ok(())
-        },
-        &mut |view, keys| {
-            if prefix.is_empty() {
-                Ok(Vec::new())
-            } else {
-                pages_to_rescope(view, keys, &prefix)
-            }
-        },
-    )?;
+    let (c, ()) = keyring_change(&mut s, &mut |ws, now| {
+        Ok((
+            ws.add_member(&a.name, MemberKind::Agent, role, public, &prefix, now)?,
+            (),
+        ))
+    })?;
+    let remote = s.remote.clone();
     let token_role = if role == Role::Reader {
         "read"
     } else {
@@ -462,7 +304,7 @@ pub fn agent_grant(ctx: &Ctx, a: &AgentGrantArgs) -> Result<()> {
         } else {
             prefix.clone()
         },
-        wiki::format_time(token.expires_at.saturating_mul(1000)),
+        crate::time::format_time(token.expires_at.saturating_mul(1000)),
         out_file.display()
     ))?;
     ctx.out
@@ -474,43 +316,38 @@ pub fn agent_grant(ctx: &Ctx, a: &AgentGrantArgs) -> Result<()> {
 
 /// `zkwiki agent revoke NAME`.
 pub fn agent_revoke(ctx: &Ctx, name: &str) -> Result<()> {
-    let remote = Remote::open(ctx)?;
-    let who = ctx.unlock()?;
-    let wiki = remote.wiki.to_hex();
+    let mut s = super::pages::open(ctx)?;
+    let wiki = s.remote.wiki.to_hex();
     let mut revoked_tokens = 0;
-    for t in remote.api.list_tokens(&wiki)? {
+    for t in s.remote.api.list_tokens(&wiki)? {
         if t.name == name && !t.revoked {
-            remote.api.revoke_token(&wiki, &t.id)?;
+            s.remote.api.revoke_token(&wiki, &t.id)?;
             revoked_tokens += 1;
         }
     }
     ctx.out.note(format!(
-        "revoked {revoked_tokens} server token(s) of {name} (refused from now on)"
+        "revoked {revoked_tokens} server {} of {} (refused from now on)",
+        if revoked_tokens == 1 {
+            "token"
+        } else {
+            "tokens"
+        },
+        esc(name)
     ));
-    let (c, prefix, old_epoch) = remove(&remote, &who, name)?;
-    let report = readable_report(&c.before, &prefix, old_epoch);
-    print_revocation(ctx, name, &report, c.epoch, c.seq)
+    let (c, report) = remove(&mut s, name)?;
+    print_revocation(ctx, &report, &c)
 }
 
 /// `zkwiki rotate [--reencrypt]`: a new key epoch for everyone.
 pub fn rotate(ctx: &Ctx, a: &RotateArgs) -> Result<()> {
-    let remote = Remote::open(ctx)?;
-    let who = ctx.unlock()?;
-    let c = commit_keyring_change(
-        &remote,
-        &who,
-        &mut |draft, _| {
-            draft.rotate();
-            Ok(())
-        },
-        &mut |_, _| Ok(Vec::new()),
-    )?;
+    let mut s = super::pages::open(ctx)?;
+    let (c, ()) = keyring_change(&mut s, &mut |ws, now| Ok((ws.rotate(now)?, ())))?;
     if !ctx.out.json {
         ctx.out
             .line(format!("new key epoch {} (state {})", c.epoch, c.seq))?;
     }
     if a.reencrypt {
-        return reencrypt(ctx, &ReencryptArgs {});
+        return reencrypt_in(ctx, &mut s);
     }
     if ctx.out.json {
         return ctx
@@ -523,43 +360,38 @@ pub fn rotate(ctx: &Ctx, a: &RotateArgs) -> Result<()> {
 /// `zkwiki reencrypt`: re-encrypt every page written under an older epoch (resumable: each batch
 /// is its own commit; running it again continues where it stopped).
 pub fn reencrypt(ctx: &Ctx, _a: &ReencryptArgs) -> Result<()> {
-    let remote = Remote::open(ctx)?;
-    let who = ctx.unlock()?;
-    let mut writer = Writer::begin(&remote, &who)?;
-    let epoch = writer.keys.epoch();
-    let index_ids: BTreeSet<PageId> = wiki::index_pages(&writer.keys, &writer.snapshot);
-    let todo: Vec<PageId> = writer
-        .snapshot
-        .manifest
-        .pages
-        .iter()
-        .filter(|(id, e)| e.epoch < epoch && !index_ids.contains(id))
-        .map(|(id, _)| *id)
-        .collect();
+    let mut s = super::pages::open(ctx)?;
+    reencrypt_in(ctx, &mut s)
+}
+
+fn reencrypt_in(ctx: &Ctx, s: &mut Session) -> Result<()> {
+    let epoch = s.ws.keys().epoch();
+    let todo = s.ws.pages_in_older_epochs();
     let bar = ctx.out.progress(todo.len() as u64, "re-encrypting");
     let started = std::time::Instant::now();
     let mut done = 0usize;
-    let mut last_seq = writer.snapshot.state.seq;
+    let mut last_seq = s.ws.head().seq();
     for chunk in todo.chunks(REENCRYPT_BATCH) {
-        let seq = writer.commit(false, &mut |stage| {
+        s.load(chunk)?;
+        let seq = s.write(IndexWrite::Defer, &mut |d| {
             for id in chunk {
-                // Pages deleted or rewritten meanwhile are skipped by the epoch check.
-                if stage.base_hash(id).is_none() {
+                // Pages deleted or rewritten meanwhile are skipped.
+                if d.base_hash(id).is_none() {
                     continue;
                 }
-                let record = stage.open(id)?;
-                stage.put(*id, &record)?;
+                let record = d.current(id)?.clone();
+                d.put(*id, record)?;
             }
             Ok(())
         })?;
-        if let Some(s) = seq {
-            last_seq = s;
+        if let Some((seq, ())) = seq {
+            last_seq = seq;
         }
         done += chunk.len();
         bar.set_position(done as u64);
     }
-    if let Some(s) = writer.flush_index()? {
-        last_seq = s;
+    if let Some((seq, ())) = s.write(IndexWrite::Flush, &mut |_| Ok(()))? {
+        last_seq = seq;
     }
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
@@ -569,7 +401,8 @@ pub fn reencrypt(ctx: &Ctx, _a: &ReencryptArgs) -> Result<()> {
         }));
     }
     ctx.out.line(format!(
-        "re-encrypted {done} page(s) under epoch {epoch} in {secs:.1} s ({:.0} pages/s)",
+        "re-encrypted {done} {} under epoch {epoch} in {secs:.1} s ({:.0} pages/s)",
+        if done == 1 { "page" } else { "pages" },
         done as f64 / secs.max(1e-9)
     ))
 }

@@ -5,17 +5,24 @@
 //! its config) and `clone.json` (wiki, server, what was decrypted, and a hash of every file
 //! written, so `pull` never overwrites a local change). Nothing is written until everything
 //! verified and decrypted; new folders appear by one rename at the end.
+//!
+//! `clone` and `decrypt` verify the whole history back to the wiki's first state (every
+//! transition, by the client core's walker), not only the head; `pull` verifies every state
+//! from the clone's own to the new head. Pages a member wrote against the rules are isolated:
+//! reported, not written.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
-use core_crypto::envelope::{self, PageKind, PageRecord};
+use client::Workspace;
+use client::display::escape as esc;
+use core_crypto::envelope::PageKind;
 use core_crypto::ids::{Digest32, PageId, WikiId};
 use core_crypto::index::SearchIndex;
 use core_crypto::keyring::{Keyring, Seen};
 use core_crypto::snapshot::SeenRecord;
-use core_crypto::state::{Manifest, WikiState};
+use core_crypto::state::{Manifest, ManifestEntry, WikiState};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -25,8 +32,8 @@ use crate::context::{Ctx, Unlocked};
 use crate::error::{CliError, Context, ErrorKind, Result};
 use crate::fsutil;
 use crate::git::{self, Git};
-use crate::repo::{self, Verified};
-use crate::wiki::{self, format_time};
+use crate::repo::GitWiki;
+use crate::time::format_time;
 
 /// `.zkwiki/clone.json`.
 #[derive(Serialize, Deserialize)]
@@ -59,62 +66,59 @@ impl CloneInfo {
     }
 }
 
-fn newest(a: SeenRecord, b: SeenRecord) -> SeenRecord {
-    let pick = |x: Option<Seen>, y: Option<Seen>| match (x, y) {
-        (Some(x), Some(y)) => Some(if y.seq > x.seq { y } else { x }),
-        (x, y) => x.or(y),
-    };
-    SeenRecord {
-        keyring: pick(a.keyring, b.keyring),
-        state: pick(a.state, b.state),
-    }
-}
-
-/// Verifies and decrypts a repository at `rev`; nothing is written.
+/// Verifies the repository's commit against `seen` and its *whole* history (every transition
+/// back to the first state), opens it as `who`, and decrypts every live page.
 fn verify_and_open(
     ctx: &Ctx,
-    git: &Git,
-    rev: &str,
+    gw: &GitWiki,
     seen: &SeenRecord,
     who: &Unlocked,
-) -> Result<(Verified, BTreeMap<PageId, PageRecord>)> {
-    let verified = repo::load(git, rev, seen)?;
-    let keys = verified.snapshot.keyring.unlock(&who.identity)?;
+) -> Result<Workspace> {
+    let (head, steps) = gw.verify(seen)?;
+    let mut ws = Workspace::open(&who.identity, &who.user, head, &steps)?;
     let bar = ctx
         .out
-        .progress(verified.snapshot.manifest.pages.len() as u64, "decrypting");
-    let records = wiki::open_all(&verified.snapshot, &verified.blobs, &keys, &mut || {
-        bar.inc(1)
+        .progress(ws.snapshot().manifest.pages.len() as u64, "decrypting");
+    gw.load_all(&mut ws, &mut |n| bar.inc(n as u64))?;
+    bar.finish_and_clear();
+    if let Some((id, why)) = ws.failures().iter().next() {
+        return Err(CliError::integrity(format!("page {id}: {why}")));
+    }
+    let head = ws.head().clone();
+    let bar = ctx.out.progress(head.seq(), "verifying history");
+    let history = gw.walk(&head, &mut |_| {
+        bar.inc(1);
+        true
     })?;
     bar.finish_and_clear();
-    Ok((verified, records))
+    gw.check_history_files(head.seq(), &history)?;
+    ws.attribute(&history);
+    Ok(ws)
 }
 
 fn sha_hex(bytes: &[u8]) -> String {
     Digest32::of(bytes).to_hex()
 }
 
-/// Writes every page under `root`; returns path → SHA-256 of what was written.
+/// Writes every live page of `ws` under `root`; returns path → SHA-256 of what was written.
+/// Isolated pages are reported, not written.
 pub(super) fn write_pages(
     ctx: &Ctx,
     root: &Path,
-    records: &BTreeMap<PageId, PageRecord>,
+    ws: &Workspace,
 ) -> Result<BTreeMap<String, String>> {
+    for (id, iso) in ws.isolated() {
+        ctx.out.warn(format!("{} (not written)", iso.describe(id)));
+    }
     let mut files = BTreeMap::new();
-    let bar = ctx.out.progress(records.len() as u64, "writing");
-    for r in records.values() {
+    let bar = ctx.out.progress(ws.catalog().len() as u64, "writing");
+    for id in ws.catalog().keys() {
         bar.inc(1);
+        let r = &ws.record(id)?;
         let file = fsutil::page_file(root, &r.path).map_err(CliError::integrity)?;
-        if files.contains_key(&r.path) {
-            return Err(CliError::integrity(format!(
-                "two pages have the same path {:?}",
-                r.path
-            )));
-        }
         if let Some(dir) = file.parent() {
             std::fs::create_dir_all(dir).map_err(|e| {
-                CliError::io(format!("creating the folder of {:?}", r.path), e)
-                    .with_hint("a page and a folder of the wiki have the same name")
+                CliError::io(format!("creating the folder of {:?}", esc(&r.path)), e)
             })?;
         }
         std::fs::write(&file, &r.content).map_err(|e| CliError::io(file.display(), e))?;
@@ -133,10 +137,7 @@ fn parse_clone_url(ctx: &Ctx, url: &str) -> Result<(String, WikiId)> {
         let id = rest.trim_end_matches('/').trim_end_matches(".git");
         Ok((config::normalize_server(base)?, WikiId::from_hex(id)?))
     } else {
-        Ok((
-            ctx.session()?.server,
-            config::resolve_wiki(&ctx.config, Some(url))?,
-        ))
+        Ok((ctx.session()?.server, ctx.resolve_wiki(Some(url))?))
     }
 }
 
@@ -167,16 +168,29 @@ fn save_info(dir: &Path, info: &CloneInfo) -> Result<()> {
         .context("saving clone.json")
 }
 
-fn info_for(server: &str, v: &Verified, files: BTreeMap<String, String>) -> CloneInfo {
+fn info_for(server: &str, ws: &Workspace, files: BTreeMap<String, String>) -> CloneInfo {
+    let snap = ws.snapshot();
     CloneInfo {
         server: server.to_owned(),
-        wiki: v.snapshot.keyring.wiki.to_hex(),
-        seq: v.snapshot.state.seq,
-        state_hash: v.snapshot.state.hash().to_hex(),
-        keyring_seq: v.snapshot.keyring.seq,
-        keyring_hash: v.snapshot.keyring.hash().to_hex(),
+        wiki: snap.keyring.wiki.to_hex(),
+        seq: snap.state.seq,
+        state_hash: snap.state.hash().to_hex(),
+        keyring_seq: snap.keyring.seq,
+        keyring_hash: snap.keyring.hash().to_hex(),
         files,
     }
+}
+
+/// Moves a finished temporary folder to its place.
+fn put_in_place(tmp: tempfile::TempDir, dir: &Path) -> Result<()> {
+    if dir.exists() {
+        std::fs::remove_dir(dir).map_err(|e| CliError::io(dir.display(), e))?;
+    }
+    let kept = tmp.keep();
+    std::fs::rename(&kept, dir).map_err(|e| {
+        let _ = std::fs::remove_dir_all(&kept);
+        CliError::io(dir.display(), e)
+    })
 }
 
 /// `zkwiki clone URL [DIR]`.
@@ -195,11 +209,12 @@ pub fn clone(ctx: &Ctx, a: &CloneArgs) -> Result<()> {
     }
     let dir = a.dir.clone().unwrap_or_else(|| {
         let name = ctx
-            .config
-            .wikis
-            .iter()
-            .find(|(_, v)| **v == wiki.to_hex())
-            .map_or_else(|| wiki.to_hex(), |(k, _)| k.clone());
+            .profile()
+            .map(|p| p.wikis.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .find(|(_, v)| *v == wiki.to_hex())
+            .map_or_else(|| wiki.to_hex(), |(k, _)| k);
         PathBuf::from(name)
     });
     if dir.exists() && is_nonempty_dir(&dir) || dir.is_file() {
@@ -213,7 +228,7 @@ pub fn clone(ctx: &Ctx, a: &CloneArgs) -> Result<()> {
     let enc = tmp.path().join(".zkwiki").join("git");
     std::fs::create_dir_all(tmp.path().join(".zkwiki"))
         .map_err(|e| CliError::io(tmp.path().display(), e))?;
-    let url = format!("{server}/git/{wiki}.git");
+    let url = format!("{server}{}", client::wire::route::git(&wiki.to_hex()));
     ctx.out.note(format!("cloning {url}"));
     let mut cmd = git::git_command();
     cmd.args(git::credential_config()?)
@@ -222,32 +237,27 @@ pub fn clone(ctx: &Ctx, a: &CloneArgs) -> Result<()> {
     git::run(cmd, "git clone")?;
     let git = Git::at(&enc);
     configure_clone(&git)?;
-    let seen = ctx.seen.load(&wiki)?;
-    let (verified, records) = verify_and_open(ctx, &git, "HEAD", &seen, &who)?;
-    if verified.snapshot.keyring.wiki != wiki {
+    let gw = GitWiki::at(git, "HEAD")?;
+    let ws = verify_and_open(ctx, &gw, &ctx.seen.load(&wiki)?, &who)?;
+    if ws.wiki() != wiki {
         return Err(CliError::integrity("the server returned another wiki"));
     }
-    let files = write_pages(ctx, tmp.path(), &records)?;
-    save_info(tmp.path(), &info_for(&server, &verified, files))?;
-    if dir.exists() {
-        std::fs::remove_dir(&dir).map_err(|e| CliError::io(dir.display(), e))?;
-    }
-    let kept = tmp.keep();
-    std::fs::rename(&kept, &dir).map_err(|e| {
-        let _ = std::fs::remove_dir_all(&kept);
-        CliError::io(dir.display(), e)
-    })?;
-    ctx.seen.store(&wiki, &verified.snapshot.seen_record())?;
+    let files = write_pages(ctx, tmp.path(), &ws)?;
+    save_info(tmp.path(), &info_for(&server, &ws, files))?;
+    put_in_place(tmp, &dir)?;
+    ctx.seen.store(&wiki, &ws.seen())?;
+    let pages = ws.catalog().len();
+    let seq = ws.head().seq();
     if ctx.out.json {
         return ctx.out.json_value(&json!({
-            "dir": dir, "wiki": wiki.to_hex(), "seq": verified.snapshot.state.seq,
-            "pages": records.len(), "encrypted_clone": dir.join(".zkwiki").join("git"),
+            "dir": dir, "wiki": wiki.to_hex(), "seq": seq, "pages": pages,
+            "encrypted_clone": dir.join(".zkwiki").join("git"),
+            "isolated": ws.isolated().len(),
         }));
     }
     ctx.out.line(format!(
-        "cloned {} pages (wiki version {}) into {}",
-        records.len(),
-        verified.snapshot.state.seq,
+        "cloned {} (wiki version {seq}, history verified) into {}",
+        crate::output::count(pages, "page", "pages"),
         dir.display()
     ))?;
     ctx.out.note(format!(
@@ -267,13 +277,9 @@ fn resolve_repo(path: &Path) -> PathBuf {
     }
 }
 
-fn genesis_wiki(git: &Git, rev: &str) -> Option<WikiId> {
-    let bytes = git
-        .read_blobs(&[format!("{rev}:keyring/0000000001")])
-        .ok()?
-        .pop()
-        .flatten()?;
-    Keyring::decode(&bytes).ok().map(|k| k.wiki)
+fn genesis_wiki(gw: &GitWiki) -> Option<WikiId> {
+    let head = gw.head_bytes().ok()?;
+    Keyring::decode(head.keyrings.first()?).ok().map(|k| k.wiki)
 }
 
 /// `zkwiki decrypt REPO OUT`.
@@ -293,51 +299,89 @@ pub fn decrypt(ctx: &Ctx, a: &DecryptArgs) -> Result<()> {
         ))
         .with_hint("choose another folder"));
     }
-    let who = ctx.unlock()?;
-    let wiki = genesis_wiki(&git, "HEAD");
-    let seen = match (wiki, a.allow_older) {
+    let gw = GitWiki::at(git, "HEAD")?;
+    let who = unlock_for_decrypt(ctx, &gw, a)?;
+    let seen = match (genesis_wiki(&gw), a.allow_older) {
         (Some(w), false) => ctx.seen.load(&w)?,
         _ => SeenRecord::default(),
     };
-    let (verified, records) =
-        verify_and_open(ctx, &git, "HEAD", &seen, &who).map_err(|e| {
-            if e.message.contains("rollback detected") {
+    let ws = verify_and_open(ctx, &gw, &seen, &who).map_err(|e| {
+        if e.message.contains("rollback detected") {
+            e.with_hint(
+                "this copy is older than the newest version of the wiki this machine has seen: update it \
+                 (`zkwiki pull`), or pass --allow-older if it is a backup you trust; if it came from the server, do not trust the server",
+            )
+        } else {
+            e
+        }
+    })?;
+    let tmp = fsutil::temp_dir_beside(&a.out).map_err(|e| CliError::io(a.out.display(), e))?;
+    write_pages(ctx, tmp.path(), &ws)?;
+    put_in_place(tmp, &a.out)?;
+    if !a.allow_older {
+        ctx.seen.store(&ws.wiki(), &ws.seen())?;
+    }
+    let (pages, seq) = (ws.catalog().len(), ws.head().seq());
+    if ctx.out.json {
+        return ctx.out.json_value(&json!({
+            "out": a.out, "wiki": ws.wiki().to_hex(), "seq": seq, "pages": pages,
+            "history_verified": seq, "isolated": ws.isolated().len(),
+        }));
+    }
+    ctx.out.line(format!(
+        "verified {} of history and decrypted {} (wiki version {seq}) into {}",
+        crate::output::count(
+            usize::try_from(seq).unwrap_or(usize::MAX),
+            "state",
+            "states"
+        ),
+        crate::output::count(pages, "page", "pages"),
+        a.out.display()
+    ))
+}
+
+/// The identity `decrypt` opens with: from the clone's own sealed identities with the recovery
+/// key (`--recovery-key`) or a member's passphrase (`--user`), else this machine's.
+fn unlock_for_decrypt(ctx: &Ctx, gw: &GitWiki, a: &DecryptArgs) -> Result<Unlocked> {
+    let from_clone = a.recovery_key || a.recovery_key_file.is_some() || a.user.is_some();
+    if !from_clone {
+        return ctx.unlock().map_err(|e| {
+            if e.kind == ErrorKind::Auth && e.message.contains("no identity") {
                 e.with_hint(
-                    "this copy is older than the newest version of the wiki this machine has seen: update it \
-                     (`zkwiki pull`), or pass --allow-older if it is a backup you trust; if it came from the server, do not trust the server",
+                    "on a machine without your account, open the clone with `--recovery-key` \
+                     or `--user NAME` (the clone carries your sealed identity)",
                 )
             } else {
                 e
             }
+        });
+    }
+    let members = crate::repo::member_identities(gw.git())?;
+    if members.is_empty() {
+        return Err(CliError::not_found(
+            "this clone carries no sealed identities (no `identities` branch)",
+        )
+        .with_hint("fetch it again from the server (`zkwiki pull`), or use --key-file"));
+    }
+    if let Some(user) = &a.user {
+        let m = members.iter().find(|m| &m.user == user).ok_or_else(|| {
+            CliError::not_found(format!(
+                "the clone carries no sealed identity for {:?}",
+                esc(user)
+            ))
         })?;
-    let tmp = fsutil::temp_dir_beside(&a.out).map_err(|e| CliError::io(a.out.display(), e))?;
-    write_pages(ctx, tmp.path(), &records)?;
-    if a.out.exists() {
-        std::fs::remove_dir(&a.out).map_err(|e| CliError::io(a.out.display(), e))?;
+        let passphrase = ctx
+            .secrets
+            .passphrase(&format!("Passphrase for {}: ", esc(user)))?;
+        let identity = m.open_with_passphrase(passphrase.as_bytes())?;
+        return Ok(Unlocked {
+            user: user.clone(),
+            identity,
+        });
     }
-    let kept = tmp.keep();
-    std::fs::rename(&kept, &a.out).map_err(|e| {
-        let _ = std::fs::remove_dir_all(&kept);
-        CliError::io(a.out.display(), e)
-    })?;
-    if !a.allow_older {
-        ctx.seen.store(
-            &verified.snapshot.keyring.wiki,
-            &verified.snapshot.seen_record(),
-        )?;
-    }
-    if ctx.out.json {
-        return ctx.out.json_value(&json!({
-            "out": a.out, "wiki": verified.snapshot.keyring.wiki.to_hex(),
-            "seq": verified.snapshot.state.seq, "pages": records.len(),
-        }));
-    }
-    ctx.out.line(format!(
-        "verified and decrypted {} pages (wiki version {}) into {}",
-        records.len(),
-        verified.snapshot.state.seq,
-        a.out.display()
-    ))
+    let key = ctx.secrets.recovery_key(a.recovery_key_file.as_deref())?;
+    let (user, identity) = client::keyfile::open_any_with_recovery(&members, &key)?;
+    Ok(Unlocked { user, identity })
 }
 
 /// `zkwiki pull [DIR]`.
@@ -357,12 +401,25 @@ pub fn pull(ctx: &Ctx, a: &PullArgs) -> Result<()> {
     args.extend(["fetch", "--quiet", "origin"].map(str::to_owned));
     git.run(args, "fetching from the server")?;
     let who = ctx.unlock()?;
-    let seen = newest(ctx.seen.load(&wiki)?, info.seen()?);
-    let rev = "refs/remotes/origin/main";
-    let (verified, records) = verify_and_open(ctx, &git, rev, &seen, &who)?;
-    if verified.snapshot.keyring.wiki != wiki {
+    let seen = client::seen::merge(&ctx.seen.load(&wiki)?, &info.seen()?);
+    let gw = GitWiki::at(git.clone(), "refs/remotes/origin/main")?;
+    let (head, steps) = gw.verify(&seen)?;
+    let mut ws = Workspace::open(&who.identity, &who.user, head, &steps)?;
+    gw.load_all(&mut ws, &mut |_| {})?;
+    if let Some((id, why)) = ws.failures().iter().next() {
+        return Err(CliError::integrity(format!("page {id}: {why}")));
+    }
+    if ws.wiki() != wiki {
         return Err(CliError::integrity("the server returned another wiki"));
     }
+    for (id, iso) in ws.isolated() {
+        ctx.out.warn(format!("{} (not written)", iso.describe(id)));
+    }
+    let records: Vec<(String, Vec<u8>)> = ws
+        .catalog()
+        .keys()
+        .map(|id| ws.record(id).map(|r| (r.path.clone(), r.content.clone())))
+        .collect::<client::Result<_>>()?;
     // Refuse to overwrite local changes.
     let mut changed_locally = Vec::new();
     for (path, hash) in &info.files {
@@ -374,21 +431,25 @@ pub fn pull(ctx: &Ctx, a: &PullArgs) -> Result<()> {
             Err(e) => return Err(CliError::io(file.display(), e)),
         }
     }
-    for r in records.values() {
-        if !info.files.contains_key(&r.path) {
-            let file = fsutil::page_file(&a.dir, &r.path).map_err(CliError::integrity)?;
+    for (path, _) in &records {
+        if !info.files.contains_key(path) {
+            let file = fsutil::page_file(&a.dir, path).map_err(CliError::integrity)?;
             if file.exists() {
-                changed_locally.push(r.path.clone());
+                changed_locally.push(path.clone());
             }
         }
     }
     if !changed_locally.is_empty() {
         changed_locally.sort();
+        let names: Vec<String> = changed_locally
+            .iter()
+            .map(|p| esc(p).into_owned())
+            .collect();
         return Err(CliError::new(
             ErrorKind::Conflict,
             format!(
                 "pull would overwrite local changes in: {}",
-                changed_locally.join(", ")
+                names.join(", ")
             ),
         )
         .with_hint("save them with `zkwiki put PATH FILE` (or move them away), then pull again"));
@@ -400,14 +461,14 @@ pub fn pull(ctx: &Ctx, a: &PullArgs) -> Result<()> {
         .map_err(|e| CliError::io("creating a temporary folder", e))?;
     let mut new_files = BTreeMap::new();
     let mut staged = Vec::new();
-    for (i, r) in records.values().enumerate() {
-        let hash = sha_hex(&r.content);
-        if info.files.get(&r.path) != Some(&hash) {
+    for (i, (path, content)) in records.iter().enumerate() {
+        let hash = sha_hex(content);
+        if info.files.get(path) != Some(&hash) {
             let tmp = staging.path().join(i.to_string());
-            std::fs::write(&tmp, &r.content).map_err(|e| CliError::io(tmp.display(), e))?;
-            staged.push((tmp, r.path.clone()));
+            std::fs::write(&tmp, content).map_err(|e| CliError::io(tmp.display(), e))?;
+            staged.push((tmp, path.clone()));
         }
-        new_files.insert(r.path.clone(), hash);
+        new_files.insert(path.clone(), hash);
     }
     let mut removed = 0;
     for path in info.files.keys() {
@@ -427,21 +488,20 @@ pub fn pull(ctx: &Ctx, a: &PullArgs) -> Result<()> {
         std::fs::rename(tmp, &file).map_err(|e| CliError::io(file.display(), e))?;
     }
     git.run(
-        ["reset", "--quiet", "--hard", verified.commit.as_str()],
+        ["reset", "--quiet", "--hard", gw.commit()],
         "updating the encrypted clone",
     )?;
-    save_info(&a.dir, &info_for(&info.server, &verified, new_files))?;
-    ctx.seen.store(&wiki, &verified.snapshot.seen_record())?;
+    save_info(&a.dir, &info_for(&info.server, &ws, new_files))?;
+    ctx.seen.store(&wiki, &ws.seen())?;
+    let seq = ws.head().seq();
     if ctx.out.json {
         return ctx.out.json_value(&json!({
-            "seq": verified.snapshot.state.seq, "updated": staged.len(), "removed": removed,
+            "seq": seq, "updated": staged.len(), "removed": removed,
         }));
     }
     ctx.out.line(format!(
-        "wiki version {}: {} files updated, {} removed",
-        verified.snapshot.state.seq,
-        staged.len(),
-        removed
+        "wiki version {seq}: {} updated, {removed} removed",
+        crate::output::count(staged.len(), "file", "files"),
     ))
 }
 
@@ -453,6 +513,74 @@ fn prune_empty_parents(root: &Path, file: &Path) {
         }
         dir = d.parent();
     }
+}
+
+/// What the verified history of a clone's `HEAD` signed: every state, and every page version
+/// (entry) any state listed. Cached per `HEAD` commit in the repository's git folder, so
+/// `git log -p` does not walk history once per file.
+#[derive(Serialize, Deserialize)]
+struct SignedHistory {
+    head: String,
+    states: BTreeSet<String>,
+    /// Page id → hashes of every version some verified state listed.
+    pages: BTreeMap<String, BTreeSet<String>>,
+}
+
+fn signed_history(ctx: &Ctx, git: &Git) -> Result<(SignedHistory, Workspace)> {
+    let gw = GitWiki::at(git.clone(), "HEAD")?;
+    let who = ctx.unlock()?;
+    let seen = genesis_wiki(&gw)
+        .map(|w| ctx.seen.load(&w))
+        .transpose()?
+        .unwrap_or_default();
+    let (head, steps) = gw.verify(&seen)?;
+    let cache_file = git
+        .run(
+            ["rev-parse", "--absolute-git-dir"],
+            "locating the git folder",
+        )
+        .map(|o| {
+            PathBuf::from(String::from_utf8_lossy(&o).trim()).join("zkwiki-signed-history.json")
+        })?;
+    let cached: Option<SignedHistory> = std::fs::read(&cache_file)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .filter(|h: &SignedHistory| h.head == gw.commit());
+    let ws = Workspace::open(&who.identity, &who.user, head.clone(), &steps)?;
+    if let Some(h) = cached {
+        return Ok((h, ws));
+    }
+    let mut history = SignedHistory {
+        head: gw.commit().to_owned(),
+        states: BTreeSet::from([head.state_hash().to_hex()]),
+        pages: BTreeMap::new(),
+    };
+    let mut add = |id: &PageId, e: &ManifestEntry| {
+        history
+            .pages
+            .entry(id.to_hex())
+            .or_default()
+            .insert(e.hash.to_hex());
+    };
+    for (id, e) in &head.snapshot().manifest.pages {
+        add(id, e);
+    }
+    let mut states = Vec::new();
+    let steps = gw.walk_with(&head, &mut |_, older| {
+        if let Some(p) = older {
+            states.push(p.state.hash().to_hex());
+            for (id, e) in &p.manifest.pages {
+                add(id, e);
+            }
+        }
+        Ok(true)
+    })?;
+    gw.check_history_files(head.seq(), &steps)?;
+    history.states.extend(states);
+    if let Ok(bytes) = serde_json::to_vec(&history) {
+        let _ = fsutil::write_atomic(&cache_file, &bytes, false);
+    }
+    Ok((history, ws))
 }
 
 /// `zkwiki textconv FILE` (run by git inside an encrypted clone).
@@ -501,7 +629,7 @@ fn describe_file(ctx: &Ctx, name: &str, bytes: &[u8]) -> Result<String> {
         for m in &k.members {
             out.push_str(&format!(
                 "{} {} {} {}\n",
-                m.name,
+                esc(&m.name),
                 m.kind.name(),
                 m.role.name(),
                 m.public.fingerprint()
@@ -512,36 +640,36 @@ fn describe_file(ctx: &Ctx, name: &str, bytes: &[u8]) -> Result<String> {
     let id = PageId::from_hex(tail(32))
         .map_err(|_| CliError::usage(format!("{name}: not a file of a zkwiki repository")))?;
     let git = Git::at(Path::new("."));
-    let entries = git.ls_tree("HEAD")?;
-    let mut keyring_specs: Vec<&str> = entries
-        .iter()
-        .filter(|e| e.path.starts_with("keyring/"))
-        .map(|e| e.oid.as_str())
-        .collect();
-    keyring_specs.sort_by_key(|oid| {
-        entries
-            .iter()
-            .find(|e| e.oid == *oid)
-            .map(|e| e.path.clone())
-    });
-    let specs: Vec<String> = keyring_specs.iter().map(|s| (*s).to_owned()).collect();
-    let chain: Vec<Vec<u8>> = git.read_blobs(&specs)?.into_iter().flatten().collect();
-    let keyring = core_crypto::keyring::verify_chain(chain.iter().map(Vec::as_slice))?;
-    let who = ctx.unlock()?;
-    let keys = keyring.unlock(&who.identity)?;
-    let header = envelope::read_header(bytes)?;
-    let key = keys.key_for(&header)?;
-    let r = envelope::open_page(key, &keyring.wiki, &id, bytes)?;
+    let (history, ws) = signed_history(ctx, &git)?;
+    let hash = Digest32::of(bytes);
+    let signed = history
+        .pages
+        .get(&id.to_hex())
+        .is_some_and(|h| h.contains(&hash.to_hex()));
+    if !signed {
+        return Err(CliError::integrity(format!(
+            "this version of page {id} is not in the signed history of HEAD: the history was rewritten"
+        )));
+    }
+    let entry = ManifestEntry::for_envelope(bytes)?;
+    let (r, prefix) = client::history::open_version(ws.keys(), &id, &entry, bytes)?;
+    if let Some(problem) = client::workspace::record_problem(&r, prefix)
+        && r.kind != PageKind::Index
+    {
+        return Ok(format!("(an unreadable page version: {problem})\n"));
+    }
     let mut out = format!(
-        "path: {}\nauthor: {}\nwritten: {} UTC\n",
-        r.path,
-        r.author,
+        "path: {}\nwritten as: {}\nwritten: {} UTC\n",
+        esc(&r.path),
+        esc(&r.author),
         format_time(r.written_at_ms)
     );
     match r.kind {
         PageKind::Markdown => {
             out.push('\n');
-            out.push_str(&String::from_utf8_lossy(&r.content));
+            out.push_str(&client::display::escape_multiline(
+                &String::from_utf8_lossy(&r.content),
+            ));
         }
         PageKind::Attachment => {
             out.push_str(&format!(

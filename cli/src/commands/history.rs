@@ -1,315 +1,263 @@
-//! `zkwiki log [PATH]`: the wiki's history from the verified mirror. Every step back is checked
-//! as a signed transition (`WikiState::verify_transition`) under the keyring version it names, so
-//! the history shown is the one the members signed. A page keeps its id across renames, so a
-//! page's history follows them naturally.
+//! `zkwiki log [PATH]`: the wiki's history from the verified mirror. Every step back is a
+//! verified transition (the client core's history walker), so what is shown is the history the
+//! members signed; each version names the member whose key signed it, and the record's author
+//! only as a claim when it differs (an imported author, or a member claiming another's name).
+//! A page keeps its id across renames, so a page's history follows them naturally.
 
-use std::collections::BTreeMap;
-
-use core_crypto::envelope::{self, EnvelopeHeader, PageRecord};
+use client::display::escape as esc;
+use client::history::{Point, open_version};
+use client::workspace::record_problem;
+use core_crypto::envelope::PageRecord;
 use core_crypto::ids::{Digest32, PageId};
-use core_crypto::keyring::{Keyring, Seen, WikiKeys};
-use core_crypto::state::{Manifest, WikiState};
+use core_crypto::state::ManifestEntry;
 use serde_json::{Value, json};
 
 use crate::args::LogArgs;
 use crate::context::Ctx;
-use crate::error::{CliError, Context, Result};
-use crate::git::Git;
-use crate::remote::Remote;
-use crate::wiki::{format_time, is_index_page};
+use crate::error::{CliError, Result};
+use crate::remote::Session;
+use crate::repo::GitWiki;
+use crate::time::format_time;
 
-/// One commit's state and manifest.
-struct Point {
-    commit: String,
-    state: WikiState,
-    manifest: Manifest,
+/// A page version as history shows it: readable, or written against the rules.
+pub enum Version {
+    /// The record (it keeps the rules).
+    Record(PageRecord),
+    /// Why it cannot be shown.
+    Unreadable(String),
 }
 
-/// Walks history backwards in verified chunks.
-struct Walker<'a> {
-    git: &'a Git,
-    commits: Vec<String>,
-    points: Vec<Point>,
-    keyrings: BTreeMap<Digest32, Keyring>,
-}
-
-const CHUNK: usize = 64;
-
-impl<'a> Walker<'a> {
-    fn new(git: &'a Git, head: &str, head_state: &WikiState, chain: &[Vec<u8>]) -> Result<Self> {
-        let commits = git.first_parent_history(head)?;
-        let mut keyrings = BTreeMap::new();
-        for bytes in chain {
-            let k = Keyring::decode(bytes)?;
-            keyrings.insert(k.hash(), k);
+impl Version {
+    fn record(&self) -> Option<&PageRecord> {
+        match self {
+            Self::Record(r) => Some(r),
+            Self::Unreadable(_) => None,
         }
-        let mut w = Self {
-            git,
-            commits,
-            points: Vec::new(),
-            keyrings,
-        };
-        w.load_more()?;
-        if w.points.first().map(|p| p.state.hash()) != Some(head_state.hash()) {
-            return Err(CliError::integrity(
-                "the history does not end at the verified state",
-            ));
-        }
-        Ok(w)
     }
+}
 
-    /// Loads and verifies the next chunk of older points. Returns false at the beginning.
-    fn load_more(&mut self) -> Result<bool> {
-        let start = self.points.len();
-        if start >= self.commits.len() {
-            return Ok(false);
+/// Opens `page` as the verified `entry` at state `seq` says it was.
+fn open_at(
+    gw: &GitWiki,
+    s: &Session,
+    head_seq: u64,
+    seq: u64,
+    page: &PageId,
+    entry: &ManifestEntry,
+) -> Result<Option<Version>> {
+    if s.ws.is_index_page(page) {
+        return Ok(None);
+    }
+    let Some(envelope) = gw.envelope_at(head_seq, seq, page)? else {
+        return Err(CliError::integrity(format!(
+            "history: page {page} is missing from the commit of state {seq}"
+        )));
+    };
+    if entry.check_envelope(&envelope).is_err() {
+        return Err(CliError::integrity(format!(
+            "history: page {page} at state {seq} is not the version that state signs"
+        )));
+    }
+    Ok(Some(
+        match open_version(s.ws.keys(), page, entry, &envelope) {
+            Ok((record, prefix)) => match record_problem(&record, prefix) {
+                None => Version::Record(record),
+                Some(p) => Version::Unreadable(p),
+            },
+            Err(e) if e.kind == client::Kind::Access && !s.ws.keys().is_whole_wiki() => {
+                return Ok(None);
+            }
+            Err(e) => Version::Unreadable(e.message),
+        },
+    ))
+}
+
+/// The versions of the page that had `entry` in `older`, if any.
+fn older_version(
+    gw: &GitWiki,
+    s: &Session,
+    head_seq: u64,
+    older: Option<&Point>,
+    page: &PageId,
+) -> Result<Option<Version>> {
+    match older.and_then(|o| o.manifest.pages.get(page).map(|e| (o.seq(), *e))) {
+        Some((seq, entry)) => open_at(gw, s, head_seq, seq, page, &entry),
+        None => Ok(None),
+    }
+}
+
+fn action(new: Option<&Version>, old: Option<&Version>) -> &'static str {
+    match (
+        new.and_then(Version::record),
+        old.and_then(Version::record),
+        new,
+    ) {
+        (_, _, Some(Version::Unreadable(_))) => "unreadable",
+        (Some(_), None, _) if old.is_none() => "created",
+        (None, _, None) => "removed",
+        (Some(n), Some(o), _) if n.path != o.path => "renamed",
+        _ => "changed",
+    }
+}
+
+fn change_json(new: Option<&Version>, old: Option<&Version>) -> Value {
+    let path = |v: Option<&Version>| {
+        v.and_then(Version::record)
+            .map(|r| esc(&r.path).into_owned())
+    };
+    let mut v = json!({
+        "action": action(new, old),
+        "path": path(new).or_else(|| path(old)),
+        "previous_path": match (path(new), path(old)) {
+            (Some(n), Some(o)) if n != o => Some(o),
+            _ => None,
+        },
+    });
+    if let Some(Version::Unreadable(why)) = new {
+        v["problem"] = json!(why);
+    }
+    if let Some(r) = new.and_then(Version::record) {
+        v["written_at_ms"] = json!(r.written_at_ms);
+    }
+    v
+}
+
+/// One version of one page, for `log PATH` and the MCP `page_history` tool.
+pub struct PageVersion {
+    /// The state that wrote it.
+    pub seq: u64,
+    /// The member whose key signed that state.
+    pub signer: String,
+    /// The version (none where the page was removed).
+    pub version: Option<Version>,
+    /// Its envelope hash (none where removed).
+    pub hash: Option<Digest32>,
+    /// The version before (for renames).
+    pub previous: Option<Version>,
+}
+
+/// The versions of one page, newest first, at most `limit`, from a verified history walk.
+pub fn page_versions(s: &mut Session, page: &PageId, limit: usize) -> Result<Vec<PageVersion>> {
+    let gw = s.repo()?.clone();
+    let gw = &gw;
+    let s = &*s;
+    let head = s.ws.head().clone();
+    let head_seq = head.seq();
+    let mut out = Vec::new();
+    gw.walk_with(&head, &mut |step, older| {
+        let changed = step.changed.iter().find(|(id, _)| id == page);
+        let removed = step.removed.contains(page);
+        if changed.is_none() && !removed {
+            return Ok(true);
         }
-        let end = (start + CHUNK).min(self.commits.len());
-        let specs: Vec<String> = self.commits[start..end]
-            .iter()
-            .flat_map(|c| [format!("{c}:state"), format!("{c}:manifest")])
-            .collect();
-        let mut blobs = self.git.read_blobs(&specs)?.into_iter();
-        for commit in &self.commits[start..end] {
-            let (s, m) = (blobs.next().flatten(), blobs.next().flatten());
-            let (Some(s), Some(m)) = (s, m) else {
-                return Err(CliError::integrity(format!(
-                    "history: commit {commit} lacks a state or manifest"
-                )));
-            };
-            let state = WikiState::decode(&s).context(format!("history: commit {commit}"))?;
-            let manifest = Manifest::decode(&m).context(format!("history: commit {commit}"))?;
-            self.points.push(Point {
-                commit: commit.clone(),
-                state,
-                manifest,
-            });
+        let version = match changed {
+            Some((_, entry)) => open_at(gw, s, head_seq, step.seq, page, entry)?,
+            None => None,
+        };
+        let previous = older_version(gw, s, head_seq, older, page)?;
+        out.push(PageVersion {
+            seq: step.seq,
+            signer: step.signer_name.clone(),
+            hash: changed.map(|(_, e)| e.hash),
+            version,
+            previous,
+        });
+        Ok(out.len() < limit)
+    })?;
+    Ok(out)
+}
+
+/// Finds a page by a path it had at some point of history (not current any more).
+fn find_in_history(s: &mut Session, path: &str) -> Result<Option<PageId>> {
+    let gw = s.repo()?.clone();
+    let gw = &gw;
+    let s = &*s;
+    let head = s.ws.head().clone();
+    let head_seq = head.seq();
+    let mut found = None;
+    gw.walk_with(&head, &mut |step, older| {
+        for (id, entry) in &step.changed {
+            if let Some(Version::Record(r)) = open_at(gw, s, head_seq, step.seq, id, entry)?
+                && r.path == path
+            {
+                found = Some(*id);
+                return Ok(false);
+            }
         }
-        // Verify every new link: point i (newer) follows point i+1 (older).
-        for i in start.saturating_sub(1)..self.points.len() {
-            let newer = &self.points[i];
-            let keyring = self.keyrings.get(&newer.state.keyring).ok_or_else(|| {
-                CliError::integrity(format!(
-                    "history: state {} names a keyring version the wiki does not have",
-                    newer.state.seq
-                ))
-            })?;
-            match self.points.get(i + 1) {
-                Some(older) => older
-                    .state
-                    .verify_transition(&older.manifest, &newer.state, &newer.manifest, keyring)
-                    .context(format!("history: state {}", newer.state.seq))?,
-                None if end == self.commits.len() => {
-                    if newer.state.seq != 1 {
-                        return Err(CliError::integrity(
-                            "history: the oldest commit is not the wiki's first state",
-                        ));
-                    }
-                    newer
-                        .state
-                        .verify(keyring, &newer.manifest, None)
-                        .context("history: first state")?;
-                }
-                None => {}
+        for id in &step.removed {
+            if let Some(Version::Record(r)) = older_version(gw, s, head_seq, older, id)?
+                && r.path == path
+            {
+                found = Some(*id);
+                return Ok(false);
             }
         }
         Ok(true)
-    }
-
-    fn signer_name(&self, p: &Point) -> String {
-        self.keyrings
-            .get(&p.state.keyring)
-            .and_then(|k| k.member_by_signing_key(&p.state.signer))
-            .map_or_else(|| "?".to_owned(), |m| m.name.clone())
-    }
-}
-
-fn open_at(git: &Git, keys: &WikiKeys, p: &Point, id: &PageId) -> Result<Option<PageRecord>> {
-    let Some(entry) = p.manifest.pages.get(id) else {
-        return Ok(None);
-    };
-    let blob = git
-        .read_blobs(&[format!("{}:pages/{id}", p.commit)])?
-        .pop()
-        .flatten()
-        .ok_or_else(|| {
-            CliError::integrity(format!(
-                "history: page {id} is missing from commit {}",
-                p.commit
-            ))
-        })?;
-    let header = entry
-        .check_envelope(&blob)
-        .context(format!("history: page {id} at state {}", p.state.seq))?;
-    let key = keys.key_for(&EnvelopeHeader {
-        epoch: header.epoch,
-        scope: header.scope,
     })?;
-    let wiki = p.state.wiki;
-    Ok(Some(envelope::open_page(key, &wiki, id, &blob).context(
-        format!("history: page {id} at state {}", p.state.seq),
-    )?))
-}
-
-/// Checks that `head` extends `earlier`, a state this client accepted before: walking back from
-/// `head`, every step is a verified transition, down to a state at `earlier`'s sequence with
-/// `earlier`'s hash. Anything else is a fork: the server rewrote what this client had verified.
-pub fn check_extends(git: &Git, head: &crate::repo::Verified, earlier: Seen) -> Result<()> {
-    let mut walker = Walker::new(
-        git,
-        &head.commit,
-        &head.snapshot.state,
-        &head.keyring_versions,
-    )?;
-    let mut i = 0;
-    loop {
-        if i + 1 >= walker.points.len() {
-            walker.load_more()?;
-        }
-        let Some(p) = walker.points.get(i) else {
-            break;
-        };
-        if p.state.seq <= earlier.seq {
-            if p.state.seq == earlier.seq && p.state.hash() == earlier.hash {
-                return Ok(());
-            }
-            break;
-        }
-        i += 1;
-    }
-    Err(core_crypto::Error::Fork {
-        what: "wiki state",
-        seq: earlier.seq,
-    }
-    .into())
+    Ok(found)
 }
 
 /// `zkwiki log [PATH]`.
 pub fn log(ctx: &Ctx, a: &LogArgs) -> Result<()> {
-    let remote = Remote::open(ctx)?;
-    let who = ctx.unlock()?;
-    let view = remote.read(&who)?;
-    let git = remote.mirror();
-    let mut walker = Walker::new(
-        &git,
-        &view.verified.commit,
-        &view.verified.snapshot.state,
-        &view.verified.keyring_versions,
-    )?;
-    let keys = &view.keys;
+    let mut s = super::pages::open(ctx)?;
     let mut entries: Vec<Value> = Vec::new();
     match &a.path {
         Some(path) => {
-            let mut target = view.catalog.find(path);
-            let mut i = 0;
-            // Versions newest first; each compared with the next older one.
-            while entries.len() < a.limit {
-                if i + 1 >= walker.points.len() && !walker.load_more()? && i >= walker.points.len()
-                {
-                    break;
-                }
-                let Some(newer) = walker.points.get(i) else {
-                    break;
-                };
-                let older = walker.points.get(i + 1);
-                if target.is_none() {
-                    // The path is not current: find a page that had it in this version.
-                    for (id, e) in &newer.manifest.pages {
-                        if is_index_page(keys, id, e)
-                            || older.is_some_and(|o| o.manifest.pages.get(id) == Some(e))
-                        {
-                            continue;
-                        }
-                        if open_at(&git, keys, newer, id)?.is_some_and(|r| r.path == *path) {
-                            target = Some(*id);
-                            break;
-                        }
-                    }
-                }
-                if target.is_none()
-                    && let Some(o) = older
-                {
-                    // ... or a page removed by this version that had it before.
-                    for (id, e) in &o.manifest.pages {
-                        if newer.manifest.pages.contains_key(id) || is_index_page(keys, id, e) {
-                            continue;
-                        }
-                        if open_at(&git, keys, o, id)?.is_some_and(|r| r.path == *path) {
-                            target = Some(*id);
-                            break;
-                        }
-                    }
-                }
-                if let Some(id) = target {
-                    let now = newer.manifest.pages.get(&id);
-                    let before = older.and_then(|o| o.manifest.pages.get(&id));
-                    if now != before {
-                        let record = open_at(&git, keys, newer, &id)?;
-                        let old_record = match older {
-                            Some(o) => open_at(&git, keys, o, &id)?,
-                            None => None,
-                        };
-                        entries.push(page_entry(
-                            &walker,
-                            newer,
-                            &id,
-                            record.as_ref(),
-                            old_record.as_ref(),
-                        ));
-                    }
-                }
-                i += 1;
-            }
-            if target.is_none() {
-                return Err(CliError::not_found(format!(
-                    "no page {path:?} in this wiki or its history"
-                )));
+            let page = match s.ws.find(path) {
+                Some(id) => id,
+                None => find_in_history(&mut s, path)?.ok_or_else(|| {
+                    CliError::not_found(format!(
+                        "no page {:?} in this wiki or its history",
+                        esc(path)
+                    ))
+                })?,
+            };
+            for v in page_versions(&mut s, &page, a.limit)? {
+                let mut e = change_json(v.version.as_ref(), v.previous.as_ref());
+                let record = v.version.as_ref().and_then(Version::record);
+                e["seq"] = json!(v.seq);
+                e["page"] = json!(page.to_hex());
+                e["signer"] = json!(esc(&v.signer));
+                e["author_claimed"] = json!(record.map(|r| esc(&r.author).into_owned()));
+                e["written_at_ms"] = json!(record.map(|r| r.written_at_ms));
+                e["size"] = json!(record.map(|r| r.content.len()));
+                e["version"] = json!(v.hash.map(|h| h.to_hex()[..16].to_owned()));
+                entries.push(e);
             }
         }
         None => {
-            let mut i = 0;
-            while entries.len() < a.limit {
-                if i + 1 >= walker.points.len() {
-                    walker.load_more()?;
-                }
-                let Some(newer) = walker.points.get(i) else {
-                    break;
-                };
-                let older = walker.points.get(i + 1);
+            let gw = s.repo()?.clone();
+            let gw = &gw;
+            let head = s.ws.head().clone();
+            let head_seq = head.seq();
+            let limit = a.limit;
+            gw.walk_with(&head, &mut |step, older| {
                 let mut changes = Vec::new();
-                for (id, e) in &newer.manifest.pages {
-                    if is_index_page(keys, id, e) {
+                for (id, entry) in &step.changed {
+                    let Some(new) = open_at(gw, &s, head_seq, step.seq, id, entry)? else {
                         continue;
-                    }
-                    let before = older.and_then(|o| o.manifest.pages.get(id));
-                    if before == Some(e) {
-                        continue;
-                    }
-                    let rec = open_at(&git, keys, newer, id)?;
-                    let old = match (before, older) {
-                        (Some(_), Some(o)) => open_at(&git, keys, o, id)?,
-                        _ => None,
                     };
-                    changes.push(change_json(rec.as_ref(), old.as_ref()));
+                    let old = older_version(gw, &s, head_seq, older, id)?;
+                    changes.push(change_json(Some(&new), old.as_ref()));
                 }
-                if let Some(o) = older {
-                    for (id, e) in &o.manifest.pages {
-                        if !newer.manifest.pages.contains_key(id) && !is_index_page(keys, id, e) {
-                            let old = open_at(&git, keys, o, id)?;
-                            changes.push(change_json(None, old.as_ref()));
-                        }
+                for id in &step.removed {
+                    if let Some(old) = older_version(gw, &s, head_seq, older, id)? {
+                        changes.push(change_json(None, Some(&old)));
                     }
                 }
-                let keyring_changed = older.is_some_and(|o| o.state.keyring != newer.state.keyring);
+                let written_at_ms = changes
+                    .iter()
+                    .filter_map(|c| c["written_at_ms"].as_i64())
+                    .max();
                 entries.push(json!({
-                    "seq": newer.state.seq,
-                    "commit": newer.commit,
-                    "signer": walker.signer_name(newer),
-                    "keyring_changed": keyring_changed,
+                    "seq": step.seq,
+                    "signer": esc(&step.signer_name),
+                    "written_at_ms": written_at_ms,
+                    "keyring_changed": step.keyring_changed,
                     "changes": changes,
                 }));
-                i += 1;
-            }
+                Ok(entries.len() < limit)
+            })?;
         }
     }
     if ctx.out.json {
@@ -321,46 +269,14 @@ pub fn log(ctx: &Ctx, a: &LogArgs) -> Result<()> {
     Ok(())
 }
 
-fn action(new: Option<&PageRecord>, old: Option<&PageRecord>) -> &'static str {
-    match (new, old) {
-        (Some(_), None) => "created",
-        (None, _) => "removed",
-        (Some(n), Some(o)) if n.path != o.path => "renamed",
-        _ => "changed",
-    }
-}
-
-fn change_json(new: Option<&PageRecord>, old: Option<&PageRecord>) -> Value {
-    json!({
-        "action": action(new, old),
-        "path": new.or(old).map(|r| r.path.clone()),
-        "previous_path": old.filter(|o| new.is_some_and(|n| n.path != o.path)).map(|o| o.path.clone()),
-    })
-}
-
-fn page_entry(
-    w: &Walker<'_>,
-    p: &Point,
-    id: &PageId,
-    new: Option<&PageRecord>,
-    old: Option<&PageRecord>,
-) -> Value {
-    let mut v = change_json(new, old);
-    v["seq"] = json!(p.state.seq);
-    v["commit"] = json!(p.commit);
-    v["page"] = json!(id.to_hex());
-    v["signer"] = json!(w.signer_name(p));
-    v["author"] = json!(new.map(|r| r.author.clone()));
-    v["written_at_ms"] = json!(new.map(|r| r.written_at_ms));
-    v["size"] = json!(new.map(|r| r.content.len()));
-    v
-}
-
 fn print_entry(ctx: &Ctx, e: &Value) -> Result<()> {
     let seq = e["seq"].as_u64().unwrap_or(0);
     let signer = e["signer"].as_str().unwrap_or("?");
+    let when = e["written_at_ms"]
+        .as_i64()
+        .map_or_else(|| "-".repeat(19), format_time);
     if let Some(changes) = e["changes"].as_array() {
-        let mut line = format!("{seq:>6}  {signer}");
+        let mut line = format!("{seq:>6}  {when}  {signer}");
         if e["keyring_changed"].as_bool() == Some(true) {
             line.push_str("  [members changed]");
         }
@@ -370,12 +286,14 @@ fn print_entry(ctx: &Ctx, e: &Value) -> Result<()> {
         }
         return Ok(());
     }
-    let when = e["written_at_ms"]
-        .as_i64()
-        .map_or_else(|| "-".repeat(19), format_time);
-    let author = e["author"].as_str().unwrap_or(signer);
-    ctx.out
-        .line(format!("{seq:>6}  {when}  {author:<16} {}", describe(e)))
+    let claim = match e["author_claimed"].as_str() {
+        Some(a) if a != signer => format!(" (written as {a:?})"),
+        _ => String::new(),
+    };
+    ctx.out.line(format!(
+        "{seq:>6}  {when}  {signer:<16} {}{claim}",
+        describe(e)
+    ))
 }
 
 fn describe(c: &Value) -> String {
@@ -385,47 +303,10 @@ fn describe(c: &Value) -> String {
         c["previous_path"].as_str(),
     ) {
         ("renamed", Some(prev)) => format!("renamed {prev} -> {path}"),
+        ("unreadable", _) => format!(
+            "wrote an unreadable version: {}",
+            c["problem"].as_str().unwrap_or("?")
+        ),
         (act, _) => format!("{act} {path}"),
     }
-}
-
-/// One version of a page: state sequence, record and envelope hash (`None` where removed).
-pub type PageVersion = (u64, Option<PageRecord>, Option<Digest32>);
-
-/// The versions of one page, newest first, as `(state seq, record, envelope hash)` (record and
-/// hash are `None` where the page was removed): the verified walk `log` uses, for `zkwiki mcp`.
-pub fn page_versions(
-    remote: &Remote<'_>,
-    view: &crate::remote::ReadView,
-    id: &PageId,
-    limit: usize,
-) -> Result<Vec<PageVersion>> {
-    let git = remote.mirror();
-    let mut walker = Walker::new(
-        &git,
-        &view.verified.commit,
-        &view.verified.snapshot.state,
-        &view.verified.keyring_versions,
-    )?;
-    let mut out = Vec::new();
-    let mut i = 0;
-    while out.len() < limit {
-        if i + 1 >= walker.points.len() {
-            walker.load_more()?;
-        }
-        let Some(newer) = walker.points.get(i) else {
-            break;
-        };
-        let now = newer.manifest.pages.get(id);
-        let before = walker
-            .points
-            .get(i + 1)
-            .and_then(|o| o.manifest.pages.get(id));
-        if now != before {
-            let record = open_at(&git, &view.keys, newer, id)?;
-            out.push((newer.state.seq, record, now.map(|e| e.hash)));
-        }
-        i += 1;
-    }
-    Ok(out)
 }

@@ -7,9 +7,10 @@ pub mod history;
 mod mcp;
 mod pages;
 mod transfer;
+mod unlock;
 mod wikis;
 
-use crate::args::{AgentCommand, Command, KeyCommand, MemberCommand, WikiCommand};
+use crate::args::{AgentCommand, AuthCommand, Command, KeyCommand, MemberCommand, WikiCommand};
 use crate::context::Ctx;
 use crate::error::Result;
 
@@ -53,5 +54,15 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<()> {
         Command::Rotate(a) => agent::rotate(ctx, &a),
         Command::Reencrypt(a) => agent::reencrypt(ctx, &a),
         Command::Mcp(a) => mcp::serve(ctx, &a),
+        Command::Unlock(a) => unlock::unlock(ctx, &a),
+        Command::Lock => unlock::lock(ctx),
+        Command::Completions { shell } => {
+            let mut cmd = <crate::args::Cli as clap::CommandFactory>::command();
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "zkwiki", &mut out);
+            ctx.out.raw(&out)
+        }
+        Command::Auth(AuthCommand::List) => account::auth_list(ctx),
+        Command::Auth(AuthCommand::Switch { profile }) => account::auth_switch(ctx, &profile),
     }
 }

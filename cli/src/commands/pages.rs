@@ -1,8 +1,14 @@
 //! Page commands: `ls`, `cat`, `put`, `edit`, `mv`, `rm`, `search`.
+//!
+//! Every name and path printed comes from other people: it goes through
+//! `client::display::escape` ([`esc`]), so a path or author cannot drive the terminal.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use client::display::escape as esc;
+use client::history::Provenance;
+use client::workspace::IndexWrite;
 use core_crypto::envelope::{PageKind, PageRecord};
 use core_crypto::ids::PageId;
 use data_encoding::BASE64;
@@ -12,10 +18,11 @@ use serde_json::{Value, json};
 use crate::args::{CatArgs, EditArgs, LsArgs, MvArgs, PutArgs, RmArgs, SearchArgs};
 use crate::context::Ctx;
 use crate::error::{CliError, ErrorKind, Result};
-use crate::remote::{Remote, Writer};
-use crate::wiki::{self, check_user_path, format_time, kind_for_path};
+use crate::remote::{Remote, Session};
+use crate::time::format_time;
 
-fn kind_name(kind: PageKind) -> &'static str {
+/// A stable lowercase name of a page kind.
+pub fn kind_name(kind: PageKind) -> &'static str {
     match kind {
         PageKind::Markdown => "markdown",
         PageKind::Attachment => "attachment",
@@ -28,68 +35,108 @@ fn in_folder(path: &str, prefix: &str) -> bool {
     prefix.is_empty() || path == prefix || path.starts_with(&format!("{prefix}/"))
 }
 
+/// Opens the selected wiki for a command (fetch, verify, unlock, catalog).
+pub fn open(ctx: &Ctx) -> Result<Session> {
+    let remote = Remote::open(ctx)?;
+    let session = remote.session_with(&mut || ctx.unlock())?;
+    warn_isolated(ctx, &session);
+    Ok(session)
+}
+
+/// Tells the user about pages a member wrote against the rules (kept out of everything).
+pub fn warn_isolated(ctx: &Ctx, s: &Session) {
+    for (id, iso) in s.ws.isolated() {
+        ctx.out.warn(format!(
+            "{}; a writer can remove it with `zkwiki rm --id {id}`",
+            iso.describe(id)
+        ));
+    }
+}
+
+/// The isolated pages as JSON.
+pub fn isolated_json(s: &Session) -> Vec<Value> {
+    s.ws.isolated()
+        .iter()
+        .map(|(id, iso)| {
+            json!({
+                "page": id.to_hex(),
+                "problem": iso.problem,
+                "path": iso.path.as_deref().map(|p| esc(p).into_owned()),
+                "written_by": iso.written.as_ref().map(|w| esc(&w.signer).into_owned()),
+                "seq": iso.written.as_ref().map(|w| w.seq),
+            })
+        })
+        .collect()
+}
+
 /// `zkwiki ls [FOLDER]`.
 pub fn ls(ctx: &Ctx, a: &LsArgs) -> Result<()> {
-    let remote = Remote::open(ctx)?;
-    let who = ctx.unlock()?;
-    let view = remote.read(&who)?;
-    let mut pages: Vec<_> = view
-        .catalog
-        .index
-        .pages()
-        .iter()
-        .filter(|(_, p)| a.prefix.as_deref().is_none_or(|f| in_folder(&p.path, f)))
-        .collect();
+    let mut s = open(ctx)?;
+    let mut pages: Vec<(PageId, core_crypto::index::IndexedPage)> =
+        s.ws.catalog()
+            .iter()
+            .filter(|(_, p)| a.prefix.as_deref().is_none_or(|f| in_folder(&p.path, f)))
+            .map(|(id, p)| (*id, p.clone()))
+            .collect();
     pages.sort_by(|x, y| x.1.path.cmp(&y.1.path));
+    if a.long || ctx.out.json {
+        let ids: Vec<PageId> = pages.iter().map(|(id, _)| *id).collect();
+        s.attribute_all(&ids)?;
+    }
+    let signer = |s: &Session, id: &PageId| s.ws.provenance(id).map(|p| p.signer.clone());
     if ctx.out.json {
         let items: Vec<Value> = pages
             .iter()
             .map(|(id, p)| {
                 json!({
-                    "path": p.path, "page": id.to_hex(), "kind": kind_name(p.kind),
-                    "size": p.size, "author": p.author, "written_at_ms": p.written_at_ms,
+                    "path": esc(&p.path), "page": id.to_hex(), "kind": kind_name(p.kind),
+                    "size": p.size, "signer": signer(&s, id).map(|n| esc(&n).into_owned()),
+                    "author_claimed": esc(&p.author), "written_at_ms": p.written_at_ms,
                 })
             })
             .collect();
         return ctx.out.json_value(&json!({
-            "wiki": remote.wiki.to_hex(), "seq": view.verified.snapshot.state.seq, "pages": items
+            "wiki": s.remote.wiki.to_hex(), "seq": s.ws.head().seq(), "pages": items,
+            "isolated": isolated_json(&s),
         }));
     }
-    for (_, p) in pages {
+    for (id, p) in &pages {
         if a.long {
+            let by = signer(&s, id).unwrap_or_else(|| "?".to_owned());
             ctx.out.line(format!(
                 "{:<10} {:>9} {} {:<16} {}",
                 kind_name(p.kind),
                 p.size,
                 format_time(p.written_at_ms),
-                p.author,
-                p.path
+                esc(&by),
+                esc(&p.path)
             ))?;
         } else {
-            ctx.out.line(&p.path)?;
+            ctx.out.line(esc(&p.path))?;
         }
     }
     Ok(())
 }
 
-/// `zkwiki cat PATH`.
+/// `zkwiki cat PATH` (or `--id`).
 pub fn cat(ctx: &Ctx, a: &CatArgs) -> Result<()> {
-    let remote = Remote::open(ctx)?;
-    let who = ctx.unlock()?;
-    let view = remote.read(&who)?;
-    let id = view.catalog.require(&a.path)?;
-    let record = view.open(&id)?;
+    let mut s = open(ctx)?;
+    let id = s.ws.require(&a.path)?;
+    let record = s.record(&id)?.clone();
     if ctx.out.json {
-        return ctx.out.json_value(&record_json(&id, &record));
+        let by = s.provenance(&id)?;
+        return ctx.out.json_value(&record_json(&id, &record, by.as_ref()));
     }
     ctx.out.raw(&record.content)
 }
 
-/// A page as JSON: text content for markdown, base64 for anything else.
-pub fn record_json(id: &PageId, r: &PageRecord) -> Value {
+/// A page as JSON: text content for markdown, base64 for anything else. `signer` is the member
+/// whose key signed the version; `author_claimed` what the record says (e.g. an imported author).
+pub fn record_json(id: &PageId, r: &PageRecord, by: Option<&Provenance>) -> Value {
     let mut v = json!({
-        "path": r.path, "page": id.to_hex(), "kind": kind_name(r.kind),
-        "author": r.author, "written_at_ms": r.written_at_ms, "size": r.content.len(),
+        "path": esc(&r.path), "page": id.to_hex(), "kind": kind_name(r.kind),
+        "signer": by.map(|p| esc(&p.signer).into_owned()), "seq": by.map(|p| p.seq),
+        "author_claimed": esc(&r.author), "written_at_ms": r.written_at_ms, "size": r.content.len(),
     });
     match r.markdown() {
         Some(text) => v["content"] = json!(text),
@@ -118,113 +165,131 @@ fn committed(ctx: &Ctx, seq: Option<u64>, done: &str, path: &str) -> Result<()> 
     if ctx.out.json {
         return ctx
             .out
-            .json_value(&json!({ "path": path, "seq": seq, "changed": seq.is_some() }));
+            .json_value(&json!({ "path": esc(path), "seq": seq, "changed": seq.is_some() }));
     }
     match seq {
-        Some(s) => ctx.out.line(format!("{done} {path} (wiki version {s})")),
-        None => ctx.out.line(format!("{path}: unchanged")),
+        Some(s) => ctx
+            .out
+            .line(format!("{done} {} (wiki version {s})", esc(path))),
+        None => ctx.out.line(format!("{}: unchanged", esc(path))),
     }
 }
 
 /// `zkwiki put PATH [FILE|-]`.
 pub fn put(ctx: &Ctx, a: &PutArgs) -> Result<()> {
-    check_user_path(&a.path)?;
+    client::policy::check_new(&a.path)?;
     let content = read_input(a.file.as_deref())?;
-    let kind = kind_for_path(&a.path);
-    if kind == PageKind::Markdown && std::str::from_utf8(&content).is_err() {
-        return Err(CliError::usage(format!("{} is not UTF-8 text", a.path))
-            .with_hint("markdown pages (.md) must be UTF-8; give binary files another extension"));
+    if client::policy::kind_for_path(&a.path) == PageKind::Markdown
+        && std::str::from_utf8(&content).is_err()
+    {
+        return Err(
+            CliError::usage(format!("{} is not UTF-8 text", esc(&a.path))).with_hint(
+                "markdown pages (.md) must be UTF-8; give binary files another extension",
+            ),
+        );
     }
-    let remote = Remote::open(ctx)?;
-    let who = ctx.unlock()?;
-    let mut writer = Writer::begin(&remote, &who)?;
-    let fresh_id = PageId::random(&mut OsRng);
-    let seq = writer.commit(true, &mut |stage| {
-        let id = stage.find(&a.path);
+    let mut s = open(ctx)?;
+    let fresh = PageId::random(&mut OsRng);
+    let seq = s.write(IndexWrite::WhenDue, &mut |d| {
+        let id = d.find(&a.path);
         if let Some(id) = id
-            && stage.open(&id)?.content == content
+            && d.current(&id)?.content == content
+            && d.current(&id)?.path == a.path
         {
             return Ok(());
         }
-        let record = PageRecord {
-            kind,
-            path: a.path.clone(),
-            author: who.user.clone(),
-            written_at_ms: wiki::now_ms(),
-            content: content.clone(),
-        };
-        stage.put(id.unwrap_or(fresh_id), &record)
+        d.put_content(id.unwrap_or(fresh), &a.path, content.clone())
+            .map(|_| ())
     })?;
-    committed(ctx, seq, "wrote", &a.path)
+    committed(ctx, seq.map(|(s, ())| s), "wrote", &a.path)
 }
 
 /// `zkwiki mv FROM TO`.
 pub fn mv(ctx: &Ctx, a: &MvArgs) -> Result<()> {
-    check_user_path(&a.to)?;
-    let remote = Remote::open(ctx)?;
-    let who = ctx.unlock()?;
-    let mut writer = Writer::begin(&remote, &who)?;
-    let seq = writer.commit(true, &mut |stage| {
-        let id = stage
-            .find(&a.from)
-            .ok_or_else(|| CliError::not_found(format!("no page {:?} in this wiki", a.from)))?;
-        if stage.find(&a.to).is_some() {
-            return Err(CliError::usage(format!("a page {:?} already exists", a.to))
-                .with_hint("remove it first, or choose another name"));
-        }
-        let mut record = stage.open(&id)?;
+    client::policy::check_new(&a.to)?;
+    let mut s = open(ctx)?;
+    let seq = s.write(IndexWrite::WhenDue, &mut |d| {
+        let id = d.find(&a.from).ok_or_else(|| {
+            client::Error::not_found(format!("no page {:?} in this wiki", esc(&a.from)))
+        })?;
+        let mut record = d.current(&id)?.clone();
         record.path = a.to.clone();
-        record.author = who.user.clone();
-        record.written_at_ms = wiki::now_ms();
-        stage.put(id, &record)
+        record.author = d.author().to_owned();
+        record.written_at_ms = d.now_ms();
+        d.put(id, record).map(|_| ())
     })?;
-    committed(ctx, seq, &format!("moved {} to", a.from), &a.to)
+    committed(
+        ctx,
+        seq.map(|(s, ())| s),
+        &format!("moved {} to", esc(&a.from)),
+        &a.to,
+    )
 }
 
-/// `zkwiki rm PATH`.
+/// `zkwiki rm PATH` (or `--id PAGE` for a page that cannot be named by a path, such as one a
+/// member wrote against the rules).
 pub fn rm(ctx: &Ctx, a: &RmArgs) -> Result<()> {
-    let remote = Remote::open(ctx)?;
-    let who = ctx.unlock()?;
-    let mut writer = Writer::begin(&remote, &who)?;
-    let seq = writer.commit(true, &mut |stage| {
-        let id = stage
-            .find(&a.path)
-            .ok_or_else(|| CliError::not_found(format!("no page {:?} in this wiki", a.path)))?;
-        stage.remove(&id)
-    })?;
-    committed(ctx, seq, "removed", &a.path)
+    let mut s = open(ctx)?;
+    let target = match (&a.path, &a.id) {
+        (_, Some(hex)) => PageId::from_hex(hex)?,
+        (Some(path), None) => s.ws.require(path)?,
+        (None, None) => {
+            return Err(CliError::usage("name a page: PATH or --id PAGE")
+                .with_hint("`zkwiki ls` lists paths; warnings name the ids of unreadable pages"));
+        }
+    };
+    let seq = s.write(IndexWrite::WhenDue, &mut |d| d.remove(&target))?;
+    let name = a.path.clone().unwrap_or_else(|| target.to_hex());
+    committed(ctx, seq.map(|(s, ())| s), "removed", &name)
 }
 
-/// `zkwiki search TERMS…`.
+/// `zkwiki search TERMS…`: every word must match; the last also as a prefix (as in the web app
+/// and the MCP tool: one search everywhere). Shows each page's matching lines as `path:line:
+/// text`, like `rg`; exits 1 when nothing matches.
 pub fn search(ctx: &Ctx, a: &SearchArgs) -> Result<()> {
-    let remote = Remote::open(ctx)?;
-    let who = ctx.unlock()?;
-    let view = remote.read(&who)?;
+    let mut s = open(ctx)?;
     let query = a.terms.join(" ");
     let started = std::time::Instant::now();
-    let hits = view.catalog.index.search(&query);
+    let hits = s.ws.search(&query, usize::MAX);
     let micros = started.elapsed().as_micros();
-    let pages = view.catalog.index.pages();
+    let mut results = Vec::with_capacity(hits.len());
+    for h in &hits {
+        let mut lines = Vec::new();
+        if !a.files_with_matches {
+            let record = s.record(&h.page)?;
+            if let Some(text) = record.markdown() {
+                for (n, line) in client::search::matching_lines(text, &query, a.max_lines) {
+                    lines.push((n, line.to_owned()));
+                }
+            }
+        }
+        results.push((h, lines));
+    }
     if ctx.out.json {
-        let items: Vec<Value> = hits
+        let items: Vec<Value> = results
             .iter()
-            .filter_map(|id| {
-                pages
-                    .get(id)
-                    .map(|p| json!({ "path": p.path, "page": id.to_hex() }))
+            .map(|(h, lines)| {
+                json!({
+                    "path": esc(&h.path), "page": h.page.to_hex(),
+                    "lines": lines.iter().map(|(n, l)| json!({"line": n, "text": esc(l)})).collect::<Vec<_>>(),
+                })
             })
             .collect();
-        return ctx
-            .out
-            .json_value(&json!({ "query": query, "hits": items, "search_us": micros }));
+        ctx.out
+            .json_value(&json!({ "query": query, "hits": items, "search_us": micros }))?;
+    } else {
+        for (h, lines) in &results {
+            if lines.is_empty() {
+                ctx.out.line(esc(&h.path))?;
+            }
+            for (n, line) in lines {
+                ctx.out
+                    .line(format!("{}:{n}:{}", esc(&h.path), esc(line)))?;
+            }
+        }
     }
     if hits.is_empty() {
-        ctx.out.note(format!("no page contains {query:?}"));
-    }
-    for id in hits {
-        if let Some(p) = pages.get(&id) {
-            ctx.out.line(&p.path)?;
-        }
+        return Err(CliError::new(ErrorKind::NoMatch, "no page matches"));
     }
     Ok(())
 }
@@ -239,65 +304,52 @@ enum EditOutcome {
 
 /// `zkwiki edit PATH`.
 pub fn edit(ctx: &Ctx, a: &EditArgs) -> Result<()> {
-    check_user_path(&a.path)?;
-    if kind_for_path(&a.path) != PageKind::Markdown {
+    client::policy::check_new(&a.path)?;
+    if client::policy::kind_for_path(&a.path) != PageKind::Markdown {
         return Err(CliError::usage("`zkwiki edit` edits markdown pages (.md)")
             .with_hint("use `zkwiki put PATH FILE` for other files"));
     }
-    let remote = Remote::open(ctx)?;
-    let who = ctx.unlock()?;
-    let view = remote.read(&who)?;
-    let base_id = view.catalog.find(&a.path);
+    let mut s = open(ctx)?;
+    let base_id = s.ws.find(&a.path);
     let (base_text, base_hash) = match base_id {
         Some(id) => {
-            let record = view.open(&id)?;
-            let text = record
-                .markdown()
-                .map(str::to_owned)
-                .ok_or_else(|| CliError::general(format!("{} is not UTF-8 markdown", a.path)))?;
+            let record = s.record(&id)?;
+            let text = record.markdown().map(str::to_owned).ok_or_else(|| {
+                CliError::general(format!("{} is not UTF-8 markdown", esc(&a.path)))
+            })?;
             (
                 text,
-                view.verified
-                    .snapshot
-                    .manifest
-                    .pages
-                    .get(&id)
-                    .map(|e| e.hash),
+                s.ws.snapshot().manifest.pages.get(&id).map(|e| e.hash),
             )
         }
         None => (String::new(), None),
     };
-    drop(view);
     let ours = run_editor(&a.path, &base_text)?;
     if ours == base_text {
         ctx.out.note("no changes");
         return committed(ctx, None, "", &a.path);
     }
-    let fresh_id = PageId::random(&mut OsRng);
+    let fresh = PageId::random(&mut OsRng);
     let mut outcome = EditOutcome::Written;
-    let result = Writer::begin(&remote, &who).and_then(|mut writer| {
-        writer.commit(true, &mut |stage| {
+    // Others may have written meanwhile: the write starts from the server's head.
+    let result = s.refresh().and_then(|()| {
+        s.write(IndexWrite::WhenDue, &mut |d| {
             outcome = EditOutcome::Written;
             let now_id = base_id
-                .filter(|id| stage.base_hash(id).is_some())
-                .or_else(|| stage.find(&a.path));
+                .filter(|id| d.base_hash(id).is_some())
+                .or_else(|| d.find(&a.path));
             let text = match now_id {
-                Some(id) if stage.base_hash(&id) == base_hash && base_id == Some(id) => {
-                    ours.clone()
-                }
+                Some(id) if d.base_hash(&id) == base_hash && base_id == Some(id) => ours.clone(),
                 Some(id) => {
-                    let theirs = stage.open(&id)?;
-                    let theirs = theirs.markdown().unwrap_or_default();
-                    match diffy::merge(&base_text, &ours, theirs) {
-                        Ok(merged) => {
-                            outcome = EditOutcome::Merged;
-                            merged
-                        }
-                        Err(_) => {
-                            outcome = EditOutcome::Conflict;
-                            return Ok(());
-                        }
+                    let theirs = d.current(&id)?.markdown().unwrap_or_default().to_owned();
+                    let merged =
+                        client::merge::merge(&base_text, &ours, &theirs, "yours", "theirs");
+                    if merged.conflicts > 0 {
+                        outcome = EditOutcome::Conflict;
+                        return Ok(());
                     }
+                    outcome = EditOutcome::Merged;
+                    merged.text
                 }
                 None => {
                     if base_id.is_some() {
@@ -306,25 +358,23 @@ pub fn edit(ctx: &Ctx, a: &EditArgs) -> Result<()> {
                     ours.clone()
                 }
             };
-            let record = PageRecord {
-                kind: PageKind::Markdown,
-                path: a.path.clone(),
-                author: who.user.clone(),
-                written_at_ms: wiki::now_ms(),
-                content: text.into_bytes(),
-            };
-            stage.put(now_id.or(base_id).unwrap_or(fresh_id), &record)
+            d.put_content(
+                now_id.or(base_id).unwrap_or(fresh),
+                &a.path,
+                text.into_bytes(),
+            )
+            .map(|_| ())
         })
     });
     let seq = match result {
-        Ok(seq) => seq,
+        Ok(seq) => seq.map(|(s, ())| s),
         Err(e) => {
             // Never lose the user's text.
             let saved = save_conflict(&a.path, &ours)?;
             let hint = format!(
                 "your text is saved in {}; once the problem is fixed: `zkwiki put {} {}`",
                 saved.display(),
-                a.path,
+                esc(&a.path),
                 saved.display()
             );
             return Err(e.with_hint(hint));
@@ -337,14 +387,14 @@ pub fn edit(ctx: &Ctx, a: &EditArgs) -> Result<()> {
                 ErrorKind::Conflict,
                 format!(
                     "{} was changed by someone else while you edited, and the changes overlap; nothing was written; your text is saved in {}",
-                    a.path,
+                    esc(&a.path),
                     saved.display()
                 ),
             )
             .with_hint(format!(
                 "compare with `zkwiki cat {}`, combine them, then `zkwiki put {} {}`",
-                a.path,
-                a.path,
+                esc(&a.path),
+                esc(&a.path),
                 saved.display()
             )))
         }

@@ -8,6 +8,9 @@
 
 use std::path::{Path, PathBuf};
 
+use client::display::escape as esc;
+use client::policy::{check_new, kind_for_path};
+use client::workspace::{Draft, IndexWrite};
 use core_crypto::envelope::{MAX_AUTHOR_LEN, MAX_CONTENT_LEN, PageKind, PageRecord};
 use core_crypto::ids::PageId;
 use rand_core::OsRng;
@@ -15,12 +18,11 @@ use serde_json::json;
 
 use crate::args::{ExportArgs, ImportArgs};
 use crate::config::is_nonempty_dir;
-use crate::context::{Ctx, Unlocked};
+use crate::context::Ctx;
 use crate::error::{CliError, Result};
 use crate::fsutil;
 use crate::git::Git;
-use crate::remote::{Remote, Stage, Writer};
-use crate::wiki::{self, check_user_path, kind_for_path};
+use crate::remote::Session;
 
 /// Content bytes per commit when importing a folder.
 const CHUNK_BYTES: usize = 8 * 1024 * 1024;
@@ -55,12 +57,8 @@ fn wiki_path(into: Option<&str>, rel: &str) -> String {
 }
 
 fn record(path: &str, content: &[u8], author: &str, written_at_ms: i64) -> PageRecord {
-    let mut kind = kind_for_path(path);
-    if kind == PageKind::Markdown && std::str::from_utf8(content).is_err() {
-        kind = PageKind::Attachment;
-    }
     PageRecord {
-        kind,
+        kind: kind_for_path(path),
         path: path.to_owned(),
         author: truncate(author, MAX_AUTHOR_LEN),
         written_at_ms,
@@ -76,7 +74,21 @@ fn truncate(s: &str, max: usize) -> String {
     s[..end].to_owned()
 }
 
-fn apply(stage: &mut Stage<'_>, changes: &[Change]) -> Result<()> {
+/// Why a file cannot become a page (named in the import's warnings), if it cannot.
+fn refusal(path: &str, content: &[u8]) -> Option<String> {
+    if let Err(e) = check_new(path) {
+        return Some(e.message);
+    }
+    if content.len() > MAX_CONTENT_LEN {
+        return Some("larger than 16 MiB".to_owned());
+    }
+    if kind_for_path(path) == PageKind::Markdown && std::str::from_utf8(content).is_err() {
+        return Some("a markdown file (.md) that is not UTF-8 text".to_owned());
+    }
+    None
+}
+
+fn apply(d: &mut Draft<'_>, changes: &[Change]) -> client::Result<()> {
     for c in changes {
         match c {
             Change::Put {
@@ -85,21 +97,16 @@ fn apply(stage: &mut Stage<'_>, changes: &[Change]) -> Result<()> {
                 author,
                 written_at_ms,
             } => {
-                let id = stage.find(path);
+                let id = d.find(path);
                 if let Some(id) = id
-                    && stage
-                        .index
-                        .page(&id)
-                        .is_some_and(|p| p.size == content.len() as u64)
-                    && stage.base_hash(&id).is_some()
-                    && stage
-                        .open(&id)
+                    && d.base_hash(&id).is_some()
+                    && d.current(&id)
                         .is_ok_and(|r| r.content == *content && r.path == *path)
                 {
                     continue;
                 }
                 let id = id.unwrap_or_else(|| PageId::random(&mut OsRng));
-                stage.put(id, &record(path, content, author, *written_at_ms))?;
+                d.put(id, record(path, content, author, *written_at_ms))?;
             }
             Change::Rename {
                 from,
@@ -108,15 +115,15 @@ fn apply(stage: &mut Stage<'_>, changes: &[Change]) -> Result<()> {
                 author,
                 written_at_ms,
             } => {
-                let id = stage
+                let id = d
                     .find(from)
-                    .or_else(|| stage.find(to))
+                    .or_else(|| d.find(to))
                     .unwrap_or_else(|| PageId::random(&mut OsRng));
-                stage.put(id, &record(to, content, author, *written_at_ms))?;
+                d.put(id, record(to, content, author, *written_at_ms))?;
             }
             Change::Remove { path } => {
-                if let Some(id) = stage.find(path) {
-                    stage.remove(&id)?;
+                if let Some(id) = d.find(path) {
+                    d.remove(&id)?;
                 }
             }
         }
@@ -124,12 +131,22 @@ fn apply(stage: &mut Stage<'_>, changes: &[Change]) -> Result<()> {
     Ok(())
 }
 
-fn commit_changes(
-    writer: &mut Writer<'_, '_>,
-    changes: &[Change],
-    last: bool,
-) -> Result<Option<u64>> {
-    writer.commit(last, &mut |stage| apply(stage, changes))
+/// Commits a batch; the index waits for the last one (`index`: [`IndexWrite::Flush`]).
+fn commit_changes(s: &mut Session, changes: &[Change], index: IndexWrite) -> Result<Option<u64>> {
+    if changes.is_empty() && index == IndexWrite::Defer {
+        return Ok(None);
+    }
+    // Load the pages the batch names first, so the change runs once.
+    let ids: Vec<PageId> = changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::Put { path, .. } | Change::Remove { path } => s.ws.find(path),
+            Change::Rename { from, .. } => s.ws.find(from),
+        })
+        .collect();
+    s.load(&ids)?;
+    Ok(s.write(index, &mut |d| apply(d, changes))?
+        .map(|(seq, ())| seq))
 }
 
 /// `zkwiki import DIR`.
@@ -141,26 +158,25 @@ pub fn import(ctx: &Ctx, a: &ImportArgs) -> Result<()> {
         )));
     }
     if let Some(p) = &a.into {
-        check_user_path(p.trim_matches('/'))?;
+        check_new(p.trim_matches('/'))?;
     }
-    let remote = Remote::open(ctx)?;
-    let who = ctx.unlock()?;
-    let mut writer = Writer::begin(&remote, &who)?;
+    let mut s = super::pages::open(ctx)?;
     let is_git = a.dir.join(".git").exists() && Git::at(&a.dir).is_repo();
     let (commits, pages) = if is_git && !a.no_history {
-        import_history(ctx, &mut writer, &who, a)?
+        import_history(ctx, &mut s, a)?
     } else {
-        import_folder(ctx, &mut writer, &who, a)?
+        import_folder(ctx, &mut s, a)?
     };
-    writer.flush_index()?;
-    let seq = writer.snapshot.state.seq;
+    let seq = s.ws.head().seq();
     if ctx.out.json {
         return ctx.out.json_value(&json!({
             "commits": commits, "pages": pages, "seq": seq, "history": is_git && !a.no_history,
         }));
     }
     ctx.out.line(format!(
-        "imported {pages} page versions in {commits} commits (wiki version {seq})"
+        "imported {} in {} (wiki version {seq})",
+        crate::output::count(pages, "page version", "page versions"),
+        crate::output::count(commits, "commit", "commits")
     ))
 }
 
@@ -188,19 +204,15 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-fn import_folder(
-    ctx: &Ctx,
-    writer: &mut Writer<'_, '_>,
-    who: &Unlocked,
-    a: &ImportArgs,
-) -> Result<(usize, usize)> {
+fn import_folder(ctx: &Ctx, s: &mut Session, a: &ImportArgs) -> Result<(usize, usize)> {
     let mut files = Vec::new();
     walk(&a.dir, &a.dir, &mut files)?;
     let bar = ctx.out.progress(files.len() as u64, "importing");
     let (mut commits, mut pages) = (0, 0);
     let mut chunk = Vec::new();
     let mut chunk_bytes = 0;
-    for (i, file) in files.iter().enumerate() {
+    let author = s.ws.my_name().to_owned();
+    for file in &files {
         bar.inc(1);
         let rel = file
             .strip_prefix(&a.dir)
@@ -215,37 +227,43 @@ fn import_folder(
             continue;
         };
         let path = wiki_path(a.into.as_deref(), &rel.join("/"));
-        if let Err(e) = check_user_path(&path) {
-            ctx.out.warn(format!("skipped {path:?}: {}", e.message));
-            continue;
-        }
         let meta = std::fs::metadata(file).map_err(|e| CliError::io(file.display(), e))?;
         if meta.len() as usize > MAX_CONTENT_LEN {
             ctx.out
-                .warn(format!("skipped {path:?}: larger than 16 MiB"));
+                .warn(format!("skipped {:?}: larger than 16 MiB", esc(&path)));
             continue;
         }
         let content = std::fs::read(file).map_err(|e| CliError::io(file.display(), e))?;
+        if let Some(why) = refusal(&path, &content) {
+            ctx.out.warn(format!("skipped {:?}: {why}", esc(&path)));
+            continue;
+        }
         let written_at_ms = meta
             .modified()
             .ok()
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or_else(wiki::now_ms, |d| i64::try_from(d.as_millis()).unwrap_or(0));
+            .map_or_else(crate::time::now_ms, |d| {
+                i64::try_from(d.as_millis()).unwrap_or(0)
+            });
         chunk_bytes += content.len();
         chunk.push(Change::Put {
             path,
             content,
-            author: who.user.clone(),
+            author: author.clone(),
             written_at_ms,
         });
         pages += 1;
-        if chunk_bytes >= CHUNK_BYTES || chunk.len() >= CHUNK_PAGES || i + 1 == files.len() {
-            if commit_changes(writer, &chunk, i + 1 == files.len())?.is_some() {
+        if chunk_bytes >= CHUNK_BYTES || chunk.len() >= CHUNK_PAGES {
+            if commit_changes(s, &chunk, IndexWrite::Defer)?.is_some() {
                 commits += 1;
             }
             chunk.clear();
             chunk_bytes = 0;
         }
+    }
+    // The last batch, whatever the last file was (skipped or not), with the index.
+    if commit_changes(s, &chunk, IndexWrite::Flush)?.is_some() {
+        commits += 1;
     }
     bar.finish_and_clear();
     Ok((commits, pages))
@@ -258,12 +276,7 @@ struct SourceCommit {
     time_ms: i64,
 }
 
-fn import_history(
-    ctx: &Ctx,
-    writer: &mut Writer<'_, '_>,
-    _who: &Unlocked,
-    a: &ImportArgs,
-) -> Result<(usize, usize)> {
+fn import_history(ctx: &Ctx, s: &mut Session, a: &ImportArgs) -> Result<(usize, usize)> {
     let src = Git::at(&a.dir);
     let log = src.run(
         [
@@ -305,9 +318,17 @@ fn import_history(
             .iter()
             .filter(|c| !matches!(c, Change::Remove { .. }))
             .count();
-        if commit_changes(writer, &changes, i + 1 == commits.len())?.is_some() {
+        let index = if i + 1 == commits.len() {
+            IndexWrite::Flush
+        } else {
+            IndexWrite::Defer
+        };
+        if commit_changes(s, &changes, index)?.is_some() {
             done += 1;
         }
+    }
+    if commits.is_empty() {
+        commit_changes(s, &[], IndexWrite::Flush)?;
     }
     bar.finish_and_clear();
     Ok((done, pages))
@@ -379,18 +400,16 @@ fn commit_changes_of(
         }
         let content = blobs.next().flatten();
         let path = wiki_path(into, &to);
-        if hidden(&to) || check_user_path(&path).is_err() {
-            ctx.out
-                .warn(format!("skipped {to:?}: not a valid page path"));
+        if hidden(&to) {
             continue;
         }
         let Some(content) = content else {
             ctx.out
-                .warn(format!("skipped {to:?}: not a file (a submodule?)"));
+                .warn(format!("skipped {:?}: not a file (a submodule?)", esc(&to)));
             continue;
         };
-        if content.len() > MAX_CONTENT_LEN {
-            ctx.out.warn(format!("skipped {to:?}: larger than 16 MiB"));
+        if let Some(why) = refusal(&path, &content) {
+            ctx.out.warn(format!("skipped {:?}: {why}", esc(&to)));
             continue;
         }
         match (status.starts_with('R'), from) {
@@ -421,22 +440,12 @@ pub fn export(ctx: &Ctx, a: &ExportArgs) -> Result<()> {
         ))
         .with_hint("choose another folder"));
     }
-    let remote = Remote::open(ctx)?;
-    let who = ctx.unlock()?;
-    let view = remote.read(&who)?;
-    let bar = ctx.out.progress(
-        view.verified.snapshot.manifest.pages.len() as u64,
-        "decrypting",
-    );
-    let records = wiki::open_all(
-        &view.verified.snapshot,
-        &view.verified.blobs,
-        &view.keys,
-        &mut || bar.inc(1),
-    )?;
+    let mut s = super::pages::open(ctx)?;
+    let bar = ctx.out.progress(s.ws.catalog().len() as u64, "decrypting");
+    s.load_all(&mut |n| bar.inc(n as u64))?;
     bar.finish_and_clear();
     let tmp = fsutil::temp_dir_beside(&a.dir).map_err(|e| CliError::io(a.dir.display(), e))?;
-    super::clone::write_pages(ctx, tmp.path(), &records)?;
+    super::clone::write_pages(ctx, tmp.path(), &s.ws)?;
     if a.dir.exists() {
         std::fs::remove_dir(&a.dir).map_err(|e| CliError::io(a.dir.display(), e))?;
     }
@@ -445,15 +454,15 @@ pub fn export(ctx: &Ctx, a: &ExportArgs) -> Result<()> {
         let _ = std::fs::remove_dir_all(&kept);
         CliError::io(a.dir.display(), e)
     })?;
+    let (pages, seq) = (s.ws.catalog().len(), s.ws.head().seq());
     if ctx.out.json {
-        return ctx.out.json_value(&json!({
-            "dir": a.dir, "pages": records.len(), "seq": view.verified.snapshot.state.seq,
-        }));
+        return ctx
+            .out
+            .json_value(&json!({ "dir": a.dir, "pages": pages, "seq": seq }));
     }
     ctx.out.line(format!(
-        "exported {} pages (wiki version {}) to {}",
-        records.len(),
-        view.verified.snapshot.state.seq,
+        "exported {} (wiki version {seq}) to {}",
+        crate::output::count(pages, "page", "pages"),
         a.dir.display()
     ))
 }

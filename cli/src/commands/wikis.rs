@@ -2,11 +2,10 @@
 
 use core_crypto::identity::check_name;
 use core_crypto::keyring::{KeyringDraft, MemberKind};
-use core_crypto::snapshot::Snapshot;
 use rand_core::OsRng;
 use serde_json::json;
 
-use crate::config::{self, ConfigFile};
+use crate::config::ConfigFile;
 use crate::context::Ctx;
 use crate::error::{CliError, Context, Result};
 
@@ -16,8 +15,16 @@ pub fn create(ctx: &Ctx, name: &str) -> Result<()> {
         CliError::usage(format!("{name:?} is not a valid wiki name"))
             .with_hint("names are 1-64 characters of a-z, 0-9, '.', '_', '-'")
     })?;
+    let profile = ctx.profile.clone().ok_or_else(|| {
+        CliError::new(crate::error::ErrorKind::Auth, "not logged in")
+            .with_hint("run `zkwiki login` (or `zkwiki register` for a new account)")
+    })?;
     let mut config = ConfigFile::load(&ctx.paths)?;
-    if config.wikis.contains_key(name) {
+    if config
+        .profiles
+        .get(&profile)
+        .is_some_and(|p| p.wikis.contains_key(name))
+    {
         return Err(
             CliError::usage(format!("you already have a wiki named {name:?}"))
                 .with_hint("choose another name (see `zkwiki wiki list`)"),
@@ -28,7 +35,8 @@ pub fn create(ctx: &Ctx, name: &str) -> Result<()> {
     let rng = &mut OsRng;
     let keyring = KeyringDraft::genesis(rng, &who.identity, &who.user, MemberKind::Person)?
         .sign(rng, &who.identity)?;
-    let snapshot = Snapshot::genesis(keyring, &who.identity)?;
+    let head = client::VerifiedHead::genesis(keyring, &who.identity)?;
+    let snapshot = head.snapshot();
     let wiki = snapshot.keyring.wiki;
     let answer = api
         .create_wiki(
@@ -43,9 +51,10 @@ pub fn create(ctx: &Ctx, name: &str) -> Result<()> {
         )));
     }
     ctx.seen.store(&wiki, &snapshot.seen_record())?;
-    config.wikis.insert(name.to_owned(), wiki.to_hex());
-    if config.default_wiki.is_none() {
-        config.default_wiki = Some(name.to_owned());
+    let p = config.profiles.entry(profile).or_default();
+    p.wikis.insert(name.to_owned(), wiki.to_hex());
+    if p.default_wiki.is_none() {
+        p.default_wiki = Some(name.to_owned());
     }
     config.save(&ctx.paths)?;
     if ctx.out.json {
@@ -60,7 +69,8 @@ pub fn create(ctx: &Ctx, name: &str) -> Result<()> {
 pub fn list(ctx: &Ctx) -> Result<()> {
     let api = ctx.api()?;
     let rows = api.list_wikis()?;
-    let config = &ctx.config;
+    let none = crate::config::Profile::default();
+    let config = ctx.profile().unwrap_or(&none);
     let name_of = |id: &str| {
         config
             .wikis
@@ -102,7 +112,7 @@ pub fn list(ctx: &Ctx) -> Result<()> {
 
 /// `zkwiki wiki delete WIKI --yes`.
 pub fn delete(ctx: &Ctx, selector: &str, yes: bool) -> Result<()> {
-    let wiki = config::resolve_wiki(&ctx.config, Some(selector))?;
+    let wiki = ctx.resolve_wiki(Some(selector))?;
     if !yes {
         return Err(CliError::usage(format!(
             "deleting wiki {selector} removes it from the server for every member"
@@ -113,13 +123,18 @@ pub fn delete(ctx: &Ctx, selector: &str, yes: bool) -> Result<()> {
         .delete_wiki(&wiki.to_hex())
         .context("deleting the wiki")?;
     let mut config = ConfigFile::load(&ctx.paths)?;
-    config.wikis.retain(|_, v| *v != wiki.to_hex());
-    if config
-        .default_wiki
-        .as_deref()
-        .is_some_and(|d| d == selector || d == wiki.to_hex())
+    if let Some(p) = ctx
+        .profile
+        .as_ref()
+        .and_then(|p| config.profiles.get_mut(p))
     {
-        config.default_wiki = None;
+        p.wikis.retain(|_, v| *v != wiki.to_hex());
+        if p.default_wiki
+            .as_deref()
+            .is_some_and(|d| d == selector || d == wiki.to_hex())
+        {
+            p.default_wiki = None;
+        }
     }
     config.save(&ctx.paths)?;
     ctx.seen.forget(&wiki)?;

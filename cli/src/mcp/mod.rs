@@ -4,7 +4,6 @@
 //! sees only ciphertext. Tool failures come back as tool results with `isError: true` and a message
 //! a model can act on ("this key is read-only", "the page changed since you read it").
 
-pub mod cache;
 pub mod tools;
 
 use std::sync::Arc;

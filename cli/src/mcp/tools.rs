@@ -1,7 +1,7 @@
 //! What an agent can do with a wiki, independent of the MCP transport.
 //!
 //! The MCP server ([`super`]) turns each tool call into one method call here. Implementations do
-//! all decryption, encryption and verification on the agent's side (see `agent_tools.rs`); the
+//! all decryption, encryption and verification on the agent's side (see `commands/mcp.rs`); the
 //! trait keeps the protocol layer free of wiki logic and lets it be tested on its own.
 
 use serde::Serialize;
@@ -39,8 +39,11 @@ pub struct PageText {
     pub path: String,
     /// The markdown, front matter included.
     pub content: String,
-    /// Who wrote this version.
-    pub author: String,
+    /// The member whose key signed this version (who wrote it), when known.
+    pub signer: Option<String>,
+    /// The author name the page record claims (an imported author, or what a writer typed):
+    /// a claim, not proof.
+    pub author_claimed: String,
     /// When, in milliseconds since 1970 UTC.
     pub written_at_ms: i64,
     /// Opaque version tag: pass it back to `write_page` as `base_version` to refuse lost updates.
@@ -70,12 +73,17 @@ pub struct SearchHit {
 pub struct HistoryEntry {
     /// The wiki state sequence of the commit.
     pub seq: u64,
-    /// Who wrote it (the member name recorded in the page, when readable).
-    pub author: Option<String>,
+    /// The member whose key signed that state.
+    pub signer: String,
+    /// The author name the record claims, when readable.
+    pub author_claimed: Option<String>,
     /// When, in milliseconds since 1970 UTC, when readable.
     pub written_at_ms: Option<i64>,
     /// The page's version tag at that commit, or `None` if it was deleted there.
     pub version: Option<String>,
+    /// Why this version cannot be shown (written against the rules, or under a key this
+    /// agent never held), when it cannot.
+    pub unreadable: Option<String>,
 }
 
 /// The wiki operations an agent may call. Methods block; the MCP layer runs them off its executor.

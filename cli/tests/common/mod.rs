@@ -183,12 +183,31 @@ impl Env {
             .env("GIT_COMMITTER_NAME", "t")
             .env("GIT_COMMITTER_EMAIL", "t@invalid");
         if let Some(s) = &self.server {
-            cmd.env("ZKWIKI_SERVER", s);
+            cmd.env("ZKWIKI_URL", s);
         }
         for (k, v) in &self.vars {
             cmd.env(k, v);
         }
         cmd
+    }
+
+    /// Runs `git -C dir ARGS` with this environment (so git's helpers, such as `zkwiki
+    /// textconv`, run as this user); returns standard output and error together.
+    pub fn run_in(&self, dir: &Path, args: &[&str]) -> String {
+        let cmd = self.cmd(&[]);
+        let out = Command::new("git")
+            .env_clear()
+            .envs(cmd.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))))
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .output()
+            .expect("git");
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
     }
 
     /// Runs with stdin from `input`.
@@ -256,6 +275,16 @@ impl Env {
         let out = self.ok(&["--json", "wiki", "create", wiki]);
         let v: serde_json::Value = serde_json::from_str(&out).expect("json");
         v["wiki"].as_str().expect("wiki id").to_owned()
+    }
+
+    /// The current profile's folder in the data dir (sealed identity, session).
+    pub fn profile_dir(&self) -> PathBuf {
+        let config: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(self.tmp.path().join("config/config.json")).expect("config.json"),
+        )
+        .expect("config json");
+        let name = config["profile"].as_str().expect("a current profile");
+        self.tmp.path().join("data/profiles").join(name)
     }
 
     /// Parses JSON stdout of a successful command.
@@ -415,6 +444,24 @@ impl Operator {
         .to_owned();
         git(&self.repo, &["update-ref", "refs/heads/main", &commit]);
         commit
+    }
+
+    /// The signed head of `main`: keyring chain, state, manifest, and the tree.
+    pub fn head_bytes(&self) -> (Vec<Vec<u8>>, Vec<u8>, Vec<u8>, Vec<(String, String)>) {
+        let tree = self.tree("refs/heads/main");
+        let mut chain: Vec<(String, Vec<u8>)> = tree
+            .iter()
+            .filter(|(p, _)| p.starts_with("keyring/"))
+            .map(|(p, oid)| (p.clone(), self.blob(oid)))
+            .collect();
+        chain.sort();
+        let get = |name: &str| self.blob(&tree.iter().find(|(p, _)| p == name).unwrap().1);
+        (
+            chain.into_iter().map(|(_, b)| b).collect(),
+            get("state"),
+            get("manifest"),
+            tree,
+        )
     }
 
     /// Moves `main` to an older commit.

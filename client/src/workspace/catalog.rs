@@ -205,7 +205,11 @@ impl Workspace {
         let index = match parsed {
             Ok(i) => i,
             Err(problem) => {
-                self.isolate(page, format!("the search index is unreadable: {problem}"), None);
+                self.isolate(
+                    page,
+                    format!("the search index is unreadable: {problem}"),
+                    None,
+                );
                 if !self.index_pages.iter().any(|id| !self.skipped(id)) {
                     // No readable index: every page gets indexed from its content instead.
                     self.index_read = true;
@@ -440,16 +444,22 @@ impl Workspace {
             .filter(|id| {
                 // A folder key removes only its own folder's older indexes.
                 self.keys.prefix().is_none()
-                    || self.head.snapshot().manifest.pages.get(id).is_some_and(|e| {
-                        own_scope.iter().all(|k| k.id() != e.scope)
-                            && self
-                                .keys
-                                .key_for(&EnvelopeHeader {
-                                    epoch: e.epoch,
-                                    scope: e.scope,
-                                })
-                                .is_ok()
-                    })
+                    || self
+                        .head
+                        .snapshot()
+                        .manifest
+                        .pages
+                        .get(id)
+                        .is_some_and(|e| {
+                            own_scope.iter().all(|k| k.id() != e.scope)
+                                && self
+                                    .keys
+                                    .key_for(&EnvelopeHeader {
+                                        epoch: e.epoch,
+                                        scope: e.scope,
+                                    })
+                                    .is_ok()
+                        })
             })
             .copied()
             .collect()

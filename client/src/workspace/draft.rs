@@ -24,10 +24,11 @@ pub enum IndexWrite {
     /// When due (`core_crypto::index::index_due`), after a key change, or when older index
     /// pages must go: the everyday rule.
     WhenDue,
-    /// Not in this commit (a bulk import's batches; a later [`IndexWrite::Always`] stores it).
+    /// Not in this commit (a bulk import's batches; a later [`IndexWrite::Flush`] stores it).
     Defer,
-    /// In this commit, even if nothing else changed (the end of an import or re-encryption).
-    Always,
+    /// In this commit whenever the stored index does not describe the wiki as it will be, even
+    /// if nothing else changed (the end of an import or re-encryption).
+    Flush,
 }
 
 /// Changes being staged for one commit on top of a [`Workspace`]'s head.
@@ -50,8 +51,8 @@ impl Workspace {
             Some(r) if r.can_write() => {}
             Some(_) => {
                 return Err(Error::access(
-                    "this key can read this wiki but not write it: every client rejects a state \
-                     signed by a reader (enforced by cryptography)",
+                    "this key is read-only: it can read this wiki but not write it, and every \
+                     client rejects a state signed by a reader (enforced by cryptography)",
                 ));
             }
             None => {
@@ -133,7 +134,9 @@ impl Draft<'_> {
                     "an attachment"
                 },
             ))
-            .with_hint("markdown pages end in .md (or .markdown); other files keep their own extension"));
+            .with_hint(
+                "markdown pages end in .md (or .markdown); other files keep their own extension",
+            ));
         }
         if let Some(prefix) = self.ws.keys().prefix()
             && !path.starts_with(prefix)
@@ -270,10 +273,41 @@ impl Draft<'_> {
         self.batch.is_empty()
     }
 
+    /// Whether finishing with `index` stores this key's search index (so a write that changes
+    /// nothing else still has something to commit with [`IndexWrite::Flush`]).
+    pub fn index_pending(&self, index: IndexWrite) -> bool {
+        self.index_plan(index).is_some()
+    }
+
+    /// Where the index goes and which older index pages go with it, when it is stored.
+    fn index_plan(&self, index: IndexWrite) -> Option<(core_crypto::scope::ScopeKey, Vec<PageId>)> {
+        // With a keyring change the index waits for the next write, under the new keys; an
+        // index written from an incomplete catalog would drop pages.
+        if index == IndexWrite::Defer || self.keyring_changed || !self.ws.catalog_complete() {
+            return None;
+        }
+        let key = self.ws.index_key()?;
+        let id = key.derive_index_page_id();
+        let older = self.ws.old_index_pages();
+        let lag = self
+            .ws
+            .stored_lag(id)
+            .saturating_add(self.written.len() + self.removed.len());
+        let missing = !self.ws.snapshot().manifest.pages.contains_key(&id);
+        let must = !older.is_empty() || missing;
+        let due = match index {
+            IndexWrite::Flush => must || lag > 0,
+            _ => must || index_due(self.catalog.pages().len(), lag),
+        };
+        let anything = !self.batch.is_empty() || index == IndexWrite::Flush;
+        (due && anything).then_some((key, older))
+    }
+
     /// Signs the write: with `index`, this key's search index goes into the same commit when
     /// the rule says so, and index pages of older epochs are dropped with it (a keyring change
     /// leaves the index to the next write, which stores it under the new keys).
     pub fn finish(self, index: IndexWrite) -> Result<Pending> {
+        let plan = self.index_plan(index);
         let Draft {
             ws,
             mut batch,
@@ -282,36 +316,17 @@ impl Draft<'_> {
             removed,
             page,
             now_ms,
-            keyring_changed,
+            ..
         } = self;
         let mut index_written = false;
-        // With a keyring change the index waits for the next write, under the new keys.
-        if let Some(index_key) = ws.index_key()
-            && index != IndexWrite::Defer
-            && !keyring_changed
-        {
-            let index_id = index_key.derive_index_page_id();
-            let older = ws.old_index_pages();
-            let lag = ws
-                .stored_lag(index_id)
-                .saturating_add(written.len() + removed.len());
-            let index_missing = !ws.snapshot().manifest.pages.contains_key(&index_id);
-            let due = index == IndexWrite::Always
-                || !older.is_empty()
-                || index_missing
-                || index_due(catalog.pages().len(), lag);
-            let anything = !batch.is_empty() || index == IndexWrite::Always;
-            // An index written from an incomplete catalog would drop pages: it waits until
-            // every page this key reads is indexed.
-            if due && anything && ws.catalog_complete() {
-                for old in &older {
-                    batch.remove(old)?;
-                }
-                catalog.seq = ws.head.seq() + 1;
-                let record = catalog.to_record(ws.my_name(), now_ms)?;
-                batch.put_index(&mut OsRng, &index_key, index_id, &record)?;
-                index_written = true;
+        if let Some((key, older)) = plan {
+            for old in &older {
+                batch.remove(old)?;
             }
+            catalog.seq = ws.head.seq() + 1;
+            let record = catalog.to_record(ws.my_name(), now_ms)?;
+            batch.put_index(&mut OsRng, &key, key.derive_index_page_id(), &record)?;
+            index_written = true;
         }
         let commit = batch.finish(&ws.me)?;
         Ok(Pending {

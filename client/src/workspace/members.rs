@@ -91,8 +91,10 @@ impl Workspace {
         if self.my_role() == Some(Role::Owner) {
             Ok(())
         } else {
-            Err(Error::access("only an owner of the wiki may change its members")
-                .with_hint("ask an owner (the member list shows them)"))
+            Err(
+                Error::access("only an owner of the wiki may change its members")
+                    .with_hint("ask an owner (the member list shows them)"),
+            )
         }
     }
 
@@ -151,7 +153,9 @@ impl Workspace {
         now_ms: i64,
     ) -> Result<Draft<'_>> {
         if kind == MemberKind::Agent && role == Role::Owner {
-            return Err(Error::input("an agent can be a reader or a writer, not an owner"));
+            return Err(Error::input(
+                "an agent can be a reader or a writer, not an owner",
+            ));
         }
         let mut keyring = self.keyring_draft()?;
         keyring.add_member(NewMember {

@@ -83,7 +83,13 @@ impl FakeServer {
     }
 
     /// The server's acceptance rule, as the real server applies it.
-    fn accept(&mut self, state: &[u8], manifest: &[u8], blobs: Vec<Vec<u8>>, keyring: Option<&[u8]>) -> core::result::Result<(), CommitRefusal> {
+    fn accept(
+        &mut self,
+        state: &[u8],
+        manifest: &[u8],
+        blobs: Vec<Vec<u8>>,
+        keyring: Option<&[u8]>,
+    ) -> core::result::Result<(), CommitRefusal> {
         let (hs, hm) = self.head();
         let head_state = WikiState::decode(hs).unwrap();
         let head_manifest = Manifest::decode(hm).unwrap();
@@ -154,7 +160,9 @@ impl FakeServer {
             };
             wanted.retain(|(id, e)| !introduces(&step, id, e));
             found.push(step);
-            if wanted.is_empty() || walk.needed().is_none() && found.last().is_some_and(|s| s.seq == 1) {
+            if wanted.is_empty()
+                || walk.needed().is_none() && found.last().is_some_and(|s| s.seq == 1)
+            {
                 break;
             }
         }
@@ -231,7 +239,9 @@ fn add_member(
     who: &UserIdentity,
     prefix: &str,
 ) {
-    let d = ws.add_member(name, kind, role, who.public(), prefix, 5).unwrap();
+    let d = ws
+        .add_member(name, kind, role, who.public(), prefix, 5)
+        .unwrap();
     let p = commit_draft(server, d);
     ws.accept(p).unwrap();
 }
@@ -240,8 +250,15 @@ fn add_member(
 fn write_reload_search() {
     let alice = UserIdentity::make(&mut OsRng);
     let mut server = FakeServer::create(&alice, "alice");
-    let mut ws = server.open(&alice, "alice", &SeenRecord::default()).unwrap();
-    write(&mut server, &mut ws, "Home.md", "---\ntitle: Welcome\n---\nSee [[Plan]].\n");
+    let mut ws = server
+        .open(&alice, "alice", &SeenRecord::default())
+        .unwrap();
+    write(
+        &mut server,
+        &mut ws,
+        "Home.md",
+        "---\ntitle: Welcome\n---\nSee [[Plan]].\n",
+    );
     write(&mut server, &mut ws, "Plan.md", "# Plan\n\nsteps\n");
     let seen = ws.seen();
 
@@ -256,7 +273,11 @@ fn write_reload_search() {
     // Search: whole words and, for the last word, prefixes.
     assert_eq!(ws2.search("wel", 10)[0].path, "Home.md");
     assert_eq!(ws2.search("plan", 10)[0].path, "Plan.md");
-    assert!(ws2.search("plan ", 10).iter().all(|h| h.path != "Planning.md"));
+    assert!(
+        ws2.search("plan ", 10)
+            .iter()
+            .all(|h| h.path != "Planning.md")
+    );
     assert!(ws2.search("nothing-like-this", 10).is_empty());
     server.load_page(&mut ws2, home);
     assert_eq!(ws2.search("see", 10)[0].snippet[1].0, "See");
@@ -275,22 +296,33 @@ fn write_reload_search() {
 fn stale_or_missing_index_is_rebuilt_from_pages() {
     let alice = UserIdentity::make(&mut OsRng);
     let mut server = FakeServer::create(&alice, "alice");
-    let mut ws = server.open(&alice, "alice", &SeenRecord::default()).unwrap();
+    let mut ws = server
+        .open(&alice, "alice", &SeenRecord::default())
+        .unwrap();
     write(&mut server, &mut ws, "Home.md", "home\n");
     // Another client writes a page and defers the index.
     let id = PageId::random(&mut OsRng);
     let mut d = ws.draft(1).unwrap();
-    d.put_content(id, "Unindexed.md", b"quiet words".to_vec()).unwrap();
+    d.put_content(id, "Unindexed.md", b"quiet words".to_vec())
+        .unwrap();
     let p = d.finish(IndexWrite::Defer).unwrap();
     assert_eq!(p.commit().blobs.len(), 1);
     server.commit(&p).unwrap();
-    let mut fresh = server.open(&alice, "alice", &SeenRecord::default()).unwrap();
-    assert_eq!(server.load_all(&mut fresh), 2, "the index, then the page it lacks");
+    let mut fresh = server
+        .open(&alice, "alice", &SeenRecord::default())
+        .unwrap();
+    assert_eq!(
+        server.load_all(&mut fresh),
+        2,
+        "the index, then the page it lacks"
+    );
     assert_eq!(fresh.find("Unindexed.md"), Some(id));
     assert_eq!(fresh.search("quiet", 5)[0].path, "Unindexed.md");
     // The next write stores a fresh index.
     write(&mut server, &mut fresh, "Third.md", "3\n");
-    let mut again = server.open(&alice, "alice", &SeenRecord::default()).unwrap();
+    let mut again = server
+        .open(&alice, "alice", &SeenRecord::default())
+        .unwrap();
     assert_eq!(server.load_all(&mut again), 1);
     assert_eq!(again.catalog().len(), 3);
 }
@@ -299,23 +331,39 @@ fn stale_or_missing_index_is_rebuilt_from_pages() {
 fn conflicting_save_is_reported_not_lost() {
     let alice = UserIdentity::make(&mut OsRng);
     let mut server = FakeServer::create(&alice, "alice");
-    let mut a = server.open(&alice, "alice", &SeenRecord::default()).unwrap();
+    let mut a = server
+        .open(&alice, "alice", &SeenRecord::default())
+        .unwrap();
     let page = write(&mut server, &mut a, "Home.md", "v1\n");
     let base = a.page(&page).unwrap().hash;
 
-    let mut b = server.open(&alice, "alice", &SeenRecord::default()).unwrap();
+    let mut b = server
+        .open(&alice, "alice", &SeenRecord::default())
+        .unwrap();
     server.load_all(&mut b);
     write(&mut server, &mut a, "Home.md", "v2 from a\n");
 
     // B's save is built on an old head: the server's rule refuses it.
     let stale = b
-        .prepare_put(Some(page), "Home.md", b"v2 from b\n".to_vec(), Some(base), 0)
+        .prepare_put(
+            Some(page),
+            "Home.md",
+            b"v2 from b\n".to_vec(),
+            Some(base),
+            0,
+        )
         .unwrap();
     assert_eq!(server.commit(&stale), Err(CommitRefusal::Conflict));
     let changed = server.refresh(&mut b).unwrap();
     assert_eq!(changed, [page]);
     let err = b
-        .prepare_put(Some(page), "Home.md", b"v2 from b\n".to_vec(), Some(base), 0)
+        .prepare_put(
+            Some(page),
+            "Home.md",
+            b"v2 from b\n".to_vec(),
+            Some(base),
+            0,
+        )
         .unwrap_err();
     assert_eq!(err.kind, Kind::Conflict);
     assert_eq!(err.page, Some(page));
@@ -332,7 +380,9 @@ fn conflicting_save_is_reported_not_lost() {
 fn tampered_blob_and_rollback_are_integrity_errors() {
     let alice = UserIdentity::make(&mut OsRng);
     let mut server = FakeServer::create(&alice, "alice");
-    let mut ws = server.open(&alice, "alice", &SeenRecord::default()).unwrap();
+    let mut ws = server
+        .open(&alice, "alice", &SeenRecord::default())
+        .unwrap();
     let page = write(&mut server, &mut ws, "Home.md", "secret text\n");
     let seen = ws.seen();
 
@@ -344,16 +394,32 @@ fn tampered_blob_and_rollback_are_integrity_errors() {
     blob[last] ^= 1;
     let err = fresh.load(page, &blob).unwrap_err();
     assert_eq!(err.kind, Kind::Integrity);
-    assert!(err.message.contains("differs from the signed manifest"), "{}", err.message);
+    assert!(
+        err.message.contains("differs from the signed manifest"),
+        "{}",
+        err.message
+    );
     assert!(fresh.failures().contains_key(&page));
-    assert!(fresh.isolated().is_empty(), "the server's fault, not a member's");
+    assert!(
+        fresh.isolated().is_empty(),
+        "the server's fault, not a member's"
+    );
     fresh.mark_missing(page, "404");
     assert!(fresh.failures()[&page].contains("did not return it"));
 
     // The server serves the first state again after the client saw the second.
     let (s, m) = server.states[0].clone();
-    let err = Workspace::verify_and_open(&alice, "alice", server.wiki(), &server.keyrings, &s, &m, &seen, &[])
-        .unwrap_err();
+    let err = Workspace::verify_and_open(
+        &alice,
+        "alice",
+        server.wiki(),
+        &server.keyrings,
+        &s,
+        &m,
+        &seen,
+        &[],
+    )
+    .unwrap_err();
     assert_eq!(err.kind, Kind::Integrity);
     assert!(err.message.contains("rollback"), "{}", err.message);
 }
@@ -366,7 +432,9 @@ fn a_fork_that_jumps_ahead_is_caught_at_any_distance() {
     for distance in [1usize, 2, 5] {
         let alice = UserIdentity::make(&mut OsRng);
         let mut server = FakeServer::create(&alice, "alice");
-        let mut ws = server.open(&alice, "alice", &SeenRecord::default()).unwrap();
+        let mut ws = server
+            .open(&alice, "alice", &SeenRecord::default())
+            .unwrap();
         write(&mut server, &mut ws, "Home.md", "base\n");
         // The server forks here: branch B is a copy of the history so far.
         let mut branch = FakeServer {
@@ -374,14 +442,21 @@ fn a_fork_that_jumps_ahead_is_caught_at_any_distance() {
             states: server.states.clone(),
             blobs: server.blobs.clone(),
         };
-        let mut other = branch.open(&alice, "alice", &SeenRecord::default()).unwrap();
+        let mut other = branch
+            .open(&alice, "alice", &SeenRecord::default())
+            .unwrap();
         branch.load_all(&mut other);
         // The client's own acknowledged write lands on branch A.
         write(&mut server, &mut ws, "Mine.md", "acknowledged\n");
         let seen = ws.seen();
         // Branch B grows by `distance` states beyond what the client saw.
         for n in 0..distance {
-            write(&mut branch, &mut other, &format!("B{n}.md"), "other branch\n");
+            write(
+                &mut branch,
+                &mut other,
+                &format!("B{n}.md"),
+                "other branch\n",
+            );
         }
         assert!(branch.seq() >= seen.state.unwrap().seq);
         let (s, m) = branch.head();
@@ -389,19 +464,51 @@ fn a_fork_that_jumps_ahead_is_caught_at_any_distance() {
             Some(r) => r.map(|q| branch.states[q as usize - 1].clone()).collect(),
             None => Vec::new(),
         };
-        let err = Workspace::verify_and_open(&alice, "alice", server.wiki(), &branch.keyrings, s, m, &seen, &trail)
-            .unwrap_err();
+        let err = Workspace::verify_and_open(
+            &alice,
+            "alice",
+            server.wiki(),
+            &branch.keyrings,
+            s,
+            m,
+            &seen,
+            &trail,
+        )
+        .unwrap_err();
         assert_eq!(err.kind, Kind::Integrity, "distance {distance}");
-        assert!(err.message.contains("fork"), "distance {distance}: {}", err.message);
+        assert!(
+            err.message.contains("fork"),
+            "distance {distance}: {}",
+            err.message
+        );
         // A session holding the head is refused the same way.
         let from = ws.head().seq() as usize;
-        let session_trail: Vec<TrailPoint> = branch.states.get(from..branch.states.len() - 1).map(<[_]>::to_vec).unwrap_or_default();
-        let err = ws.advance(&branch.keyrings[1..], s, m, &session_trail).unwrap_err();
-        assert_eq!(err.kind, Kind::Integrity, "session, distance {distance}: {err:?}");
+        let session_trail: Vec<TrailPoint> = branch
+            .states
+            .get(from..branch.states.len() - 1)
+            .map(<[_]>::to_vec)
+            .unwrap_or_default();
+        let err = ws
+            .advance(&branch.keyrings[1..], s, m, &session_trail)
+            .unwrap_err();
+        assert_eq!(
+            err.kind,
+            Kind::Integrity,
+            "session, distance {distance}: {err:?}"
+        );
         // A trail that skips a state is refused too (the server cannot shorten it).
         if trail.len() > 1 {
-            let err = Workspace::verify_and_open(&alice, "alice", server.wiki(), &branch.keyrings, s, m, &seen, &trail[1..])
-                .unwrap_err();
+            let err = Workspace::verify_and_open(
+                &alice,
+                "alice",
+                server.wiki(),
+                &branch.keyrings,
+                s,
+                m,
+                &seen,
+                &trail[1..],
+            )
+            .unwrap_err();
             assert_eq!(err.kind, Kind::Integrity);
         }
         // The honest branch still opens, with the trail.
@@ -418,9 +525,19 @@ fn invite_reader_then_revoke() {
     let alice = UserIdentity::make(&mut OsRng);
     let bob = UserIdentity::make(&mut OsRng);
     let mut server = FakeServer::create(&alice, "alice");
-    let mut a = server.open(&alice, "alice", &SeenRecord::default()).unwrap();
+    let mut a = server
+        .open(&alice, "alice", &SeenRecord::default())
+        .unwrap();
     write(&mut server, &mut a, "Home.md", "hello bob\n");
-    add_member(&mut server, &mut a, "bob", MemberKind::Person, Role::Reader, &bob, "");
+    add_member(
+        &mut server,
+        &mut a,
+        "bob",
+        MemberKind::Person,
+        Role::Reader,
+        &bob,
+        "",
+    );
     let members = a.members();
     assert_eq!(members.len(), 2);
     assert_eq!(members[1].fingerprint, bob.public().fingerprint());
@@ -432,13 +549,20 @@ fn invite_reader_then_revoke() {
     server.load_page(&mut b, home);
     assert_eq!(b.page(&home).unwrap().record.content, b"hello bob\n");
     assert_eq!(b.my_role(), Some(Role::Reader));
-    let err = b.prepare_put(None, "x.md", b"x".to_vec(), None, 0).unwrap_err();
+    let err = b
+        .prepare_put(None, "x.md", b"x".to_vec(), None, 0)
+        .unwrap_err();
     assert_eq!(err.kind, Kind::Access, "{err:?}");
     assert!(err.message.contains("cryptography"));
 
     let (d, report) = a.remove_member("bob", 9).unwrap();
     assert_eq!(
-        (report.epochs_readable, report.pages.clone(), report.new_epoch, report.scope.as_str()),
+        (
+            report.epochs_readable,
+            report.pages.clone(),
+            report.new_epoch,
+            report.scope.as_str()
+        ),
         (1, vec!["Home.md".to_owned()], 2, "")
     );
     let p = commit_draft(&mut server, d);
@@ -453,15 +577,27 @@ fn history_walk_verifies_every_step_and_names_signers() {
     let alice = UserIdentity::make(&mut OsRng);
     let bob = UserIdentity::make(&mut OsRng);
     let mut server = FakeServer::create(&alice, "alice");
-    let mut ws = server.open(&alice, "alice", &SeenRecord::default()).unwrap();
+    let mut ws = server
+        .open(&alice, "alice", &SeenRecord::default())
+        .unwrap();
     let page = write(&mut server, &mut ws, "Home.md", "one\n");
-    add_member(&mut server, &mut ws, "bob", MemberKind::Person, Role::Writer, &bob, "");
+    add_member(
+        &mut server,
+        &mut ws,
+        "bob",
+        MemberKind::Person,
+        Role::Writer,
+        &bob,
+        "",
+    );
     let mut b = server.open(&bob, "bob", &SeenRecord::default()).unwrap();
     server.load_all(&mut b);
     server.load_page(&mut b, page);
     write(&mut server, &mut b, "Home.md", "two\n");
 
-    let mut a = server.open(&alice, "alice", &SeenRecord::default()).unwrap();
+    let mut a = server
+        .open(&alice, "alice", &SeenRecord::default())
+        .unwrap();
     let head = a.head().clone();
     let mut walk = HistoryWalk::new(&head);
     let mut steps = Vec::new();
@@ -475,7 +611,10 @@ fn history_walk_verifies_every_step_and_names_signers() {
     assert_eq!(steps[0].signer_name, "bob");
     assert!(steps[1].keyring_changed);
     a.attribute(&steps);
-    assert_eq!(a.provenance(&page).map(|p| (p.seq, p.signer.as_str())), Some((4, "bob")));
+    assert_eq!(
+        a.provenance(&page).map(|p| (p.seq, p.signer.as_str())),
+        Some((4, "bob"))
+    );
 
     // A rewritten old state is refused: the walk checks each link.
     let head = a.head().clone();
@@ -504,15 +643,23 @@ fn history_walk_verifies_every_step_and_names_signers() {
 fn renames_keep_ids_and_deletes_remove() {
     let alice = UserIdentity::make(&mut OsRng);
     let mut server = FakeServer::create(&alice, "alice");
-    let mut ws = server.open(&alice, "alice", &SeenRecord::default()).unwrap();
+    let mut ws = server
+        .open(&alice, "alice", &SeenRecord::default())
+        .unwrap();
     let page = write(&mut server, &mut ws, "Home.md", "one\n");
     let p = ws.prepare_rename(page, "Start.md", 0).unwrap();
     server.commit(&p).unwrap();
     ws.accept(p).unwrap();
     assert_eq!(ws.find("Start.md"), Some(page));
-    assert!(ws.prepare_put(None, "start.MD", b"dup".to_vec(), None, 0).is_err());
+    assert!(
+        ws.prepare_put(None, "start.MD", b"dup".to_vec(), None, 0)
+            .is_err()
+    );
     assert!(ws.prepare_rename(page, "a/.git/x.md", 0).is_err());
-    assert!(ws.prepare_rename(page, "pic.png", 0).is_err(), "kind follows the path");
+    assert!(
+        ws.prepare_rename(page, "pic.png", 0).is_err(),
+        "kind follows the path"
+    );
     let p = ws.prepare_delete(page, 0).unwrap();
     server.commit(&p).unwrap();
     ws.accept(p).unwrap();
@@ -524,24 +671,48 @@ fn folder_scoped_member_fetches_only_its_folder_and_cannot_write_outside() {
     let alice = UserIdentity::make(&mut OsRng);
     let bot = UserIdentity::make(&mut OsRng);
     let mut server = FakeServer::create(&alice, "alice");
-    let mut a = server.open(&alice, "alice", &SeenRecord::default()).unwrap();
+    let mut a = server
+        .open(&alice, "alice", &SeenRecord::default())
+        .unwrap();
     write(&mut server, &mut a, "Home.md", "private\n");
-    let early = write(&mut server, &mut a, "research/early.md", "before the grant\n");
-    add_member(&mut server, &mut a, "bot", MemberKind::Agent, Role::Writer, &bot, "research/");
+    let early = write(
+        &mut server,
+        &mut a,
+        "research/early.md",
+        "before the grant\n",
+    );
+    add_member(
+        &mut server,
+        &mut a,
+        "bot",
+        MemberKind::Agent,
+        Role::Writer,
+        &bot,
+        "research/",
+    );
     let id = write(&mut server, &mut a, "research/notes.md", "for the bot\n");
 
     let mut b = server.open(&bot, "bot", &SeenRecord::default()).unwrap();
     server.load_all(&mut b);
     assert!(b.failures().is_empty(), "{:?}", b.failures());
     assert_eq!(b.find("research/notes.md"), Some(id));
-    assert_eq!(b.find("research/early.md"), Some(early), "moved into the folder's scope");
+    assert_eq!(
+        b.find("research/early.md"),
+        Some(early),
+        "moved into the folder's scope"
+    );
     assert!(b.find("Home.md").is_none());
     assert_eq!(
-        a.members().iter().find(|m| m.name == "bot").and_then(|m| m.folder.clone()),
+        a.members()
+            .iter()
+            .find(|m| m.name == "bot")
+            .and_then(|m| m.folder.clone()),
         Some("research/".to_owned())
     );
     // The honest client refuses to write outside the folder.
-    let err = b.prepare_put(None, "Home2.md", b"x".to_vec(), None, 0).unwrap_err();
+    let err = b
+        .prepare_put(None, "Home2.md", b"x".to_vec(), None, 0)
+        .unwrap_err();
     assert_eq!(err.kind, Kind::Access, "{err:?}");
     write(&mut server, &mut b, "research/bot.md", "the bot's own\n");
 }
@@ -554,36 +725,86 @@ fn a_scoped_writer_outside_its_folder_is_isolated_and_named() {
     let alice = UserIdentity::make(&mut OsRng);
     let mallory = UserIdentity::make(&mut OsRng);
     let mut server = FakeServer::create(&alice, "alice");
-    let mut a = server.open(&alice, "alice", &SeenRecord::default()).unwrap();
+    let mut a = server
+        .open(&alice, "alice", &SeenRecord::default())
+        .unwrap();
     let home = write(&mut server, &mut a, "Home.md", "the real home\n");
     let existing = write(&mut server, &mut a, "research/x.md", "alice's research\n");
-    add_member(&mut server, &mut a, "mallory", MemberKind::Agent, Role::Writer, &mallory, "research/");
+    add_member(
+        &mut server,
+        &mut a,
+        "mallory",
+        MemberKind::Agent,
+        Role::Writer,
+        &mallory,
+        "research/",
+    );
 
     let outside = PageId::random(&mut OsRng);
-    hostile_put(&mut server, &mallory, outside, "research/a.md", 1, b"Home.md", b"alice");
+    hostile_put(
+        &mut server,
+        &mallory,
+        outside,
+        "research/a.md",
+        1,
+        b"Home.md",
+        b"alice",
+    );
     let design = PageId::random(&mut OsRng);
-    hostile_put(&mut server, &mallory, design, "research/a.md", 1, b"Design/Evil.md", b"alice");
+    hostile_put(
+        &mut server,
+        &mallory,
+        design,
+        "research/a.md",
+        1,
+        b"Design/Evil.md",
+        b"alice",
+    );
     let onto = PageId::random(&mut OsRng);
-    hostile_put(&mut server, &mallory, onto, "research/a.md", 1, b"research/X.md", b"alice");
+    hostile_put(
+        &mut server,
+        &mallory,
+        onto,
+        "research/a.md",
+        1,
+        b"research/X.md",
+        b"alice",
+    );
 
-    let mut fresh = server.open(&alice, "alice", &SeenRecord::default()).unwrap();
+    let mut fresh = server
+        .open(&alice, "alice", &SeenRecord::default())
+        .unwrap();
     server.load_all(&mut fresh);
     assert!(fresh.failures().is_empty(), "{:?}", fresh.failures());
     let iso = fresh.isolated();
     assert_eq!(iso.len(), 3, "{iso:?}");
     for id in [outside, design] {
-        assert!(iso[&id].problem.contains("outside the folder"), "{:?}", iso[&id]);
+        assert!(
+            iso[&id].problem.contains("outside the folder"),
+            "{:?}",
+            iso[&id]
+        );
     }
     assert!(iso[&onto].problem.contains("clashes"), "{:?}", iso[&onto]);
     for id in [outside, design, onto] {
         let written = iso[&id].written.as_ref().expect("attributed");
-        assert_eq!(written.signer, "mallory", "the signer, not the claimed author");
+        assert_eq!(
+            written.signer, "mallory",
+            "the signer, not the claimed author"
+        );
         assert!(iso[&id].describe(&id).contains("written by mallory at seq"));
     }
     // The honest pages are untouched, once each.
     assert_eq!(fresh.find("Home.md"), Some(home));
     assert_eq!(fresh.find("research/x.md"), Some(existing));
-    assert_eq!(fresh.catalog().values().filter(|p| p.path == "Home.md").count(), 1);
+    assert_eq!(
+        fresh
+            .catalog()
+            .values()
+            .filter(|p| p.path == "Home.md")
+            .count(),
+        1
+    );
     // The owner removes the isolated pages; the wiki is clean again.
     for id in [outside, design, onto] {
         let p = fresh.prepare_delete(id, 1).unwrap();
@@ -591,7 +812,9 @@ fn a_scoped_writer_outside_its_folder_is_isolated_and_named() {
         fresh.accept(p).unwrap();
     }
     assert!(fresh.isolated().is_empty());
-    let mut again = server.open(&alice, "alice", &SeenRecord::default()).unwrap();
+    let mut again = server
+        .open(&alice, "alice", &SeenRecord::default())
+        .unwrap();
     server.load_all(&mut again);
     assert!(again.isolated().is_empty() && again.failures().is_empty());
 }
@@ -603,10 +826,20 @@ fn hostile_records_are_isolated_not_fatal() {
     let alice = UserIdentity::make(&mut OsRng);
     let mallory = UserIdentity::make(&mut OsRng);
     let mut server = FakeServer::create(&alice, "alice");
-    let mut a = server.open(&alice, "alice", &SeenRecord::default()).unwrap();
+    let mut a = server
+        .open(&alice, "alice", &SeenRecord::default())
+        .unwrap();
     write(&mut server, &mut a, "Home.md", "home\n");
     write(&mut server, &mut a, "f.md", "a page\n");
-    add_member(&mut server, &mut a, "mallory", MemberKind::Person, Role::Writer, &mallory, "");
+    add_member(
+        &mut server,
+        &mut a,
+        "mallory",
+        MemberKind::Person,
+        Role::Writer,
+        &mallory,
+        "",
+    );
     let long = format!("{}.md", "x".repeat(300));
     let cases: Vec<(Vec<u8>, u8, &str)> = vec![
         (b".zkwiki/git/state".to_vec(), 1, "reserved"),
@@ -620,16 +853,32 @@ fn hostile_records_are_isolated_not_fatal() {
     let mut ids = Vec::new();
     for (path, kind, _) in &cases {
         let id = PageId::random(&mut OsRng);
-        hostile_put(&mut server, &mallory, id, "x.md", *kind, path, b"\x1b]0;TITLE\x07\x1b[2J");
+        hostile_put(
+            &mut server,
+            &mallory,
+            id,
+            "x.md",
+            *kind,
+            path,
+            b"\x1b]0;TITLE\x07\x1b[2J",
+        );
         ids.push(id);
     }
-    let mut fresh = server.open(&alice, "alice", &SeenRecord::default()).unwrap();
+    let mut fresh = server
+        .open(&alice, "alice", &SeenRecord::default())
+        .unwrap();
     server.load_all(&mut fresh);
     assert!(fresh.failures().is_empty(), "{:?}", fresh.failures());
     for ((_, _, reason), id) in cases.iter().zip(&ids) {
-        let iso = fresh.isolated().get(id).unwrap_or_else(|| panic!("{reason}: not isolated"));
+        let iso = fresh
+            .isolated()
+            .get(id)
+            .unwrap_or_else(|| panic!("{reason}: not isolated"));
         assert!(iso.problem.contains(reason), "{reason}: {}", iso.problem);
-        assert_eq!(iso.written.as_ref().map(|w| w.signer.as_str()), Some("mallory"));
+        assert_eq!(
+            iso.written.as_ref().map(|w| w.signer.as_str()),
+            Some("mallory")
+        );
         assert!(!iso.describe(id).contains('\u{1b}'));
     }
     assert_eq!(fresh.catalog().len(), 2, "Home.md and f.md");
@@ -641,7 +890,9 @@ fn hostile_records_are_isolated_not_fatal() {
     assert!(!fresh.isolated().contains_key(&ids[0]));
     // A blob of another wiki under a manifest a member signed: isolated as a foreign key.
     let other = FakeServer::create(&mallory, "mallory");
-    let mut ows = other.open(&mallory, "mallory", &SeenRecord::default()).unwrap();
+    let mut ows = other
+        .open(&mallory, "mallory", &SeenRecord::default())
+        .unwrap();
     let mut other = other;
     let foreign = write(&mut other, &mut ows, "Foreign.md", "from elsewhere\n");
     let env = other.blobs[&ows.snapshot().manifest.pages[&foreign].hash].clone();
@@ -650,11 +901,19 @@ fn hostile_records_are_isolated_not_fatal() {
     let mut batch = snap.begin_write();
     batch.put_sealed(foreign, env).unwrap();
     let c = batch.finish(&mallory).unwrap();
-    server.accept(c.state.as_bytes(), &c.manifest.encode(), c.blobs, None).unwrap();
-    let mut fresh = server.open(&alice, "alice", &SeenRecord::default()).unwrap();
+    server
+        .accept(c.state.as_bytes(), &c.manifest.encode(), c.blobs, None)
+        .unwrap();
+    let mut fresh = server
+        .open(&alice, "alice", &SeenRecord::default())
+        .unwrap();
     server.load_all(&mut fresh);
     let iso = &fresh.isolated()[&foreign];
-    assert!(iso.problem.contains("key this wiki never had"), "{}", iso.problem);
+    assert!(
+        iso.problem.contains("key this wiki never had"),
+        "{}",
+        iso.problem
+    );
 }
 
 /// The author field is a claim; who wrote a version is the member whose key signed it.
@@ -663,17 +922,41 @@ fn a_forged_author_is_shown_as_a_claim() {
     let alice = UserIdentity::make(&mut OsRng);
     let mallory = UserIdentity::make(&mut OsRng);
     let mut server = FakeServer::create(&alice, "alice");
-    let mut a = server.open(&alice, "alice", &SeenRecord::default()).unwrap();
+    let mut a = server
+        .open(&alice, "alice", &SeenRecord::default())
+        .unwrap();
     write(&mut server, &mut a, "Home.md", "home\n");
-    add_member(&mut server, &mut a, "mallory", MemberKind::Agent, Role::Writer, &mallory, "");
+    add_member(
+        &mut server,
+        &mut a,
+        "mallory",
+        MemberKind::Agent,
+        Role::Writer,
+        &mallory,
+        "",
+    );
     let seen = a.seen();
     let id = PageId::random(&mut OsRng);
-    hostile_put(&mut server, &mallory, id, "Notes.md", 1, b"Notes.md", b"alice");
+    hostile_put(
+        &mut server,
+        &mallory,
+        id,
+        "Notes.md",
+        1,
+        b"Notes.md",
+        b"alice",
+    );
     let mut after = server.open(&alice, "alice", &seen).unwrap();
     server.load_all(&mut after);
     server.load_page(&mut after, id);
-    assert_eq!(after.page(&id).unwrap().record.author, "alice", "the claim is kept");
-    let p = after.provenance(&id).expect("known from the verified trail");
+    assert_eq!(
+        after.page(&id).unwrap().record.author,
+        "alice",
+        "the claim is kept"
+    );
+    let p = after
+        .provenance(&id)
+        .expect("known from the verified trail");
     assert_eq!(p.signer, "mallory");
 }
 
@@ -685,11 +968,17 @@ fn a_large_wikis_index_lags_a_little() {
     use core_crypto::index::{LAG_ABOVE_PAGES, MAX_LAG};
     let alice = UserIdentity::make(&mut OsRng);
     let mut server = FakeServer::create(&alice, "alice");
-    let mut ws = server.open(&alice, "alice", &SeenRecord::default()).unwrap();
+    let mut ws = server
+        .open(&alice, "alice", &SeenRecord::default())
+        .unwrap();
     let mut d = ws.draft(1).unwrap();
     for k in 0..LAG_ABOVE_PAGES + 10 {
-        d.put_content(PageId::random(&mut OsRng), &format!("Bulk{k}.md"), format!("bulk {k}\n").into_bytes())
-            .unwrap();
+        d.put_content(
+            PageId::random(&mut OsRng),
+            &format!("Bulk{k}.md"),
+            format!("bulk {k}\n").into_bytes(),
+        )
+        .unwrap();
     }
     let p = d.finish(IndexWrite::WhenDue).unwrap();
     assert!(p.index_written, "no stored index yet: written");
@@ -700,7 +989,13 @@ fn a_large_wikis_index_lags_a_little() {
     for n in 0..MAX_LAG + 5 {
         let path = format!("Note{n}.md");
         let p = ws
-            .prepare_put(None, &path, format!("note {n} zq{n}x\n").into_bytes(), None, 2)
+            .prepare_put(
+                None,
+                &path,
+                format!("note {n} zq{n}x\n").into_bytes(),
+                None,
+                2,
+            )
             .unwrap();
         let blobs = p.commit().blobs.len();
         assert_eq!(blobs, if p.index_written { 2 } else { 1 }, "write {n}");
@@ -710,15 +1005,27 @@ fn a_large_wikis_index_lags_a_little() {
         server.commit(&p).unwrap();
         ws.accept(p).unwrap();
         if n == 3 {
-            let mut fresh = server.open(&alice, "alice", &SeenRecord::default()).unwrap();
+            let mut fresh = server
+                .open(&alice, "alice", &SeenRecord::default())
+                .unwrap();
             assert_eq!(server.load_all(&mut fresh), 1 + 4);
             assert_eq!(fresh.catalog().len(), LAG_ABOVE_PAGES + 10 + 4);
             assert!(!fresh.search("zq3x", 5).is_empty());
         }
     }
-    assert_eq!(carried, vec![MAX_LAG], "the write past the lag limit stores the index");
-    let mut fresh = server.open(&alice, "alice", &SeenRecord::default()).unwrap();
-    assert_eq!(server.load_all(&mut fresh), 1 + 4, "the index, then the 4 pages since");
+    assert_eq!(
+        carried,
+        vec![MAX_LAG],
+        "the write past the lag limit stores the index"
+    );
+    let mut fresh = server
+        .open(&alice, "alice", &SeenRecord::default())
+        .unwrap();
+    assert_eq!(
+        server.load_all(&mut fresh),
+        1 + 4,
+        "the index, then the 4 pages since"
+    );
     assert_eq!(fresh.catalog().len(), LAG_ABOVE_PAGES + 10 + MAX_LAG + 5);
 }
 
@@ -727,9 +1034,19 @@ fn server_rule_refuses_what_the_real_server_refuses() {
     let alice = UserIdentity::make(&mut OsRng);
     let bob = UserIdentity::make(&mut OsRng);
     let mut server = FakeServer::create(&alice, "alice");
-    let mut a = server.open(&alice, "alice", &SeenRecord::default()).unwrap();
+    let mut a = server
+        .open(&alice, "alice", &SeenRecord::default())
+        .unwrap();
     write(&mut server, &mut a, "Home.md", "home\n");
-    add_member(&mut server, &mut a, "bob", MemberKind::Person, Role::Reader, &bob, "");
+    add_member(
+        &mut server,
+        &mut a,
+        "bob",
+        MemberKind::Person,
+        Role::Reader,
+        &bob,
+        "",
+    );
     // A reader's signed state: refused by the rule (as every client would).
     let (hs, hm) = server.head();
     let snap = Snapshot::verify(&server.keyrings.clone(), hs, hm, &SeenRecord::default()).unwrap();
@@ -742,7 +1059,9 @@ fn server_rule_refuses_what_the_real_server_refuses() {
         written_at_ms: 0,
         content: b"x".to_vec(),
     };
-    batch.put(&mut OsRng, &keys, PageId::random(&mut OsRng), &rec).unwrap();
+    batch
+        .put(&mut OsRng, &keys, PageId::random(&mut OsRng), &rec)
+        .unwrap();
     assert!(batch.finish(&bob).is_err(), "the core refuses to sign it");
     // A blob the manifest does not list is refused.
     let p = a.prepare_put(None, "y.md", b"y".to_vec(), None, 0).unwrap();

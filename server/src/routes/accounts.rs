@@ -308,6 +308,11 @@ pub(crate) async fn put_protector(
             kdf.as_deref(),
         )?;
         tracing::info!(user = %user.name, protector = kind.name(), "protector replaced");
+        for wiki in st.db.wikis_of(&user.ed25519)? {
+            if let Ok(id) = core_crypto::ids::WikiId::from_hex(&wiki) {
+                st.write_identities(id);
+            }
+        }
         Ok(StatusCode::NO_CONTENT)
     })
     .await

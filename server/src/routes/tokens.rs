@@ -5,7 +5,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use core_crypto::identity::check_name;
-use serde::Deserialize;
 use serde_json::json;
 
 use crate::AppState;
@@ -18,19 +17,12 @@ use crate::routes::{owner_session, wiki_id};
 /// Longest token lifetime: one year.
 pub const MAX_EXPIRES_IN: u64 = 365 * 24 * 3600;
 
-#[derive(Deserialize)]
-pub(crate) struct CreateBody {
-    name: String,
-    role: String,
-    expires_in: u64,
-}
-
 /// `POST /api/v1/wikis/{wiki}/tokens`.
 pub(crate) async fn create(
     State(st): State<AppState>,
     Token(token): Token,
     ApiPath(wiki): ApiPath<String>,
-    JsonBody(body): JsonBody<CreateBody>,
+    JsonBody(body): JsonBody<client::wire::NewTokenRequest>,
 ) -> AppResult<impl IntoResponse> {
     let id = wiki_id(&wiki)?;
     check_name(&body.name).map_err(|e| AppError::bad(format!("token name: {e}")))?;

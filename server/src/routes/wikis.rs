@@ -24,18 +24,11 @@ const IMMUTABLE: &str = "private, max-age=31536000, immutable";
 /// `Cache-Control` of a page's current envelope: cacheable, but revalidated (ETag) every time.
 const REVALIDATE: &str = "private, no-cache";
 
-#[derive(Deserialize)]
-pub(crate) struct CreateBody {
-    keyring: String,
-    state: String,
-    manifest: String,
-}
-
 /// `POST /api/v1/wikis`.
 pub(crate) async fn create(
     State(st): State<AppState>,
     Token(token): Token,
-    JsonBody(body): JsonBody<CreateBody>,
+    JsonBody(body): JsonBody<client::wire::CreateWikiRequest>,
 ) -> AppResult<impl IntoResponse> {
     let keyring = b64_decode(&body.keyring, "keyring")?;
     let state = b64_decode(&body.state, "state")?;
@@ -60,6 +53,7 @@ pub(crate) async fn create(
         state.verify(&keyring, &parsed, None)?;
         st.store
             .create(&keyring, &state, &manifest, |head| st.index_members(head))?;
+        st.write_identities(keyring.wiki);
         tracing::info!(wiki = %keyring.wiki, "wiki created");
         Ok((
             StatusCode::CREATED,
@@ -158,14 +152,26 @@ pub(crate) async fn head(
     State(st): State<AppState>,
     Token(token): Token,
     ApiPath(wiki): ApiPath<String>,
+    ApiQuery(q): ApiQuery<HeadQuery>,
 ) -> AppResult<impl IntoResponse> {
     let id = wiki_id(&wiki)?;
     st.blocking(move |st| {
         let p = authenticate(&st.db, token.as_ref())?;
         let (_, head) = visible(st, &p, id)?;
-        Ok(Json(head.to_json()))
+        Ok(Json(if q.manifest.unwrap_or(1) == 0 {
+            head.to_probe_json()
+        } else {
+            head.to_json()
+        }))
     })
     .await
+}
+
+/// `?manifest=0` of `GET /head`.
+#[derive(Deserialize)]
+pub(crate) struct HeadQuery {
+    #[serde(default)]
+    manifest: Option<u8>,
 }
 
 /// `GET /api/v1/wikis/{wiki}/states/{seq}`.
@@ -206,7 +212,7 @@ pub(crate) async fn states_range(
     State(st): State<AppState>,
     Token(token): Token,
     ApiPath(wiki): ApiPath<String>,
-    axum::extract::Query(range): axum::extract::Query<StatesRange>,
+    ApiQuery(range): ApiQuery<StatesRange>,
 ) -> AppResult<impl IntoResponse> {
     let id = wiki_id(&wiki)?;
     if range.from == 0 || range.from > range.to {
@@ -310,22 +316,12 @@ pub(crate) async fn page(
     .await
 }
 
-#[derive(Deserialize)]
-pub(crate) struct CommitBody {
-    state: String,
-    manifest: String,
-    #[serde(default)]
-    blobs: Vec<String>,
-    #[serde(default)]
-    keyring: Option<String>,
-}
-
 /// `POST /api/v1/wikis/{wiki}/commits`.
 pub(crate) async fn commit(
     State(st): State<AppState>,
     Token(token): Token,
     ApiPath(wiki): ApiPath<String>,
-    JsonBody(body): JsonBody<CommitBody>,
+    JsonBody(body): JsonBody<client::wire::CommitRequest>,
 ) -> AppResult<impl IntoResponse> {
     let id = wiki_id(&wiki)?;
     let state = b64_decode(&body.state, "state")?;
@@ -366,6 +362,9 @@ pub(crate) async fn commit(
                 .transpose()?,
         };
         let done = wiki.commit(&st.store, input, writer, |head| st.index_members(head))?;
+        if done.keyring_changed {
+            st.write_identities(id);
+        }
         tracing::info!(wiki = %id, seq = done.seq, "commit accepted");
         Ok(Json(
             json!({ "seq": done.seq, "commit": done.commit.to_string() }),
