@@ -102,6 +102,19 @@ pub mod route {
     }
 }
 
+/// `POST /api/v1/prelogin` body: the account, and for the KMS protector the key ARN.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PreloginRequest {
+    /// User name.
+    pub user: String,
+    /// `kms` for the KMS protector's wrapped key; none for the passphrase's KDF parameters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protector: Option<String>,
+    /// The KMS key ARN (with `protector: kms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_key: Option<String>,
+}
+
 /// `POST /api/v1/prelogin` answer for a passphrase.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct PreloginResponse {
