@@ -5,13 +5,14 @@
 //! (in the login body). The seal key and the unsealed identity stay in WebAssembly memory and are
 //! wiped when the objects are freed (logout).
 
+use client::account::{self, Protection};
 use client::wire::{self, b64, unb64};
 use client::{Error, Result, Workspace};
-use core_crypto::identity::{PublicIdentity, UserIdentity, check_name};
+use core_crypto::identity::{UserIdentity, check_name};
 use core_crypto::ids::WikiId;
 use core_crypto::kdf::KdfParams;
 use core_crypto::keyring::{KeyringDraft, MemberKind};
-use core_crypto::protector::{ProtectorKey, ProtectorKind, RecoveryKey};
+use core_crypto::protector::RecoveryKey;
 use core_crypto::snapshot::Snapshot;
 use rand_core::OsRng;
 use wasm_bindgen::prelude::*;
@@ -22,8 +23,8 @@ use crate::session::{
     WikiSession, parse_head, parse_keyrings, parse_seen, parse_states, parse_user, shown,
 };
 
-/// The shortest passphrase the app accepts at registration.
-pub const MIN_PASSPHRASE_CHARS: usize = 10;
+/// The shortest passphrase the app accepts (the client core's rule, for the form's hint).
+pub const MIN_PASSPHRASE_CHARS: usize = account::MIN_PASSPHRASE_CHARS;
 
 fn checked_name(user: &str) -> Result<String> {
     let user = user.trim().to_owned();
@@ -31,67 +32,46 @@ fn checked_name(user: &str) -> Result<String> {
     Ok(user)
 }
 
+/// Opens the identity in a `/login` answer with `protection`, by the client core's checks
+/// (the stored form, the sealed identity under this name, the public keys the server lists).
+fn unlock(user: &str, protection: &Protection, login_json: &str) -> Result<UserIdentity> {
+    let answer: wire::LoginResponse = wire::parse(login_json, "login answer")?;
+    let logged = account::open_login(&answer, user, protection).map_err(|e| {
+        if e.kind == client::Kind::Access {
+            // The server accepted the auth secret derived from this very key, so a sealed
+            // identity that does not open under it was altered or belongs to another account.
+            let what = if protection.kind() == core_crypto::protector::ProtectorKind::Recovery {
+                "recovery key"
+            } else {
+                "passphrase"
+            };
+            Error {
+                message: format!(
+                    "your keys could not be unsealed: the server's copy of your sealed identity \
+                     does not open with this {what} ({})",
+                    e.message
+                ),
+                ..e
+            }
+        } else {
+            e
+        }
+    })?;
+    Ok(logged.identity)
+}
+
 /// A derived protector key, ready to log in with.
 #[wasm_bindgen]
 pub struct LoginKey {
     user: String,
-    kind: ProtectorKind,
-    kdf: Option<KdfParams>,
-    key: ProtectorKey,
-    auth: Zeroizing<String>,
-}
-
-fn unlock_sealed(
-    user: &str,
-    kind: ProtectorKind,
-    kdf: Option<&KdfParams>,
-    key: &ProtectorKey,
-    login_json: &str,
-) -> Result<UserIdentity> {
-    let resp: wire::LoginResponse = wire::parse(login_json, "login answer")?;
-    let sealed = unb64(&resp.sealed_identity, "sealed_identity")?;
-    if UserIdentity::sealed_kind(&sealed)? != kind {
-        return Err(Error::protocol(
-            "the sealed identity is for another protector",
-        ));
-    }
-    let identity = UserIdentity::unseal(&sealed, &key.derive_seal_key(), user, kdf).map_err(|e| {
-        let err = Error::from(e);
-        let message = format!(
-            "your keys could not be unsealed: the server's copy of your sealed identity does not \
-             open with this {} (it was altered, or belongs to another account) ({})",
-            if kind == ProtectorKind::Recovery {
-                "recovery key"
-            } else {
-                "passphrase"
-            },
-            err.message
-        );
-        Error { message, ..err }
-    })?;
-    let public = identity.public();
-    let claimed = PublicIdentity {
-        x25519: unb64(&resp.x25519, "x25519")?
-            .try_into()
-            .map_err(|_| Error::protocol("x25519 is not 32 bytes"))?,
-        ed25519: unb64(&resp.ed25519, "ed25519")?
-            .try_into()
-            .map_err(|_| Error::protocol("ed25519 is not 32 bytes"))?,
-    };
-    if claimed != public {
-        return Err(core_crypto::Error::Mismatch(
-            "the server lists public keys for your account that are not yours (others would \
-             invite a key you do not hold)",
-        )
-        .into());
-    }
-    Ok(identity)
+    protection: Protection,
 }
 
 #[wasm_bindgen]
 impl LoginKey {
     /// Derives the passphrase protector key with the account's KDF parameters (the `/prelogin`
-    /// answer), refusing parameters below the client's floor. Takes about a second.
+    /// answer), refusing parameters outside the client's floor and ceiling. Takes about a
+    /// second.
     #[wasm_bindgen(js_name = fromPassphrase)]
     pub fn from_passphrase(
         user: &str,
@@ -102,16 +82,8 @@ impl LoginKey {
         js((|| {
             let user = checked_name(user)?;
             let resp: wire::PreloginResponse = wire::parse(prelogin_json, "prelogin answer")?;
-            let kdf = KdfParams::decode(&unb64(&resp.kdf, "kdf")?)?;
-            let key = ProtectorKey::derive_from_passphrase(&kdf, passphrase.as_bytes())?;
-            let auth = key.derive_auth_secret().to_hex();
-            Ok(LoginKey {
-                user,
-                kind: ProtectorKind::Passphrase,
-                kdf: Some(kdf),
-                key,
-                auth,
-            })
+            let protection = Protection::passphrase(&unb64(&resp.kdf, "kdf")?, &passphrase)?;
+            Ok(LoginKey { user, protection })
         })())
     }
 
@@ -121,16 +93,10 @@ impl LoginKey {
         let recovery = Zeroizing::new(recovery);
         js((|| {
             let user = checked_name(user)?;
-            let key = RecoveryKey::parse(&recovery)
-                .map_err(|e| Error::input(e.to_string()))?
-                .derive_protector_key();
-            let auth = key.derive_auth_secret().to_hex();
+            let key = RecoveryKey::parse(&recovery)?;
             Ok(LoginKey {
                 user,
-                kind: ProtectorKind::Recovery,
-                kdf: None,
-                key,
-                auth,
+                protection: Protection::recovery(&key),
             })
         })())
     }
@@ -138,26 +104,17 @@ impl LoginKey {
     /// The `/login` request body.
     #[wasm_bindgen(js_name = loginBody)]
     pub fn login_body(&self) -> String {
-        wire::to_json(&wire::LoginRequest {
-            user: self.user.clone(),
-            protector: self.kind.name().to_owned(),
-            auth: self.auth.to_string(),
-        })
+        wire::to_json(&self.protection.login_body(&self.user))
     }
 
     /// Opens the sealed identity from the `/login` answer.
     pub fn unlock(&self, login_json: &str) -> JsResult<Account> {
-        js(unlock_sealed(
-            &self.user,
-            self.kind,
-            self.kdf.as_ref(),
-            &self.key,
-            login_json,
+        js(
+            unlock(&self.user, &self.protection, login_json).map(|identity| Account {
+                user: self.user.clone(),
+                identity,
+            }),
         )
-        .map(|identity| Account {
-            user: self.user.clone(),
-            identity,
-        }))
     }
 }
 
@@ -166,71 +123,29 @@ impl LoginKey {
 pub struct Registration {
     user: String,
     identity: UserIdentity,
+    protection: Protection,
     body: String,
-    login: String,
     recovery: Zeroizing<String>,
 }
 
 #[wasm_bindgen]
 impl Registration {
-    /// Makes an identity, KDF parameters (the defaults) and a recovery key for `user`.
+    /// Makes an identity, KDF parameters (the defaults) and a recovery key for `user`, by the
+    /// client core's registration.
     #[wasm_bindgen(constructor)]
     pub fn new(user: &str, passphrase: String) -> JsResult<Registration> {
         let passphrase = Zeroizing::new(passphrase);
         js((|| {
             let user = checked_name(user)?;
-            if passphrase.chars().count() < MIN_PASSPHRASE_CHARS {
-                return Err(Error::input(format!(
-                    "use a passphrase of at least {MIN_PASSPHRASE_CHARS} characters"
-                )));
-            }
             let rng = &mut OsRng;
-            let identity = UserIdentity::make(rng);
-            let public = identity.public();
-            let kdf = KdfParams::make(rng, KdfParams::DEFAULT)?;
-            let pk = ProtectorKey::derive_from_passphrase(&kdf, passphrase.as_bytes())?;
-            let sealed = identity.seal(
-                rng,
-                &pk.derive_seal_key(),
-                ProtectorKind::Passphrase,
-                &user,
-                Some(&kdf),
-            )?;
-            let recovery = RecoveryKey::make(rng);
-            let rk = recovery.derive_protector_key();
-            let sealed_recovery = identity.seal(
-                rng,
-                &rk.derive_seal_key(),
-                ProtectorKind::Recovery,
-                &user,
-                None,
-            )?;
-            let auth = pk.derive_auth_secret().to_hex();
-            let body = wire::to_json(&wire::RegisterRequest {
-                user: user.clone(),
-                x25519: b64(&public.x25519),
-                ed25519: b64(&public.ed25519),
-                protector: "passphrase".to_owned(),
-                kdf: b64(&kdf.encode()),
-                auth: auth.to_string(),
-                sealed_identity: b64(&sealed),
-                recovery: wire::ProtectorBody {
-                    auth: rk.derive_auth_secret().to_hex().to_string(),
-                    sealed_identity: b64(&sealed_recovery),
-                },
-                proof: b64(&identity.registration_proof(&user)?),
-            });
-            let login = wire::to_json(&wire::LoginRequest {
-                user: user.clone(),
-                protector: "passphrase".to_owned(),
-                auth: auth.to_string(),
-            });
+            let protection = Protection::new_passphrase(rng, &passphrase, KdfParams::DEFAULT)?;
+            let made = account::register(rng, &user, &protection)?;
             Ok(Registration {
+                body: wire::to_json(&made.request),
+                recovery: made.recovery.to_display(),
+                identity: made.identity,
+                protection,
                 user,
-                identity,
-                body,
-                login,
-                recovery: recovery.to_display(),
             })
         })())
     }
@@ -243,7 +158,7 @@ impl Registration {
     /// The `/login` request body for the new account.
     #[wasm_bindgen(js_name = loginBody)]
     pub fn login_body(&self) -> String {
-        self.login.clone()
+        wire::to_json(&self.protection.login_body(&self.user))
     }
 
     /// The recovery key to show once (`ZKR1-…`).
@@ -252,24 +167,19 @@ impl Registration {
         self.recovery.to_string()
     }
 
-    /// The account, once registered and logged in (checks the server lists our public keys).
+    /// The account, once registered and logged in (the login answer checked as every login's,
+    /// and its identity the one made here).
     pub fn finish(&self, login_json: &str) -> JsResult<Account> {
         js((|| {
-            let resp: wire::LoginResponse = wire::parse(login_json, "login answer")?;
-            let public = self.identity.public();
-            if unb64(&resp.x25519, "x25519")? != public.x25519
-                || unb64(&resp.ed25519, "ed25519")? != public.ed25519
-            {
-                return Err(core_crypto::Error::Mismatch(
-                    "the server lists public keys for your new account that are not yours",
-                )
-                .into());
+            let identity = unlock(&self.user, &self.protection, login_json)?;
+            if identity.public() != self.identity.public() {
+                return Err(Error::integrity(
+                    "the server lists keys for your new account that are not yours",
+                ));
             }
             Ok(Account {
                 user: self.user.clone(),
-                identity: UserIdentity::from_secret_bytes(
-                    self.identity.to_secret_bytes().as_ref(),
-                )?,
+                identity,
             })
         })())
     }
@@ -385,32 +295,17 @@ impl Account {
     }
 
     /// A new passphrase: the `PUT /api/v1/account/protectors/passphrase` body (fresh Argon2id
-    /// parameters and salt, the identity sealed again). After logging in with the recovery key,
-    /// this is how the user sets a passphrase they know.
+    /// parameters and salt, the identity sealed again), by the client core's protector
+    /// replacement. After logging in with the recovery key, this is how the user sets a
+    /// passphrase they know.
     #[wasm_bindgen(js_name = changePassphraseBody)]
     pub fn change_passphrase_body(&self, passphrase: String) -> JsResult<String> {
         let passphrase = Zeroizing::new(passphrase);
         js((|| {
-            if passphrase.chars().count() < MIN_PASSPHRASE_CHARS {
-                return Err(Error::input(format!(
-                    "use a passphrase of at least {MIN_PASSPHRASE_CHARS} characters"
-                )));
-            }
             let rng = &mut OsRng;
-            let kdf = KdfParams::make(rng, KdfParams::DEFAULT)?;
-            let pk = ProtectorKey::derive_from_passphrase(&kdf, passphrase.as_bytes())?;
-            let sealed = self.identity.seal(
-                rng,
-                &pk.derive_seal_key(),
-                ProtectorKind::Passphrase,
-                &self.user,
-                Some(&kdf),
-            )?;
-            Ok(wire::to_json(&wire::ProtectorRequest {
-                auth: pk.derive_auth_secret().to_hex().to_string(),
-                sealed_identity: b64(&sealed),
-                kdf: Some(b64(&kdf.encode())),
-            }))
+            let protection = Protection::new_passphrase(rng, &passphrase, KdfParams::DEFAULT)?;
+            let sealed = protection.seal(rng, &self.identity, &self.user)?;
+            Ok(wire::to_json(&protection.replace_body(&sealed)))
         })())
     }
 

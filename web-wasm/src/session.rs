@@ -12,7 +12,7 @@ use std::rc::Rc;
 
 use client::head::{MAX_TRAIL_BATCH, TrailPoint};
 use client::history::{HistoryWalk, introduces};
-use client::wire::{self, b64, unb64};
+use client::wire::{self, unb64};
 use client::workspace::{IndexWrite, Page, Pending, RevocationReport};
 use client::{Error, Result, Workspace, display, policy};
 use core_crypto::envelope::PageKind;
@@ -370,6 +370,13 @@ impl WikiSession {
     #[wasm_bindgen(getter, js_name = keyringSeq)]
     pub fn keyring_seq(&self) -> f64 {
         self.ws.snapshot().keyring.seq as f64
+    }
+
+    /// Changes whenever the set of live pages or their paths may have changed (redraw the
+    /// page tree).
+    #[wasm_bindgen(getter)]
+    pub fn generation(&self) -> f64 {
+        self.ws.generation() as f64
     }
 
     /// The verified state's sequence.
@@ -847,8 +854,9 @@ impl PendingWrite {
         })
     }
 
-    /// For an agent grant: the agent key file, in the CLI's format (`zkwiki agent grant` writes
-    /// the same; `zkwiki mcp --key FILE` reads it). Secret: shown once, then dropped.
+    /// For an agent grant: the agent key file, in the client core's one format
+    /// (`client::keyfile`, which `zkwiki agent grant` writes and `zkwiki mcp --key FILE` reads),
+    /// compact (the page indents it). Secret: shown once, then dropped.
     #[wasm_bindgen(js_name = agentKeyFile)]
     pub fn agent_key_file(
         &self,
@@ -862,24 +870,15 @@ impl PendingWrite {
                 .agent
                 .as_ref()
                 .ok_or_else(|| Error::input("this write does not grant an agent"))?;
-            let secret = id.to_secret_bytes();
-            let agent = Obj::new()
-                .str("wiki", wiki)
-                .str("token", token)
-                .str("role", if role.can_write() { "write" } else { "read" })
-                .str("prefix", "")
-                .num("expires_at", expires_at as i64)
-                .finish();
-            let file = Obj::new()
-                .num("zkwiki_key_file", 1)
-                .str("user", name)
-                .str("server", server)
-                .str("secret", &b64(secret.as_ref()))
-                .str("fingerprint", &id.public().fingerprint())
-                .str("age_identity", id.age_identity_string()?.as_str())
-                .raw("agent", &agent)
-                .finish();
-            Ok(file)
+            let access = client::keyfile::AgentAccess {
+                wiki: wiki.to_owned(),
+                token: token.to_owned(),
+                role: if role.can_write() { "write" } else { "read" }.to_owned(),
+                prefix: String::new(),
+                expires_at: expires_at as i64,
+            };
+            let file = client::keyfile::KeyFile::new(name, Some(server), id, Some(access), None)?;
+            Ok(wire::to_json(&file))
         })())
     }
 }
@@ -901,6 +900,27 @@ pub fn merge_texts(base: &str, ours: &str, theirs: &str, theirs_label: &str) -> 
         "your version",
         theirs_label,
     ))
+}
+
+/// The `POST /api/v1/prelogin` body for `user` (the passphrase protector).
+#[wasm_bindgen(js_name = preloginBody)]
+pub fn prelogin_body(user: &str) -> String {
+    wire::to_json(&wire::PreloginRequest {
+        user: user.trim().to_owned(),
+        protector: None,
+        kms_key: None,
+    })
+}
+
+/// The `POST /api/v1/wikis/{wiki}/tokens` body: a token for the agent `name` with `role`
+/// (`read` or `write`), expiring in `expires_in` seconds.
+#[wasm_bindgen(js_name = newTokenBody)]
+pub fn new_token_body(name: &str, role: &str, expires_in: f64) -> String {
+    wire::to_json(&wire::NewTokenRequest {
+        name: name.to_owned(),
+        role: role.to_owned(),
+        expires_in: expires_in as u64,
+    })
 }
 
 /// The path a new markdown page gets from what a person typed (`Projects/Plan` →

@@ -67,8 +67,11 @@ async function start() {
     wiki: () => (app.open ? app.open.wiki : null),
     pageId: (path) => (app.open ? app.open.session.find(path) || null : null),
     info: () => (app.open ? app.open.info : null),
-    // Runs the 30-second poll now; resolves when it is done.
-    poll: () => pollOnce(),
+    // Runs the 30-second poll now; resolves when it is done (history walks included).
+    poll: async () => {
+      await pollOnce();
+      if (app.open && app.open.attributing) await app.open.attributing;
+    },
   };
   window.zkwikiReady = true;
   window.zkwikiReadyAt = performance.now();
@@ -205,7 +208,10 @@ async function enterWiki(wiki) {
   replace(main(), h('div', { class: 'loading' }, 'Verifying and decrypting…'));
   try {
     app.open = await openWiki(app.account, wiki);
-    app.open.onChanged = () => showIsolation(app);
+    app.open.onChanged = () => {
+      showIsolation(app);
+      renderSidebar();
+    };
     showIsolation(app);
     performance.mark('zk-wiki-open');
     device.setLastWiki(app.account.user, wiki);
@@ -311,7 +317,7 @@ export function renderSidebar() {
   const w = app.open;
   const key = JSON.stringify([
     app.account ? app.account.user : null,
-    w ? [w.wiki, w.info.seq, w.info.role, w.info.members, w.session.failures().length] : null,
+    w ? [w.wiki, w.info.seq, w.info.role, w.info.members, w.session.generation, w.session.failures().length] : null,
     w ? app.titles.get(w.wiki) : null,
   ]);
   if (key === sidebarKey && side.childElementCount > 0) return;
@@ -423,7 +429,7 @@ function showLogin() {
           key = zk.LoginKey.fromRecoveryKey(user.value, recovery.value);
           recovery.value = '';
         } else {
-          const prelogin = await api.call('POST', '/prelogin', { user: user.value.trim() });
+          const prelogin = await api.call('POST', '/prelogin', zk.preloginBody(user.value));
           await nextPaint();
           key = zk.LoginKey.fromPassphrase(user.value, pass.value, prelogin);
         }

@@ -32,7 +32,8 @@ export function showIsolation(app) {
         i.seq ? ` at seq ${i.seq}` : '',
         `: ${i.problem}`,
         i.path !== null && i.path !== undefined ? h('span', { class: 'isolation-path mono', title: i.path }, ` (path “${shorten(i.path)}”)`) : null),
-      canRemove ? h('button', {
+      canRemove && !i.signer ? h('span', { class: 'muted small' }, 'checking history…') : null,
+      canRemove && i.signer ? h('button', {
         class: 'btn btn-small btn-ghost btn-danger-text',
         type: 'button',
         dataset: { removeIsolated: i.page },

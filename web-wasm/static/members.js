@@ -138,7 +138,7 @@ function agentForm(app) {
         }
         let keyFile;
         try {
-          const tok = await api.json('POST', `/wikis/${w.wiki}/tokens`, { name: agentName, role: r, expires_in: Number(days.value) * 86400 });
+          const tok = await api.json('POST', `/wikis/${w.wiki}/tokens`, zk.newTokenBody(agentName, r, Number(days.value) * 86400));
           // Indented for the person reading it; the same JSON for `zkwiki mcp --key`.
           keyFile = JSON.stringify(JSON.parse(pending.agentKeyFile(location.origin, w.wiki, tok.token, tok.expires_at)), null, 2);
         } catch (e) {

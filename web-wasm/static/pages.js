@@ -160,7 +160,8 @@ export async function showPage(app, path, fragment) {
   } catch (e) {
     return showError(e, `While opening “${pageName(path)}”:`);
   }
-  if (page.path !== path && page.path.toLowerCase() !== path.toLowerCase()) {
+  if (w.session.find(path) !== id) {
+    // Renamed or replaced meanwhile (which path finds which page is the core's rule).
     return showError(new Error('The page changed while loading; try again.'));
   }
   if (page.kind === 'attachment') return showAttachment(app, id, page, t0);

@@ -51,6 +51,8 @@ export class OpenWiki {
     this.info = JSON.parse(session.info());
     /** Called after the wiki's pages may have changed (the app redraws what depends on them). */
     this.onChanged = null;
+    /** The attribution walk under way, if one (see attribute). */
+    this.attributing = null;
   }
 
   /**
@@ -104,24 +106,37 @@ export class OpenWiki {
     for (const f of JSON.parse(this.session.failures())) {
       integrityProblem(`Page ${f.page.slice(0, 8)}…: ${f.message}`);
     }
-    await this.attribute();
     this.changed();
+    this.startAttribution();
+  }
+
+  /** Starts the attribution walk unless one is under way; returns it. */
+  startAttribution() {
+    if (!this.attributing) {
+      const walk = this.attribute().finally(() => {
+        if (this.attributing === walk) this.attributing = null;
+      });
+      this.attributing = walk;
+    }
+    return this.attributing;
   }
 
   /**
-   * Walks the verified history back (in batches of states) until Rust knows which member wrote
-   * each page it isolated: the isolation panel names them.
+   * In the background (the wiki is usable meanwhile): walks the verified history back, in
+   * batches of states, until Rust knows which member wrote each page it isolated; the isolation
+   * panel then names them. Resolves when done (tests and the next refresh can wait for it).
    */
   async attribute() {
     try {
-      for (let round = 0; round < 1000; round++) {
+      for (let round = 0; round < 10000; round++) {
         const range = JSON.parse(this.session.attributionWanted());
-        if (!range) return;
+        if (!range) break;
         this.session.attributionLoad(await api.states(this.wiki, range.from, range.to));
       }
     } catch (e) {
       reportError(e);
     }
+    this.changed();
   }
 
   /** Decrypts page contents in the background (for snippets in search and instant navigation). */

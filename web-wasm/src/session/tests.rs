@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 
+use client::wire::b64;
 use core_crypto::ids::WikiId;
 use core_crypto::keyring::{Keyring, KeyringDraft};
 use core_crypto::snapshot::{CommitRefusal, Snapshot, check_commit};

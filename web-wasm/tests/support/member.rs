@@ -9,13 +9,13 @@
 use std::time::Duration;
 
 use client::Workspace;
-use client::wire::{self, b64, unb64};
+use client::account::{self, Protection};
+use client::wire::{self, b64};
 use client::workspace::Pending;
 use core_crypto::identity::UserIdentity;
 use core_crypto::ids::{PageId, WikiId};
 use core_crypto::kdf::KdfParams;
 use core_crypto::keyring::{KeyringDraft, MemberKind, Role};
-use core_crypto::protector::{ProtectorKey, ProtectorKind, RecoveryKey};
 use core_crypto::snapshot::{SeenRecord, Snapshot};
 use rand_core::OsRng;
 
@@ -87,49 +87,14 @@ fn send(
 }
 
 impl Member {
-    /// Registers `name` with `passphrase` (Argon2id at the defaults, a recovery key too) and
-    /// logs in.
+    /// Registers `name` with `passphrase` (Argon2id at the defaults, a recovery key too) by the
+    /// client core's registration, and logs in, checking the answer as every client does.
     pub fn register(base: &str, name: &str, passphrase: &str) -> Member {
         let rng = &mut OsRng;
-        let identity = UserIdentity::make(rng);
-        let public = identity.public();
-        let kdf = KdfParams::make(rng, KdfParams::DEFAULT).unwrap();
-        let pk = ProtectorKey::derive_from_passphrase(&kdf, passphrase.as_bytes()).unwrap();
-        let sealed = identity
-            .seal(
-                rng,
-                &pk.derive_seal_key(),
-                ProtectorKind::Passphrase,
-                name,
-                Some(&kdf),
-            )
-            .unwrap();
-        let rk = RecoveryKey::make(rng).derive_protector_key();
-        let sealed_recovery = identity
-            .seal(
-                rng,
-                &rk.derive_seal_key(),
-                ProtectorKind::Recovery,
-                name,
-                None,
-            )
-            .unwrap();
-        let auth = pk.derive_auth_secret().to_hex().to_string();
-        let body = wire::to_json(&wire::RegisterRequest {
-            user: name.to_owned(),
-            x25519: b64(&public.x25519),
-            ed25519: b64(&public.ed25519),
-            protector: "passphrase".to_owned(),
-            kdf: b64(&kdf.encode()),
-            auth: auth.clone(),
-            sealed_identity: b64(&sealed),
-            recovery: wire::ProtectorBody {
-                auth: rk.derive_auth_secret().to_hex().to_string(),
-                sealed_identity: b64(&sealed_recovery),
-            },
-            proof: b64(&identity.registration_proof(name).unwrap()),
-        });
+        let protection = Protection::new_passphrase(rng, passphrase, KdfParams::DEFAULT).unwrap();
+        let made = account::register(rng, name, &protection).unwrap();
         let agent = agent();
+        let body = wire::to_json(&made.request);
         send(
             &agent,
             "POST",
@@ -138,11 +103,7 @@ impl Member {
             Some(&body),
         )
         .unwrap_or_else(|e| panic!("register {name}: {e:?}"));
-        let login = wire::to_json(&wire::LoginRequest {
-            user: name.to_owned(),
-            protector: "passphrase".to_owned(),
-            auth,
-        });
+        let login = wire::to_json(&protection.login_body(name));
         let answer = send(
             &agent,
             "POST",
@@ -152,6 +113,10 @@ impl Member {
         )
         .unwrap_or_else(|e| panic!("login {name}: {e:?}"));
         let resp: wire::LoginResponse = wire::parse(&answer, "login").unwrap();
+        let identity = account::open_login(&resp, name, &protection)
+            .unwrap()
+            .identity;
+        assert_eq!(identity.public(), made.identity.public());
         Member {
             name: name.to_owned(),
             identity,
@@ -328,9 +293,4 @@ impl Member {
     pub fn head_seq(&self, wiki: &str) -> u64 {
         client::head::state_seq(&self.head(wiki).0).unwrap()
     }
-}
-
-/// Base64 for a test's own JSON.
-pub fn unbase64(text: &str) -> Vec<u8> {
-    unb64(text, "test").unwrap()
 }
