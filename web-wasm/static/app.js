@@ -262,7 +262,7 @@ async function loadTitles() {
     if (!card() || app.open) return;
     let ow = null;
     try {
-      ow = await openWiki(app.account, w.wiki);
+      ow = await openWiki(app.account, w.wiki, { attribute: false });
       const home = ow.session.find('Home.md') || ow.session.find('index.md');
       const title = home ? (await ow.view(home)).title || 'Home' : 'Wiki';
       app.titles.set(w.wiki, title);

@@ -28,7 +28,7 @@ function takeView(v) {
  * verifies, so a head from another branch is refused at any distance and nothing is remembered.
  * Then the catalog, and who wrote any page a member wrote against the rules.
  */
-export async function openWiki(account, wiki) {
+export async function openWiki(account, wiki, { attribute = true } = {}) {
   const [keyring, head] = await Promise.all([
     api.call('GET', `/wikis/${wiki}/keyring`),
     api.call('GET', `/wikis/${wiki}/head`),
@@ -38,6 +38,7 @@ export async function openWiki(account, wiki) {
   const trail = range ? await api.states(wiki, range.from, range.to) : '';
   const session = account.openWiki(wiki, keyring, head, seen, trail);
   const w = new OpenWiki(account, session);
+  w.attributes = attribute;
   w.remember();
   await w.loadWanted();
   return w;
@@ -53,6 +54,8 @@ export class OpenWiki {
     this.onChanged = null;
     /** The attribution walk under way, if one (see attribute). */
     this.attributing = null;
+    /** Whether to walk history for who wrote isolated pages (not for a glance at a title). */
+    this.attributes = true;
   }
 
   /**
@@ -107,7 +110,7 @@ export class OpenWiki {
       integrityProblem(`Page ${f.page.slice(0, 8)}…: ${f.message}`);
     }
     this.changed();
-    this.startAttribution();
+    if (this.attributes) this.startAttribution();
   }
 
   /** Starts the attribution walk unless one is under way; returns it. */
