@@ -270,13 +270,33 @@ pub struct LogoutArgs {
 /// `wiki …`.
 #[derive(Debug, Subcommand)]
 pub enum WikiCommand {
-    /// Create a wiki you own; NAME is a local name for it
+    /// Create a wiki you own; NAME is a short local name for it, the title is what everyone sees
+    #[command(
+        after_help = "Examples:\n  zkwiki wiki create lab --title \"Lab notebook\"\n  zkwiki wiki create notes"
+    )]
     Create {
-        /// Local name for the new wiki
+        /// Local name for the new wiki (what you type after -w)
         name: String,
+        /// The title every member's client shows (default: NAME); kept encrypted in the wiki
+        #[arg(long)]
+        title: Option<String>,
+        /// A longer description, kept encrypted in the wiki
+        #[arg(long)]
+        description: Option<String>,
     },
-    /// List the wikis you are a member of
+    /// List the wikis you are a member of, with their titles
     List,
+    /// Show or change the selected wiki's title (and description)
+    #[command(
+        after_help = "Examples:\n  zkwiki wiki title\n  zkwiki -w lab wiki title \"Lab notebook 2027\"\n  zkwiki wiki title --description \"Shared with the team\""
+    )]
+    Title {
+        /// The new title (omit to show the current one)
+        title: Option<String>,
+        /// A new description ("" clears it)
+        #[arg(long)]
+        description: Option<String>,
+    },
     /// Delete a wiki on the server (owner only)
     Delete {
         /// The wiki (name or id)
