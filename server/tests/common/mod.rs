@@ -45,8 +45,10 @@ impl Server {
 
     pub fn start_in(data: &Path, tune: impl FnOnce(&mut Config)) -> Self {
         let mut cfg = Config::new(data);
-        cfg.login_burst_per_ip = 10_000;
-        cfg.login_burst_per_user = 1_000;
+        cfg.login.per_ip = 10_000;
+        cfg.login.per_user = 1_000;
+        cfg.login.per_pair = 1_000;
+        cfg.login.register_per_ip = 10_000;
         tune(&mut cfg);
         let state = server::AppState::open(cfg).unwrap();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -174,6 +176,26 @@ impl Resp {
             .as_str()
             .unwrap_or("")
             .to_owned()
+    }
+    /// The body with the error's `request_id` taken out (it differs on every request), for
+    /// comparing two error answers; asserts the id was there.
+    pub fn without_request_id(&self) -> Value {
+        let mut v = self.json();
+        let id = v["error"]
+            .as_object_mut()
+            .and_then(|e| e.remove("request_id"));
+        assert!(
+            id.as_ref()
+                .and_then(Value::as_str)
+                .is_some_and(|s| !s.is_empty()),
+            "an error body names its request: {v}"
+        );
+        assert_eq!(
+            id.as_ref().and_then(Value::as_str),
+            self.header("x-request-id"),
+            "the body and the X-Request-Id header name the same request"
+        );
+        v
     }
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
