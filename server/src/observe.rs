@@ -132,6 +132,11 @@ pub async fn observe(State(st): State<AppState>, mut req: Request, next: Next) -
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert("x-request-id", v);
     }
+    if status == StatusCode::REQUEST_TIMEOUT {
+        st.metrics
+            .body_timeouts
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
     let secs = started.elapsed().as_secs_f64();
     st.metrics.record(&route, &method, status.as_u16(), secs);
     let ms = secs * 1000.0;

@@ -147,7 +147,10 @@ pub async fn serve(
             builder
                 .timer(TokioTimer::new())
                 .header_read_timeout(header_timeout)
-                .max_buf_size(MAX_HEAD_BYTES)
+                .max_header_size(MAX_HEAD_BYTES)
+                // Room to hold a whole head of the limit (hyper checks the buffer only between
+                // reads); bodies are read in chunks of at most this.
+                .max_buf_size(2 * MAX_HEAD_BYTES)
                 .max_headers(MAX_HEADERS)
                 .keep_alive(true);
             let conn = builder.serve_connection(io, svc);
