@@ -278,10 +278,12 @@ fn half_open_flood_under_1024_descriptors() {
     drop(one);
 
     let mut many = Vec::new();
+    let flood = Instant::now();
     for i in 0..11 {
         many.extend(half_open(&format!("127.0.0.{}", 10 + i), &base, 100));
     }
     assert_eq!(many.len(), 1100);
+    let flood = flood.elapsed();
     stays_healthy(&base, Duration::from_secs(2));
     // The header timeout closes every half-sent request the server kept.
     let closed = closed_by_server(&mut many[..], Duration::from_secs(8));
@@ -301,12 +303,15 @@ fn half_open_flood_under_1024_descriptors() {
             "zkwiki_connections_refused_total{reason=\"per_client\"}"
         ) >= 900.0
     );
-    assert!(
-        metric(
-            &m,
-            "zkwiki_connections_refused_total{reason=\"evicted_idle\"}"
-        ) >= 300.0
+    let evicted = metric(
+        &m,
+        "zkwiki_connections_refused_total{reason=\"evicted_idle\"}",
     );
+    eprintln!("second flood opened in {flood:?}; {evicted} idle connections gave way");
+    if flood < Duration::from_secs(3) {
+        // All 1,100 were open before the header timeout (4 s) closed any: 332 over the cap.
+        assert!(evicted >= 332.0, "{evicted}");
+    }
     assert_eq!(metric(&m, "zkwiki_max_connections"), 768.0);
 }
 

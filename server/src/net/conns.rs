@@ -15,13 +15,15 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
 
-/// Why a connection was refused.
+/// Why a connection was not admitted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Refusal {
     /// Its address already holds its share of connections.
     PerClient,
     /// The server holds as many connections as it may, all busy.
     Full,
+    /// Room is being made (idle connections are closing): try again when one has closed.
+    Closing,
 }
 
 impl Refusal {
@@ -29,7 +31,7 @@ impl Refusal {
     pub fn name(self) -> &'static str {
         match self {
             Self::PerClient => "per_client",
-            Self::Full => "full",
+            Self::Full | Self::Closing => "full",
         }
     }
 }
@@ -46,7 +48,13 @@ struct Table {
     next: u64,
     conns: BTreeMap<u64, Entry>,
     per_ip: HashMap<IpAddr, usize>,
+    /// Connections asked to make room that have not closed yet: they still hold a descriptor.
+    closing: usize,
 }
+
+/// At most this many connections are closing to make room at once; beyond it, new connections
+/// are refused, so the descriptors in use stay below the cap plus this.
+const MAX_CLOSING: usize = 32;
 
 /// The table of open connections.
 pub struct Tracker {
@@ -57,6 +65,7 @@ pub struct Tracker {
     refused_per_client: AtomicU64,
     refused_full: AtomicU64,
     evicted: AtomicU64,
+    closed: Notify,
 }
 
 /// A connection the tracker admitted; leaves the table on drop.
@@ -86,6 +95,7 @@ impl Tracker {
             refused_per_client: AtomicU64::new(0),
             refused_full: AtomicU64::new(0),
             evicted: AtomicU64::new(0),
+            closed: Notify::new(),
         }
     }
 
@@ -125,8 +135,9 @@ impl Tracker {
             return Err(Refusal::PerClient);
         }
         if t.conns.len() >= self.max {
-            // The oldest idle connection gives way (it is asked to close; its slot is free as
-            // soon as it has); a table where every connection is busy refuses.
+            // The oldest idle connection gives way (it is asked to close, and its descriptor
+            // counts as closing until it has); a table where every connection is busy, or where
+            // enough are closing already, refuses.
             let victim = t
                 .conns
                 .iter()
@@ -136,8 +147,12 @@ impl Tracker {
                 self.refused_full.fetch_add(1, Ordering::Relaxed);
                 return Err(Refusal::Full);
             };
+            if t.closing >= MAX_CLOSING {
+                return Err(Refusal::Closing);
+            }
             if let Some(e) = t.conns.remove(&victim) {
                 Self::uncount(&mut t, e.ip);
+                t.closing += 1;
                 e.evict.notify_one();
                 self.evicted.fetch_add(1, Ordering::Relaxed);
             }
@@ -176,10 +191,38 @@ impl Tracker {
 
     fn remove(&self, id: u64) {
         if let Ok(mut t) = self.table.lock() {
-            if let Some(e) = t.conns.remove(&id) {
-                Self::uncount(&mut t, e.ip);
+            match t.conns.remove(&id) {
+                Some(e) => Self::uncount(&mut t, e.ip),
+                // It had been asked to make room: now it has.
+                None => {
+                    t.closing = t.closing.saturating_sub(1);
+                    self.closed.notify_waiters();
+                }
             }
             self.open.store(t.conns.len(), Ordering::Relaxed);
+        }
+    }
+
+    /// Admits a connection, waiting up to `patience` while connections that were asked to make
+    /// room are still closing; refused (`Full`) after that.
+    pub async fn admit_patiently(
+        self: &Arc<Self>,
+        ip: IpAddr,
+        exempt: bool,
+        patience: std::time::Duration,
+    ) -> Result<Admitted, Refusal> {
+        let until = tokio::time::Instant::now() + patience;
+        loop {
+            let closed = self.closed.notified();
+            match self.admit(ip, exempt) {
+                Err(Refusal::Closing) => {
+                    if tokio::time::timeout_at(until, closed).await.is_err() {
+                        self.refused_full.fetch_add(1, Ordering::Relaxed);
+                        return Err(Refusal::Full);
+                    }
+                }
+                other => return other,
+            }
         }
     }
 
@@ -220,6 +263,18 @@ mod tests {
     }
 
     #[test]
+    fn evictions_in_flight_are_bounded() {
+        let t = Arc::new(Tracker::new(1, 10_000));
+        let mut kept = vec![t.admit(ip("10.0.0.1"), false).unwrap()];
+        for _ in 0..MAX_CLOSING {
+            kept.push(t.admit(ip("10.0.0.1"), false).unwrap());
+        }
+        assert_eq!(t.admit(ip("10.0.0.1"), false).err(), Some(Refusal::Closing));
+        kept.remove(0);
+        assert!(t.admit(ip("10.0.0.1"), false).is_ok());
+    }
+
+    #[test]
     fn at_the_global_cap_the_oldest_idle_connection_gives_way() {
         let t = Arc::new(Tracker::new(2, 10));
         let old = t.admit(ip("10.0.0.1"), false).unwrap();
@@ -231,8 +286,10 @@ mod tests {
         let _new = t.admit(ip("10.0.0.3"), false).unwrap();
         assert_eq!(t.open(), 2);
         // The evicted connection's own drop does not free someone else's slot.
+        assert_eq!(t.table.lock().unwrap().closing, 1);
         drop(old);
         assert_eq!(t.open(), 2);
+        assert_eq!(t.table.lock().unwrap().closing, 0);
         assert_eq!(t.refused()[2].1, 1);
     }
 }

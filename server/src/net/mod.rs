@@ -38,6 +38,8 @@ use conns::Refusal;
 
 /// How long requests in flight may take to finish once shutdown begins.
 const DRAIN: Duration = Duration::from_secs(30);
+/// How long a new connection waits at the connection cap for idle ones to finish closing.
+const ADMIT_PATIENCE: Duration = Duration::from_millis(500);
 /// Pause after an accept failed for lack of resources (descriptors, memory).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
@@ -83,7 +85,7 @@ fn per_connection(e: &std::io::Error) -> bool {
 fn refuse(stream: TcpStream, why: Refusal, peer: SocketAddr) {
     let message = match why {
         Refusal::PerClient => "too many connections from your address; retry shortly",
-        Refusal::Full => "the server is at its connection limit; retry shortly",
+        Refusal::Full | Refusal::Closing => "the server is at its connection limit; retry shortly",
     };
     let id = crate::observe::new_request_id();
     tracing::debug!(request_id = %id, %peer, reason = why.name(), "connection refused");
@@ -124,7 +126,11 @@ pub async fn serve(
         };
         let ip = peer.ip().to_canonical();
         let exempt = state.cfg.trusted_proxies.trusts(ip);
-        let admitted = match state.conns.admit(ip, exempt) {
+        let admitted = match state
+            .conns
+            .admit_patiently(ip, exempt, ADMIT_PATIENCE)
+            .await
+        {
             Ok(a) => a,
             Err(why) => {
                 refuse(stream, why, peer);
