@@ -18,6 +18,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header}
 use axum::response::{IntoResponse, Response};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio_util::io::ReaderStream;
+use tracing::Instrument;
 
 use crate::AppState;
 use crate::auth::{PresentedToken, Principal, authenticate};
@@ -198,13 +199,17 @@ async fn run_backend(
         let _ = stdin.write_all(&body).await;
         let _ = stdin.shutdown().await;
     });
-    tokio::spawn(async move {
-        let mut lines = BufReader::new(stderr).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            tracing::warn!(target: "git-http-backend", "{line}");
+    // In the request's span, so git's own complaints carry the request id too.
+    tokio::spawn(
+        async move {
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                tracing::warn!(target: "git-http-backend", "{line}");
+            }
+            let _ = child.wait().await;
         }
-        let _ = child.wait().await;
-    });
+        .instrument(tracing::Span::current()),
+    );
 
     let mut reader = BufReader::new(stdout);
     let mut status = StatusCode::OK;

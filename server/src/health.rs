@@ -10,7 +10,7 @@
 //!   host adds one, so `/metrics` is not published through it); anyone else gets `404` as for
 //!   any unknown path. `--metrics-listen` serves it on a separate, private address.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -87,17 +87,42 @@ pub async fn metrics(State(st): State<AppState>) -> Response {
     render(&st).await
 }
 
-/// `GET /metrics` on the public listener: loopback peers without forwarding headers only.
+/// Whether the public listener shows `/metrics` to this request: a loopback peer that sent no
+/// forwarding header.
+pub fn metrics_allowed(peer: IpAddr, headers: &HeaderMap) -> bool {
+    let forwarded = ["forwarded", "x-forwarded-for", "x-real-ip"]
+        .iter()
+        .any(|h| headers.contains_key(*h));
+    peer.to_canonical().is_loopback() && !forwarded
+}
+
+/// `GET /metrics` on the public listener: see [`metrics_allowed`].
 pub async fn metrics_local(
     State(st): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Response {
-    let forwarded = ["forwarded", "x-forwarded-for", "x-real-ip"]
-        .iter()
-        .any(|h| headers.contains_key(*h));
-    if !peer.ip().to_canonical().is_loopback() || forwarded {
+    if !metrics_allowed(peer.ip(), &headers) {
         return AppError::NotFound("not found").into_response();
     }
     render(&st).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_only_for_local_direct_peers() {
+        let none = HeaderMap::new();
+        let mut proxied = HeaderMap::new();
+        proxied.insert("x-forwarded-for", HeaderValue::from_static("203.0.113.1"));
+        let ip = |s: &str| s.parse::<IpAddr>().ok();
+        assert!(ip("127.0.0.1").is_some_and(|p| metrics_allowed(p, &none)));
+        assert!(ip("::1").is_some_and(|p| metrics_allowed(p, &none)));
+        assert!(ip("::ffff:127.0.0.1").is_some_and(|p| metrics_allowed(p, &none)));
+        assert!(ip("127.0.0.1").is_some_and(|p| !metrics_allowed(p, &proxied)));
+        assert!(ip("192.0.2.1").is_some_and(|p| !metrics_allowed(p, &none)));
+        assert!(ip("10.0.0.1").is_some_and(|p| !metrics_allowed(p, &none)));
+    }
 }
