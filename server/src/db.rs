@@ -90,7 +90,7 @@ CREATE TABLE IF NOT EXISTS members (
 CREATE INDEX IF NOT EXISTS members_key ON members (ed25519);
 ";
 
-/// The schema this build writes (`PRAGMA user_version`). Each step of [`MIGRATIONS`] moves a
+/// The schema this build writes (`PRAGMA user_version`). Each step of the migrations list moves a
 /// database one version up; a database from a newer build is refused (restore a backup made
 /// before the upgrade to go back).
 pub const SCHEMA_VERSION: i64 = 1;

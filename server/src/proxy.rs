@@ -131,7 +131,7 @@ impl TrustedProxies {
             .filter_map(|pair| pair.trim().split_once('='))
             .filter(|(k, _)| k.trim().eq_ignore_ascii_case("proto"))
             .map(|(_, v)| v.trim().trim_matches('"').to_ascii_lowercase())
-            .last()
+            .next_back()
             .or_else(|| {
                 headers
                     .get("x-forwarded-proto")

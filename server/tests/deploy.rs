@@ -104,7 +104,7 @@ fn the_container_image_runs_the_server_as_a_non_root_user() {
     let user = final_stage
         .lines()
         .filter_map(|l| l.strip_prefix("USER "))
-        .last()
+        .next_back()
         .expect("the final stage sets USER");
     let uid = user.split(':').next().unwrap().trim();
     assert!(uid != "root" && uid != "0", "USER {user}");

@@ -356,3 +356,37 @@ fn json_logs_name_the_request_in_every_line() {
     }
     assert!(!logs.contains("secret words") && !logs.contains(&alice.token[4..]));
 }
+
+/// An older server refuses a database a newer one migrated (its schema version is higher), with
+/// a message that says what to do, and changes nothing.
+#[test]
+fn a_database_from_a_newer_server_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut p = Process::spawn_with(&data, "warn", std::process::Stdio::null());
+    assert!(p.terminate().success());
+    let db = data.join("zkwiki.sqlite3");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let current: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(current, server::db::SCHEMA_VERSION);
+    conn.pragma_update(None, "user_version", 99).unwrap();
+    drop(conn);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_zkwiki-server"))
+        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("schema version 99") && err.contains("restore a backup"),
+        "{err}"
+    );
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let after: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(after, 99);
+}
