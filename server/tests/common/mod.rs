@@ -122,7 +122,11 @@ impl Process {
         stderr: impl Into<Stdio>,
         extra: &[&str],
     ) -> Self {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_zkwiki-server"));
+        // `option_env!`: the examples include this module too, without the binary.
+        let Some(bin) = option_env!("CARGO_BIN_EXE_zkwiki-server") else {
+            panic!("the server binary is only known to integration tests");
+        };
+        let mut cmd = Command::new(bin);
         cmd.args(["--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data)
             .args(extra);
