@@ -483,3 +483,33 @@ fn every_error_status_is_json() {
     assert_error_json(&broken, 500, "internal");
     assert!(!String::from_utf8_lossy(&broken.body).contains(repo.to_str().unwrap()));
 }
+
+/// The header timeout: a connection that sends nothing, or half a request line, or goes idle
+/// after an answer (keep-alive), is closed by the server; one that keeps sending requests is not.
+#[test]
+fn silent_half_sent_and_idle_connections_are_closed() {
+    let s = Server::start_with(|c| c.header_timeout = Duration::from_millis(800));
+    let base = s.client().base.clone();
+    let mut silent = connect_from("127.0.0.1", &base, Duration::from_secs(5));
+    let mut half = connect_from("127.0.0.1", &base, Duration::from_secs(5));
+    half.write_all(b"GET /healthz HT").unwrap();
+    let mut idle = connect_from("127.0.0.1", &base, Duration::from_secs(5));
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    assert_eq!(read_answer(&mut idle).unwrap().status, 200);
+    let mut busy = connect_from("127.0.0.1", &base, Duration::from_secs(5));
+    let started = Instant::now();
+    // `busy` sends a request every 300 ms for 2.4 s: it stays open all along.
+    for _ in 0..8 {
+        busy.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        assert_eq!(read_answer(&mut busy).unwrap().status, 200);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(started.elapsed() >= Duration::from_millis(2400));
+    let closed = closed_by_server(&mut [silent.try_clone().unwrap()], Duration::from_secs(3))
+        + closed_by_server(&mut [half.try_clone().unwrap()], Duration::from_secs(3))
+        + closed_by_server(&mut [idle.try_clone().unwrap()], Duration::from_secs(3));
+    assert_eq!(closed, 3);
+    drop((silent, half, idle, busy));
+}
