@@ -490,7 +490,7 @@ fn every_error_status_is_json() {
 fn silent_half_sent_and_idle_connections_are_closed() {
     let s = Server::start_with(|c| c.header_timeout = Duration::from_millis(800));
     let base = s.client().base.clone();
-    let mut silent = connect_from("127.0.0.1", &base, Duration::from_secs(5));
+    let silent = connect_from("127.0.0.1", &base, Duration::from_secs(5));
     let mut half = connect_from("127.0.0.1", &base, Duration::from_secs(5));
     half.write_all(b"GET /healthz HT").unwrap();
     let mut idle = connect_from("127.0.0.1", &base, Duration::from_secs(5));
