@@ -5,14 +5,14 @@
 //! `device` field for other clients to keep and send back): `HMAC(server secret, user ‖ issued ‖
 //! nonce)`, so the server stores nothing. An attempt that presents a valid device token of the
 //! user it names comes from a device that has logged in as that user before, and is limited only
-//! per token. Every other attempt is limited three ways:
-//!
-//! - per user name *and* client address: one address cannot try many passwords for one name;
-//! - per user name, all addresses together: many addresses cannot either. Once an attacker spends
-//!   this bucket, only devices holding a device token of that user can log in as them (the user
-//!   can, from any device they used before), which is the point: the attack does not lock
-//!   the user out;
-//! - per client address, counting only failures: one address cannot spray many names.
+//! per token. Every other attempt is limited per user name *and* client address (one address
+//! cannot try many passwords for one name) and per client address counting only failures (one
+//! address cannot spray many names); and, unless the user has logged in successfully from that
+//! address in the last 30 days (remembered in memory, a few addresses per user: this covers
+//! clients that do not keep the device token yet), per user name from all addresses together, so
+//! many addresses cannot guess fast either. Once an attacker spends that bucket, only devices and
+//! addresses the user logged in from before get in as them, which is the point: the attack slows
+//! the guessing down without locking the user out.
 //!
 //! Attempts are taken before the secret is checked and given back when the login succeeds, so a
 //! user's own logins never use up a bucket. All buckets live in each server process's memory.
@@ -39,6 +39,12 @@ const COOKIE_NAME_LABEL: &[u8] = b"zkwiki/v1/server/device-cookie-name";
 pub const DEVICE_TTL_SECS: i64 = 365 * 24 * 3600;
 /// Buckets kept before full ones are forgotten.
 const MAX_BUCKETS: usize = 100_000;
+/// Addresses remembered per user (the most recent successful logins).
+const KNOWN_PER_USER: usize = 8;
+/// A remembered address counts for this long after the last successful login from it.
+const KNOWN_FOR: Duration = Duration::from_secs(30 * 24 * 3600);
+/// Users whose addresses are remembered before the oldest are forgotten.
+const MAX_KNOWN_USERS: usize = 100_000;
 
 /// A device token that checked out: its nonce keys its own bucket.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -161,12 +167,15 @@ impl Buckets {
 pub struct LoginLimiter {
     limits: LoginLimits,
     buckets: Mutex<Buckets>,
+    known: Mutex<HashMap<String, Vec<(IpAddr, Instant)>>>,
 }
 
 /// Attempts taken for one login, to give back if it succeeds.
 #[must_use = "a login attempt is either refunded (success) or kept (failure)"]
 pub struct Attempt {
     taken: Vec<(String, u32)>,
+    user: String,
+    ip: Option<IpAddr>,
 }
 
 impl LoginLimiter {
@@ -177,12 +186,44 @@ impl LoginLimiter {
                 refill: limits.refill,
                 map: HashMap::new(),
             }),
+            known: Mutex::new(HashMap::new()),
             limits,
         }
     }
 
+    /// Whether `user` logged in successfully from `ip` within [`KNOWN_FOR`].
+    fn known_address(&self, user: &str, ip: Option<IpAddr>) -> bool {
+        let (Some(ip), Ok(known)) = (ip, self.known.lock()) else {
+            return false;
+        };
+        known.get(user).is_some_and(|addrs| {
+            addrs
+                .iter()
+                .any(|(a, at)| *a == ip && at.elapsed() < KNOWN_FOR)
+        })
+    }
+
+    /// Remembers a successful login of `user` from `ip`.
+    fn remember(&self, user: &str, ip: Option<IpAddr>) {
+        let (Some(ip), Ok(mut known)) = (ip, self.known.lock()) else {
+            return;
+        };
+        if known.len() >= MAX_KNOWN_USERS && !known.contains_key(user) {
+            known.retain(|_, addrs| addrs.iter().any(|(_, at)| at.elapsed() < KNOWN_FOR));
+            if known.len() >= MAX_KNOWN_USERS {
+                known.clear();
+            }
+        }
+        let addrs = known.entry(user.to_owned()).or_default();
+        addrs.retain(|(a, at)| *a != ip && at.elapsed() < KNOWN_FOR);
+        addrs.push((ip, Instant::now()));
+        if addrs.len() > KNOWN_PER_USER {
+            addrs.remove(0);
+        }
+    }
+
     /// Takes one attempt from each bucket, or none when any is empty (`429` with the wait).
-    fn take_all(&self, keys: Vec<(String, u32)>) -> AppResult<Attempt> {
+    fn take_all(&self, keys: Vec<(String, u32)>) -> AppResult<Vec<(String, u32)>> {
         let Ok(mut b) = self.buckets.lock() else {
             return Err(AppError::internal("rate limiter poisoned"));
         };
@@ -203,7 +244,7 @@ impl LoginLimiter {
         for (key, burst) in &keys {
             b.add(key, *burst, -1.0, now);
         }
-        Ok(Attempt { taken: keys })
+        Ok(keys)
     }
 
     /// Counts a login attempt for `user` from `ip`, from a known `device` of that user or not.
@@ -217,19 +258,27 @@ impl LoginLimiter {
         let keys = match device {
             Some(d) => vec![(format!("device:{}", d.nonce), l.per_device)],
             None => {
-                let ip = ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
-                vec![
-                    (format!("pair:{user}\u{0}{ip}"), l.per_pair),
-                    (format!("user:{user}"), l.per_user),
-                    (format!("ip:{ip}"), l.per_ip),
-                ]
+                let addr = ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+                let mut keys = vec![
+                    (format!("pair:{user}\u{0}{addr}"), l.per_pair),
+                    (format!("ip:{addr}"), l.per_ip),
+                ];
+                if !self.known_address(user, ip) {
+                    keys.push((format!("user:{user}"), l.per_user));
+                }
+                keys
             }
         };
-        self.take_all(keys)
+        Ok(Attempt {
+            taken: self.take_all(keys)?,
+            user: user.to_owned(),
+            ip,
+        })
     }
 
-    /// A successful login: the attempt did not count.
+    /// A successful login: the attempt did not count, and its address is now a known one.
     pub fn succeeded(&self, attempt: Attempt) {
+        self.remember(&attempt.user, attempt.ip);
         let Ok(mut b) = self.buckets.lock() else {
             return;
         };
@@ -314,6 +363,25 @@ mod tests {
         let _f1 = l.login("alice", ip("10.0.0.9"), Some(&d)).unwrap();
         let _f2 = l.login("alice", ip("10.0.0.9"), Some(&d)).unwrap();
         assert!(l.login("alice", ip("10.0.0.9"), Some(&d)).is_err());
+    }
+
+    #[test]
+    fn an_address_the_user_logged_in_from_is_exempt_from_the_per_name_limit() {
+        let l = limiter();
+        let ok = l.login("dan", ip("10.1.0.1"), None).unwrap();
+        l.succeeded(ok);
+        // An attacker spends dan's name from other addresses.
+        for i in 0..5 {
+            let _f = l.login("dan", ip(&format!("10.2.0.{i}")), None).unwrap();
+        }
+        assert!(l.login("dan", ip("10.3.0.1"), None).is_err(), "name spent");
+        // Dan's own address still gets in, within its own pair bucket.
+        let ok = l.login("dan", ip("10.1.0.1"), None).unwrap();
+        l.succeeded(ok);
+        for _ in 0..3 {
+            let _f = l.login("dan", ip("10.1.0.1"), None).unwrap();
+        }
+        assert!(l.login("dan", ip("10.1.0.1"), None).is_err(), "pair spent");
     }
 
     #[test]

@@ -19,9 +19,10 @@ fn with_defaults() -> Server {
 
 /// The attack: wrong logins for alice from two other addresses used to keep alice out.
 /// Now each address gets a few guesses for the name, the name as a whole a few more, and then
-/// only devices that logged in as alice before get in: alice's own device still does (with the
-/// token in the body, as the CLI would send it, or as the browser's cookie), the attacker does
-/// not, and other users, even on the attacking addresses, are not affected.
+/// only devices and addresses that logged in as alice before get in: alice's own device still
+/// does (with the token in the body, or as the browser's cookie), so does a client without the
+/// token from her usual address, the attacker does not, and other users, even on the attacking
+/// addresses, are not affected.
 #[test]
 fn a_two_address_attack_does_not_lock_out_the_user() {
     let s = with_defaults();
@@ -102,7 +103,17 @@ fn a_two_address_attack_does_not_lock_out_the_user() {
     forged["device"] = json!(format!("{}0", &device[..device.len() - 1]));
     let a = post_from("127.0.0.2", &base, "/api/v1/login", &[], &forged);
     assert_eq!(a.status, 429);
-    // A device that never logged in as alice waits like the attacker (the price of the design).
+    // A client that keeps no device token (a CLI) still gets in from the address alice logged in
+    // from before.
+    let cli = post_from(
+        "127.0.0.1",
+        &base,
+        "/api/v1/login",
+        &[],
+        &login_body("alice", &alice.passphrase_auth),
+    );
+    assert_eq!(cli.status, 200, "{}", String::from_utf8_lossy(&cli.body));
+    // A new device on a new address waits like the attacker (the price of the design).
     let fresh = post_from(
         "127.0.0.5",
         &base,
