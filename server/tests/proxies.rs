@@ -12,9 +12,21 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
+/// A proxy process, stopped with SIGTERM (so nginx's master takes its workers along), and
+/// SIGKILL if it lingers.
 struct Kill(Child);
 impl Drop for Kill {
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let until = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < until {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
