@@ -608,7 +608,7 @@ pub struct ReencryptArgs {}
 /// `mcp`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  zkwiki mcp --key scribe.zkwiki-agent.json\n  claude mcp add zkwiki -- zkwiki mcp --key /path/scribe.zkwiki-agent.json"
+    after_help = "Examples:\n  zkwiki mcp --key scribe.zkwiki-agent.json\n  claude mcp add zkwiki -- zkwiki mcp --key /path/scribe.zkwiki-agent.json\n  zkwiki mcp --key scribe.zkwiki-agent.json --http 127.0.0.1:8765 --http-token-file token.txt"
 )]
 pub struct McpArgs {
     /// The agent key file from `zkwiki agent grant` (or any key file, with --server/--wiki)

@@ -356,7 +356,7 @@ impl WikiMcp {
             title = "Move a page",
             read_only_hint = false,
             destructive_hint = false,
-            idempotent_hint = false,
+            idempotent_hint = true,
             open_world_hint = false
         ),
         output_schema = schema_for_output::<MoveOutcome>()
