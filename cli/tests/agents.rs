@@ -87,6 +87,17 @@ fn http_post(agent: &ureq::Agent, url: &str, token: Option<&str>, body: &Value) 
     }
 }
 
+/// Sends `request` as it is to the server of `url`; returns the whole answer.
+fn raw_http(url: &str, request: &str) -> String {
+    use std::io::Read;
+    let authority = url.trim_start_matches("http://").split('/').next().unwrap();
+    let mut stream = std::net::TcpStream::connect(authority).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
 /// The JSON-RPC message with `id` in an HTTP answer (JSON, or server-sent events).
 fn message_in(ctype: &str, body: &str, id: u64) -> Value {
     if ctype.starts_with("text/event-stream") {
@@ -1393,6 +1404,28 @@ fn mcp_over_http_needs_the_bearer_token_and_stays_on_loopback() {
     );
     let a = http_post(&agent, &url, Some(&token), &init);
     assert_eq!(a.status, 200, "{}", a.body);
+    // With the token: a page elsewhere naming this server (DNS rebinding) is refused; there
+    // is no event stream to GET.
+    let body = init.to_string();
+    let post = |host: &str| {
+        raw_http(
+            &url,
+            &format!(
+                "POST /mcp HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            ),
+        )
+    };
+    assert!(post("evil.example").starts_with("HTTP/1.1 403"));
+    let here = url.trim_start_matches("http://").trim_end_matches("/mcp");
+    assert!(post(here).starts_with("HTTP/1.1 200"), "{}", post(here));
+    let get = raw_http(
+        &url,
+        &format!(
+            "GET /mcp HTTP/1.1\r\nHost: {here}\r\nAuthorization: Bearer {token}\r\nAccept: text/event-stream\r\nConnection: close\r\n\r\n"
+        ),
+    );
+    assert!(get.starts_with("HTTP/1.1 405"), "{get}");
 
     // A token from a file: not printed; the generated token of another server is refused.
     let file = agent_env.path("token.txt");

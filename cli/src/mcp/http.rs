@@ -66,10 +66,14 @@ async fn require_bearer(
         })),
     )
         .into_response();
-    response.headers_mut().insert(
+    let headers = response.headers_mut();
+    headers.insert(
         header::WWW_AUTHENTICATE,
         HeaderValue::from_static("Bearer realm=\"zkwiki-mcp\""),
     );
+    // The request body is not read: say the connection ends here, so that a client does not
+    // send its next request on a connection the server then drops.
+    headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
     response
 }
 
