@@ -370,7 +370,7 @@ impl WikiMcp {
 
     #[tool(
         title = "Delete a page",
-        description = "Delete a page (its history stays: page_history still lists its versions until then). Pass base_version (from read_page) to refuse deleting someone else's newer change.",
+        description = "Delete a page (its earlier versions stay in the wiki's history). Pass base_version (from read_page) to refuse deleting someone else's newer change.",
         annotations(
             title = "Delete a page",
             read_only_hint = false,
