@@ -628,10 +628,22 @@ pub struct ReencryptArgs {}
 /// `mcp`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  zkwiki mcp --key scribe.zkwiki-agent.json\n  claude mcp add zkwiki -- zkwiki mcp --key /path/scribe.zkwiki-agent.json"
+    after_help = "Examples:\n  zkwiki mcp --key scribe.zkwiki-agent.json\n  claude mcp add zkwiki -- zkwiki mcp --key /path/scribe.zkwiki-agent.json\n  zkwiki mcp --key scribe.zkwiki-agent.json --http 127.0.0.1:8765 --http-token-file token.txt"
 )]
 pub struct McpArgs {
     /// The agent key file from `zkwiki agent grant` (or any key file, with --server/--wiki)
     #[arg(long, value_name = "FILE")]
     pub key: Option<PathBuf>,
+    /// Serve MCP over streamable HTTP at http://ADDR/mcp instead of stdio (e.g. 127.0.0.1:8765;
+    /// port 0 picks a free one). Clients must send the bearer token
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<std::net::SocketAddr>,
+    /// With --http: the bearer token clients must send, read from FILE (default: a new random
+    /// token, printed once on stderr)
+    #[arg(long, value_name = "FILE", requires = "http")]
+    pub http_token_file: Option<PathBuf>,
+    /// With --http: allow an address that is not loopback. Anyone who can reach it and has the
+    /// token reads (and, with a writer's key, writes) the wiki as this key, over plain HTTP
+    #[arg(long, requires = "http")]
+    pub http_allow_non_loopback: bool,
 }
