@@ -23,9 +23,9 @@ RUN apt-get update \
  && chmod 0700 /data
 COPY --from=build /usr/local/bin/zkwiki-server /usr/local/bin/zkwiki-server
 USER 10001:10001
-ENV ZKWIKI_DATA_DIR=/data \
-    ZKWIKI_LISTEN=0.0.0.0:8080 \
-    ZKWIKI_LOG_FORMAT=json
+ENV ZKWIKI_SERVER_DATA_DIR=/data \
+    ZKWIKI_SERVER_LISTEN=0.0.0.0:8080 \
+    ZKWIKI_SERVER_LOG_FORMAT=json
 VOLUME ["/data"]
 EXPOSE 8080
 STOPSIGNAL SIGTERM

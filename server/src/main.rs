@@ -22,10 +22,15 @@ struct Args {
     #[command(subcommand)]
     command: Option<Command>,
     /// Data directory: wikis (bare git repositories), database, server secret.
-    #[arg(long, env = "ZKWIKI_DATA_DIR", default_value = "./data", global = true)]
+    #[arg(
+        long,
+        env = "ZKWIKI_SERVER_DATA_DIR",
+        default_value = "./data",
+        global = true
+    )]
     data_dir: PathBuf,
     /// Log format on stderr.
-    #[arg(long, env = "ZKWIKI_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    #[arg(long, env = "ZKWIKI_SERVER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     log_format: LogFormat,
     #[command(flatten)]
     serve: ServeArgs,
@@ -58,50 +63,50 @@ enum LogFormat {
 #[derive(clap::Args, Debug)]
 struct ServeArgs {
     /// Address to listen on (port 0 picks a free port; the real one is printed).
-    #[arg(long, env = "ZKWIKI_LISTEN", default_value = "127.0.0.1:8080")]
+    #[arg(long, env = "ZKWIKI_SERVER_LISTEN", default_value = "127.0.0.1:8080")]
     listen: String,
     /// A second, private address serving only /metrics, /healthz and /readyz (for Prometheus
     /// on another host; on the main address /metrics answers loopback peers only).
-    #[arg(long, env = "ZKWIKI_METRICS_LISTEN")]
+    #[arg(long, env = "ZKWIKI_SERVER_METRICS_LISTEN")]
     metrics_listen: Option<String>,
     /// The built web app to serve (when absent, `/` says how to build it).
-    #[arg(long, env = "ZKWIKI_WEB_DIR")]
+    #[arg(long, env = "ZKWIKI_SERVER_WEB_DIR")]
     web_dir: Option<PathBuf>,
     /// Largest JSON request body, in bytes.
-    #[arg(long, env = "ZKWIKI_MAX_JSON_BODY", default_value_t = DEFAULT_MAX_JSON_BODY)]
+    #[arg(long, env = "ZKWIKI_SERVER_MAX_JSON_BODY", default_value_t = DEFAULT_MAX_JSON_BODY)]
     max_json_body: usize,
     /// Largest git request body, in bytes.
-    #[arg(long, env = "ZKWIKI_MAX_GIT_BODY", default_value_t = DEFAULT_MAX_GIT_BODY)]
+    #[arg(long, env = "ZKWIKI_SERVER_MAX_GIT_BODY", default_value_t = DEFAULT_MAX_GIT_BODY)]
     max_git_body: usize,
     /// Memory for large request bodies in flight at once, in bytes; more waits, then gets 503.
-    #[arg(long, env = "ZKWIKI_MAX_BODY_MEMORY", default_value_t = DEFAULT_MAX_BODY_MEMORY)]
+    #[arg(long, env = "ZKWIKI_SERVER_MAX_BODY_MEMORY", default_value_t = DEFAULT_MAX_BODY_MEMORY)]
     max_body_memory: u64,
     /// The part of that memory one client address may hold (default: a quarter of it).
-    #[arg(long, env = "ZKWIKI_MAX_BODY_MEMORY_PER_CLIENT")]
+    #[arg(long, env = "ZKWIKI_SERVER_MAX_BODY_MEMORY_PER_CLIENT")]
     max_body_memory_per_client: Option<u64>,
     /// Session lifetime, in seconds.
-    #[arg(long, env = "ZKWIKI_SESSION_TTL", default_value_t = 12 * 3600)]
+    #[arg(long, env = "ZKWIKI_SERVER_SESSION_TTL", default_value_t = 12 * 3600)]
     session_ttl: u64,
     /// Seconds a client has to send a request's line and headers (also how long an idle
     /// keep-alive connection stays open).
-    #[arg(long, env = "ZKWIKI_HEADER_TIMEOUT", default_value_t = 10.0)]
+    #[arg(long, env = "ZKWIKI_SERVER_HEADER_TIMEOUT", default_value_t = 10.0)]
     header_timeout: f64,
     /// Seconds a request body may send nothing before it is cut off (408).
-    #[arg(long, env = "ZKWIKI_BODY_TIMEOUT", default_value_t = 20.0)]
+    #[arg(long, env = "ZKWIKI_SERVER_BODY_TIMEOUT", default_value_t = 20.0)]
     body_timeout: f64,
     /// Connections open at once (default: three quarters of the descriptor limit).
-    #[arg(long, env = "ZKWIKI_MAX_CONNECTIONS")]
+    #[arg(long, env = "ZKWIKI_SERVER_MAX_CONNECTIONS")]
     max_connections: Option<usize>,
     /// Connections open at once from one client address (trusted proxies are exempt).
-    #[arg(long, env = "ZKWIKI_MAX_CONNECTIONS_PER_CLIENT", default_value_t = DEFAULT_MAX_CONNECTIONS_PER_CLIENT)]
+    #[arg(long, env = "ZKWIKI_SERVER_MAX_CONNECTIONS_PER_CLIENT", default_value_t = DEFAULT_MAX_CONNECTIONS_PER_CLIENT)]
     max_connections_per_client: usize,
     /// Reverse proxies whose Forwarded / X-Forwarded-For headers name the client: a
     /// comma-separated list of addresses or CIDR blocks (e.g. 127.0.0.1,::1). Empty: none.
-    #[arg(long, env = "ZKWIKI_TRUSTED_PROXY", default_value = "")]
+    #[arg(long, env = "ZKWIKI_SERVER_TRUSTED_PROXY", default_value = "")]
     trusted_proxy: TrustedProxies,
     /// Do not flush commits to disk before answering (benchmarks only: a power cut can lose
     /// acknowledged writes).
-    #[arg(long, env = "ZKWIKI_UNSAFE_NO_FSYNC")]
+    #[arg(long, env = "ZKWIKI_SERVER_UNSAFE_NO_FSYNC")]
     unsafe_no_fsync: bool,
 }
 

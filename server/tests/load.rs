@@ -445,10 +445,10 @@ fn configuration_from_the_environment() {
         }
     }
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_zkwiki-server"))
-        .env("ZKWIKI_LISTEN", "127.0.0.1:0")
-        .env("ZKWIKI_DATA_DIR", &data)
-        .env("ZKWIKI_WEB_DIR", &web)
-        .env("ZKWIKI_MAX_JSON_BODY", "1024")
+        .env("ZKWIKI_SERVER_LISTEN", "127.0.0.1:0")
+        .env("ZKWIKI_SERVER_DATA_DIR", &data)
+        .env("ZKWIKI_SERVER_WEB_DIR", &web)
+        .env("ZKWIKI_SERVER_MAX_JSON_BODY", "1024")
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())

@@ -137,7 +137,7 @@ impl Process {
     /// must print the server's first line.
     pub fn spawn_command(mut cmd: Command, rust_log: &str, stderr: impl Into<Stdio>) -> Self {
         let mut child = cmd
-            .env_remove("ZKWIKI_WEB_DIR")
+            .env_remove("ZKWIKI_SERVER_WEB_DIR")
             .env("RUST_LOG", rust_log)
             .stdout(Stdio::piped())
             .stderr(stderr)
