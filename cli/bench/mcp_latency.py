@@ -27,7 +27,7 @@ def main():
                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     url = re.search(r"(http://\S+)", srv.stdout.readline()).group(1)
     env = dict(os.environ, ZKWIKI_CONFIG_DIR=f"{tmp}/cfg", ZKWIKI_DATA_DIR=f"{tmp}/data",
-               ZKWIKI_PASSPHRASE="bench passphrase", ZKWIKI_TEST_KDF_FLOOR="1", ZKWIKI_SERVER=url)
+               ZKWIKI_PASSPHRASE="bench passphrase", ZKWIKI_TEST_KDF_FLOOR="1", ZKWIKI_URL=url)
 
     def zk(*args, stdin=None):
         return subprocess.run([ZK, *args], env=env, input=stdin, check=True,

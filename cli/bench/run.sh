@@ -23,7 +23,7 @@ echo "pages: $COUNT, $(du -sb "$W/pages" | cut -f1) bytes of plaintext"
 SERVER_PID=$!
 for _ in $(seq 50); do grep -q 'listening on' "$W/srv.log" && break; sleep 0.1; done
 URL=$(grep -o 'http://127.0.0.1:[0-9]*' "$W/srv.log" | head -1)
-export ZKWIKI_CONFIG_DIR=$W/cfg ZKWIKI_DATA_DIR=$W/data ZKWIKI_SERVER=$URL
+export ZKWIKI_CONFIG_DIR=$W/cfg ZKWIKI_DATA_DIR=$W/data ZKWIKI_URL=$URL
 export ZKWIKI_PASSPHRASE="benchmark passphrase"
 Z=$BIN/zkwiki
 $Z -q register bench >/dev/null

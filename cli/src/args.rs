@@ -270,13 +270,33 @@ pub struct LogoutArgs {
 /// `wiki …`.
 #[derive(Debug, Subcommand)]
 pub enum WikiCommand {
-    /// Create a wiki you own; NAME is a local name for it
+    /// Create a wiki you own; NAME is a short local name for it, the title is what everyone sees
+    #[command(
+        after_help = "Examples:\n  zkwiki wiki create lab --title \"Lab notebook\"\n  zkwiki wiki create notes"
+    )]
     Create {
-        /// Local name for the new wiki
+        /// Local name for the new wiki (what you type after -w)
         name: String,
+        /// The title every member's client shows (default: NAME); kept encrypted in the wiki
+        #[arg(long)]
+        title: Option<String>,
+        /// A longer description, kept encrypted in the wiki
+        #[arg(long)]
+        description: Option<String>,
     },
-    /// List the wikis you are a member of
+    /// List the wikis you are a member of, with their titles
     List,
+    /// Show or change the selected wiki's title (and description)
+    #[command(
+        after_help = "Examples:\n  zkwiki wiki title\n  zkwiki -w lab wiki title \"Lab notebook 2027\"\n  zkwiki wiki title --description \"Shared with the team\""
+    )]
+    Title {
+        /// The new title (omit to show the current one)
+        title: Option<String>,
+        /// A new description ("" clears it)
+        #[arg(long)]
+        description: Option<String>,
+    },
     /// Delete a wiki on the server (owner only)
     Delete {
         /// The wiki (name or id)
@@ -608,10 +628,22 @@ pub struct ReencryptArgs {}
 /// `mcp`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  zkwiki mcp --key scribe.zkwiki-agent.json\n  claude mcp add zkwiki -- zkwiki mcp --key /path/scribe.zkwiki-agent.json"
+    after_help = "Examples:\n  zkwiki mcp --key scribe.zkwiki-agent.json\n  claude mcp add zkwiki -- zkwiki mcp --key /path/scribe.zkwiki-agent.json\n  zkwiki mcp --key scribe.zkwiki-agent.json --http 127.0.0.1:8765 --http-token-file token.txt"
 )]
 pub struct McpArgs {
     /// The agent key file from `zkwiki agent grant` (or any key file, with --server/--wiki)
     #[arg(long, value_name = "FILE")]
     pub key: Option<PathBuf>,
+    /// Serve MCP over streamable HTTP at http://ADDR/mcp instead of stdio (e.g. 127.0.0.1:8765;
+    /// port 0 picks a free one). Clients must send the bearer token
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<std::net::SocketAddr>,
+    /// With --http: the bearer token clients must send, read from FILE (default: a new random
+    /// token, printed once on stderr)
+    #[arg(long, value_name = "FILE", requires = "http")]
+    pub http_token_file: Option<PathBuf>,
+    /// With --http: allow an address that is not loopback. Anyone who can reach it and has the
+    /// token reads (and, with a writer's key, writes) the wiki as this key, over plain HTTP
+    #[arg(long, requires = "http")]
+    pub http_allow_non_loopback: bool,
 }

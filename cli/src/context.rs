@@ -218,6 +218,21 @@ impl Ctx {
         self.unlock_with_secret()
     }
 
+    /// The identity when it is at hand without asking anyone (a key file or the unlock agent).
+    pub fn unlock_quietly(&self) -> Option<Unlocked> {
+        if self.key_file.is_some() {
+            return self.unlock().ok();
+        }
+        let stored = self.keystore.identity().ok()??;
+        let identity = crate::unlock::identity(&self.agent_socket(), &stored.user)?;
+        keystore::public_from_b64(&stored.x25519, &stored.ed25519)
+            .is_ok_and(|p| p == identity.public())
+            .then_some(Unlocked {
+                user: stored.user,
+                identity,
+            })
+    }
+
     /// The sealed identity opened with the passphrase (or KMS), never from the unlock agent.
     pub fn unlock_with_secret(&self) -> Result<Unlocked> {
         if let Some(file) = &self.key_file {

@@ -95,7 +95,8 @@ impl Remote {
         })
     }
 
-    fn hex(&self) -> String {
+    /// The wiki id in hex.
+    pub fn hex(&self) -> String {
         self.wiki.to_hex()
     }
 
@@ -379,6 +380,10 @@ fn verify_cached(c: &CachedHead) -> client::Result<VerifiedHead> {
         .map(|(h, _)| h)
 }
 
+/// Builds a signed write on the current head (given the time now), or `None` when nothing
+/// changes; the second value is what the caller wants back.
+pub type MakeWrite<'a, T> = dyn FnMut(&Workspace, i64) -> client::Result<Option<(Pending, T)>> + 'a;
+
 /// An open wiki: the verified workspace, and the git commit of its head.
 pub struct Session {
     /// Where it lives.
@@ -450,6 +455,9 @@ impl Session {
         }
         if let Some(b) = bar {
             b.finish_and_clear();
+        }
+        if let Some(title) = self.ws.title() {
+            self.remote.dir.store_title(title);
         }
         Ok(())
     }
@@ -561,10 +569,7 @@ impl Session {
 
     /// The commit loop under [`Self::write`], for changes that start their own draft (keyring
     /// changes): `make` builds and signs the write on the current head, or returns `None`.
-    pub fn commit<T>(
-        &mut self,
-        make: &mut dyn FnMut(&Workspace, i64) -> client::Result<Option<(Pending, T)>>,
-    ) -> Result<Option<(u64, T)>> {
+    pub fn commit<T>(&mut self, make: &mut MakeWrite<'_, T>) -> Result<Option<(u64, T)>> {
         let mut attempt = 0;
         loop {
             let t = std::time::Instant::now();
@@ -598,6 +603,9 @@ impl Session {
                     self.commit = commit;
                     let _lock = self.remote.dir.lock()?;
                     self.remote.keep(self.ws.head(), &self.commit)?;
+                    if let Some(title) = self.ws.title() {
+                        self.remote.dir.store_title(title);
+                    }
                     return Ok(Some((seq, value)));
                 }
                 CommitOutcome::Conflict => {

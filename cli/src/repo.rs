@@ -505,7 +505,7 @@ impl GitWiki {
         for chunk in wanted.chunks(1024) {
             let specs: Vec<String> = chunk.iter().map(|(b, ..)| b.clone()).collect();
             for ((_, seq, id, entry), blob) in chunk.iter().zip(self.git.read_blobs(&specs)?) {
-                if !blob.is_some_and(|b| entry.check_envelope(&b).is_ok()) {
+                if blob.is_none_or(|b| entry.check_envelope(&b).is_err()) {
                     return Err(rewritten(
                         *seq,
                         format!("holds a version of page {id} that its state does not sign"),

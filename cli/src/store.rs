@@ -149,6 +149,24 @@ impl WikiDir {
             .map_err(|e| CliError::io("saving the verified head", e))
     }
 
+    /// The wiki's title as last read here (from its encrypted settings), for `wiki list`.
+    pub fn title(&self) -> Option<String> {
+        std::fs::read_to_string(self.dir.join("title"))
+            .ok()
+            .map(|t| t.trim_end_matches('\n').to_owned())
+    }
+
+    /// Remembers the title read from the wiki (a cache: failing to write it costs a fetch).
+    pub fn store_title(&self, title: &str) {
+        if self.title().as_deref() != Some(title) {
+            let _ = fsutil::write_atomic(
+                &self.dir.join("title"),
+                format!("{title}\n").as_bytes(),
+                false,
+            );
+        }
+    }
+
     fn blob_path(&self, hash: &Digest32) -> PathBuf {
         let hex = hash.to_hex();
         self.dir.join("blobs").join(&hex[..2]).join(hex)

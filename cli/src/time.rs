@@ -55,11 +55,11 @@ pub fn parse_duration(text: &str) -> Result<u64> {
 
 /// A duration for people: `8 hours`, `30 minutes`, `45 seconds`, `2 days`.
 pub fn describe_duration(secs: u64) -> String {
-    let (n, unit) = if secs % 86_400 == 0 && secs >= 86_400 {
+    let (n, unit) = if secs.is_multiple_of(86_400) && secs >= 86_400 {
         (secs / 86_400, "day")
-    } else if secs % 3600 == 0 && secs >= 3600 {
+    } else if secs.is_multiple_of(3600) && secs >= 3600 {
         (secs / 3600, "hour")
-    } else if secs % 60 == 0 && secs >= 60 {
+    } else if secs.is_multiple_of(60) && secs >= 60 {
         (secs / 60, "minute")
     } else {
         (secs, "second")

@@ -151,7 +151,8 @@ fn seen_file(env: &Env, wiki: &str) -> String {
     .unwrap()
 }
 
-/// Starts `zkwiki mcp` and returns whether its handshake succeeded, and what it printed.
+/// Starts `zkwiki mcp` and makes its first tool call (the MCP server opens the wiki at the
+/// first call that needs it, not at start): whether the call succeeded, and its text.
 fn mcp_starts(env: &Env, key: &Path) -> (bool, String) {
     let mut child = env
         .cmd(&["mcp", "--key", key.to_str().unwrap()])
@@ -161,25 +162,52 @@ fn mcp_starts(env: &Env, key: &Path) -> (bool, String) {
         .spawn()
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
-    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    // Sends a message; for a request, returns its answer (Null if the server ended).
+    let mut send = |msg: Value| -> Value {
+        let _ = writeln!(stdin, "{msg}");
+        let Some(id) = msg.get("id").cloned() else {
+            return Value::Null;
+        };
+        loop {
+            let mut line = String::new();
+            if stdout.read_line(&mut line).unwrap_or(0) == 0 {
+                return Value::Null;
+            }
+            if let Ok(v) = serde_json::from_str::<Value>(&line)
+                && v["id"] == id
+            {
+                return v;
+            }
+        }
+    };
+    let init = send(
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": "2025-06-18", "capabilities": {},
-        "clientInfo": {"name": "t", "version": "0"}}});
-    let _ = writeln!(stdin, "{init}");
-    let mut line = String::new();
-    let _ = BufReader::new(child.stdout.take().unwrap()).read_line(&mut line);
+        "clientInfo": {"name": "t", "version": "0"}}}),
+    );
+    assert!(init["result"].is_object(), "initialize: {init}");
+    send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+    let call = send(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": {"name": "list_pages", "arguments": {}}}));
     drop(stdin);
     let _ = child.kill();
-    let out = child.wait_with_output().unwrap();
+    let _ = child.wait();
+    let result = &call["result"];
     (
-        line.contains("\"result\""),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
+        result.is_object() && !result["isError"].as_bool().unwrap_or(true),
+        result["content"][0]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
     )
 }
 
 /// A server that keeps a second branch of history and later serves it, `distance` states
 /// beyond what alice saw: every one-shot command, a fresh clone, a pull and a freshly started
 /// MCP server refuse it (exit 4, "fork"), and the seen record does not move. Once the
-/// operator serves the honest branch again, alice's acknowledged write is there.
+/// operator serves the honest branch again, alice's acknowledged write is there. (A new MCP
+/// server still answers `initialize`; its first call is what refuses.)
 #[test]
 fn a_fork_that_jumps_ahead_is_refused_at_any_distance() {
     let server = Server::start();
@@ -223,7 +251,10 @@ fn a_fork_that_jumps_ahead_is_refused_at_any_distance() {
         assert!(err.contains("fork"), "clone: {err}");
         assert!(!alice.path(&format!("fresh{distance}")).exists());
         let (started, err) = mcp_starts(&agent_env, &reader);
-        assert!(!started && err.contains("fork"), "a new MCP session: {err}");
+        assert!(
+            !started && err.contains("fork"),
+            "a new MCP session's first call: {err}"
+        );
         assert_eq!(
             seen_file(&alice, &wiki),
             seen_before,

@@ -90,8 +90,8 @@ fn otterwiki_import_keeps_pages_front_matter_and_history() {
         .collect();
     let wiki_log = alice.json(&["log", "-n", "100"]);
     let entries = wiki_log["entries"].as_array().unwrap();
-    // Newest first: the import's commits, then the wiki's creation.
-    assert_eq!(entries.len(), source.len() + 1);
+    // Newest first: the import's commits, then the wiki's title and its creation.
+    assert_eq!(entries.len(), source.len() + 2);
     for (path, file) in [
         ("home.md", "home.md"),
         ("projects/engine.md", "projects/engine.md"),

@@ -77,3 +77,55 @@ fn a_configuration_from_before_profiles_is_kept() {
     assert_eq!(p["default_wiki"], "old");
     assert_eq!(p["current"], true);
 }
+
+/// A wiki's title lives encrypted inside it: a second machine shows the same title (not the
+/// local name of the first), a change reaches it, and a title that would not show as it is is
+/// refused before anything is sent.
+#[test]
+fn the_title_is_the_same_on_every_machine() {
+    let server = Server::start();
+    let laptop = Env::new(Some(&server));
+    laptop.ok(&["register", "alice", "--recovery-key-out", "recovery.txt"]);
+    let made = laptop.json(&["wiki", "create", "lab", "--title", "Lab notebook"]);
+    let wiki = made["wiki"].as_str().unwrap().to_owned();
+    assert_eq!(made["title"], "Lab notebook");
+    assert_eq!(laptop.ok(&["wiki", "title"]), "Lab notebook\n");
+
+    // Another machine: no local name, but the title, once it opened the wiki.
+    let desktop = Env::new(Some(&server));
+    desktop.ok(&["login", "alice"]);
+    let before = desktop.run(&["wiki", "list"]);
+    assert!(before.stdout.contains(" ?"), "{}", before.stdout);
+    assert!(
+        before.stderr.contains("not opened on this machine"),
+        "{}",
+        before.stderr
+    );
+    desktop.ok(&["--wiki", &wiki[..8], "ls"]);
+    let list = desktop.json(&["wiki", "list"]);
+    assert_eq!(list["wikis"][0]["title"], "Lab notebook", "{list}");
+    assert_eq!(list["wikis"][0]["name"], serde_json::Value::Null);
+
+    // A new title from the desktop reaches the laptop.
+    desktop.ok(&[
+        "--wiki",
+        &wiki[..8],
+        "wiki",
+        "title",
+        "Lab 2027",
+        "--description",
+        "shared",
+    ]);
+    let shown = laptop.json(&["wiki", "title"]);
+    assert_eq!(shown["title"], "Lab 2027");
+    assert_eq!(shown["description"], "shared");
+    assert!(laptop.ok(&["wiki", "list"]).contains("\"Lab 2027\""));
+
+    // Control characters never reach a terminal as a title; nothing was written.
+    let seq = laptop.json(&["wiki", "list"])["wikis"][0]["seq"].clone();
+    let err = laptop.fails(&["wiki", "title", "evil\u{1b}]0;pwned\u{7}"], 2);
+    assert!(err.contains("control or invisible"), "{err}");
+    assert_eq!(laptop.json(&["wiki", "list"])["wikis"][0]["seq"], seq);
+    // The settings record is not a page.
+    assert_eq!(laptop.ok(&["ls"]), "");
+}

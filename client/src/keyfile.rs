@@ -337,11 +337,12 @@ mod tests {
         };
         let parsed = MemberIdentity::parse(&m.to_json()).unwrap();
         assert_eq!(parsed, m);
-        let (user, opened) = open_any_with_recovery(&[parsed.clone()], &recovery).unwrap();
+        let (user, opened) =
+            open_any_with_recovery(std::slice::from_ref(&parsed), &recovery).unwrap();
         assert_eq!((user.as_str(), opened.public()), ("alice", public));
         let other = RecoveryKey::make(&mut OsRng);
         assert_eq!(
-            open_any_with_recovery(&[parsed.clone()], &other)
+            open_any_with_recovery(std::slice::from_ref(&parsed), &other)
                 .unwrap_err()
                 .kind,
             crate::Kind::Access

@@ -7,6 +7,7 @@
 //! - [`workspace`]: one open wiki: catalog and index upkeep, loading and isolating pages,
 //!   writes ([`workspace::Draft`]), members and revocation reports, search;
 //! - [`layout`]: the wiki's git tree, and that unlisted files are errors;
+//! - [`links`]: the links a page's markdown makes, and so which pages link to a page;
 //! - [`policy`]: which page paths a wiki holds (for writers and readers alike);
 //! - [`merge`]: line diffs and the three-way merge after a conflict; [`search`]: snippets;
 //! - [`keyfile`]: key files and the member identities a clone carries (offline, forever);
@@ -21,6 +22,7 @@ pub mod head;
 pub mod history;
 pub mod keyfile;
 pub mod layout;
+pub mod links;
 pub mod merge;
 pub mod policy;
 pub mod search;

@@ -23,6 +23,7 @@ mod catalog;
 mod draft;
 mod edit;
 mod members;
+mod settings;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -41,6 +42,7 @@ use crate::history::Provenance;
 pub use catalog::record_problem;
 pub use draft::{Draft, IndexWrite};
 pub use members::{MemberView, RevocationReport, folder_prefix};
+pub use settings::WikiSettings;
 
 /// A page version that passed the manifest check and the record rules, decrypted.
 #[derive(Debug, Clone)]
@@ -92,6 +94,8 @@ pub struct Pending {
     catalog: SearchIndex,
     /// Whether the commit stores this key's index (a large wiki's index may lag).
     index_written: bool,
+    /// New settings, when the write changes them.
+    settings: Option<WikiSettings>,
     /// The page the write is about, if one.
     pub page: Option<PageId>,
 }
@@ -123,6 +127,11 @@ pub struct Workspace {
     /// Index pages in the manifest (any epoch or scope these keys reach).
     index_pages: BTreeSet<PageId>,
     index_read: bool,
+    /// Settings records in the manifest (any epoch), and the settings read.
+    settings_pages: BTreeSet<PageId>,
+    settings: Option<WikiSettings>,
+    /// The envelope the settings were read from (a newer one is read again).
+    settings_version: Option<Digest32>,
     /// The stored index at this key's index id, as read or written here: its envelope hash and
     /// the page versions it describes (how far it lags decides when a write rewrites it).
     stored_index: Option<(Digest32, BTreeMap<PageId, Digest32>)>,
@@ -183,6 +192,9 @@ impl Workspace {
             suspect: BTreeSet::new(),
             index_pages: BTreeSet::new(),
             index_read: false,
+            settings_pages: BTreeSet::new(),
+            settings: None,
+            settings_version: None,
             stored_index: None,
             pages: BTreeMap::new(),
             failed: BTreeMap::new(),
@@ -197,6 +209,7 @@ impl Workspace {
     }
 
     /// Verifies a fetched head (see [`VerifiedHead::verify`]) and opens it.
+    #[allow(clippy::too_many_arguments)] // who opens it, then the server's answer as it came
     pub fn verify_and_open<B: AsRef<[u8]>>(
         me: &UserIdentity,
         my_name: &str,
@@ -488,6 +501,10 @@ impl Workspace {
             }
         }
         self.replace_head(head, std::slice::from_ref(&step));
+        if let Some(settings) = pending.settings {
+            self.settings = Some(settings);
+            self.settings_version = self.newest_settings().map(|(_, hash)| hash);
+        }
         if pending.index_written {
             // The catalog it wrote is the index now.
             self.index_read = true;
@@ -507,9 +524,27 @@ impl Workspace {
             .ok_or_else(|| Error::not_loaded(*id))
     }
 
-    /// Whether this record kind at this path is one the wiki shows (not an index record).
+    /// Whether `id` is one of zkwiki's own records (a search index or the settings), not a page.
     pub fn is_index_page(&self, id: &PageId) -> bool {
-        self.index_pages.contains(id)
+        self.index_pages.contains(id) || self.settings_pages.contains(id)
+    }
+
+    /// The wiki's settings (title, description), once read.
+    pub fn settings(&self) -> Option<&WikiSettings> {
+        self.settings.as_ref()
+    }
+
+    /// The wiki's title: the settings' title, else none.
+    pub fn title(&self) -> Option<&str> {
+        self.settings
+            .as_ref()
+            .map(|s| s.title.as_str())
+            .filter(|t| !t.is_empty())
+    }
+
+    /// The settings records in the manifest (any epoch).
+    pub fn settings_pages(&self) -> &BTreeSet<PageId> {
+        &self.settings_pages
     }
 
     /// The kind of a live page.

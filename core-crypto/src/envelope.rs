@@ -40,14 +40,40 @@ pub enum PageKind {
     Attachment = 2,
     /// The wiki's encrypted search index for one scope.
     Index = 3,
+    /// The wiki's settings (title, description, how links are written): a JSON object.
+    Settings = 4,
 }
 
 impl PageKind {
+    /// Every kind, in wire order.
+    pub const ALL: [PageKind; 4] = [
+        Self::Markdown,
+        Self::Attachment,
+        Self::Index,
+        Self::Settings,
+    ];
+
+    /// A stable lowercase name, as shown to people and written in vectors and JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Markdown => "markdown",
+            Self::Attachment => "attachment",
+            Self::Index => "index",
+            Self::Settings => "settings",
+        }
+    }
+
+    /// The kind with this [`name`](Self::name).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+
     pub(crate) fn from_u8(v: u8) -> Result<Self> {
         match v {
             1 => Ok(Self::Markdown),
             2 => Ok(Self::Attachment),
             3 => Ok(Self::Index),
+            4 => Ok(Self::Settings),
             _ => Err(Error::Malformed {
                 what: "page record",
                 reason: "unknown page kind",
@@ -295,6 +321,7 @@ pub mod hostile {
     use super::*;
 
     /// Seals `kind ‖ path ‖ author ‖ written_at ‖ content` as a record, unchecked.
+    #[allow(clippy::too_many_arguments)] // one argument per record field, as the format lists them
     pub fn seal_unchecked(
         rng: &mut impl CryptoRngCore,
         key: &ScopeKey,

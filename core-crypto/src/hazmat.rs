@@ -4,10 +4,10 @@
 //! paths as the formats. Feature code must use [`crate::sealed`] and the format modules instead: a
 //! raw AEAD here has no key commitment and no context binding.
 
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 #[cfg(feature = "hazmat")]
 use chacha20poly1305::ChaCha20Poly1305;
 use chacha20poly1305::XChaCha20Poly1305;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use ed25519_dalek::{Signature, VerifyingKey};
 use hkdf::Hkdf;
 use sha2::Sha256;

@@ -29,6 +29,8 @@ const MAGIC: &[u8; 4] = b"ZKIX";
 const VERSION: u8 = 1;
 /// The path an index record carries (reserved: user pages may not live under `.zkwiki/`).
 pub const INDEX_PATH: &str = ".zkwiki/index";
+/// The path the wiki's settings record carries.
+pub const SETTINGS_PATH: &str = ".zkwiki/settings";
 /// The reserved folder of internal records.
 pub const RESERVED_PREFIX: &str = ".zkwiki/";
 /// Longest indexed term, in bytes (longer words are not indexed).
@@ -158,7 +160,7 @@ impl SearchIndex {
     /// Adds (or replaces) a page. `hash` is the SHA-256 of its envelope. Markdown is indexed by its
     /// path and text; other kinds by their path only. Index records themselves are never indexed.
     pub fn insert(&mut self, id: PageId, record: &PageRecord, hash: Digest32) {
-        if record.kind == PageKind::Index {
+        if matches!(record.kind, PageKind::Index | PageKind::Settings) {
             return;
         }
         if self.pages.contains_key(&id) {
@@ -352,8 +354,10 @@ impl SearchIndex {
                 return Err(malformed("page ids not strictly sorted"));
             }
             let kind = PageKind::from_u8(r.u8()?)?;
-            if kind == PageKind::Index {
-                return Err(malformed("an index cannot list an index"));
+            if matches!(kind, PageKind::Index | PageKind::Settings) {
+                return Err(malformed(
+                    "an index lists only markdown pages and attachments",
+                ));
             }
             let hash = Digest32(r.array()?);
             let written_at_ms = r.i64()?;

@@ -23,6 +23,8 @@ pub const SCOPE_SECRET: &[u8] = b"zkwiki/v1/scope/";
 pub const SCOPE_ID: &[u8] = b"zkwiki/v1/scope-id";
 /// HKDF info: scope secret → the page id of that scope's search index.
 pub const INDEX_PAGE_ID: &[u8] = b"zkwiki/v1/index-page-id";
+/// HKDF info: whole-wiki scope secret → page id of the wiki's settings (title, description).
+pub const SETTINGS_PAGE_ID: &[u8] = b"zkwiki/v1/settings-page-id";
 /// SHA-256 prefix: creator key + nonce → wiki id.
 pub const WIKI_ID: &[u8] = b"zkwiki/v1/wiki-id";
 /// SHA-256 prefix: public keys → fingerprint.
@@ -58,6 +60,7 @@ pub const ALL: &[&[u8]] = &[
     SCOPE_SECRET,
     SCOPE_ID,
     INDEX_PAGE_ID,
+    SETTINGS_PAGE_ID,
     WIKI_ID,
     FINGERPRINT,
     SIGN_KEYRING,

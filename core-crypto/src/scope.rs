@@ -79,6 +79,14 @@ impl ScopeKey {
         self.secret.expose()
     }
 
+    /// The page id under which the wiki's settings are stored (whole-wiki scope only):
+    /// `HKDF(ikm = scope secret, info = SETTINGS_PAGE_ID)[..16]`.
+    pub fn derive_settings_page_id(&self) -> PageId {
+        let mut id = [0u8; 16];
+        let _ = hkdf_sha256(&[], self.secret.expose(), labels::SETTINGS_PAGE_ID, &mut id);
+        PageId(id)
+    }
+
     /// The page id under which this scope's encrypted search index is stored:
     /// `HKDF(ikm = scope secret, info = INDEX_PAGE_ID)[..16]`. Only key holders can tell which page
     /// is the index; to the server it is one more page.

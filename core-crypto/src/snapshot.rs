@@ -184,8 +184,9 @@ impl WriteBatch<'_> {
         Ok(entry.hash)
     }
 
-    /// Encrypts and stages a search-index record under `key`, the scope key of the scope the
-    /// index covers (an index lives in a scope by its derived page id, not by its path).
+    /// Encrypts and stages one of zkwiki's own records under `key`: a search index (the scope
+    /// key of the scope it covers) or the wiki's settings (the whole-wiki scope key). They live
+    /// in a scope by their derived page id, not by their path.
     pub fn put_index(
         &mut self,
         rng: &mut impl CryptoRngCore,
@@ -193,8 +194,13 @@ impl WriteBatch<'_> {
         page: PageId,
         record: &PageRecord,
     ) -> Result<Digest32> {
-        if record.kind != crate::envelope::PageKind::Index || key.derive_index_page_id() != page {
-            return Err(Error::Invalid("not this scope's search index"));
+        let expected = match record.kind {
+            crate::envelope::PageKind::Index => key.derive_index_page_id(),
+            crate::envelope::PageKind::Settings => key.derive_settings_page_id(),
+            _ => return Err(Error::Invalid("not one of zkwiki's own records")),
+        };
+        if expected != page {
+            return Err(Error::Invalid("not this scope's record of that kind"));
         }
         let sealed = envelope::seal_page(rng, key, &self.base.keyring.wiki, &page, record)?;
         let entry = ManifestEntry::for_envelope(&sealed)?;

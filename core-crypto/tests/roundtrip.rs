@@ -122,7 +122,8 @@ mod properties {
         prop_oneof![
             Just(PageKind::Markdown),
             Just(PageKind::Attachment),
-            Just(PageKind::Index)
+            Just(PageKind::Index),
+            Just(PageKind::Settings)
         ]
     }
 

@@ -332,6 +332,7 @@ fn scopes() {
         assert_eq!(hex(key.expose()), c.scope_secret, "{:?}", c.prefix);
         assert_eq!(key.id().to_hex(), c.scope_id);
         assert_eq!(key.derive_index_page_id().to_hex(), c.index_page_id);
+        assert_eq!(key.derive_settings_page_id().to_hex(), c.settings_page_id);
         // The raw HKDF steps.
         let mut info = labels::SCOPE_SECRET.to_vec();
         info.extend_from_slice(c.prefix.as_bytes());
@@ -342,6 +343,8 @@ fn scopes() {
         let mut id = [0u8; 16];
         hazmat::hkdf_sha256(&[], &secret, labels::SCOPE_ID, &mut id).expect("hkdf");
         assert_eq!(hex(&id), c.scope_id);
+        hazmat::hkdf_sha256(&[], &secret, labels::SETTINGS_PAGE_ID, &mut id).expect("hkdf");
+        assert_eq!(hex(&id), c.settings_page_id);
     }
 }
 
@@ -349,7 +352,7 @@ fn scopes() {
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn envelopes() {
     let file: EnvelopeFile = load(ENVELOPE);
-    assert_eq!(file.cases.len(), 6);
+    assert_eq!(file.cases.len(), 7);
     for c in &file.cases {
         let key =
             EpochSecret::from_bytes(unhex_n(&c.epoch_secret)).derive_scope(c.epoch, &c.prefix);
@@ -414,9 +417,9 @@ fn manifest() {
     let envelopes: EnvelopeFile = load(ENVELOPE);
     let bytes = unhex(&file.encoded);
     let manifest = Manifest::decode(&bytes).expect("decodes");
-    assert_eq!(manifest.pages.len(), 6);
-    assert_eq!(file.entries.len(), 6);
-    assert_eq!(bytes.len(), 9 + 72 * 6);
+    assert_eq!(manifest.pages.len(), 7);
+    assert_eq!(file.entries.len(), 7);
+    assert_eq!(bytes.len(), 9 + 72 * 7);
     for (e, (id, entry)) in file.entries.iter().zip(&manifest.pages) {
         assert_eq!(id.to_hex(), e.page);
         assert_eq!(entry.epoch, e.epoch);

@@ -1,15 +1,11 @@
-//! Tokens, principals, login rate limiting and the server secret.
+//! Tokens, principals and the server secret (login throttling is in [`crate::lockout`]).
 //!
 //! A token is `zks_` (session) or `zka_` (agent) followed by a 32-hex id and a 64-hex secret. Only
 //! `SHA-256(label ‖ secret)` is stored. Tokens come from the `Authorization` header only (Bearer,
 //! or Basic with the token as password for git), never from a URL, so they cannot reach a log
 //! through a request line.
 
-use std::collections::HashMap;
-use std::net::IpAddr;
 use std::path::Path;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
@@ -211,62 +207,6 @@ pub fn require_user(p: &Principal) -> AppResult<&User> {
     }
 }
 
-/// Token buckets for login attempts, per user name and per client IP (process memory).
-pub struct RateLimiter {
-    per_user: u32,
-    per_ip: u32,
-    refill: Duration,
-    buckets: Mutex<HashMap<String, (f64, Instant)>>,
-}
-
-impl RateLimiter {
-    /// A limiter with these bursts, regaining one attempt per `refill`.
-    pub fn new(per_user: u32, per_ip: u32, refill: Duration) -> Self {
-        Self {
-            per_user,
-            per_ip,
-            refill,
-            buckets: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn take(&self, key: String, burst: u32) -> Result<(), u64> {
-        let Ok(mut buckets) = self.buckets.lock() else {
-            return Ok(());
-        };
-        let now = Instant::now();
-        let refill = self.refill.as_secs_f64().max(0.001);
-        if buckets.len() > 100_000 {
-            // Forget full buckets; keeps memory bounded under a spray of names.
-            buckets.retain(|_, (tokens, at)| {
-                *tokens + now.duration_since(*at).as_secs_f64() / refill < burst as f64
-            });
-        }
-        let (tokens, at) = buckets.entry(key).or_insert((burst as f64, now));
-        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() / refill).min(burst as f64);
-        *at = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(((1.0 - *tokens) * refill).ceil() as u64)
-        }
-    }
-
-    /// Counts one attempt for this IP (and user name, when given); `429` when over the limit.
-    pub fn check(&self, ip: Option<IpAddr>, user: Option<&str>) -> AppResult<()> {
-        if let Some(ip) = ip {
-            self.take(format!("ip:{ip}"), self.per_ip)
-                .map_err(AppError::RateLimited)?;
-        }
-        if let Some(user) = user {
-            self.take(format!("user:{user}"), self.per_user)
-                .map_err(AppError::RateLimited)?;
-        }
-        Ok(())
-    }
-}
-
 /// 32 random bytes kept in `DATA/server-secret` (mode 0600): keys the fake KDF parameters.
 pub struct ServerSecret([u8; 32]);
 
@@ -349,6 +289,17 @@ impl ServerSecret {
             key_arn: key_arn.to_owned(),
             ciphertext,
         }
+    }
+
+    /// The key of device tokens ([`crate::lockout`]): `HMAC(secret, label)`, so the server
+    /// secret itself is used for one purpose per label.
+    pub fn device_key(&self) -> [u8; 32] {
+        let mut key = [0u8; 32];
+        if let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.0) {
+            mac.update(b"zkwiki/v1/server/device-key");
+            key.copy_from_slice(&mac.finalize().into_bytes());
+        }
+        key
     }
 
     /// A dummy stored hash for unknown users, so a failed login costs the same either way.

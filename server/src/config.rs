@@ -4,14 +4,62 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::proxy::TrustedProxies;
+
 /// JSON bodies: 64 MiB.
 pub const DEFAULT_MAX_JSON_BODY: usize = 64 * 1024 * 1024;
 /// git request bodies: 16 MiB.
 pub const DEFAULT_MAX_GIT_BODY: usize = 16 * 1024 * 1024;
+/// Bodies of the routes that take no token (prelogin, register, login): 64 KiB. Their real
+/// bodies are a few KiB, so nobody without an account can make the server wait for a large body.
+pub const DEFAULT_MAX_PUBLIC_BODY: usize = 64 * 1024;
 /// Request bodies in flight at once (bytes reserved by large uploads): 256 MiB.
 pub const DEFAULT_MAX_BODY_MEMORY: u64 = 256 * 1024 * 1024;
 /// Session lifetime: 12 hours.
 pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
+/// A request's line and headers must arrive within this time (and an idle keep-alive connection
+/// is closed after it).
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// A request body that sends nothing for this long is cut off (`408 body_timeout`).
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(20);
+/// Open connections one client address may hold.
+pub const DEFAULT_MAX_CONNECTIONS_PER_CLIENT: usize = 128;
+/// The request line and headers together: 64 KiB (`431 headers_too_large` beyond).
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+/// At most this many header fields in one request (`431 headers_too_large` beyond).
+pub const MAX_HEADERS: usize = 100;
+
+/// Login attempt limits (token buckets in each process's memory; see `lockout.rs`). Every
+/// bucket regains one attempt per [`LoginLimits::refill`].
+#[derive(Clone, Debug)]
+pub struct LoginLimits {
+    /// Attempts for one user name from one client address.
+    pub per_pair: u32,
+    /// Attempts for one user name from devices that never logged in as that user (all addresses
+    /// together). A device cookie of that user is exempt.
+    pub per_user: u32,
+    /// Failed attempts from one client address (all names), devices without a cookie only.
+    pub per_ip: u32,
+    /// Attempts with one device cookie.
+    pub per_device: u32,
+    /// Registrations from one client address.
+    pub register_per_ip: u32,
+    /// Time to regain one attempt.
+    pub refill: Duration,
+}
+
+impl Default for LoginLimits {
+    fn default() -> Self {
+        Self {
+            per_pair: 10,
+            per_user: 20,
+            per_ip: 100,
+            per_device: 10,
+            register_per_ip: 60,
+            refill: Duration::from_secs(6),
+        }
+    }
+}
 
 /// Everything the server needs to know at start.
 #[derive(Clone, Debug)]
@@ -24,8 +72,12 @@ pub struct Config {
     pub max_json_body: usize,
     /// Largest git request body (bytes).
     pub max_git_body: usize,
+    /// Largest body of a route that takes no token (bytes).
+    pub max_public_body: usize,
     /// Budget for large request bodies in flight at once (bytes); see `budget.rs`.
     pub max_body_memory: u64,
+    /// How much of that budget one client address may hold (bytes).
+    pub max_body_memory_per_client: u64,
     /// How long a large upload waits for room in that budget before `503 busy`.
     pub body_wait: Duration,
     /// Lifetime of a session token.
@@ -33,13 +85,18 @@ pub struct Config {
     /// Make every accepted commit durable (syncfs) before answering. Only benchmarks that want to
     /// see the cost of the software alone turn this off.
     pub fsync: bool,
-    /// Login attempts allowed per user name before rate limiting (burst), refilled one per
-    /// `login_refill`.
-    pub login_burst_per_user: u32,
-    /// Login/registration attempts allowed per client IP (burst).
-    pub login_burst_per_ip: u32,
-    /// Time to regain one attempt.
-    pub login_refill: Duration,
+    /// Login and registration limits.
+    pub login: LoginLimits,
+    /// Time for a request's line and headers (also the keep-alive idle timeout).
+    pub header_timeout: Duration,
+    /// Longest silence inside a request body.
+    pub body_timeout: Duration,
+    /// Open connections in all (`None`: derived from the descriptor limit at start).
+    pub max_connections: Option<usize>,
+    /// Open connections per client address (a trusted proxy is exempt).
+    pub max_connections_per_client: usize,
+    /// Peers whose `Forwarded` / `X-Forwarded-For` headers name the client (empty: none).
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Config {
@@ -50,13 +107,18 @@ impl Config {
             web_dir: None,
             max_json_body: DEFAULT_MAX_JSON_BODY,
             max_git_body: DEFAULT_MAX_GIT_BODY,
+            max_public_body: DEFAULT_MAX_PUBLIC_BODY,
             max_body_memory: DEFAULT_MAX_BODY_MEMORY,
+            max_body_memory_per_client: DEFAULT_MAX_BODY_MEMORY / 4,
             body_wait: Duration::from_secs(5),
             session_ttl: DEFAULT_SESSION_TTL,
             fsync: true,
-            login_burst_per_user: 10,
-            login_burst_per_ip: 60,
-            login_refill: Duration::from_secs(6),
+            login: LoginLimits::default(),
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
+            max_connections: None,
+            max_connections_per_client: DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 

@@ -90,6 +90,16 @@ CREATE TABLE IF NOT EXISTS members (
 CREATE INDEX IF NOT EXISTS members_key ON members (ed25519);
 ";
 
+/// The schema this build writes (`PRAGMA user_version`). Each step of the migrations list moves a
+/// database one version up; a database from a newer build is refused (restore a backup made
+/// before the upgrade to go back).
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// `MIGRATIONS[i]` takes a database from version `i` to `i + 1`, inside the start-up transaction.
+/// Version 0 is a new file (or one from before versioning, whose tables `CREATE ... IF NOT
+/// EXISTS` leaves as they are).
+const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [SCHEMA];
+
 /// A small pool of connections to one database file.
 pub struct Db {
     path: std::path::PathBuf,
@@ -196,16 +206,45 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
 }
 
 impl Db {
-    /// Opens (creating) the database and its schema.
+    /// Opens (creating) the database and brings its schema up to [`SCHEMA_VERSION`].
     pub fn open(path: &Path) -> AppResult<Self> {
         let db = Self {
             path: path.to_owned(),
             idle: Mutex::new(Vec::new()),
         };
-        // One transaction: a fresh database costs one flush, not one per statement.
-        db.conn()?
-            .execute_batch(&format!("BEGIN IMMEDIATE; {SCHEMA} COMMIT;"))?;
+        db.migrate()?;
         Ok(db)
+    }
+
+    /// Runs the migrations a database needs, in one transaction (a fresh database costs one
+    /// flush, not one per statement; a failed upgrade changes nothing).
+    fn migrate(&self) -> AppResult<()> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let found: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if found > SCHEMA_VERSION {
+            return Err(AppError::internal(format_args!(
+                "the database has schema version {found}, newer than this zkwiki-server knows \
+                 ({SCHEMA_VERSION}): run the newer server, or restore a backup made before the \
+                 upgrade"
+            )));
+        }
+        let from = usize::try_from(found.max(0)).unwrap_or(0);
+        for (i, step) in MIGRATIONS.iter().enumerate().skip(from) {
+            tx.execute_batch(step)?;
+            tracing::info!(from = i, to = i + 1, "database schema migrated");
+        }
+        if found != SCHEMA_VERSION {
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The schema version of the database file at `path` (for backups and restores).
+    pub fn schema_version_of(path: &Path) -> rusqlite::Result<i64> {
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        conn.query_row("PRAGMA user_version", [], |r| r.get(0))
     }
 
     fn connect(&self) -> AppResult<Connection> {
@@ -468,6 +507,15 @@ impl Db {
             params![wiki, id],
         )?;
         Ok(n > 0)
+    }
+
+    /// Whether the membership index lists `ed25519` in `wiki`: one primary-key lookup, the same
+    /// work whether the wiki exists or not.
+    pub fn is_indexed_member(&self, wiki: &str, ed25519: &[u8; 32]) -> AppResult<bool> {
+        let conn = self.conn()?;
+        let mut stmt =
+            conn.prepare_cached("SELECT 1 FROM members WHERE wiki = ?1 AND ed25519 = ?2")?;
+        Ok(stmt.exists(params![wiki, &ed25519[..]])?)
     }
 
     /// Replaces the membership index of a wiki.

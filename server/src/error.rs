@@ -5,6 +5,8 @@
 //! - Server faults ([`AppError::Internal`]) are logged with their detail and answered with a
 //!   generic message, so nothing about the disk, the database or a path leaks to a client.
 //! - A `409 conflict` on a commit also carries the current head, so the writer can rebase at once.
+//! - Every error body also names the request (`"request_id"`, as in the server's log lines and
+//!   the `X-Request-Id` header), so a user's report can be matched with the log.
 //! - Messages never contain a token, an auth secret or any other secret: they are built from
 //!   static text and public identifiers only.
 
@@ -57,6 +59,12 @@ pub enum AppError {
     /// Too many large uploads in flight; retry after this many seconds.
     #[error("the server is busy receiving other large uploads; retry in {0} s")]
     Busy(u64),
+    /// The request body stopped arriving (nothing for the body timeout).
+    #[error("the request body stopped arriving; send it without long pauses")]
+    BodyTimeout,
+    /// The server cannot serve requests now (`/readyz`): the reason.
+    #[error("not ready: {0}")]
+    NotReady(String),
     /// Route exists but not for this method.
     #[error("method not allowed on this path")]
     MethodNotAllowed,
@@ -89,7 +97,8 @@ impl AppError {
             Self::Conflict(_) | Self::ConflictCode { .. } => StatusCode::CONFLICT,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-            Self::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Busy(_) | Self::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -109,6 +118,8 @@ impl AppError {
             Self::TooLarge { .. } => "too_large",
             Self::RateLimited(_) => "rate_limited",
             Self::Busy(_) => "busy",
+            Self::BodyTimeout => "body_timeout",
+            Self::NotReady(_) => "not_ready",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Internal(_) => "internal",
         }
@@ -162,10 +173,21 @@ impl IntoResponse for AppError {
             other => other.to_string(),
         };
         let mut body = json!({"error": {"code": self.code(), "message": message}});
+        if let (Some(id), Some(err)) = (
+            crate::observe::current_request_id(),
+            body.get_mut("error").and_then(Value::as_object_mut),
+        ) {
+            err.insert("request_id".to_owned(), Value::String(id));
+        }
         if let (Self::Conflict(Some(head)), Some(obj)) = (&self, body.as_object_mut()) {
             obj.insert("head".to_owned(), head.clone());
         }
         let mut resp = (status, Json(body)).into_response();
+        if matches!(self, Self::BodyTimeout) {
+            // The rest of the body may still be on its way: do not read it as the next request.
+            resp.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         if let Self::RateLimited(secs) | Self::Busy(secs) = self
             && let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string())
         {

@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 
 use crate::auth::PresentedToken;
 use crate::error::AppError;
+use crate::observe::ClientAddr;
 
 /// A JSON body, limited by the router's `DefaultBodyLimit`.
 pub struct JsonBody<T>(pub T);
@@ -23,16 +24,24 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             .extensions()
             .get::<BodyLimit>()
             .map_or(crate::config::DEFAULT_MAX_JSON_BODY, |l| l.0);
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                AppError::TooLarge { limit }
-            } else {
-                AppError::bad(format!("could not read the request body: {e}"))
-            }
-        })?;
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| body_error(&e, limit))?;
         serde_json::from_slice(&bytes)
             .map(JsonBody)
             .map_err(|e| AppError::bad(format!("malformed JSON body: {e}")))
+    }
+}
+
+/// The error for a body that could not be read: over the limit (`413`), stopped arriving
+/// (`408`), or broken off (`400`).
+pub fn body_error(e: &axum::extract::rejection::BytesRejection, limit: usize) -> AppError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        AppError::TooLarge { limit }
+    } else if crate::net::body::is_body_timeout(e) {
+        AppError::BodyTimeout
+    } else {
+        AppError::bad(format!("could not read the request body: {e}"))
     }
 }
 
@@ -79,18 +88,19 @@ impl<S: Send + Sync> FromRequestParts<S> for Token {
     }
 }
 
-/// The client's IP address (the TCP peer), when known.
+/// The client's IP address (the TCP peer, or the client a trusted proxy names), when known.
 pub struct ClientIp(pub Option<IpAddr>);
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, AppError> {
-        Ok(ClientIp(
+        let resolved = parts.extensions.get::<ClientAddr>().map(|c| c.0);
+        Ok(ClientIp(resolved.or_else(|| {
             parts
                 .extensions
                 .get::<ConnectInfo<SocketAddr>>()
-                .map(|ConnectInfo(addr)| addr.ip()),
-        ))
+                .map(|ConnectInfo(addr)| addr.ip().to_canonical())
+        })))
     }
 }

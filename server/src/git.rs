@@ -1,9 +1,12 @@
 //! Read-only git over smart HTTP: `git http-backend` as a CGI behind the server's own auth.
 //!
 //! Only `GET /git/<wiki>.git/info/refs?service=git-upload-pack` and
-//! `POST /git/<wiki>.git/git-upload-pack` reach git. Any receive-pack (push) is refused here with
-//! `403` before git runs (http-backend would accept an authenticated push), and every repository
-//! also has `http.receivepack = false`. Dumb-HTTP paths (`HEAD`, `objects/…`) answer `404`, so no
+//! `POST /git/<wiki>.git/git-upload-pack` reach git. Any receive-pack (push) is refused here
+//! before git runs (http-backend would accept an authenticated push), and every repository also
+//! has `http.receivepack = false`. The refusal of `git push`'s first request (the ref
+//! advertisement) is written in git's own protocol, an `ERR` packet, so `git push` prints the
+//! reason (`fatal: remote error: pushes are refused: …`) instead of a bare HTTP status; it is the
+//! same for every path, token or none, so it tells nothing about which wikis exist. Dumb-HTTP paths (`HEAD`, `objects/…`) answer `404`, so no
 //! file of a repository is ever served directly. A missing or bad token gets `401` with
 //! `WWW-Authenticate: Basic`, so git asks its credential helper; the token is the password.
 
@@ -15,6 +18,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header}
 use axum::response::{IntoResponse, Response};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio_util::io::ReaderStream;
+use tracing::Instrument;
 
 use crate::AppState;
 use crate::auth::{PresentedToken, Principal, authenticate};
@@ -24,7 +28,8 @@ use crate::routes::visible;
 const PUSH_REFUSED: &str = "pushes are refused: zkwiki changes go through the API (zkwiki put, \
                             edit or the web app), where every signed state is verified";
 
-fn refuse(err: AppError) -> Response {
+/// An error answer for a git client (a missing or bad token also gets a Basic challenge).
+pub(crate) fn refuse(err: AppError) -> Response {
     let unauthorized = matches!(err, AppError::Unauthorized(_));
     let mut resp = err.into_response();
     if unauthorized {
@@ -56,6 +61,9 @@ async fn serve(st: AppState, req: Request) -> Result<Response, AppError> {
         .split('&')
         .find_map(|kv| kv.strip_prefix("service="))
         .unwrap_or("");
+    if method == Method::GET && rest == "info/refs" && service_query == "git-receive-pack" {
+        return Ok(push_refused());
+    }
     if rest == "git-receive-pack" || service_query == "git-receive-pack" {
         return Err(AppError::Forbidden(PUSH_REFUSED.into()));
     }
@@ -90,13 +98,9 @@ async fn serve(st: AppState, req: Request) -> Result<Response, AppError> {
         .map(|c| c.0.ip().to_string())
         .unwrap_or_default();
     let limit = st.cfg.max_git_body;
-    let body = Bytes::from_request(req, &()).await.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            AppError::TooLarge { limit }
-        } else {
-            AppError::bad(format!("could not read the request body: {e}"))
-        }
-    })?;
+    let body = Bytes::from_request(req, &())
+        .await
+        .map_err(|e| crate::extract::body_error(&e, limit))?;
     if body.len() > limit {
         return Err(AppError::TooLarge { limit });
     }
@@ -111,6 +115,29 @@ async fn serve(st: AppState, req: Request) -> Result<Response, AppError> {
         body,
     )
     .await
+}
+
+/// One pkt-line: four hex digits of length (including themselves), then the payload.
+fn pkt_line(payload: &str) -> String {
+    format!("{:04x}{payload}", payload.len() + 4)
+}
+
+/// The answer to `GET …/info/refs?service=git-receive-pack`: a smart-HTTP advertisement that is
+/// only an `ERR` packet, which git shows its user as `remote error: <message>`.
+fn push_refused() -> Response {
+    let body = format!(
+        "{}0000{}",
+        pkt_line("# service=git-receive-pack\n"),
+        pkt_line(&format!("ERR {PUSH_REFUSED}"))
+    );
+    let mut resp = Response::new(Body::from(body));
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-git-receive-pack-advertisement"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    resp
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &HeaderName) -> &'a str {
@@ -172,13 +199,17 @@ async fn run_backend(
         let _ = stdin.write_all(&body).await;
         let _ = stdin.shutdown().await;
     });
-    tokio::spawn(async move {
-        let mut lines = BufReader::new(stderr).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            tracing::warn!(target: "git-http-backend", "{line}");
+    // In the request's span, so git's own complaints carry the request id too.
+    tokio::spawn(
+        async move {
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                tracing::warn!(target: "git-http-backend", "{line}");
+            }
+            let _ = child.wait().await;
         }
-        let _ = child.wait().await;
-    });
+        .instrument(tracing::Span::current()),
+    );
 
     let mut reader = BufReader::new(stdout);
     let mut status = StatusCode::OK;

@@ -29,8 +29,10 @@ pub fn files_for(db: &Db, keyring: &Keyring) -> AppResult<Vec<(String, Vec<u8>)>
             // name and the sealed identity's bound name must agree, so leave it out.
             continue;
         }
-        let sealed = |kind: &str| -> AppResult<Option<(Vec<u8>, Option<Vec<u8>>)>> {
-            Ok(db.protector(&user.name, kind)?.map(|p| (p.sealed, p.kdf)))
+        // A protector's sealed identity and, for a passphrase, its KDF parameters.
+        let sealed = |kind: &str| {
+            db.protector(&user.name, kind)
+                .map(|p| p.map(|p| (p.sealed, p.kdf)))
         };
         let file = MemberIdentity {
             zkwiki_member_identity: client::keyfile::MEMBER_IDENTITY_VERSION,

@@ -6,12 +6,16 @@
 //! envelope it accepts with `core-crypto` (a first line of defence: clients verify everything
 //! again) and never decrypts anything. `docs/api.md` is the contract.
 //!
-//! Modules: [`config`], [`error`] (the error policy), [`db`], [`auth`] (tokens, rate limits, the
-//! server secret), [`durable`] (locks and flush barriers), [`repo`] (git storage with
-//! compare-and-swap commits), the routes, [`git`] (read-only smart HTTP) and [`web`].
+//! Modules: [`config`], [`error`] (the error policy), [`db`], [`auth`] (tokens, the server
+//! secret), [`lockout`] (login throttling with device tokens), [`durable`] (locks and flush
+//! barriers), [`repo`] (git storage with compare-and-swap commits), the routes, [`git`]
+//! (read-only smart HTTP), [`web`], [`budget`] (memory for bodies in flight), [`proxy`] (the
+//! client behind a trusted proxy), [`observe`] (request ids, logs, JSON errors), [`metrics`],
+//! [`health`], [`backup`] and [`net`] (connections: timeouts, caps, draining).
 //! [`app`] builds the router; [`serve`] runs it on a listener until a shutdown signal.
 
 pub mod auth;
+pub mod backup;
 pub mod budget;
 pub mod config;
 pub mod db;
@@ -19,30 +23,38 @@ pub mod durable;
 pub mod error;
 pub mod extract;
 pub mod git;
+pub mod health;
 pub mod identities;
+pub mod lockout;
+pub mod metrics;
+pub mod net;
+pub mod observe;
+pub mod proxy;
 pub mod quarantine;
 pub mod repo;
 mod routes;
 pub mod web;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, StatusCode};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::middleware;
 use axum::routing::{any, delete, get, post, put};
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use crate::auth::{RateLimiter, ServerSecret};
-use crate::budget::BodyBudget;
+use crate::auth::ServerSecret;
+use crate::budget::{BodyBudget, RouteBodies, SMALL_BODY};
 use crate::config::Config;
 use crate::db::Db;
 use crate::error::{AppError, AppResult};
 use crate::extract::BodyLimit;
+use crate::lockout::{DeviceTokens, LoginLimiter};
+use crate::metrics::Metrics;
+use crate::net::conns::Tracker;
 use crate::repo::{Head, Store};
 
 /// Everything a request handler can reach.
@@ -53,10 +65,24 @@ pub struct Inner {
     pub db: Db,
     /// The wikis.
     pub store: Store,
-    /// Login rate limits.
-    pub limiter: RateLimiter,
+    /// Login and registration limits.
+    pub limiter: LoginLimiter,
+    /// Device tokens (exempt a known device from the per-name login limit).
+    pub devices: DeviceTokens,
     /// The server secret (fake KDF parameters).
     pub secret: ServerSecret,
+    /// Memory for large bodies in flight.
+    pub budget: BodyBudget,
+    /// Open connections.
+    pub conns: Arc<Tracker>,
+    /// Counters for `/metrics`.
+    pub metrics: Arc<Metrics>,
+    /// The membership index was reconciled with the repositories since start.
+    reconciled: AtomicBool,
+    /// Shutdown has begun.
+    draining: AtomicBool,
+    /// Process start (Unix seconds).
+    started_at: i64,
 }
 
 /// Shared state of the app (cheap to clone).
@@ -78,9 +104,19 @@ fn phase(name: &str, started: Instant) {
     );
 }
 
+/// The connection cap when none is configured: three quarters of the descriptor limit (the rest
+/// is for the database, repositories and git subprocesses), at least 64.
+pub fn default_max_connections() -> usize {
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .unwrap_or(1024);
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    (limit - limit / 4).max(64)
+}
+
 impl AppState {
     /// Opens the data directory (creating it), the database and the store; logs each phase's time.
-    pub fn open(cfg: Config) -> AppResult<Self> {
+    pub fn open(mut cfg: Config) -> AppResult<Self> {
         let t = Instant::now();
         if !cfg.data_dir.exists() {
             std::fs::create_dir_all(&cfg.data_dir)?;
@@ -99,31 +135,45 @@ impl AppState {
         let t = Instant::now();
         let store = Store::open(cfg.wikis_dir(), cfg.locks_dir(), cfg.fsync)?;
         phase("store", t);
-        let limiter = RateLimiter::new(
-            cfg.login_burst_per_user,
-            cfg.login_burst_per_ip,
-            cfg.login_refill,
-        );
+        // The no-token routes never reserve upload memory (see budget.rs).
+        cfg.max_public_body = cfg.max_public_body.min(SMALL_BODY as usize);
+        let max_connections = cfg.max_connections.unwrap_or_else(default_max_connections);
         Ok(Self(Arc::new(Inner {
+            limiter: LoginLimiter::new(cfg.login.clone()),
+            devices: DeviceTokens::new(secret.device_key()),
+            budget: BodyBudget::new(
+                cfg.max_body_memory,
+                cfg.max_body_memory_per_client,
+                cfg.body_wait,
+            ),
+            conns: Arc::new(Tracker::new(
+                max_connections,
+                cfg.max_connections_per_client,
+            )),
+            metrics: Arc::new(Metrics::default()),
+            reconciled: AtomicBool::new(false),
+            draining: AtomicBool::new(false),
+            started_at: db::now_unix(),
             cfg,
             db,
             store,
-            limiter,
             secret,
         })))
     }
 
-    /// Runs blocking work (database, git, flushes) off the async threads.
+    /// Runs blocking work (database, git, flushes) off the async threads, in the request's span.
     pub(crate) async fn blocking<R: Send + 'static>(
         &self,
         f: impl FnOnce(&Inner) -> AppResult<R> + Send + 'static,
     ) -> AppResult<R> {
         let inner = self.0.clone();
-        tokio::task::spawn_blocking(move || f(&inner)).await?
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || span.in_scope(|| f(&inner))).await?
     }
 
     /// Rebuilds the membership index from the repositories (after a crash it may lag) and clears
-    /// leftovers of interrupted deletions. Returns the number of wikis seen.
+    /// leftovers of interrupted deletions. Returns the number of wikis seen. Until it has run
+    /// once, access checks read the repositories instead of the index.
     pub fn reconcile(&self) -> AppResult<usize> {
         self.store.clean_trash();
         let ids = self.store.list_ids()?;
@@ -142,7 +192,13 @@ impl AppState {
                 self.db.delete_wiki(&wiki)?;
             }
         }
+        self.reconciled.store(true, Ordering::Release);
         Ok(ids.len())
+    }
+
+    /// Marks the start of shutdown (readiness answers 503 from now on).
+    pub fn begin_drain(&self) {
+        self.draining.store(true, Ordering::Release);
     }
 }
 
@@ -160,10 +216,27 @@ impl Inner {
             tracing::error!(wiki = %head.keyring.wiki, error = %e, "membership index not updated");
         }
     }
-}
 
-async fn healthz() -> impl IntoResponse {
-    axum::Json(serde_json::json!({"status": "ok"}))
+    /// Whether the membership index has been reconciled since start (and so may decide who
+    /// sees a wiki).
+    pub fn index_ready(&self) -> bool {
+        self.reconciled.load(Ordering::Acquire)
+    }
+
+    /// Whether shutdown has begun.
+    pub fn draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
+    }
+
+    /// Counts a request refused with `429`.
+    pub(crate) fn count_limited(&self) {
+        self.metrics.rate_limited.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Process start, Unix seconds.
+    pub fn started_at(&self) -> i64 {
+        self.started_at
+    }
 }
 
 async fn api_not_found() -> AppError {
@@ -174,21 +247,12 @@ async fn method_not_allowed() -> AppError {
     AppError::MethodNotAllowed
 }
 
-/// Logs each request (method, path without query, status, time) at debug level; headers (and
-/// so tokens) are never logged.
-async fn log_request(req: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = req.method().clone();
-    let path = req.uri().path().to_owned();
-    let resp = next.run(req).await;
-    let status = resp.status();
-    let ms = started.elapsed().as_secs_f64() * 1000.0;
-    if status.is_server_error() {
-        tracing::warn!(%method, %path, status = status.as_u16(), ms, "request");
-    } else {
-        tracing::debug!(%method, %path, status = status.as_u16(), ms, "request");
+fn bodies(state: &AppState, limit: usize, git: bool) -> RouteBodies {
+    RouteBodies {
+        state: state.clone(),
+        limit: limit as u64,
+        git,
     }
-    resp
 }
 
 /// The whole HTTP app.
@@ -196,11 +260,19 @@ pub fn app(state: AppState) -> Router {
     use routes::{accounts, tokens, wikis};
     let json_limit = state.cfg.max_json_body;
     let git_limit = state.cfg.max_git_body;
-    let budget = BodyBudget::new(state.cfg.max_body_memory, state.cfg.body_wait);
-    let api = Router::new()
+    let public_limit = state.cfg.max_public_body;
+    // The routes that take no token: small bodies only.
+    let public = Router::new()
         .route("/prelogin", post(accounts::prelogin))
         .route("/register", post(accounts::register))
         .route("/login", post(accounts::login))
+        .layer(DefaultBodyLimit::max(public_limit))
+        .layer(axum::Extension(BodyLimit(public_limit)))
+        .layer(middleware::from_fn_with_state(
+            bodies(&state, public_limit, false),
+            budget::hold,
+        ));
+    let api = Router::new()
         .route("/logout", post(accounts::logout))
         .route(
             "/account/protectors/{protector}",
@@ -222,54 +294,91 @@ pub fn app(state: AppState) -> Router {
             post(tokens::create).get(tokens::list),
         )
         .route("/wikis/{wiki}/tokens/{id}", delete(tokens::revoke))
-        .fallback(api_not_found)
-        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(json_limit))
         .layer(axum::Extension(BodyLimit(json_limit)))
         .layer(middleware::from_fn_with_state(
-            (budget.clone(), json_limit as u64),
+            bodies(&state, json_limit, false),
             budget::hold,
-        ));
+        ))
+        .merge(public)
+        .fallback(api_not_found)
+        .method_not_allowed_fallback(method_not_allowed);
     let git = Router::new()
         .route("/git/{*rest}", any(git::handle))
         .layer(DefaultBodyLimit::max(git_limit))
         .layer(middleware::from_fn_with_state(
-            (budget, git_limit as u64),
+            bodies(&state, git_limit, true),
             budget::hold,
         ));
     let mut router = Router::new()
-        .route("/healthz", get(healthz))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics_local))
         .nest("/api/v1", api)
         .merge(git)
         .merge(web::router(state.cfg.web_dir.clone()))
-        .with_state(state);
+        .with_state(state.clone());
     for (name, value) in web::SECURITY_HEADERS {
         router = router.layer(SetResponseHeaderLayer::if_not_present(
             name,
             HeaderValue::from_static(value),
         ));
     }
-    router.layer(middleware::from_fn(log_request))
+    router.layer(middleware::from_fn_with_state(state, observe::observe))
 }
 
-/// Serves `app` on `listener` until `shutdown` completes, then finishes in-flight requests.
+/// The operator's port (`--metrics-listen`): `/metrics`, `/healthz` and `/readyz` only, with no
+/// restriction on who asks (bind it to a private address).
+pub fn ops_app(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .with_state(state.clone())
+        .layer(middleware::from_fn_with_state(state, observe::observe))
+}
+
+/// Serves the app on `listener` until `shutdown` completes, then finishes requests in flight
+/// (see [`net`]). Reconciles the membership index in the background first.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        app(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    let bg = state.clone();
+    tokio::task::spawn_blocking(move || {
+        let t = Instant::now();
+        match bg.reconcile() {
+            Ok(n) => tracing::info!(
+                wikis = n,
+                ms = format_args!("{:.2}", t.elapsed().as_secs_f64() * 1000.0),
+                "membership index reconciled"
+            ),
+            Err(e) => tracing::error!(error = %e, "reconciling the membership index failed"),
+        }
+    });
+    net::serve(listener, state, shutdown).await
 }
 
 /// A status for tests and tools: whether a status code is one the API documents.
 pub fn documented_status(status: StatusCode) -> bool {
     matches!(
         status.as_u16(),
-        200 | 201 | 204 | 304 | 400 | 401 | 403 | 404 | 405 | 409 | 413 | 429 | 500
+        200 | 201
+            | 204
+            | 304
+            | 400
+            | 401
+            | 403
+            | 404
+            | 405
+            | 408
+            | 409
+            | 413
+            | 414
+            | 429
+            | 431
+            | 500
+            | 503
     )
 }

@@ -1,44 +1,112 @@
-//! `zkwiki-server`: flags and environment → [`server::config::Config`], logs, the listener, and
-//! graceful shutdown on SIGINT/SIGTERM. All logic lives in the `server` library.
+//! `zkwiki-server`: flags and environment → [`server::config::Config`], logs, the listeners, and
+//! graceful shutdown on SIGINT/SIGTERM; `backup` and `restore` of a data directory. All logic
+//! lives in the `server` library.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{Parser, Subcommand, ValueEnum};
 use server::config::{
-    Config, DEFAULT_MAX_BODY_MEMORY, DEFAULT_MAX_GIT_BODY, DEFAULT_MAX_JSON_BODY,
+    Config, DEFAULT_MAX_BODY_MEMORY, DEFAULT_MAX_CONNECTIONS_PER_CLIENT, DEFAULT_MAX_GIT_BODY,
+    DEFAULT_MAX_JSON_BODY,
 };
+use server::proxy::TrustedProxies;
 
 /// Stores and serves zkwiki wikis as ciphertext in git.
 #[derive(Parser, Debug)]
 #[command(name = "zkwiki-server", version)]
 struct Args {
-    /// Address to listen on (port 0 picks a free port; the real one is printed).
-    #[arg(long, env = "ZKWIKI_LISTEN", default_value = "127.0.0.1:8080")]
-    listen: String,
+    /// What to do (default: serve).
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Data directory: wikis (bare git repositories), database, server secret.
-    #[arg(long, env = "ZKWIKI_DATA_DIR", default_value = "./data")]
+    #[arg(
+        long,
+        env = "ZKWIKI_SERVER_DATA_DIR",
+        default_value = "./data",
+        global = true
+    )]
     data_dir: PathBuf,
+    /// Log format on stderr.
+    #[arg(long, env = "ZKWIKI_SERVER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve (the default).
+    Serve,
+    /// Copy the data directory consistently into DIR (a new directory), while the server runs.
+    Backup {
+        /// Where the backup goes; must not exist, or be empty.
+        dir: PathBuf,
+    },
+    /// Check the backup in DIR and restore it into the data directory (a new, empty one).
+    Restore {
+        /// The backup to restore.
+        dir: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line (with the request span's fields, such as the request id).
+    Json,
+}
+
+#[derive(clap::Args, Debug)]
+struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port; the real one is printed).
+    #[arg(long, env = "ZKWIKI_SERVER_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// A second, private address serving only /metrics, /healthz and /readyz (for Prometheus
+    /// on another host; on the main address /metrics answers loopback peers only).
+    #[arg(long, env = "ZKWIKI_SERVER_METRICS_LISTEN")]
+    metrics_listen: Option<String>,
     /// The built web app to serve (when absent, `/` says how to build it).
-    #[arg(long, env = "ZKWIKI_WEB_DIR")]
+    #[arg(long, env = "ZKWIKI_SERVER_WEB_DIR")]
     web_dir: Option<PathBuf>,
     /// Largest JSON request body, in bytes.
-    #[arg(long, env = "ZKWIKI_MAX_JSON_BODY", default_value_t = DEFAULT_MAX_JSON_BODY)]
+    #[arg(long, env = "ZKWIKI_SERVER_MAX_JSON_BODY", default_value_t = DEFAULT_MAX_JSON_BODY)]
     max_json_body: usize,
     /// Largest git request body, in bytes.
-    #[arg(long, env = "ZKWIKI_MAX_GIT_BODY", default_value_t = DEFAULT_MAX_GIT_BODY)]
+    #[arg(long, env = "ZKWIKI_SERVER_MAX_GIT_BODY", default_value_t = DEFAULT_MAX_GIT_BODY)]
     max_git_body: usize,
     /// Memory for large request bodies in flight at once, in bytes; more waits, then gets 503.
-    #[arg(long, env = "ZKWIKI_MAX_BODY_MEMORY", default_value_t = DEFAULT_MAX_BODY_MEMORY)]
+    #[arg(long, env = "ZKWIKI_SERVER_MAX_BODY_MEMORY", default_value_t = DEFAULT_MAX_BODY_MEMORY)]
     max_body_memory: u64,
+    /// The part of that memory one client address may hold (default: a quarter of it).
+    #[arg(long, env = "ZKWIKI_SERVER_MAX_BODY_MEMORY_PER_CLIENT")]
+    max_body_memory_per_client: Option<u64>,
     /// Session lifetime, in seconds.
-    #[arg(long, env = "ZKWIKI_SESSION_TTL", default_value_t = 12 * 3600)]
+    #[arg(long, env = "ZKWIKI_SERVER_SESSION_TTL", default_value_t = 12 * 3600)]
     session_ttl: u64,
+    /// Seconds a client has to send a request's line and headers (also how long an idle
+    /// keep-alive connection stays open).
+    #[arg(long, env = "ZKWIKI_SERVER_HEADER_TIMEOUT", default_value_t = 10.0)]
+    header_timeout: f64,
+    /// Seconds a request body may send nothing before it is cut off (408).
+    #[arg(long, env = "ZKWIKI_SERVER_BODY_TIMEOUT", default_value_t = 20.0)]
+    body_timeout: f64,
+    /// Connections open at once (default: three quarters of the descriptor limit).
+    #[arg(long, env = "ZKWIKI_SERVER_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
+    /// Connections open at once from one client address (trusted proxies are exempt).
+    #[arg(long, env = "ZKWIKI_SERVER_MAX_CONNECTIONS_PER_CLIENT", default_value_t = DEFAULT_MAX_CONNECTIONS_PER_CLIENT)]
+    max_connections_per_client: usize,
+    /// Reverse proxies whose Forwarded / X-Forwarded-For headers name the client: a
+    /// comma-separated list of addresses or CIDR blocks (e.g. 127.0.0.1,::1). Empty: none.
+    #[arg(long, env = "ZKWIKI_SERVER_TRUSTED_PROXY", default_value = "")]
+    trusted_proxy: TrustedProxies,
     /// Do not flush commits to disk before answering (benchmarks only: a power cut can lose
     /// acknowledged writes).
-    #[arg(long, env = "ZKWIKI_UNSAFE_NO_FSYNC")]
+    #[arg(long, env = "ZKWIKI_SERVER_UNSAFE_NO_FSYNC")]
     unsafe_no_fsync: bool,
 }
 
@@ -64,26 +132,105 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: finishing requests in flight");
 }
 
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
+}
+
+/// Raises the soft descriptor limit to the hard one (the connection cap follows it).
+fn raise_descriptor_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        let raised = rustix::process::Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        };
+        match setrlimit(Resource::Nofile, raised) {
+            Ok(()) => tracing::debug!(limit = ?limit.maximum, "descriptor limit raised"),
+            Err(e) => tracing::warn!(error = %e, "could not raise the descriptor limit"),
+        }
+    }
+}
+
+fn seconds(what: &str, s: f64) -> anyhow::Result<Duration> {
+    Duration::try_from_secs_f64(s).with_context(|| format!("--{what} must be a positive number"))
+}
+
+fn config(args: &Args) -> anyhow::Result<Config> {
+    let a = &args.serve;
+    let mut cfg = Config::new(&args.data_dir);
+    cfg.web_dir = a.web_dir.clone();
+    cfg.max_json_body = a.max_json_body;
+    cfg.max_git_body = a.max_git_body;
+    cfg.max_body_memory = a.max_body_memory;
+    cfg.max_body_memory_per_client = a
+        .max_body_memory_per_client
+        .unwrap_or(a.max_body_memory / 4);
+    cfg.session_ttl = Duration::from_secs(a.session_ttl);
+    cfg.header_timeout = seconds("header-timeout", a.header_timeout)?;
+    cfg.body_timeout = seconds("body-timeout", a.body_timeout)?;
+    cfg.max_connections = a.max_connections;
+    cfg.max_connections_per_client = a.max_connections_per_client;
+    cfg.trusted_proxies = a.trusted_proxy.clone();
+    cfg.fsync = !a.unsafe_no_fsync;
+    Ok(cfg)
+}
+
 fn main() -> anyhow::Result<()> {
     let started = Instant::now();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
     let args = Args::parse();
-    let mut cfg = Config::new(&args.data_dir);
-    cfg.web_dir = args.web_dir.clone();
-    cfg.max_json_body = args.max_json_body;
-    cfg.max_git_body = args.max_git_body;
-    cfg.max_body_memory = args.max_body_memory;
-    cfg.session_ttl = Duration::from_secs(args.session_ttl);
-    cfg.fsync = !args.unsafe_no_fsync;
+    init_logs(args.log_format);
+    match &args.command {
+        Some(Command::Backup { dir }) => {
+            let t = Instant::now();
+            let m = server::backup::backup(&args.data_dir, dir)
+                .with_context(|| format!("backing up {}", args.data_dir.display()))?;
+            let mut out = std::io::stdout().lock();
+            writeln!(
+                out,
+                "backed up {} wiki(s) and the database (schema {}) to {} in {:.1} s",
+                m.wikis.len(),
+                m.schema_version,
+                dir.display(),
+                t.elapsed().as_secs_f64()
+            )?;
+            return Ok(());
+        }
+        Some(Command::Restore { dir }) => {
+            let m = server::backup::restore(dir, &args.data_dir)
+                .with_context(|| format!("restoring {}", dir.display()))?;
+            let mut out = std::io::stdout().lock();
+            writeln!(
+                out,
+                "restored {} wiki(s) and the database from {} into {}",
+                m.wikis.len(),
+                dir.display(),
+                args.data_dir.display()
+            )?;
+            return Ok(());
+        }
+        Some(Command::Serve) | None => {}
+    }
+    raise_descriptor_limit();
+    let cfg = config(&args)?;
     if !cfg.fsync {
         tracing::warn!("--unsafe-no-fsync: acknowledged writes may be lost on a power cut");
+    }
+    if cfg.trusted_proxies.enabled() {
+        tracing::info!(proxies = ?cfg.trusted_proxies, "client addresses are taken from forwarding headers of trusted proxies");
     }
     tracing::info!(
         phase = "arguments",
@@ -95,14 +242,28 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
+    let a = args.serve;
+    let data_dir = args.data_dir;
     runtime.block_on(async move {
         let state = server::AppState::open(cfg)
-            .map_err(|e| anyhow::anyhow!("opening {}: {e}", args.data_dir.display()))?;
+            .map_err(|e| anyhow::anyhow!("opening {}: {e}", data_dir.display()))?;
         let t = Instant::now();
-        let listener = tokio::net::TcpListener::bind(&args.listen)
+        let listener = tokio::net::TcpListener::bind(&a.listen)
             .await
-            .with_context(|| format!("cannot listen on {}", args.listen))?;
+            .with_context(|| format!("cannot listen on {}", a.listen))?;
         let addr = listener.local_addr()?;
+        if let Some(ops) = &a.metrics_listen {
+            let ops_listener = tokio::net::TcpListener::bind(ops)
+                .await
+                .with_context(|| format!("cannot listen on {ops}"))?;
+            tracing::info!(addr = %ops_listener.local_addr()?, "metrics listening");
+            let app = server::ops_app(state.clone());
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(ops_listener, app).await {
+                    tracing::error!(error = %e, "the metrics listener stopped");
+                }
+            });
+        }
         tracing::info!(
             phase = "bind",
             ms = format_args!("{:.2}", t.elapsed().as_secs_f64() * 1000.0),
@@ -116,20 +277,9 @@ fn main() -> anyhow::Result<()> {
         tracing::info!(
             total_ms = format_args!("{:.2}", started.elapsed().as_secs_f64() * 1000.0),
             %addr,
+            max_connections = state.conns.max(),
             "ready"
         );
-        let bg = state.clone();
-        tokio::task::spawn_blocking(move || {
-            let t = Instant::now();
-            match bg.reconcile() {
-                Ok(n) => tracing::info!(
-                    wikis = n,
-                    ms = format_args!("{:.2}", t.elapsed().as_secs_f64() * 1000.0),
-                    "membership index reconciled"
-                ),
-                Err(e) => tracing::error!(error = %e, "reconciling the membership index failed"),
-            }
-        });
         server::serve(listener, state, shutdown_signal())
             .await
             .context("serving")?;

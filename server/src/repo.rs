@@ -431,6 +431,41 @@ impl Store {
         Ok(())
     }
 
+    /// The bare repository of a wiki.
+    pub fn repo_path(&self, id: &WikiId) -> PathBuf {
+        self.repo_dir(id)
+    }
+
+    /// The newest commit of a wiki that is complete on disk, read under the wiki's lock so no
+    /// commit is half-way (a writer holds the lock until its commit is durable): the ref's commit,
+    /// or, if a crash left the ref ahead of its objects, the newest complete commit the journal
+    /// names (where the next start-up's repair will move the ref). Changes nothing; for backups,
+    /// possibly from another process than the server's.
+    pub fn committed_head(&self, id: WikiId) -> AppResult<Oid> {
+        let dir = self.repo_dir(&id);
+        if !dir.is_dir() {
+            return Err(AppError::NotFound(NOT_FOUND));
+        }
+        let _lock = WikiLock::acquire(&self.locks_dir.join(format!("{id}.lock")))?;
+        let repo = Repository::open_bare(&dir).map_err(|e| {
+            if e.code() == git2::ErrorCode::NotFound {
+                AppError::NotFound(NOT_FOUND)
+            } else {
+                e.into()
+            }
+        })?;
+        let mut candidates: Vec<Oid> = repo.refname_to_id(MAIN).ok().into_iter().collect();
+        candidates.extend(journal_candidates(&dir));
+        for c in candidates {
+            if commit_complete(&repo, c)? {
+                return Ok(c);
+            }
+        }
+        Err(AppError::internal(format_args!(
+            "wiki {id}: no complete commit in the ref or the journal"
+        )))
+    }
+
     /// Removes leftovers of interrupted deletions, and of creations interrupted over an hour ago
     /// (a younger one may belong to another server process at work) (start-up).
     pub fn clean_trash(&self) {

@@ -127,11 +127,13 @@ fn clone_fetch_layout_and_refused_push() {
     );
     let out = git_out(&dir, &["push", "origin", "HEAD:main"]);
     assert!(!out.status.success());
+    // The refusal is in git's own protocol (an ERR packet), so git shows the reason.
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("403") || err.contains("pushes are refused"),
+        err.contains("remote error: pushes are refused: zkwiki changes go through the API"),
         "{err}"
     );
+    assert!(!err.contains("403"), "{err}");
     let out = git_out(&dir, &["push", "origin", "HEAD:refs/heads/other"]);
     assert!(!out.status.success());
     assert_eq!(git_log(&s.repo_dir(&w)), before);
@@ -155,6 +157,28 @@ fn clone_fetch_layout_and_refused_push() {
             .unwrap()
             .contains("pushes are refused")
     );
+    // The advertisement answers the same for any path and without a token (nothing to learn).
+    for path in [
+        format!("/git/{w}.git/info/refs?service=git-receive-pack"),
+        format!(
+            "/git/{}.git/info/refs?service=git-receive-pack",
+            "0".repeat(32)
+        ),
+    ] {
+        let r = c.raw("GET", &path, &[], None);
+        r.expect(200, "");
+        assert_eq!(
+            r.header("content-type"),
+            Some("application/x-git-receive-pack-advertisement")
+        );
+        let body = String::from_utf8(r.body.clone()).unwrap();
+        assert!(
+            body.starts_with("001f# service=git-receive-pack\n0000")
+                && body[35..]
+                    .starts_with(&format!("{:04x}ERR pushes are refused", body.len() - 35)),
+            "{body:?}"
+        );
+    }
 
     // No token, a bad token, or someone else's wiki: no clone.
     let host = c.base.strip_prefix("http://").unwrap();

@@ -437,17 +437,27 @@ fn configuration_from_the_environment() {
     let web = dir.path().join("web");
     std::fs::create_dir_all(&web).unwrap();
     std::fs::write(web.join("index.html"), "<title>from env</title>").unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_zkwiki-server"))
-        .env("ZKWIKI_LISTEN", "127.0.0.1:0")
-        .env("ZKWIKI_DATA_DIR", &data)
-        .env("ZKWIKI_WEB_DIR", &web)
-        .env("ZKWIKI_MAX_JSON_BODY", "1024")
+        .env("ZKWIKI_SERVER_LISTEN", "127.0.0.1:0")
+        .env("ZKWIKI_SERVER_DATA_DIR", &data)
+        .env("ZKWIKI_SERVER_WEB_DIR", &web)
+        .env("ZKWIKI_SERVER_MAX_JSON_BODY", "1024")
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let _child = Kill(child);
     let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
+    std::io::BufReader::new(stdout)
         .read_line(&mut line)
         .unwrap();
     let base = line
@@ -461,24 +471,28 @@ fn configuration_from_the_environment() {
     );
     let c = Client::new(&base);
     assert!(String::from_utf8_lossy(&c.get("/", None).body).contains("from env"));
-    let (status, _) = send_oversized(&base, "/api/v1/prelogin", &[], vec![b' '; 2048]);
+    let (status, _) = send_oversized(&base, "/api/v1/wikis", &[], vec![b' '; 2048]);
     assert_eq!(status, 413);
     assert!(data.join("zkwiki.sqlite3").exists() && data.join("wikis").is_dir());
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 /// Large uploads share one memory budget: while one large body is in flight, another that does not
 /// fit is refused with `503 busy` (and `Retry-After`) before its body is read, a smaller one that
-/// fits still goes through, and once the first finishes the refused one is accepted again.
+/// fits still goes through, and once the first finishes the refused one is accepted again. (Only
+/// requests with a valid token reserve: `stalled.rs` shows the rest.)
 #[test]
 fn large_uploads_share_a_memory_budget() {
     use std::io::{Read, Write};
     let s = Server::start_with(|c| {
         c.max_json_body = 2 * 1024 * 1024;
         c.max_body_memory = 1536 * 1024;
+        c.max_body_memory_per_client = 1536 * 1024;
         c.body_wait = std::time::Duration::from_millis(300);
     });
+    let alice = register(&s.client(), "alice");
+    let auth = format!("Bearer {}", alice.token);
+    let headers = [("Authorization", auth.as_str())];
+    let path = format!("/api/v1/wikis/{}/commits", "0".repeat(32));
     let base = s.client().base.clone();
     let addr = base.strip_prefix("http://").unwrap().to_owned();
     let big = 1_000_000usize;
@@ -487,16 +501,16 @@ fn large_uploads_share_a_memory_budget() {
     let mut a = std::net::TcpStream::connect(&addr).unwrap();
     write!(
         a,
-        "POST /api/v1/register HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {big}\r\nConnection: close\r\n\r\n"
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {auth}\r\nContent-Type: application/json\r\nContent-Length: {big}\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
-    a.write_all(b"{\"user\": ").unwrap();
+    a.write_all(b"{\"state\": ").unwrap();
 
     // B: another 1 MB body does not fit beside A: refused without being read. (Retried until A
     // holds its share: the server takes it when A's headers arrive, not when connect returns.)
     let deadline = Instant::now() + std::time::Duration::from_secs(20);
     let (status, body) = loop {
-        let (status, body) = send_oversized(&base, "/api/v1/register", &[], vec![b' '; big]);
+        let (status, body) = send_oversized(&base, &path, &headers, vec![b' '; big]);
         if status == 503 || Instant::now() > deadline {
             break (status, body);
         }
@@ -505,7 +519,7 @@ fn large_uploads_share_a_memory_budget() {
     assert_eq!(body["error"]["code"], "busy", "{body}");
 
     // C: a 300 kB body fits in what is left and is handled (a JSON error: it is all spaces).
-    let (status, body) = send_oversized(&base, "/api/v1/register", &[], vec![b' '; 300_000]);
+    let (status, body) = send_oversized(&base, &path, &headers, vec![b' '; 300_000]);
     assert_eq!(status, 400, "{body}");
     // Small requests never wait.
     s.client()
@@ -517,10 +531,10 @@ fn large_uploads_share_a_memory_budget() {
         .expect(200, "");
 
     // A finishes: its answer comes, and its share is free again.
-    a.write_all(&vec![b' '; big - 9]).unwrap();
+    a.write_all(&vec![b' '; big - 10]).unwrap();
     let mut answer = String::new();
     a.read_to_string(&mut answer).unwrap();
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
-    let (status, body) = send_oversized(&base, "/api/v1/register", &[], vec![b' '; big]);
+    let (status, body) = send_oversized(&base, &path, &headers, vec![b' '; big]);
     assert_eq!(status, 400, "{body}");
 }

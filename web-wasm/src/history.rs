@@ -11,7 +11,6 @@
 use client::head::VerifiedHead;
 use client::history::HistoryWalk;
 use client::{Error, Result};
-use core_crypto::envelope::PageKind;
 use core_crypto::ids::PageId;
 use core_crypto::keyring::WikiKeys;
 use core_crypto::state::ManifestEntry;
@@ -119,11 +118,7 @@ impl PageHistory {
             .ok_or_else(|| Error::not_found(format!("the page was removed in version {seq}")))?;
         let (record, _) = client::history::open_version(keys, &self.page, &entry, envelope)?;
         let claim = (shown(&record.author) != v.signer).then(|| shown(&record.author));
-        let kind = if record.kind == PageKind::Markdown {
-            "markdown"
-        } else {
-            "attachment"
-        };
+        let kind = record.kind.name();
         Ok(Obj::new()
             .num("seq", seq)
             .str("signer", &v.signer)

@@ -121,11 +121,7 @@ fn role(name: &str) -> Result<Role> {
 }
 
 fn kind_name(kind: PageKind) -> &'static str {
-    match kind {
-        PageKind::Markdown => "markdown",
-        PageKind::Attachment => "attachment",
-        PageKind::Index => "index",
-    }
+    kind.name()
 }
 
 /// The member who signed a page version and the author its record claims: the claim is kept

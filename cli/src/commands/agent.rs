@@ -33,12 +33,13 @@ struct Committed {
     epoch: u32,
 }
 
+/// Builds a keyring change on the current head.
+type KeyringDraft<'a, T> =
+    dyn for<'w> FnMut(&'w Workspace, i64) -> client::Result<(Draft<'w>, T)> + 'a;
+
 /// Commits a keyring change `make` builds on the current head (an owner's: the core refuses
 /// others), retrying on conflicts as every write does.
-fn keyring_change<T>(
-    s: &mut Session,
-    make: &mut dyn FnMut(&Workspace, i64) -> client::Result<(Draft<'_>, T)>,
-) -> Result<(Committed, T)> {
+fn keyring_change<T>(s: &mut Session, make: &mut KeyringDraft<'_, T>) -> Result<(Committed, T)> {
     let done = s.commit(&mut |ws, now| {
         let (draft, value) = make(ws, now)?;
         Ok(Some((draft.finish(IndexWrite::WhenDue)?, value)))

@@ -654,7 +654,7 @@ fn describe_file(ctx: &Ctx, name: &str, bytes: &[u8]) -> Result<String> {
     let entry = ManifestEntry::for_envelope(bytes)?;
     let (r, prefix) = client::history::open_version(ws.keys(), &id, &entry, bytes)?;
     if let Some(problem) = client::workspace::record_problem(&r, prefix)
-        && r.kind != PageKind::Index
+        && !matches!(r.kind, PageKind::Index | PageKind::Settings)
     {
         return Ok(format!("(an unreadable page version: {problem})\n"));
     }
@@ -676,6 +676,12 @@ fn describe_file(ctx: &Ctx, name: &str, bytes: &[u8]) -> Result<String> {
                 "attachment: {} bytes, SHA-256 {}\n",
                 r.content.len(),
                 Digest32::of(&r.content)
+            ));
+        }
+        PageKind::Settings => {
+            out.push('\n');
+            out.push_str(&client::display::escape_multiline(
+                &String::from_utf8_lossy(&r.content),
             ));
         }
         PageKind::Index => {

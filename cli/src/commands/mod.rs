@@ -27,7 +27,14 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<()> {
             account::key_export(ctx, &file, kms_key.as_deref())
         }
         Command::Key(KeyCommand::Show) => account::key_show(ctx),
-        Command::Wiki(WikiCommand::Create { name }) => wikis::create(ctx, &name),
+        Command::Wiki(WikiCommand::Create {
+            name,
+            title,
+            description,
+        }) => wikis::create(ctx, &name, title, description),
+        Command::Wiki(WikiCommand::Title { title, description }) => {
+            wikis::title(ctx, title, description)
+        }
         Command::Wiki(WikiCommand::List) => wikis::list(ctx),
         Command::Wiki(WikiCommand::Delete { wiki, yes }) => wikis::delete(ctx, &wiki, yes),
         Command::Ls(a) => pages::ls(ctx, &a),

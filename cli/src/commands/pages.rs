@@ -21,15 +21,6 @@ use crate::error::{CliError, ErrorKind, Result};
 use crate::remote::{Remote, Session};
 use crate::time::format_time;
 
-/// A stable lowercase name of a page kind.
-pub fn kind_name(kind: PageKind) -> &'static str {
-    match kind {
-        PageKind::Markdown => "markdown",
-        PageKind::Attachment => "attachment",
-        PageKind::Index => "index",
-    }
-}
-
 fn in_folder(path: &str, prefix: &str) -> bool {
     let prefix = prefix.trim_end_matches('/');
     prefix.is_empty() || path == prefix || path.starts_with(&format!("{prefix}/"))
@@ -89,7 +80,7 @@ pub fn ls(ctx: &Ctx, a: &LsArgs) -> Result<()> {
             .iter()
             .map(|(id, p)| {
                 json!({
-                    "path": esc(&p.path), "page": id.to_hex(), "kind": kind_name(p.kind),
+                    "path": esc(&p.path), "page": id.to_hex(), "kind": p.kind.name(),
                     "size": p.size, "signer": signer(&s, id).map(|n| esc(&n).into_owned()),
                     "author_claimed": esc(&p.author), "written_at_ms": p.written_at_ms,
                 })
@@ -105,7 +96,7 @@ pub fn ls(ctx: &Ctx, a: &LsArgs) -> Result<()> {
             let by = signer(&s, id).unwrap_or_else(|| "?".to_owned());
             ctx.out.line(format!(
                 "{:<10} {:>9} {} {:<16} {}",
-                kind_name(p.kind),
+                p.kind.name(),
                 p.size,
                 format_time(p.written_at_ms),
                 esc(&by),
@@ -134,7 +125,7 @@ pub fn cat(ctx: &Ctx, a: &CatArgs) -> Result<()> {
 /// whose key signed the version; `author_claimed` what the record says (e.g. an imported author).
 pub fn record_json(id: &PageId, r: &PageRecord, by: Option<&Provenance>) -> Value {
     let mut v = json!({
-        "path": esc(&r.path), "page": id.to_hex(), "kind": kind_name(r.kind),
+        "path": esc(&r.path), "page": id.to_hex(), "kind": r.kind.name(),
         "signer": by.map(|p| esc(&p.signer).into_owned()), "seq": by.map(|p| p.seq),
         "author_claimed": esc(&r.author), "written_at_ms": r.written_at_ms, "size": r.content.len(),
     });

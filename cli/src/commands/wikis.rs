@@ -1,16 +1,39 @@
-//! `wiki create|list|delete`.
+//! `wiki create|list|title|delete`.
 
 use core_crypto::identity::check_name;
 use core_crypto::keyring::{KeyringDraft, MemberKind};
 use rand_core::OsRng;
 use serde_json::json;
 
-use crate::config::ConfigFile;
-use crate::context::Ctx;
-use crate::error::{CliError, Context, Result};
+use client::display::escape as esc;
+use client::workspace::WikiSettings;
+use core_crypto::ids::WikiId;
 
-/// `zkwiki wiki create NAME`.
-pub fn create(ctx: &Ctx, name: &str) -> Result<()> {
+use crate::config::ConfigFile;
+use crate::context::{Ctx, Unlocked};
+use crate::error::{CliError, Context, Result};
+use crate::remote::{Remote, Session};
+use crate::store::WikiDir;
+
+/// Commits `settings` to the open wiki (the commit loop redoes it on a conflict).
+fn write_settings(s: &mut Session, settings: &WikiSettings) -> Result<u64> {
+    let done = s.commit(&mut |ws, now| Ok(Some((ws.prepare_settings(settings, now)?, ()))))?;
+    Ok(done.map_or(0, |(seq, ())| seq))
+}
+
+/// Checks a title before anything is sent.
+fn checked(settings: WikiSettings) -> Result<WikiSettings> {
+    settings.check()?;
+    Ok(settings)
+}
+
+/// `zkwiki wiki create NAME [--title T] [--description D]`.
+pub fn create(
+    ctx: &Ctx,
+    name: &str,
+    title: Option<String>,
+    description: Option<String>,
+) -> Result<()> {
     check_name(name).map_err(|_| {
         CliError::usage(format!("{name:?} is not a valid wiki name"))
             .with_hint("names are 1-64 characters of a-z, 0-9, '.', '_', '-'")
@@ -30,6 +53,11 @@ pub fn create(ctx: &Ctx, name: &str) -> Result<()> {
                 .with_hint("choose another name (see `zkwiki wiki list`)"),
         );
     }
+    let settings = checked(WikiSettings {
+        title: title.unwrap_or_else(|| name.to_owned()),
+        description: description.unwrap_or_default(),
+        ..WikiSettings::default()
+    })?;
     let api = ctx.api()?;
     let who = ctx.unlock()?;
     let rng = &mut OsRng;
@@ -57,12 +85,78 @@ pub fn create(ctx: &Ctx, name: &str) -> Result<()> {
         p.default_wiki = Some(name.to_owned());
     }
     config.save(&ctx.paths)?;
+    // The title lives inside the wiki, so every client shows the same name.
+    let mut session = Remote::for_wiki(ctx, wiki)?.session(&who)?;
+    write_settings(&mut session, &settings)?;
     if ctx.out.json {
-        return ctx
-            .out
-            .json_value(&json!({ "name": name, "wiki": wiki.to_hex() }));
+        return ctx.out.json_value(
+            &json!({ "name": name, "wiki": wiki.to_hex(), "title": esc(&settings.title) }),
+        );
     }
-    ctx.out.line(format!("created wiki {name} ({wiki})"))
+    ctx.out.line(format!(
+        "created wiki {name} ({wiki}): \"{}\"",
+        esc(&settings.title)
+    ))
+}
+
+/// `zkwiki wiki title [TITLE] [--description D]`.
+pub fn title(ctx: &Ctx, title: Option<String>, description: Option<String>) -> Result<()> {
+    let mut s = super::pages::open(ctx)?;
+    if title.is_none() && description.is_none() {
+        let current = s.ws.settings().cloned().unwrap_or_default();
+        if ctx.out.json {
+            return ctx.out.json_value(&json!({
+                "wiki": s.remote.hex(),
+                "title": esc(&current.title),
+                "description": client::display::escape_multiline(&current.description),
+            }));
+        }
+        if current.title.is_empty() {
+            ctx.out
+                .note("this wiki has no title yet: set one with `zkwiki wiki title TITLE`");
+        } else {
+            ctx.out.line(esc(&current.title))?;
+        }
+        if !current.description.is_empty() {
+            ctx.out
+                .line(client::display::escape_multiline(&current.description))?;
+        }
+        return Ok(());
+    }
+    let mut next = s.ws.settings().cloned().unwrap_or_default();
+    if let Some(t) = title {
+        next.title = t;
+    }
+    if let Some(d) = description {
+        next.description = d;
+    }
+    let next = checked(next)?;
+    let seq = write_settings(&mut s, &next)?;
+    if ctx.out.json {
+        return ctx.out.json_value(&json!({
+            "wiki": s.remote.hex(), "seq": seq, "title": esc(&next.title),
+        }));
+    }
+    ctx.out
+        .line(format!("title set to \"{}\" (seq {seq})", esc(&next.title)))
+}
+
+/// The title of each wiki as last read on this machine; wikis never opened here are opened
+/// now when the identity is at hand without a prompt (unlock agent or key file).
+fn titles(ctx: &Ctx, wikis: &[WikiId]) -> Vec<Option<String>> {
+    let dir = |w: &WikiId| WikiDir::new(&ctx.paths.data_dir, w);
+    let mut who: Option<Option<Unlocked>> = None;
+    wikis
+        .iter()
+        .map(|w| {
+            if let Some(t) = dir(w).title() {
+                return Some(t);
+            }
+            let who = who.get_or_insert_with(|| ctx.unlock_quietly()).as_ref()?;
+            let session = Remote::for_wiki(ctx, *w).ok()?.session(who).ok()?;
+            session.ws.title().map(str::to_owned)
+        })
+        .collect()
 }
 
 /// `zkwiki wiki list`.
@@ -78,12 +172,23 @@ pub fn list(ctx: &Ctx) -> Result<()> {
             .find(|(_, v)| v.as_str() == id)
             .map(|(k, _)| k.clone())
     };
+    let ids: Vec<WikiId> = rows
+        .iter()
+        .filter_map(|r| WikiId::from_hex(&r.wiki).ok())
+        .collect();
+    let titles = titles(ctx, &ids);
+    let title_of = |id: &str| {
+        ids.iter()
+            .position(|w| w.to_hex() == id)
+            .and_then(|i| titles[i].clone())
+    };
     if ctx.out.json {
         let items: Vec<_> = rows
             .iter()
             .map(|r| {
                 json!({
                     "name": name_of(&r.wiki), "wiki": r.wiki, "role": r.role, "seq": r.seq,
+                    "title": title_of(&r.wiki).map(|t| esc(&t).into_owned()),
                     "default": config.default_wiki.as_deref().is_some_and(|d| Some(d.to_owned()) == name_of(&r.wiki) || d == r.wiki),
                 })
             })
@@ -95,6 +200,7 @@ pub fn list(ctx: &Ctx) -> Result<()> {
             .note("no wikis yet: create one with `zkwiki wiki create NAME`");
         return Ok(());
     }
+    let mut unknown = false;
     for r in &rows {
         let name = name_of(&r.wiki).unwrap_or_else(|| "-".to_owned());
         let mark = if config.default_wiki.as_deref() == Some(name.as_str()) {
@@ -102,10 +208,24 @@ pub fn list(ctx: &Ctx) -> Result<()> {
         } else {
             " "
         };
+        let title = title_of(&r.wiki).map_or_else(
+            || {
+                unknown = true;
+                "?".to_owned()
+            },
+            |t| format!("\"{}\"", esc(&t)),
+        );
         ctx.out.line(format!(
-            "{mark} {name:<20} {} {:<7} seq {}",
-            r.wiki, r.role, r.seq
+            "{mark} {name:<16} {} {:<7} {:<9} {title}",
+            &r.wiki[..12],
+            r.role,
+            format!("seq {}", r.seq),
         ))?;
+    }
+    if unknown {
+        ctx.out.note(
+            "? marks a wiki not opened on this machine yet: `zkwiki unlock` (or any command on it) shows its title",
+        );
     }
     Ok(())
 }

@@ -295,6 +295,9 @@ impl Env {
     }
 }
 
+/// A signed head as stored: keyring chain, state, manifest, and the git tree (path, blob id).
+pub type HeadBytes = (Vec<Vec<u8>>, Vec<u8>, Vec<u8>, Vec<(String, String)>);
+
 /// Runs git in a folder and returns stdout (panics on failure).
 pub fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
@@ -447,7 +450,7 @@ impl Operator {
     }
 
     /// The signed head of `main`: keyring chain, state, manifest, and the tree.
-    pub fn head_bytes(&self) -> (Vec<Vec<u8>>, Vec<u8>, Vec<u8>, Vec<(String, String)>) {
+    pub fn head_bytes(&self) -> HeadBytes {
         let tree = self.tree("refs/heads/main");
         let mut chain: Vec<(String, Vec<u8>)> = tree
             .iter()

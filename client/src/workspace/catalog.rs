@@ -32,8 +32,10 @@ impl Workspace {
     pub(super) fn find_index_pages(&mut self) {
         // One derivation per (epoch, scope); a wiki has few, so a list is enough (and keeps the
         // browser's bundle free of another map type).
-        let mut ids_by_scope: Vec<((u32, ScopeId), Option<PageId>)> = Vec::new();
+        let mut ids_by_scope: Vec<((u32, ScopeId), Option<(PageId, Option<PageId>)>)> =
+            Vec::new();
         let mut found = BTreeSet::new();
+        let mut settings = BTreeSet::new();
         for (id, e) in &self.head.snapshot().manifest.pages {
             let scope = (e.epoch, e.scope);
             let derived = match ids_by_scope.iter().find(|(s, _)| *s == scope) {
@@ -41,21 +43,44 @@ impl Workspace {
                 None => {
                     let d = self
                         .keys
-                        .key_for(&EnvelopeHeader {
+                        .scope_for(&EnvelopeHeader {
                             epoch: e.epoch,
                             scope: e.scope,
                         })
                         .ok()
-                        .map(|k| k.derive_index_page_id());
+                        .map(|(k, prefix)| {
+                            let whole = prefix.is_empty();
+                            (
+                                k.derive_index_page_id(),
+                                whole.then(|| k.derive_settings_page_id()),
+                            )
+                        });
                     ids_by_scope.push((scope, d));
                     d
                 }
             };
-            if derived == Some(*id) {
-                found.insert(*id);
+            match derived {
+                Some((index, _)) if index == *id => {
+                    found.insert(*id);
+                }
+                Some((_, Some(set))) if set == *id => {
+                    settings.insert(*id);
+                }
+                _ => {}
             }
         }
         self.index_pages = found;
+        self.settings_pages = settings;
+    }
+
+    /// The settings record of the newest epoch in the manifest, and its envelope hash.
+    pub(super) fn newest_settings(&self) -> Option<(PageId, Digest32)> {
+        let manifest = &self.head.snapshot().manifest;
+        self.settings_pages
+            .iter()
+            .filter_map(|id| manifest.pages.get(id).map(|e| (e.epoch, *id, e.hash)))
+            .max()
+            .map(|(_, id, hash)| (id, hash))
     }
 
     /// The scope key of the index this key keeps: the whole-wiki scope of the current epoch,
@@ -80,9 +105,7 @@ impl Workspace {
     pub(super) fn prune_catalog(&mut self) {
         let stale = self
             .catalog
-            .staleness(&self.head.snapshot().manifest, |id| {
-                self.index_pages.contains(id)
-            });
+            .staleness(&self.head.snapshot().manifest, |id| self.is_index_page(id));
         let mut drop: BTreeSet<PageId> = stale.gone.into_iter().collect();
         drop.extend(
             self.isolated
@@ -97,7 +120,7 @@ impl Workspace {
 
     /// Pages not to fetch: failed, isolated, or (for a folder key) outside its folder. A
     /// whole-wiki member fetches every page: one it cannot open was written against the rules.
-    fn skipped(&self, id: &PageId) -> bool {
+    pub(super) fn skipped(&self, id: &PageId) -> bool {
         self.failed.contains_key(id)
             || self.isolated.contains_key(id)
             || !self.keys.is_whole_wiki() && !self.can_open(id)
@@ -129,12 +152,19 @@ impl Workspace {
         }
         let stale = self
             .catalog
-            .staleness(manifest, |id| self.index_pages.contains(id));
+            .staleness(manifest, |id| self.is_index_page(id));
         let mut out: BTreeSet<PageId> = stale
             .changed
             .into_iter()
             .filter(|id| !self.skipped(id) && !self.clash_pending.contains(id))
             .collect();
+        // The settings (title), when they changed since read.
+        if let Some((id, hash)) = self.newest_settings()
+            && self.settings_version != Some(hash)
+            && !self.skipped(&id)
+        {
+            out.insert(id);
+        }
         out.extend(self.suspect.iter().filter(|id| !self.skipped(id)));
         out.iter().filter_map(entry).collect()
     }
@@ -145,9 +175,7 @@ impl Workspace {
         let index_done = self.index_read || self.index_pages.iter().all(|id| self.skipped(id));
         let stale = self
             .catalog
-            .staleness(&self.head.snapshot().manifest, |id| {
-                self.index_pages.contains(id)
-            });
+            .staleness(&self.head.snapshot().manifest, |id| self.is_index_page(id));
         index_done
             && stale
                 .changed
@@ -185,6 +213,23 @@ impl Workspace {
         };
         if self.index_pages.contains(&page) {
             self.load_index(page, entry.hash, &record);
+            return Ok(None);
+        }
+        if self.settings_pages.contains(&page) {
+            if self.newest_settings().map(|(id, _)| id) != Some(page) {
+                return Ok(None);
+            }
+            match super::WikiSettings::from_record(&record) {
+                Ok(settings) => {
+                    self.settings = Some(settings);
+                    self.settings_version = Some(entry.hash);
+                }
+                Err(problem) => self.isolate(
+                    page,
+                    format!("the wiki's settings are unreadable: {problem}"),
+                    None,
+                ),
+            }
             return Ok(None);
         }
         if let Some(problem) = record_problem(&record, &prefix) {
@@ -419,9 +464,7 @@ impl Workspace {
                 let changed = manifest
                     .pages
                     .iter()
-                    .filter(|(id, e)| {
-                        !self.index_pages.contains(id) && versions.get(id) != Some(&e.hash)
-                    })
+                    .filter(|(id, e)| !self.is_index_page(id) && versions.get(id) != Some(&e.hash))
                     .count();
                 let gone = versions
                     .keys()
@@ -518,8 +561,8 @@ impl Workspace {
 /// The record rules a reader enforces on a page (not an index record) opened with a key of
 /// the folder `prefix` (`""` for the whole wiki): `None` when it keeps them.
 pub fn record_problem(record: &PageRecord, prefix: &str) -> Option<String> {
-    if record.kind == PageKind::Index {
-        return Some("a search-index record stored as an ordinary page".to_owned());
+    if matches!(record.kind, PageKind::Index | PageKind::Settings) {
+        return Some("one of zkwiki's own records stored as an ordinary page".to_owned());
     }
     if let Err(p) = policy::check(&record.path) {
         return Some(format!("its path {}", p.reason()));

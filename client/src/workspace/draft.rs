@@ -41,6 +41,7 @@ pub struct Draft<'w> {
     page: Option<PageId>,
     now_ms: i64,
     keyring_changed: bool,
+    pub(super) settings: Option<super::WikiSettings>,
 }
 
 impl Workspace {
@@ -70,6 +71,7 @@ impl Workspace {
             page: None,
             now_ms,
             keyring_changed: false,
+            settings: None,
         })
     }
 }
@@ -99,6 +101,30 @@ impl Draft<'_> {
     /// The envelope hash of a page in the head this draft builds on.
     pub fn base_hash(&self, id: &PageId) -> Option<Digest32> {
         self.ws.snapshot().manifest.pages.get(id).map(|e| e.hash)
+    }
+
+    /// The workspace this draft builds on.
+    pub(super) fn workspace(&self) -> &Workspace {
+        self.ws
+    }
+
+    /// Stages one of zkwiki's own records (settings) under `key`.
+    pub(super) fn put_own(
+        &mut self,
+        key: &core_crypto::scope::ScopeKey,
+        id: PageId,
+        record: &PageRecord,
+    ) -> Result<()> {
+        self.batch.put_index(&mut OsRng, key, id, record)?;
+        if record.kind == PageKind::Settings {
+            self.settings = super::WikiSettings::from_record(record).ok();
+        }
+        Ok(())
+    }
+
+    /// Stages the removal of one of zkwiki's own records.
+    pub(super) fn remove_own(&mut self, id: &PageId) -> Result<()> {
+        Ok(self.batch.remove(id)?)
     }
 
     /// The clock this draft writes with.
@@ -305,8 +331,12 @@ impl Draft<'_> {
 
     /// Signs the write: with `index`, this key's search index goes into the same commit when
     /// the rule says so, and index pages of older epochs are dropped with it (a keyring change
-    /// leaves the index to the next write, which stores it under the new keys).
-    pub fn finish(self, index: IndexWrite) -> Result<Pending> {
+    /// leaves the index to the next write, which stores it under the new keys). A flush also
+    /// moves the settings to the current epoch, as re-encryption does for pages.
+    pub fn finish(mut self, index: IndexWrite) -> Result<Pending> {
+        if matches!(index, IndexWrite::Flush) {
+            self.rehome_settings()?;
+        }
         let plan = self.index_plan(index);
         let Draft {
             ws,
@@ -316,6 +346,7 @@ impl Draft<'_> {
             removed,
             page,
             now_ms,
+            settings,
             ..
         } = self;
         let mut index_written = false;
@@ -336,6 +367,7 @@ impl Draft<'_> {
             removed,
             catalog,
             index_written,
+            settings,
             page,
         })
     }

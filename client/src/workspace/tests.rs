@@ -848,7 +848,8 @@ fn hostile_records_are_isolated_not_fatal() {
         (b"f.md/g.md".to_vec(), 1, "clashes"),
         (b"notes/.git/config".to_vec(), 2, ".git"),
         (b"invoice\xe2\x80\xaedm.exe".to_vec(), 2, "invisible"),
-        (b"Index.md".to_vec(), 3, "search-index record"),
+        (b"Index.md".to_vec(), 3, "own records"),
+        (b".zkwiki/settings".to_vec(), 4, "own records"),
     ];
     let mut ids = Vec::new();
     for (path, kind, _) in &cases {
@@ -864,11 +865,45 @@ fn hostile_records_are_isolated_not_fatal() {
         );
         ids.push(id);
     }
+    // Settings that are no JSON, at the settings' own page id.
+    let settings_id = a
+        .keys()
+        .current_epoch_secret()
+        .unwrap()
+        .derive_scope(1, "")
+        .derive_settings_page_id();
+    hostile_put(
+        &mut server,
+        &mallory,
+        settings_id,
+        "x.md",
+        4,
+        b".zkwiki/settings",
+        b"mallory",
+    );
     let mut fresh = server
         .open(&alice, "alice", &SeenRecord::default())
         .unwrap();
     server.load_all(&mut fresh);
     assert!(fresh.failures().is_empty(), "{:?}", fresh.failures());
+    assert!(
+        fresh.isolated()[&settings_id]
+            .problem
+            .contains("settings are unreadable")
+    );
+    assert_eq!(fresh.title(), None);
+    let p = fresh
+        .prepare_settings(
+            &WikiSettings {
+                title: "Fixed".into(),
+                ..WikiSettings::default()
+            },
+            1,
+        )
+        .unwrap();
+    server.commit(&p).unwrap();
+    fresh.accept(p).unwrap();
+    assert_eq!(fresh.title(), Some("Fixed"));
     for ((_, _, reason), id) in cases.iter().zip(&ids) {
         let iso = fresh
             .isolated()
@@ -1125,4 +1160,105 @@ fn trails_for_a_session_and_an_owned_history_walk() {
     let other = &server.blobs[&versions[1].hash];
     let err = crate::history::open_version(ws.keys(), &page, &versions[0], other).unwrap_err();
     assert_eq!(err.kind, Kind::Integrity);
+}
+
+/// The wiki's title lives inside the wiki: set once, every member's client reads the same name,
+/// a change reaches the others on refresh, and only a whole-wiki writer can change it.
+#[test]
+fn the_title_is_one_record_every_member_reads() {
+    let alice = UserIdentity::make(&mut OsRng);
+    let bob = UserIdentity::make(&mut OsRng);
+    let bot = UserIdentity::make(&mut OsRng);
+    let mut server = FakeServer::create(&alice, "alice");
+    let mut a = server
+        .open(&alice, "alice", &SeenRecord::default())
+        .unwrap();
+    assert_eq!(a.title(), None);
+    let settings = WikiSettings {
+        title: "Lab notebook".into(),
+        ..WikiSettings::default()
+    };
+    let p = a.prepare_settings(&settings, 1).unwrap();
+    server.commit(&p).unwrap();
+    a.accept(p).unwrap();
+    assert_eq!(a.title(), Some("Lab notebook"));
+    add_member(
+        &mut server,
+        &mut a,
+        "bob",
+        MemberKind::Person,
+        Role::Reader,
+        &bob,
+        "",
+    );
+    add_member(
+        &mut server,
+        &mut a,
+        "bot",
+        MemberKind::Agent,
+        Role::Writer,
+        &bot,
+        "research/",
+    );
+
+    // A reader sees the title; the settings are no page and are not searched.
+    let mut b = server.open(&bob, "bob", &SeenRecord::default()).unwrap();
+    server.load_all(&mut b);
+    assert_eq!(b.title(), Some("Lab notebook"));
+    assert!(b.failures().is_empty(), "{:?}", b.failures());
+    assert!(b.find(core_crypto::index::SETTINGS_PATH).is_none());
+    let err = b.prepare_settings(&settings, 2).unwrap_err();
+    assert_eq!(err.kind, Kind::Access, "{err:?}");
+
+    // A folder-scoped writer cannot read or change them.
+    let mut c = server.open(&bot, "bot", &SeenRecord::default()).unwrap();
+    server.load_all(&mut c);
+    assert_eq!(c.title(), None);
+    assert_eq!(
+        c.prepare_settings(&settings, 2).unwrap_err().kind,
+        Kind::Access
+    );
+
+    // A rename (after a revocation, in the new epoch) reaches the reader on refresh, and the
+    // older epoch's record goes.
+    let (d, _) = a.remove_member("bot", 3).unwrap();
+    let p = commit_draft(&mut server, d);
+    a.accept(p).unwrap();
+    // Re-encryption's final flush moves them to the new epoch.
+    let epoch_of = |ws: &Workspace| {
+        let id = *ws.settings_pages().iter().next().unwrap();
+        ws.snapshot().manifest.pages[&id].epoch
+    };
+    assert_eq!(epoch_of(&a), 1);
+    let p = a.draft(3).unwrap().finish(IndexWrite::Flush).unwrap();
+    server.commit(&p).unwrap();
+    a.accept(p).unwrap();
+    assert_eq!((epoch_of(&a), a.settings_pages().len()), (2, 1));
+    assert_eq!(a.title(), Some("Lab notebook"));
+    let renamed = WikiSettings {
+        title: "Lab notebook (2027)".into(),
+        description: "shared with bob".into(),
+        ..WikiSettings::default()
+    };
+    let p = a.prepare_settings(&renamed, 4).unwrap();
+    server.commit(&p).unwrap();
+    a.accept(p).unwrap();
+    assert_eq!(
+        a.settings_pages().len(),
+        1,
+        "the old epoch's settings were removed"
+    );
+    server.refresh(&mut b).unwrap();
+    server.load_all(&mut b);
+    assert_eq!(b.title(), Some("Lab notebook (2027)"));
+    assert_eq!(b.settings().unwrap().description, "shared with bob");
+
+    // Titles that would not show as they are, or are too long, are refused.
+    for bad in ["evil\u{1b}[2J", "a\u{202e}b", &"x".repeat(201)] {
+        let s = WikiSettings {
+            title: bad.into(),
+            ..WikiSettings::default()
+        };
+        assert_eq!(a.prepare_settings(&s, 5).unwrap_err().kind, Kind::Input);
+    }
 }

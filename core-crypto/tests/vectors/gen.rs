@@ -66,20 +66,11 @@ pub fn error_name(e: &Error) -> &'static str {
 }
 
 pub fn kind_name(kind: PageKind) -> &'static str {
-    match kind {
-        PageKind::Markdown => "markdown",
-        PageKind::Attachment => "attachment",
-        PageKind::Index => "index",
-    }
+    kind.name()
 }
 
 pub fn kind_from_name(name: &str) -> PageKind {
-    match name {
-        "markdown" => PageKind::Markdown,
-        "attachment" => PageKind::Attachment,
-        "index" => PageKind::Index,
-        other => panic!("unknown page kind {other}"),
-    }
+    PageKind::from_name(name).unwrap_or_else(|| panic!("unknown page kind {name}"))
 }
 
 fn rng(tag: u8) -> ChaCha20Rng {
@@ -257,6 +248,7 @@ pub struct ScopeCase {
     pub scope_secret: String,
     pub scope_id: String,
     pub index_page_id: String,
+    pub settings_page_id: String,
 }
 
 #[derive(Serialize, Deserialize, Clone, PartialEq, Debug)]
@@ -1072,14 +1064,16 @@ fn scope_file(keyring: &KeyringFile) -> ScopeFile {
                 scope_secret: hex(key.expose()),
                 scope_id: key.id().to_hex(),
                 index_page_id: key.derive_index_page_id().to_hex(),
+                settings_page_id: key.derive_settings_page_id().to_hex(),
             });
         }
     }
     ScopeFile {
         description: "scope secret = HKDF(ikm = epoch secret, info = \"zkwiki/v1/scope/\" ‖ \
             prefix, 32); scope id = HKDF(ikm = scope secret, info = zkwiki/v1/scope-id, 16); index \
-            page id = HKDF(ikm = scope secret, info = zkwiki/v1/index-page-id, 16); HKDF-SHA256, \
-            empty salt. The epoch secrets are keyring.json's, then all zeros."
+            page id = HKDF(ikm = scope secret, info = zkwiki/v1/index-page-id, 16); settings page id = \
+            HKDF(ikm = scope secret, info = zkwiki/v1/settings-page-id, 16) (used with the \
+            whole-wiki scope only); HKDF-SHA256, empty salt. The epoch secrets are keyring.json's, then all zeros."
             .into(),
         cases,
     }
@@ -1162,6 +1156,16 @@ fn page_specs() -> Vec<PageSpec> {
             author: "alice",
             written_at_ms: 1_764_500_000_000,
             content: "---\nstatus: draft\n...\nPlan.\n".as_bytes().to_vec(),
+        },
+        PageSpec {
+            comment: "the wiki's settings (kind 4, whole-wiki scope, epoch 2)",
+            epoch: 2,
+            prefix: "",
+            kind: PageKind::Settings,
+            path: ".zkwiki/settings",
+            author: "alice",
+            written_at_ms: 1_764_600_000_000,
+            content: br#"{"title":"Lab notebook","description":"Shared with the team"}"#.to_vec(),
         },
     ]
 }

@@ -103,3 +103,11 @@ for c in ids['identities']:
         bytes.fromhex(c['registration_proof']),
         b'zkwiki/v1/sign/register'+bytes([len(u)])+u+bytes.fromhex(c['x25519_public'])+bytes.fromhex(c['ed25519_public']))
 print('registration proofs ok', len(ids['identities']))
+sc=json.load(open(V+'scope.json'))
+for c in sc['cases']:
+    ss=hkdf(bytes.fromhex(c['epoch_secret']),b'zkwiki/v1/scope/'+c['prefix'].encode(),32)
+    assert ss.hex()==c['scope_secret']
+    assert hkdf(ss,b'zkwiki/v1/scope-id',16).hex()==c['scope_id']
+    assert hkdf(ss,b'zkwiki/v1/index-page-id',16).hex()==c['index_page_id']
+    assert hkdf(ss,b'zkwiki/v1/settings-page-id',16).hex()==c['settings_page_id']
+print('scopes ok', len(sc['cases']))

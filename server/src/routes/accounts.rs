@@ -1,9 +1,11 @@
 //! Accounts and sessions: prelogin, register, login, logout, protectors, public-key lookup.
 
+use std::sync::atomic::Ordering;
+
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use core_crypto::identity::{PublicIdentity, UserIdentity, check_name};
 use core_crypto::kdf::KdfParams;
 use core_crypto::protector::ProtectorKind;
@@ -16,6 +18,8 @@ use crate::auth::{Principal, authenticate, make_token, require_user};
 use crate::db::{AUTH_HASH_LABEL, NewAccount, ct_eq, hash_secret, now_unix};
 use crate::error::{AppError, AppResult};
 use crate::extract::{ApiPath, ClientIp, JsonBody, Token};
+use crate::lockout::DEVICE_TTL_SECS;
+use crate::observe::ViaHttps;
 use crate::routes::{b64_decode, b64_key, hex32};
 
 /// Largest sealed identity accepted (they are about 100 bytes).
@@ -171,7 +175,9 @@ pub(crate) async fn register(
     JsonBody(body): JsonBody<RegisterBody>,
 ) -> AppResult<impl IntoResponse> {
     checked_name(&body.user)?;
-    st.limiter.check(ip, None)?;
+    st.limiter
+        .register(ip)
+        .inspect_err(|_| st.count_limited())?;
     let x25519 = b64_key(&body.x25519, "x25519")?;
     let ed25519 = b64_key(&body.ed25519, "ed25519")?;
     PublicIdentity { x25519, ed25519 }
@@ -214,49 +220,116 @@ pub(crate) struct LoginBody {
     user: String,
     protector: String,
     auth: String,
+    /// The device token a previous login of this user on this device returned (clients other
+    /// than the browser, which sends it as a cookie).
+    #[serde(default)]
+    device: Option<String>,
 }
 
-/// `POST /api/v1/login`.
+/// The value of cookie `name` in the request's `Cookie` headers.
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim())
+}
+
+/// `POST /api/v1/login`. Throttled as `lockout.rs` says; a successful login returns a device
+/// token (`device`, and a cookie for the browser) that exempts this device from the per-name
+/// limit next time.
 pub(crate) async fn login(
     State(st): State<AppState>,
     ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    via: Option<axum::Extension<ViaHttps>>,
     JsonBody(body): JsonBody<LoginBody>,
-) -> AppResult<impl IntoResponse> {
+) -> AppResult<Response> {
     checked_name(&body.user)?;
-    st.limiter.check(ip, Some(&body.user))?;
     let kind = ProtectorKind::from_name(&body.protector)
         .map_err(|_| AppError::bad("protector is passphrase, recovery or kms"))?;
     let auth = hex32(&body.auth, "auth")?;
-    st.blocking(move |st| {
-        let presented = hash_secret(AUTH_HASH_LABEL, &auth);
-        // The same two lookups whether or not the account exists.
-        let user = st.db.user(&body.user)?;
-        let protector = st.db.protector(&body.user, kind.name())?;
-        // Compare against something either way, so both failures take the same path.
-        let stored = protector
-            .as_ref()
-            .map_or(st.secret.dummy_hash().to_vec(), |p| p.auth_hash.clone());
-        let ok = ct_eq(&stored, &presented);
-        let (Some(user), Some(protector), true) = (user, protector, ok) else {
-            tracing::info!(user = %body.user, "login failed");
-            return Err(AppError::BadCredentials);
-        };
-        let token = make_token(false);
-        let expires_at = now_unix() + st.cfg.session_ttl.as_secs() as i64;
-        st.db
-            .create_session(&token.id, &user.name, &token.secret_hash, expires_at)?;
-        tracing::info!(user = %user.name, session = %token.id, "login");
-        let b64 = data_encoding::BASE64;
-        Ok(Json(json!({
-            "token": token.text,
-            "expires_at": expires_at,
-            "sealed_identity": b64.encode(&protector.sealed),
-            "kdf": protector.kdf.as_ref().map(|k| b64.encode(k)),
-            "x25519": b64.encode(&user.x25519),
-            "ed25519": b64.encode(&user.ed25519),
-        })))
-    })
-    .await
+    let cookie_name = st.devices.cookie_name(&body.user);
+    let presented = body
+        .device
+        .as_deref()
+        .or_else(|| cookie(&headers, &cookie_name))
+        .map(str::to_owned);
+    let device = presented
+        .as_deref()
+        .and_then(|t| st.devices.check(&body.user, t));
+    let attempt = st
+        .limiter
+        .login(&body.user, ip, device.as_ref())
+        .inspect_err(|_| st.count_limited())?;
+    let user_name = body.user.clone();
+    let outcome = st
+        .blocking(move |st| {
+            let presented = hash_secret(AUTH_HASH_LABEL, &auth);
+            // The same two lookups whether or not the account exists.
+            let user = st.db.user(&body.user)?;
+            let protector = st.db.protector(&body.user, kind.name())?;
+            // Compare against something either way, so both failures take the same path.
+            let stored = protector
+                .as_ref()
+                .map_or(st.secret.dummy_hash().to_vec(), |p| p.auth_hash.clone());
+            let ok = ct_eq(&stored, &presented);
+            let (Some(user), Some(protector), true) = (user, protector, ok) else {
+                tracing::info!(user = %body.user, "login failed");
+                return Err(AppError::BadCredentials);
+            };
+            let token = make_token(false);
+            let expires_at = now_unix() + st.cfg.session_ttl.as_secs() as i64;
+            st.db
+                .create_session(&token.id, &user.name, &token.secret_hash, expires_at)?;
+            tracing::info!(user = %user.name, session = %token.id, "login");
+            let b64 = data_encoding::BASE64;
+            Ok(json!({
+                "token": token.text,
+                "expires_at": expires_at,
+                "sealed_identity": b64.encode(&protector.sealed),
+                "kdf": protector.kdf.as_ref().map(|k| b64.encode(k)),
+                "x25519": b64.encode(&user.x25519),
+                "ed25519": b64.encode(&user.ed25519),
+            }))
+        })
+        .await;
+    let mut answer = match outcome {
+        Ok(v) => v,
+        Err(e) => {
+            if matches!(e, AppError::BadCredentials) {
+                st.metrics.logins_failed.fetch_add(1, Ordering::Relaxed);
+            }
+            return Err(e);
+        }
+    };
+    st.limiter.succeeded(attempt);
+    st.metrics.logins_ok.fetch_add(1, Ordering::Relaxed);
+    // A known device keeps its token; a new one gets one.
+    let device_token = match (&device, presented) {
+        (Some(_), Some(t)) => t,
+        _ => st.devices.issue(&user_name),
+    };
+    if let Some(obj) = answer.as_object_mut() {
+        obj.insert("device".into(), json!(device_token));
+    }
+    let secure = if via.is_some_and(|v| v.0.0) {
+        "; Secure"
+    } else {
+        ""
+    };
+    let set_cookie = format!(
+        "{cookie_name}={device_token}; Path=/api/v1/login; Max-Age={DEVICE_TTL_SECS}; HttpOnly; \
+         SameSite=Strict{secure}"
+    );
+    let mut resp = Json(answer).into_response();
+    if let Ok(v) = HeaderValue::from_str(&set_cookie) {
+        resp.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    Ok(resp)
 }
 
 /// `POST /api/v1/logout`.

@@ -47,12 +47,22 @@ pub(crate) fn wiki_id(text: &str) -> AppResult<WikiId> {
 
 /// The wiki and its head, if `p` may see it; `404` otherwise, exactly as for a wiki that does not
 /// exist.
+///
+/// The refusal does the same work whether the wiki exists or not, so its timing does not tell
+/// either: an agent token is compared with its own wiki id; a user is looked up in the membership
+/// index (one primary-key lookup of the pair, whether the wiki has rows or not), and only a
+/// member's request goes on to open the repository, whose keyring then decides. Until the index
+/// has been reconciled after a start (it may lag a crash), the repository decides alone.
 pub(crate) fn visible(st: &Inner, p: &Principal, id: WikiId) -> AppResult<(Arc<Wiki>, Arc<Head>)> {
     let not_found = AppError::NotFound("no such wiki (or it is not yours)");
-    if let Principal::Agent { wiki, .. } = p
-        && *wiki != id
-    {
-        return Err(not_found);
+    match p {
+        Principal::Agent { wiki, .. } if *wiki != id => return Err(not_found),
+        Principal::User { user, .. }
+            if st.index_ready() && !st.db.is_indexed_member(&id.to_hex(), &user.ed25519)? =>
+        {
+            return Err(not_found);
+        }
+        _ => {}
     }
     let wiki = st.store.wiki(id)?;
     let head = wiki.head()?;

@@ -1,5 +1,7 @@
 //! Wikis: create, list, delete; keyring, head, older states, blobs, pages, commits, history.
 
+use std::sync::atomic::Ordering;
+
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
@@ -344,6 +346,7 @@ pub(crate) async fn commit(
         if let Ok(next) = WikiState::decode(&state)
             && next.seq <= head.state.seq
         {
+            st.metrics.conflicts.fetch_add(1, Ordering::Relaxed);
             return Err(AppError::Conflict(Some(head.to_json())));
         }
         let input = CommitInput {
@@ -361,7 +364,14 @@ pub(crate) async fn commit(
                 .map(|k| b64_decode(k, "keyring"))
                 .transpose()?,
         };
-        let done = wiki.commit(&st.store, input, writer, |head| st.index_members(head))?;
+        let done = wiki
+            .commit(&st.store, input, writer, |head| st.index_members(head))
+            .inspect_err(|e| {
+                if matches!(e, AppError::Conflict(_)) {
+                    st.metrics.conflicts.fetch_add(1, Ordering::Relaxed);
+                }
+            })?;
+        st.metrics.commits.fetch_add(1, Ordering::Relaxed);
         if done.keyring_changed {
             st.write_identities(id);
         }

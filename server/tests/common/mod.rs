@@ -45,8 +45,10 @@ impl Server {
 
     pub fn start_in(data: &Path, tune: impl FnOnce(&mut Config)) -> Self {
         let mut cfg = Config::new(data);
-        cfg.login_burst_per_ip = 10_000;
-        cfg.login_burst_per_user = 1_000;
+        cfg.login.per_ip = 10_000;
+        cfg.login.per_user = 1_000;
+        cfg.login.per_pair = 1_000;
+        cfg.login.register_per_ip = 10_000;
         tune(&mut cfg);
         let state = server::AppState::open(cfg).unwrap();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -110,10 +112,32 @@ impl Process {
 
     /// Spawns with a log filter and a destination for the logs (stderr).
     pub fn spawn_with(data: &Path, rust_log: &str, stderr: impl Into<Stdio>) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_zkwiki-server"))
-            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        Self::spawn_args(data, rust_log, stderr, &[])
+    }
+
+    /// Spawns with extra command-line arguments.
+    pub fn spawn_args(
+        data: &Path,
+        rust_log: &str,
+        stderr: impl Into<Stdio>,
+        extra: &[&str],
+    ) -> Self {
+        // `option_env!`: the examples include this module too, without the binary.
+        let Some(bin) = option_env!("CARGO_BIN_EXE_zkwiki-server") else {
+            panic!("the server binary is only known to integration tests");
+        };
+        let mut cmd = Command::new(bin);
+        cmd.args(["--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data)
-            .env_remove("ZKWIKI_WEB_DIR")
+            .args(extra);
+        Self::spawn_command(cmd, rust_log, stderr)
+    }
+
+    /// Spawns a prepared command (e.g. the binary under a shell that lowers its limits), which
+    /// must print the server's first line.
+    pub fn spawn_command(mut cmd: Command, rust_log: &str, stderr: impl Into<Stdio>) -> Self {
+        let mut child = cmd
+            .env_remove("ZKWIKI_SERVER_WEB_DIR")
             .env("RUST_LOG", rust_log)
             .stdout(Stdio::piped())
             .stderr(stderr)
@@ -174,6 +198,26 @@ impl Resp {
             .as_str()
             .unwrap_or("")
             .to_owned()
+    }
+    /// The body with the error's `request_id` taken out (it differs on every request), for
+    /// comparing two error answers; asserts the id was there.
+    pub fn without_request_id(&self) -> Value {
+        let mut v = self.json();
+        let id = v["error"]
+            .as_object_mut()
+            .and_then(|e| e.remove("request_id"));
+        assert!(
+            id.as_ref()
+                .and_then(Value::as_str)
+                .is_some_and(|s| !s.is_empty()),
+            "an error body names its request: {v}"
+        );
+        assert_eq!(
+            id.as_ref().and_then(Value::as_str),
+            self.header("x-request-id"),
+            "the body and the X-Request-Id header name the same request"
+        );
+        v
     }
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
@@ -352,6 +396,135 @@ pub fn send_oversized(
         return (status, serde_json::from_str(json).unwrap_or(Value::Null));
     }
     panic!("no answer to the oversized request");
+}
+
+/// A TCP connection to `base`'s server from the loopback source address `src` (127.0.0.2, …),
+/// with reads and writes bounded by `timeout`.
+pub fn connect_from(src: &str, base: &str, timeout: Duration) -> std::net::TcpStream {
+    use socket2::{Domain, Socket, Type};
+    let addr: std::net::SocketAddr = base.strip_prefix("http://").unwrap().parse().unwrap();
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    let local: std::net::SocketAddr = format!("{src}:0").parse().unwrap();
+    socket.bind(&local.into()).unwrap();
+    socket.connect_timeout(&addr.into(), timeout).unwrap();
+    let stream: std::net::TcpStream = socket.into();
+    stream.set_read_timeout(Some(timeout)).unwrap();
+    stream.set_write_timeout(Some(timeout)).unwrap();
+    stream
+}
+
+/// An answer read off a raw connection.
+#[derive(Debug)]
+pub struct RawAnswer {
+    pub status: u16,
+    pub head: String,
+    pub body: Vec<u8>,
+}
+
+impl RawAnswer {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "not JSON ({e}): {} {}",
+                self.head,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().skip(1).find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+}
+
+/// Reads one answer (head, then a `content-length` body) from `stream`.
+pub fn read_answer(stream: &mut std::net::TcpStream) -> std::io::Result<RawAnswer> {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 4096];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+        let n = stream.read(&mut byte)?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        buf.extend_from_slice(&byte[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let mut body = buf[head_end + 4..].to_vec();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let mut answer = RawAnswer {
+        status,
+        head,
+        body: Vec::new(),
+    };
+    let len: usize = answer
+        .header("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    while body.len() < len {
+        let n = stream.read(&mut byte)?;
+        if n == 0 {
+            break;
+        }
+        body.extend_from_slice(&byte[..n]);
+    }
+    body.truncate(len);
+    answer.body = body;
+    Ok(answer)
+}
+
+/// One request from the loopback source address `src` on a fresh connection (closed after).
+pub fn request_from(
+    src: &str,
+    base: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> RawAnswer {
+    use std::io::Write;
+    let mut stream = connect_from(src, base, Duration::from_secs(20));
+    let host = base.strip_prefix("http://").unwrap();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (n, v) in headers {
+        req.push_str(&format!("{n}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    stream.write_all(req.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    read_answer(&mut stream).unwrap()
+}
+
+/// A JSON POST from the loopback source address `src`.
+pub fn post_from(
+    src: &str,
+    base: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &Value,
+) -> RawAnswer {
+    let mut h = vec![("Content-Type", "application/json")];
+    h.extend_from_slice(headers);
+    request_from(
+        src,
+        base,
+        "POST",
+        path,
+        &h,
+        &serde_json::to_vec(body).unwrap(),
+    )
 }
 
 pub fn b64(bytes: &[u8]) -> String {
