@@ -27,13 +27,16 @@ fn problem_of(e: &core_crypto::Error) -> String {
     }
 }
 
+/// The index page id a scope key derives and, for a whole-wiki key, its settings page id (none
+/// when these keys do not reach the scope).
+type DerivedIds = Option<(PageId, Option<PageId>)>;
+
 impl Workspace {
     /// Recognises index pages: their id is derived from the scope key their entry names.
     pub(super) fn find_index_pages(&mut self) {
         // One derivation per (epoch, scope); a wiki has few, so a list is enough (and keeps the
         // browser's bundle free of another map type).
-        let mut ids_by_scope: Vec<((u32, ScopeId), Option<(PageId, Option<PageId>)>)> =
-            Vec::new();
+        let mut ids_by_scope: Vec<((u32, ScopeId), DerivedIds)> = Vec::new();
         let mut found = BTreeSet::new();
         let mut settings = BTreeSet::new();
         for (id, e) in &self.head.snapshot().manifest.pages {
