@@ -338,7 +338,8 @@ impl WikiSession {
         self.ws.wiki().to_hex()
     }
 
-    /// A summary: `{wiki, seq, epoch, keyring_seq, role, members, pages, signer}`.
+    /// A summary: `{wiki, seq, epoch, keyring_seq, role, members, pages, signer, title}`
+    /// (`title`: the wiki's own, from its encrypted settings, or null).
     pub fn info(&self) -> String {
         let s = self.ws.snapshot();
         Obj::new()
@@ -350,6 +351,7 @@ impl WikiSession {
             .num("members", s.keyring.members.len())
             .num("pages", self.ws.catalog().len())
             .opt_str("signer", self.ws.head_signer().map(shown).as_deref())
+            .opt_str("title", self.ws.title())
             .finish()
     }
 

@@ -264,7 +264,7 @@ async function loadTitles() {
     try {
       ow = await openWiki(app.account, w.wiki, { attribute: false });
       const home = ow.session.find('Home.md') || ow.session.find('index.md');
-      const title = home ? (await ow.view(home)).title || 'Home' : 'Wiki';
+      const title = ow.info.title || (home ? (await ow.view(home)).title || 'Home' : 'Wiki');
       app.titles.set(w.wiki, title);
       const el = card();
       if (el) el.querySelector('.wiki-card-title').textContent = title;
@@ -318,7 +318,7 @@ export function renderSidebar() {
   const key = JSON.stringify([
     app.account ? app.account.user : null,
     w ? [w.wiki, w.info.seq, w.info.role, w.info.members, w.session.generation, w.session.failures().length] : null,
-    w ? app.titles.get(w.wiki) : null,
+    w ? w.info.title || app.titles.get(w.wiki) : null,
   ]);
   if (key === sidebarKey && side.childElementCount > 0) return;
   sidebarKey = key;
@@ -330,7 +330,8 @@ export function renderSidebar() {
   const parts = [brand];
   if (app.open) {
     const w = app.open;
-    const title = app.titles.get(w.wiki) || 'Wiki';
+    // The wiki's own title (encrypted in its settings), else its Home page's.
+    const title = w.info.title || app.titles.get(w.wiki) || 'Wiki';
     parts.push(
       h('div', { class: 'side-wiki' },
         h('a', { href: `#/w/${w.wiki}`, class: 'side-wiki-title' }, title),
