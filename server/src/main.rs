@@ -110,26 +110,35 @@ struct ServeArgs {
     unsafe_no_fsync: bool,
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Installs the SIGINT/SIGTERM handlers now (before the server says it is listening, so a
+/// supervisor's early SIGTERM is a clean stop, not a kill) and resolves on the first signal.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    #[cfg(unix)]
+    let int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
+    async move {
+        #[cfg(unix)]
+        {
+            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = wait(term) => {},
+                () = wait(int) => {},
             }
-            Err(_) => std::future::pending::<()>().await,
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("shutting down: finishing requests in flight");
     }
-    tracing::info!("shutting down: finishing requests in flight");
 }
 
 fn init_logs(format: LogFormat) {
@@ -269,6 +278,7 @@ fn main() -> anyhow::Result<()> {
             ms = format_args!("{:.2}", t.elapsed().as_secs_f64() * 1000.0),
             "startup"
         );
+        let shutdown = shutdown_signal();
         {
             let mut out = std::io::stdout().lock();
             writeln!(out, "zkwiki-server listening on http://{addr}")?;
@@ -280,7 +290,7 @@ fn main() -> anyhow::Result<()> {
             max_connections = state.conns.max(),
             "ready"
         );
-        server::serve(listener, state, shutdown_signal())
+        server::serve(listener, state, shutdown)
             .await
             .context("serving")?;
         tracing::info!("stopped");
