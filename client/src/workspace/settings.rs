@@ -246,7 +246,11 @@ mod tests {
         assert_eq!(s.title, "Team notes");
         assert_eq!(s.description, "");
         let kept: Vec<(&str, &str)> = s.other.iter().map(|(k, v)| (k.as_str(), v.get())).collect();
-        assert_eq!(kept, [("z", "null"), ("future", "true")], "the last of a repeated key");
+        assert_eq!(
+            kept,
+            [("z", "null"), ("future", "true")],
+            "the last of a repeated key"
+        );
         let again = s.to_record("alice", 2).unwrap();
         assert_eq!(
             String::from_utf8(again.content.clone()).unwrap(),

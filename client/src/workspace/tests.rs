@@ -1117,7 +1117,9 @@ fn server_rule_refuses_what_the_real_server_refuses() {
 fn trails_for_a_session_and_an_owned_history_walk() {
     let alice = UserIdentity::make(&mut OsRng);
     let mut server = FakeServer::create(&alice, "alice");
-    let mut ws = server.open(&alice, "alice", &SeenRecord::default()).unwrap();
+    let mut ws = server
+        .open(&alice, "alice", &SeenRecord::default())
+        .unwrap();
     let page = write(&mut server, &mut ws, "Home.md", "one\n");
     write(&mut server, &mut ws, "Home.md", "two\n");
     let head = ws.head().clone();
