@@ -9,13 +9,12 @@ use crate::error::{Error, Kind, Result};
 
 /// Standard base64 with padding (RFC 4648 §4), as the API uses.
 pub fn b64(bytes: &[u8]) -> String {
-    data_encoding::BASE64.encode(bytes)
+    core_crypto::codec::base64(bytes)
 }
 
 /// Decodes API base64; `what` names the field in the error.
 pub fn unb64(text: &str, what: &str) -> Result<Vec<u8>> {
-    data_encoding::BASE64
-        .decode(text.as_bytes())
+    core_crypto::codec::unbase64(text.as_bytes())
         .map_err(|_| Error::protocol(&format!("{what} is not base64")))
 }
 

@@ -253,7 +253,7 @@ impl PublicIdentity {
         h.update(self.x25519);
         h.update(self.ed25519);
         let d = h.finalize();
-        let hex = data_encoding::HEXLOWER.encode(&d[..16]);
+        let hex = crate::codec::hex(&d[..16]);
         hex.as_bytes()
             .chunks(4)
             .map(|c| core::str::from_utf8(c).unwrap_or("????"))

@@ -23,13 +23,13 @@ macro_rules! byte_id {
                 if text.len() != 2 * $len || !text.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')) {
                     return Err(bad);
                 }
-                let bytes = data_encoding::HEXLOWER.decode(text.as_bytes()).map_err(|_| bad.clone())?;
+                let bytes = $crate::codec::unhex(text.as_bytes()).map_err(|_| bad.clone())?;
                 Ok(Self(bytes.try_into().map_err(|_| bad)?))
             }
 
             /// The lowercase-hex text form.
             pub fn to_hex(&self) -> String {
-                data_encoding::HEXLOWER.encode(&self.0)
+                $crate::codec::hex(&self.0)
             }
 
             /// The raw bytes.

@@ -18,6 +18,7 @@
 //! - [`index`]: the encrypted search index (terms → pages, and every page's path);
 //! - [`wrapped`]: the stored form of a protector key wrapped by AWS KMS (the format only).
 
+pub mod codec;
 pub mod envelope;
 pub mod error;
 #[cfg(feature = "hazmat")]

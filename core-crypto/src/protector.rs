@@ -113,7 +113,7 @@ impl ProtectorKey {
 impl AuthSecret {
     /// Lowercase hex, for the login request body.
     pub fn to_hex(&self) -> Zeroizing<String> {
-        Zeroizing::new(data_encoding::HEXLOWER.encode(self.expose()))
+        Zeroizing::new(crate::codec::hex(self.expose()))
     }
 }
 
@@ -137,7 +137,7 @@ impl RecoveryKey {
         let mut raw = Zeroizing::new(Vec::with_capacity(34));
         raw.extend_from_slice(self.expose());
         raw.extend_from_slice(&Sha256::digest(self.expose())[..2]);
-        let b32 = Zeroizing::new(data_encoding::BASE32_NOPAD.encode(&raw));
+        let b32 = Zeroizing::new(crate::codec::base32(&raw));
         let mut out = Zeroizing::new(String::from(RECOVERY_PREFIX));
         for chunk in b32.as_bytes().chunks(5) {
             out.push('-');
@@ -162,8 +162,7 @@ impl RecoveryKey {
             .strip_prefix(RECOVERY_PREFIX)
             .ok_or(bad("it must start with ZKR1-"))?;
         let raw = Zeroizing::new(
-            data_encoding::BASE32_NOPAD
-                .decode(body.as_bytes())
+            crate::codec::unbase32(body.as_bytes())
                 .map_err(|_| bad("not base32"))?,
         );
         if raw.len() != 34 {
