@@ -50,10 +50,7 @@ fn pack(text: &[u8], bits: u32, alphabet: &[u8]) -> Result<Vec<u8>, DecodeError>
     let mut out = Vec::with_capacity(text.len() * bits as usize / 8);
     let (mut acc, mut have) = (0u32, 0u32);
     for &c in text {
-        let s = alphabet
-            .iter()
-            .position(|&a| a == c)
-            .ok_or(DecodeError)? as u32;
+        let s = alphabet.iter().position(|&a| a == c).ok_or(DecodeError)? as u32;
         acc = (acc << bits) | s;
         have += bits;
         if have >= 8 {
@@ -133,7 +130,11 @@ mod tests {
         assert_eq!(base64(b"f"), "Zg==");
         assert_eq!(base32(b"foobar"), "MZXW6YTBOI");
         assert_eq!(unbase64(b"Zg==").unwrap(), b"f");
-        assert_eq!(unbase64(b"Zh=="), Err(DecodeError), "non-zero trailing bits");
+        assert_eq!(
+            unbase64(b"Zh=="),
+            Err(DecodeError),
+            "non-zero trailing bits"
+        );
         assert_eq!(unbase64(b"Zg"), Err(DecodeError), "padding required");
         assert_eq!(unbase64(b"Zg=A"), Err(DecodeError));
         assert_eq!(unbase64(b"Z==="), Err(DecodeError));

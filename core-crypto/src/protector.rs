@@ -161,10 +161,8 @@ impl RecoveryKey {
         let body = cleaned
             .strip_prefix(RECOVERY_PREFIX)
             .ok_or(bad("it must start with ZKR1-"))?;
-        let raw = Zeroizing::new(
-            crate::codec::unbase32(body.as_bytes())
-                .map_err(|_| bad("not base32"))?,
-        );
+        let raw =
+            Zeroizing::new(crate::codec::unbase32(body.as_bytes()).map_err(|_| bad("not base32"))?);
         if raw.len() != 34 {
             return Err(bad("wrong length"));
         }
