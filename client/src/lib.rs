@@ -8,14 +8,17 @@
 //!   writes ([`workspace::Draft`]), members and revocation reports, search;
 //! - [`layout`]: the wiki's git tree, and that unlisted files are errors;
 //! - [`links`]: the links a page's markdown makes, and so which pages link to a page;
+//! - [`names`]: page titles, names in trees and lists, and their order;
 //! - [`policy`]: which page paths a wiki holds (for writers and readers alike);
 //! - [`merge`]: line diffs and the three-way merge after a conflict; [`search`]: snippets;
 //! - [`keyfile`]: key files and the member identities a clone carries (offline, forever);
 //! - [`seen`]: the remembered highest versions; [`wire`]: the HTTP API's bodies and routes;
+//! - [`attachments`]: a page's files, Otterwiki's `/Page/a/FILE` references, what shows inline;
 //! - [`account`]: registration, login checks and protector changes;
 //! - [`display`]: untrusted text made safe to show; [`error`]: one error classification.
 
 pub mod account;
+pub mod attachments;
 pub mod display;
 pub mod error;
 pub mod head;
@@ -24,6 +27,7 @@ pub mod keyfile;
 pub mod layout;
 pub mod links;
 pub mod merge;
+pub mod names;
 pub mod policy;
 pub mod search;
 pub mod seen;

@@ -365,7 +365,7 @@ fn has_scheme(url: &str) -> bool {
 
 /// `reference` joined onto the folder of the page `from` (`.` and `..` resolved, never above
 /// the root; a leading `/` starts at the root).
-fn join_relative(from: &str, reference: &str) -> String {
+pub fn join_relative(from: &str, reference: &str) -> String {
     let mut segments: Vec<&str> = if reference.starts_with('/') {
         Vec::new()
     } else {

@@ -71,8 +71,14 @@ fn snippet(text: &str, at: (usize, usize)) -> Vec<(String, bool)> {
     let end = ceil_boundary(text, at.1 + 80);
     // Markdown punctuation is noise in a snippet: drop it, then collapse whitespace.
     let clean = |s: &str| {
-        let mut t = s.replace("[[", "").replace("]]", "").replace("**", "");
-        t.retain(|c| !matches!(c, '#' | '`' | '|' | '>' | '*'));
+        // `|` separates a wiki link's target from its label (and table cells): a space, so
+        // neither is glued to the other.
+        let mut t = s
+            .replace("[[", "")
+            .replace("]]", "")
+            .replace("**", "")
+            .replace('|', " ");
+        t.retain(|c| !matches!(c, '#' | '`' | '>' | '*'));
         t.split_whitespace()
             .filter(|w| !w.chars().all(|c| c == '-' || c == ':'))
             .collect::<Vec<_>>()
@@ -206,6 +212,14 @@ mod tests {
         .unwrap();
         assert_eq!(s[0].0, "Title a b see Plan ");
         assert!(snippet_for(text, &["absent".to_owned()]).is_none());
+    }
+
+    #[test]
+    fn link_targets_are_not_glued_to_labels() {
+        let text = "See [[Ideas|our ideas]] about the budget, | a | table |";
+        let s = snippet_for(text, &["budget".to_owned()]).unwrap();
+        assert_eq!(s[0].0, "See Ideas our ideas about the ");
+        assert_eq!(s[2].0, ", a table");
     }
 
     #[test]
