@@ -11,10 +11,11 @@ use tower_http::services::ServeDir;
 use crate::AppState;
 
 /// The Content-Security-Policy of `docs/api.md`: no inline script, WASM allowed, nothing from
-/// another origin.
+/// another origin. `blob:` images and frames are the app's own decrypted attachments (object
+/// URLs it makes from verified bytes; only raster images and PDF are shown that way).
 pub const CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; \
-                       style-src 'self'; img-src 'self' data:; connect-src 'self'; \
-                       object-src 'none'; base-uri 'none'; frame-ancestors 'none'; \
+                       style-src 'self'; img-src 'self' data: blob:; frame-src blob:; \
+                       connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; \
                        form-action 'self'";
 
 /// Headers set on every response (unless a handler set them).

@@ -51,25 +51,8 @@ pub fn encode_path_into(out: &mut String, path: &str) {
     }
 }
 
-/// Decodes `%XX` escapes (invalid escapes and invalid UTF-8 are kept as they are).
-pub fn decode_percent(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = core::str::from_utf8(&bytes[i + 1..i + 3]).ok();
-            if let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8(out).unwrap_or_else(|_| text.to_owned())
-}
+/// `%XX` sequences decoded: the core's rule ([`client::links::percent_decode`]).
+pub use client::links::percent_decode as decode_percent;
 
 /// A slug for a heading id: lowercase letters and digits, other runs become `-`.
 pub fn slug(text: &str) -> String {

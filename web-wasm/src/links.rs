@@ -10,73 +10,41 @@
 //!   URLs with control characters, unknown schemes) is dropped: the link text is kept, the link is
 //!   not.
 
-use std::collections::BTreeMap;
+use client::attachments::AttachmentIndex;
+use client::links::join_relative;
 
 use crate::html::{decode_percent, slug};
 
-/// Every page path of a wiki, for resolving links.
+/// Every page path of a wiki, for resolving links: the core's index of markdown pages
+/// ([`client::links::PageIndex`], the one rule for link targets) and of attachments.
 #[derive(Debug, Default, Clone)]
 pub struct PageIndex {
-    /// Lowercased path without `.md` → path (the last one inserted; one map type for both
-    /// indexes keeps the bundle smaller).
-    by_name: BTreeMap<String, Vec<String>>,
-    /// Lowercased last segment without `.md` → paths.
-    by_base: BTreeMap<String, Vec<String>>,
-}
-
-/// The display name of a page path: the path without a trailing `.md`.
-pub fn page_name(path: &str) -> &str {
-    path.strip_suffix(".md").unwrap_or(path)
-}
-
-/// The last segment of a page name (for titles and the tree).
-pub fn base_name(path: &str) -> &str {
-    let name = page_name(path);
-    name.rsplit('/').next().unwrap_or(name)
-}
-
-fn key(name: &str) -> String {
-    page_name(name.trim().trim_start_matches('/')).to_lowercase()
+    /// The markdown pages.
+    pages: client::links::PageIndex,
+    /// The wiki's attachments (links and embeds to files, Otterwiki's `/Page/a/FILE` too).
+    attachments: AttachmentIndex,
 }
 
 impl PageIndex {
-    /// Builds an index over these paths.
+    /// Builds an index over these markdown page paths.
     pub fn new<'a>(paths: impl IntoIterator<Item = &'a str>) -> Self {
-        let mut index = Self::default();
-        for p in paths {
-            index.insert(p);
+        Self {
+            pages: client::links::PageIndex::new(paths),
+            attachments: AttachmentIndex::default(),
         }
-        index
     }
 
-    /// Adds a path.
-    pub fn insert(&mut self, path: &str) {
-        self.by_name.insert(key(path), vec![path.to_owned()]);
-        self.by_base
-            .entry(key(base_name(path)))
-            .or_default()
-            .push(path.to_owned());
+    /// The index with these attachment paths for links and embeds to resolve to.
+    #[must_use]
+    pub fn with_attachments<'a>(mut self, paths: impl IntoIterator<Item = &'a str>) -> Self {
+        self.attachments = AttachmentIndex::new(paths);
+        self
     }
 
     /// The page a wiki-link target names: by full name (case-insensitive, `.md` optional), else by
     /// its last segment when exactly one page has it.
     pub fn resolve(&self, target: &str) -> Option<&str> {
-        let k = key(target);
-        if let Some(p) = self.by_name.get(&k).and_then(|v| v.last()) {
-            return Some(p);
-        }
-        if k.contains('/') {
-            return None;
-        }
-        match self.by_base.get(&k).map(Vec::as_slice) {
-            Some([only]) => Some(only),
-            _ => None,
-        }
-    }
-
-    /// Whether a path with this name (case-insensitive) exists.
-    pub fn contains(&self, path: &str) -> bool {
-        self.by_name.contains_key(&key(path))
+        self.pages.resolve(target)
     }
 }
 
@@ -108,28 +76,6 @@ fn scheme(url: &str) -> Option<String> {
     let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic());
     let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
     (first_ok && rest_ok).then(|| head.to_ascii_lowercase())
-}
-
-/// Joins a relative reference onto the folder of `current`, resolving `.` and `..` (never above
-/// the wiki root).
-fn join_relative(current: &str, reference: &str) -> String {
-    let mut segments: Vec<&str> = if reference.starts_with('/') {
-        Vec::new()
-    } else {
-        let mut s: Vec<&str> = current.split('/').collect();
-        s.pop();
-        s
-    };
-    for seg in reference.split('/') {
-        match seg {
-            "" | "." => {}
-            ".." => {
-                segments.pop();
-            }
-            s => segments.push(s),
-        }
-    }
-    segments.join("/")
 }
 
 /// The wiki path a link to `name` refers to: an existing page, or `name.md` for a new one.
@@ -210,8 +156,32 @@ pub fn classify_url(index: &PageIndex, current: &str, url: &str) -> Target {
     }
     let (path_part, fragment) = split_fragment(url);
     let path_part = path_part.split('?').next().unwrap_or_default();
-    let joined = join_relative(current, &decode_percent(path_part));
-    page_target(index, &joined, fragment)
+    let decoded = decode_percent(path_part);
+    if let Some(path) = index.attachments.resolve_link(current, &decoded) {
+        return Target::Page {
+            path: path.to_owned(),
+            exists: true,
+            fragment: None,
+        };
+    }
+    page_target(index, &join_relative(current, &decoded), fragment)
+}
+
+/// The attachment an image source refers to (relative to the page at `current`, or an
+/// Otterwiki `/Page/a/FILE`), if the wiki has it: the app shows it from its decrypted bytes.
+pub fn embedded_attachment<'i>(index: &'i PageIndex, current: &str, url: &str) -> Option<&'i str> {
+    let url = url.trim();
+    if scheme(url).is_some()
+        || url.starts_with("//")
+        || url.contains('\\')
+        || url.chars().any(char::is_control)
+    {
+        return None;
+    }
+    let path_part = url.split(['#', '?']).next().unwrap_or_default();
+    index
+        .attachments
+        .resolve_link(current, &decode_percent(path_part))
 }
 
 /// Whether an image source may be shown: only inline raster `data:` images, which load nothing

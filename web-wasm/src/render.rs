@@ -9,9 +9,10 @@
 //! says. The app shows this HTML inside a CSP that forbids inline script as a second line.
 //!
 //! Tags emitted: `p h1-h6 a span strong em del sup ol ul li input(checkbox, disabled) blockquote
-//! pre code table thead tbody tr th td hr br img(data: raster only) section div dl dt dd sub`.
+//! pre code table thead tbody tr th td hr br img(data: raster only, or no src and the path of an
+//! attachment the app fills in) section div dl dt dd sub`.
 //! Attributes emitted: `id class href title rel target start alt src type disabled checked
-//! loading`; `id`s are always `zk-` + a slug, so page content cannot clobber the app's elements.
+//! loading data-zk-path`; `id`s are always `zk-` + a slug, so page content cannot clobber the app's elements.
 
 use std::collections::BTreeMap;
 
@@ -44,8 +45,6 @@ pub struct Rendered {
     pub title: Option<String>,
     /// The front matter rows.
     pub front_matter: Vec<Field>,
-    /// Paths of the pages this page links to (existing or not), for backlinks.
-    pub links: Vec<String>,
     /// Where the first screens of `html` end: a byte offset between two top-level blocks, or
     /// `html.len()` for a short page. The app inserts `html[..fold]` at once and the rest after
     /// the first paint (parsing 280 KB of HTML into the DOM takes Chromium 10+ ms).
@@ -77,7 +76,7 @@ pub fn render_page(markdown: &str, ctx: &Context<'_>) -> Rendered {
     for event in Parser::new_ext(body, options()) {
         w.event(event);
     }
-    let (html, heading_title, links, fold) = w.finish();
+    let (html, heading_title, fold) = w.finish();
     Rendered {
         fold,
         html,
@@ -85,8 +84,17 @@ pub fn render_page(markdown: &str, ctx: &Context<'_>) -> Rendered {
             .map(str::to_owned)
             .or(heading_title),
         front_matter: fields,
-        links,
     }
+}
+
+/// Where an image comes from.
+enum ImageSrc {
+    /// An inline raster `data:` URL, written as `src`.
+    Data(String),
+    /// An attachment of the wiki (its path): the app fills in its decrypted bytes.
+    Attachment(String),
+    /// Anything else: not loaded, shown as a placeholder.
+    Blocked,
 }
 
 /// What an open tag turned into, so its end event closes the same thing.
@@ -100,7 +108,7 @@ enum Open {
     /// A heading being buffered (level, output buffer index).
     Heading(HeadingLevel),
     /// An image: its alt text is being collected.
-    Image { src: Option<String>, title: String },
+    Image { src: ImageSrc, title: String },
     /// A footnote definition being buffered.
     Footnote(String),
     /// An HTML block being buffered (to drop pure comments).
@@ -124,7 +132,6 @@ struct Writer<'a> {
     /// Footnote label → its number (`u32`, the type of `ids`: one map type in the bundle).
     footnote_numbers: BTreeMap<String, u32>,
     footnotes: Vec<(String, String)>,
-    links: Vec<String>,
     /// Open images: text inside them is alt text, not HTML.
     alt_depth: usize,
     fold: Option<usize>,
@@ -143,7 +150,6 @@ impl<'a> Writer<'a> {
             table: None,
             footnote_numbers: BTreeMap::new(),
             footnotes: Vec::new(),
-            links: Vec::new(),
             alt_depth: 0,
             fold: None,
         }
@@ -255,7 +261,6 @@ impl<'a> Writer<'a> {
                     self.push(" title=\"This page does not exist yet\"");
                 }
                 self.push(">");
-                self.links.push(path);
                 self.stack.push(Open::Anchor);
             }
             Target::Fragment(f) => {
@@ -415,7 +420,15 @@ impl<'a> Writer<'a> {
             Tag::Image {
                 dest_url, title, ..
             } => {
-                let src = links::is_inline_image(&dest_url).then(|| dest_url.trim().to_owned());
+                let src = if links::is_inline_image(&dest_url) {
+                    ImageSrc::Data(dest_url.trim().to_owned())
+                } else if let Some(path) =
+                    links::embedded_attachment(self.ctx.pages, self.ctx.current, &dest_url)
+                {
+                    ImageSrc::Attachment(path.to_owned())
+                } else {
+                    ImageSrc::Blocked
+                };
                 self.plain.push(String::new());
                 self.alt_depth += 1;
                 self.stack.push(Open::Image {
@@ -475,7 +488,7 @@ impl<'a> Writer<'a> {
                     return;
                 }
                 match src {
-                    Some(src) => {
+                    ImageSrc::Data(src) => {
                         self.push("<img src=\"");
                         self.push_escaped(&src);
                         self.push("\" alt=\"");
@@ -484,7 +497,17 @@ impl<'a> Writer<'a> {
                         self.push_title_attr(&title);
                         self.push(">");
                     }
-                    None => {
+                    ImageSrc::Attachment(path) => {
+                        // No `src`: the app sets an object URL of the decrypted attachment.
+                        self.push("<img class=\"attachment-embed\" data-zk-path=\"");
+                        self.push_escaped(&path);
+                        self.push("\" alt=\"");
+                        self.push_escaped(&alt);
+                        self.push("\"");
+                        self.push_title_attr(&title);
+                        self.push(">");
+                    }
+                    ImageSrc::Blocked => {
                         self.push("<span class=\"image-blocked\" title=\"Images are not loaded from addresses: that would tell the server or another site which page you read\">[image: ");
                         self.push_escaped(if alt.is_empty() {
                             "no description"
@@ -601,7 +624,7 @@ impl<'a> Writer<'a> {
     }
 
     /// The document, the title, the link targets and the fold.
-    fn finish(mut self) -> (String, Option<String>, Vec<String>, usize) {
+    fn finish(mut self) -> (String, Option<String>, usize) {
         // Close anything left open by malformed nesting (pulldown-cmark balances, but be safe).
         while !self.stack.is_empty() {
             self.end(TagEnd::Paragraph);
@@ -635,7 +658,7 @@ impl<'a> Writer<'a> {
         }
         let doc = self.bufs.pop().unwrap_or_default();
         let fold = self.fold.filter(|f| *f < doc.len()).unwrap_or(doc.len());
-        (doc, self.title, self.links, fold)
+        (doc, self.title, fold)
     }
 }
 

@@ -14,7 +14,7 @@ use client::head::{MAX_TRAIL_BATCH, TrailPoint};
 use client::history::{HistoryWalk, introduces};
 use client::wire::{self, unb64};
 use client::workspace::{IndexWrite, Page, Pending, RevocationReport};
-use client::{Error, Result, Workspace, display, policy};
+use client::{Error, Result, Workspace, attachments, display, names, policy};
 use core_crypto::envelope::PageKind;
 use core_crypto::identity::{PublicIdentity, UserIdentity};
 use core_crypto::ids::{Digest32, PageId};
@@ -182,13 +182,17 @@ impl WikiSession {
         {
             return index.clone();
         }
-        let index = Rc::new(PageIndex::new(
-            self.ws
-                .catalog()
+        let catalog = self.ws.catalog();
+        let of_kind = |kind| {
+            catalog
                 .values()
-                .filter(|p| p.kind == PageKind::Markdown)
-                .map(|p| p.path.as_str()),
-        ));
+                .filter(move |p| p.kind == kind)
+                .map(|p| p.path.as_str())
+        };
+        let index = Rc::new(
+            PageIndex::new(of_kind(PageKind::Markdown))
+                .with_attachments(of_kind(PageKind::Attachment)),
+        );
         *slot = Some((generation, index.clone()));
         index
     }
@@ -229,14 +233,17 @@ impl WikiSession {
         if p.record.kind == PageKind::Markdown {
             let text = p.record.markdown().unwrap_or_default();
             let r = self.render(&p.record.path, text);
-            v = v.opt_str("title", r.title.as_deref());
+            v = v.opt_str("title", r.title.as_deref()).raw(
+                "tags",
+                &json::array(names::tags(text).iter().map(|t| json::string(&shown(t)))),
+            );
             html = r.html;
             // The fold is between two top-level blocks, so both halves are whole elements.
             if r.fold < html.len() && html.is_char_boundary(r.fold) {
                 rest = html.split_off(r.fold);
             }
         } else {
-            v = v.opt_str("media", attachment_type(&p.record.content));
+            v = v.opt_str("media", attachments::inline_type(&p.record.content));
         }
         Ok(PageView {
             meta: v.finish(),
@@ -309,25 +316,6 @@ impl PageView {
     pub fn take_rest(&mut self) -> String {
         core::mem::take(&mut self.rest)
     }
-}
-
-/// The MIME type of an attachment the app may show inline (`data:` URL images: raster formats
-/// only, recognised by their magic bytes, never SVG), else `None`.
-fn attachment_type(bytes: &[u8]) -> Option<&'static str> {
-    const KINDS: &[(&[u8], &str)] = &[
-        (b"\x89PNG\r\n\x1a\n", "image/png"),
-        (b"\xff\xd8\xff", "image/jpeg"),
-        (b"GIF87a", "image/gif"),
-        (b"GIF89a", "image/gif"),
-    ];
-    KINDS
-        .iter()
-        .find(|(magic, _)| bytes.starts_with(magic))
-        .map(|(_, t)| *t)
-        .or_else(|| {
-            (bytes.len() > 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP")
-                .then_some("image/webp")
-        })
 }
 
 #[wasm_bindgen]
@@ -552,6 +540,66 @@ impl WikiSession {
         )
     }
 
+    /// The page tree's entries in tree order ([`names::tree_cmp`]: pages before folders):
+    /// `[{id, path, kind, name}]`, `name` the title of a decrypted markdown page, else its file
+    /// name as [`names::display_name`] shows it (an attachment's as written), escaped.
+    pub fn tree(&self) -> String {
+        let mut entries: Vec<_> = self
+            .ws
+            .catalog()
+            .iter()
+            .filter(|(_, p)| p.kind != PageKind::Index)
+            .collect();
+        entries.sort_by(|a, b| names::tree_cmp(&a.1.path, &b.1.path));
+        json::array(entries.into_iter().map(|(id, p)| {
+            let file = p.path.rsplit('/').next().unwrap_or_default();
+            let name = if p.kind == PageKind::Markdown {
+                self.ws
+                    .page(id)
+                    .and_then(|page| page.record.markdown())
+                    .and_then(names::title)
+                    .unwrap_or_else(|| names::display_name(file))
+            } else {
+                file.to_owned()
+            };
+            Obj::new()
+                .str("id", &id.to_hex())
+                .str("path", &p.path)
+                .str("kind", kind_name(p.kind))
+                .str("name", &shown(&name))
+                .finish()
+        }))
+    }
+
+    /// The pages that link to the page `page` ([`client::links`]' rule), among those decrypted
+    /// in this tab: `[{id, path, name}]` in tree order, `name` as in [`WikiSession::tree`].
+    pub fn backlinks(&self, page: &str) -> String {
+        let Some(target) = self.path_of(page) else {
+            return "[]".to_owned();
+        };
+        let catalog = self.ws.catalog();
+        let markdown = || catalog.iter().filter(|(_, p)| p.kind == PageKind::Markdown);
+        let index = client::links::PageIndex::new(markdown().map(|(_, p)| p.path.as_str()));
+        let mut from: Vec<_> = markdown()
+            .filter(|(_, p)| p.path != target)
+            .filter_map(|(id, p)| {
+                let text = self.ws.page(id)?.record.markdown()?;
+                (client::links::count_links_to(&index, &p.path, text, &target) > 0)
+                    .then_some((id, p, text))
+            })
+            .collect();
+        from.sort_by(|a, b| names::tree_cmp(&a.1.path, &b.1.path));
+        json::array(from.into_iter().map(|(id, p, text)| {
+            let file = p.path.rsplit('/').next().unwrap_or_default();
+            let name = names::title(text).unwrap_or_else(|| names::display_name(file));
+            Obj::new()
+                .str("id", &id.to_hex())
+                .str("path", &p.path)
+                .str("name", &shown(&name))
+                .finish()
+        }))
+    }
+
     /// Whether a page's current version is decrypted in memory.
     #[wasm_bindgen(js_name = isLoaded)]
     pub fn is_loaded(&self, page: &str) -> bool {
@@ -633,6 +681,41 @@ impl WikiSession {
             )?;
             Ok(self.pending(p))
         })())
+    }
+
+    /// Prepares writing a file's bytes as an attachment at `path` (from [`upload_path`]): `page`
+    /// is the attachment it replaces (`""` for a new one), `base` that one's hash (`""`).
+    #[wasm_bindgen(js_name = preparePutBytes)]
+    pub fn prepare_put_bytes(
+        &self,
+        page: &str,
+        path: &str,
+        bytes: Vec<u8>,
+        base: &str,
+        now_ms: f64,
+    ) -> JsResult<PendingWrite> {
+        js((|| {
+            let base = if base.is_empty() {
+                None
+            } else {
+                Some(Digest32::from_hex(base)?)
+            };
+            let p = self
+                .ws
+                .prepare_put(opt_page(page)?, path, bytes, base, now_ms as i64)?;
+            Ok(self.pending(p))
+        })())
+    }
+
+    /// The attachments of the page at `path` ([`attachments::of_page`]): `[{id, path, size}]`.
+    #[wasm_bindgen(js_name = attachmentsOf)]
+    pub fn attachments_of(&self, path: &str) -> String {
+        let catalog = self.ws.catalog();
+        let files = attachments::of_page(catalog.values().map(|p| (p.path.as_str(), p.kind)), path);
+        json::array(files.into_iter().filter_map(|file| {
+            let (id, p) = catalog.iter().find(|(_, p)| p.path == file)?;
+            Some(entry_json(id, p))
+        }))
     }
 
     /// Prepares a rename to what the user typed (the page keeps its id and history): a markdown
@@ -926,6 +1009,20 @@ pub fn new_token_body(name: &str, role: &str, expires_in: f64) -> String {
 #[wasm_bindgen(js_name = markdownPath)]
 pub fn markdown_path(typed: &str) -> String {
     policy::markdown_path(typed)
+}
+
+/// Where a file uploaded to the page at `page_path` is stored ([`attachments::upload_path`]);
+/// throws `InputError` with the reason for a name the path policy refuses.
+#[wasm_bindgen(js_name = uploadPath)]
+pub fn upload_path(page_path: &str, file_name: &str) -> JsResult<String> {
+    js(attachments::upload_path(page_path, file_name))
+}
+
+/// A folder's (or an untitled page's) name as trees and breadcrumbs show it
+/// ([`names::display_name`]), escaped.
+#[wasm_bindgen(js_name = displayName)]
+pub fn display_name(segment: &str) -> String {
+    shown(&names::display_name(segment))
 }
 
 /// Untrusted text (a name from the server, an author) made safe to show: control, bidirectional

@@ -52,8 +52,20 @@ const TAGS: &[&str] = &[
     "dd",
 ];
 const ATTRS: &[&str] = &[
-    "id", "class", "href", "title", "rel", "target", "start", "alt", "src", "type", "disabled",
-    "checked", "loading",
+    "id",
+    "class",
+    "href",
+    "title",
+    "rel",
+    "target",
+    "start",
+    "alt",
+    "src",
+    "type",
+    "disabled",
+    "checked",
+    "loading",
+    "data-zk-path",
 ];
 
 /// Scans every tag of the output (every `<` in it starts a tag, since text is escaped) and checks
@@ -154,7 +166,6 @@ fn dialect_features() {
         "{h}"
     );
     assert!(h.contains("callout-warning"), "{h}");
-    assert_eq!(r.links, ["Home.md", "Other Page.md", "Missing.md"]);
 }
 
 #[test]
@@ -304,6 +315,48 @@ fn images_load_nothing_from_addresses() {
     );
     assert_eq!(r.html.matches("<img").count(), 1, "{}", r.html);
     assert!(r.html.contains("[image: cat]"));
+}
+
+#[test]
+fn otterwiki_attachment_references_resolve_to_the_wikis_files() {
+    let pages = PageIndex::new(["Home.md", "projects/Plan.md"])
+        .with_attachments(["home/diagram.png", "projects/Plan/report.pdf"]);
+    let ctx = Context {
+        pages: &pages,
+        current: "projects/Plan.md",
+        route: ROUTE,
+    };
+    let r = render_page(
+        "![Diagram](/Home/a/diagram.png) ![x](Plan/report.pdf) [the report](/projects/Plan/a/report.pdf) ![gone](/Home/a/missing.png) ![\" onerror=\"alert(1)](/Home/a/diagram.png)",
+        &ctx,
+    );
+    assert_safe(&r.html);
+    assert!(
+        r.html.contains(
+            "<img class=\"attachment-embed\" data-zk-path=\"home/diagram.png\" alt=\"Diagram\">"
+        ),
+        "{}",
+        r.html
+    );
+    assert!(
+        r.html
+            .contains("data-zk-path=\"projects/Plan/report.pdf\" alt=\"x\">"),
+        "{}",
+        r.html
+    );
+    assert!(
+        r.html.contains(&format!(
+            "<a class=\"wikilink\" href=\"{ROUTE}projects/Plan/report.pdf\">the report</a>"
+        )),
+        "{}",
+        r.html
+    );
+    assert!(r.html.contains("[image: gone]"), "{}", r.html);
+    assert!(
+        r.html.contains("alt=\"&quot; onerror=&quot;alert(1)\""),
+        "{}",
+        r.html
+    );
 }
 
 #[test]

@@ -195,16 +195,6 @@ fn user_json(name: &str, id: &UserIdentity) -> String {
 }
 
 #[test]
-fn only_raster_images_are_shown_inline() {
-    assert_eq!(attachment_type(b"\x89PNG\r\n\x1a\n...."), Some("image/png"));
-    assert_eq!(attachment_type(b"\xff\xd8\xff\xe0"), Some("image/jpeg"));
-    assert_eq!(attachment_type(b"GIF89a.."), Some("image/gif"));
-    assert_eq!(attachment_type(b"RIFF\0\0\0\0WEBPVP8 "), Some("image/webp"));
-    assert_eq!(attachment_type(b"<svg onload=alert(1)>"), None);
-    assert_eq!(attachment_type(b"%PDF-1.7"), None);
-}
-
-#[test]
 fn small_bindings_delegate_to_the_core() {
     assert_eq!(markdown_path(" /Projects/Plan/ "), "Projects/Plan.md");
     assert_eq!(escape_text("a\u{202e}b\u{1b}"), "a\\u{202e}b\\x1b");

@@ -228,6 +228,11 @@ impl Member {
 
     /// Writes a markdown page (new, or the page at that path).
     pub fn put(&self, wiki: &str, ws: &mut Workspace, path: &str, text: &str) -> PageId {
+        self.put_bytes(wiki, ws, path, text.as_bytes())
+    }
+
+    /// Writes a page or attachment (its kind follows the path), new or the one at that path.
+    pub fn put_bytes(&self, wiki: &str, ws: &mut Workspace, path: &str, bytes: &[u8]) -> PageId {
         let id = ws.find(path);
         if let Some(id) = id
             && !ws.is_loaded(&id)
@@ -237,7 +242,7 @@ impl Member {
         }
         let base = id.and_then(|i| ws.page(&i).map(|p| p.hash));
         let p = ws
-            .prepare_put(id, path, text.as_bytes().to_vec(), base, 1_700_000_000_000)
+            .prepare_put(id, path, bytes.to_vec(), base, 1_700_000_000_000)
             .unwrap();
         let page = p.page.unwrap();
         self.commit(wiki, ws, p);
