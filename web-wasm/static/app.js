@@ -12,6 +12,7 @@ import { openWiki, reportError, errorText } from './wiki.js';
 import { showIsolation } from './isolation.js';
 import * as pages from './pages.js';
 import * as members from './members.js';
+import * as shell from './shell.js';
 
 /** Everything the app holds in memory. Secrets live inside the Rust objects. */
 export const app = {
@@ -40,12 +41,15 @@ async function start() {
   const integrity = meta && meta.content.startsWith('sha') ? meta.content : undefined;
   const wasmUrl = new URL('./pkg/web_wasm_bg.wasm', import.meta.url);
   await init({ module_or_path: fetch(wasmUrl, integrity ? { integrity } : {}) });
-  document.getElementById('version').textContent = zk.formatVersion();
+  const version = document.getElementById('version');
+  version.textContent = 'zkwiki';
+  version.title = zk.formatVersion();
   window.addEventListener('hashchange', () => route());
   window.addEventListener('beforeunload', (ev) => {
     if (app.leaveGuard && !app.leaveGuard(true)) ev.preventDefault();
   });
   document.addEventListener('click', onAnchorClick);
+  shell.install();
   const saved = await device.loadSignIn();
   if (saved) {
     try {
@@ -216,7 +220,11 @@ async function enterWiki(wiki) {
     performance.mark('zk-wiki-open');
     device.setLastWiki(app.account.user, wiki);
     startPolling();
-    app.open.prefetch().then(() => renderSidebar(), () => {});
+    // Once pages are decrypted the tree can show their titles: draw it again.
+    app.open.prefetch().then(() => {
+      renderSidebar(true);
+      pages.refreshBacklinks(app);
+    }, () => {});
   } catch (e) {
     app.open = null;
     renderSidebar();
@@ -227,6 +235,8 @@ async function enterWiki(wiki) {
 function closeWiki() {
   clearInterval(pollTimer);
   if (app.open) {
+    // The object URLs of decrypted attachments go with the wiki.
+    for (const url of (app.open.urls || new Map()).values()) URL.revokeObjectURL(url);
     app.open.session.free();
     app.open = null;
   }
@@ -242,7 +252,7 @@ function showWikiList() {
       h('a', { class: 'wiki-card', href: `#/w/${w.wiki}`, dataset: { wiki: w.wiki } },
         h('div', { class: 'wiki-card-title' }, title || 'Wiki'),
         h('div', { class: 'wiki-card-id mono' }, w.wiki.slice(0, 16)),
-        h('div', { class: 'wiki-card-meta' }, `${w.role} · version ${w.seq}`)),
+        h('div', { class: 'wiki-card-meta', title: `Wiki version ${w.seq}` }, w.role === 'owner' ? 'You own it' : `You are a ${w.role}`)),
     );
   }
   replace(
@@ -298,7 +308,7 @@ async function createWiki() {
     await loadWikis();
     await enterWiki(wiki);
     if (!app.open) return;
-    const welcome = `---\ntitle: ${JSON.stringify(name)}\n---\n# Welcome\n\nThis is your new wiki. Everything on it is encrypted in this browser before it is sent: the server stores only ciphertext.\n\n- Edit this page with **Edit** above.\n- Link pages with \`[[Page Name]]\`; a link to a page that does not exist yet shows in red, and following it creates the page.\n- Invite people and agents under **Members**.\n`;
+    const welcome = `---\ntitle: ${JSON.stringify(name)}\n---\n# Welcome\n\nThis is your new wiki. Everything on it is encrypted in this browser before it is sent: the server stores only ciphertext.\n\n- Edit this page with **Edit** above.\n- Link pages with \`[[Page Name]]\`; a link to a page that does not exist yet is marked as missing, and following it creates the page.\n- Invite people and agents under **Members**.\n`;
     await app.open.commit(() => app.open.session.preparePut('', 'Home.md', welcome, '', Date.now()));
     noteTitle(wiki, name);
     go(pageRoute(wiki, 'Home.md'));
@@ -312,7 +322,7 @@ async function createWiki() {
 
 let sidebarKey = '';
 /** Draws the sidebar, unless nothing it shows changed since the last time. */
-export function renderSidebar() {
+export function renderSidebar(force = false) {
   const side = document.getElementById('sidebar');
   const w = app.open;
   const key = JSON.stringify([
@@ -320,7 +330,7 @@ export function renderSidebar() {
     w ? [w.wiki, w.info.seq, w.info.role, w.info.members, w.session.generation, w.session.failures().length] : null,
     w ? w.info.title || app.titles.get(w.wiki) : null,
   ]);
-  if (key === sidebarKey && side.childElementCount > 0) return;
+  if (key === sidebarKey && side.childElementCount > 0 && !force) return;
   sidebarKey = key;
   const brand = h('a', { class: 'brand', href: '#/' }, h('span', { class: 'brand-mark' }, 'zk'), 'wiki');
   if (!app.account) {
@@ -332,10 +342,11 @@ export function renderSidebar() {
     const w = app.open;
     // The wiki's own title (encrypted in its settings), else its Home page's.
     const title = w.info.title || app.titles.get(w.wiki) || 'Wiki';
+    shell.setTopTitle(title);
     parts.push(
       h('div', { class: 'side-wiki' },
         h('a', { href: `#/w/${w.wiki}`, class: 'side-wiki-title' }, title),
-        h('div', { class: 'side-wiki-meta' }, `${w.info.role} · v${w.info.seq} · ${w.info.members} member${w.info.members === 1 ? '' : 's'}`)),
+        h('div', { class: 'side-wiki-meta', title: `Wiki version ${w.info.seq}: every saved change is one version` }, `You are ${w.info.role === 'owner' ? 'an owner' : `a ${w.info.role}`} · ${w.info.members} member${w.info.members === 1 ? '' : 's'}`)),
       pages.searchBox(app),
       h('nav', { class: 'tree', 'aria-label': 'Pages' }, pages.tree(app)),
       h('div', { class: 'side-actions' },
@@ -343,6 +354,7 @@ export function renderSidebar() {
         h('a', { class: 'btn btn-small btn-ghost', href: `#/w/${w.wiki}/members`, id: 'members-link' }, 'Members')),
     );
   } else {
+    shell.setTopTitle('');
     parts.push(h('div', { class: 'side-note' }, 'Pick a wiki, or create one.'));
   }
   parts.push(

@@ -26,7 +26,9 @@ export async function show(app) {
   const parts = [
     h('div', { class: 'page-head' },
       h('h1', {}, 'Members and agents'),
-      h('p', { class: 'muted' }, `Key epoch ${w.info.epoch} · keyring version ${w.info.keyring_seq}. Every member below holds the wiki key, wrapped to their own key in the owner-signed keyring.`)),
+      h('p', { class: 'muted' }, 'Everyone below can read this wiki; owners and writers can change it. ',
+        h('details', { class: 'crypto-details' }, h('summary', {}, 'Cryptographic details'),
+          `Key epoch ${w.info.epoch} · keyring version ${w.info.keyring_seq}. Every member below holds the wiki key, wrapped to their own key in the owner-signed keyring; removing someone starts a new key epoch.`))),
     table,
     h('div', { class: 'legend' },
       h('p', {}, enforced('crypto'), ' Reading needs the wiki key; writes must be signed by an owner or writer key that an owner listed. Every client checks this; the server cannot change it.'),
@@ -121,7 +123,7 @@ function agentForm(app) {
   const days = h('input', { id: 'agent-days', type: 'number', min: 1, max: 365, value: 30, class: 'narrow' });
   return h('section', { class: 'card' },
     h('h2', {}, 'Grant an agent'),
-    h('p', { class: 'muted' }, 'Makes a new key for the agent here, adds it to the keyring, and asks the server for a token. You get one key file to give the agent (for `zkwiki mcp`); it is shown once.'),
+    h('p', { class: 'muted' }, 'Makes a new key for the agent here, adds it to the keyring, and asks the server for a token. You get one key file to give the agent (for ', h('code', {}, 'zkwiki mcp'), '); it is shown once.'),
     h('form', {
       class: 'inline-form',
       onsubmit: async (ev) => {

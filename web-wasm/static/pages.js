@@ -10,10 +10,18 @@ const main = () => document.getElementById('main');
 // ---------------------------------------------------------------------------------------------
 // Tree and search (sidebar)
 
-/** The page tree, from the decrypted paths. */
+/** A folder's name as trees and breadcrumbs show it (the core's rule: Otterwiki-style). */
+export function treeName(segment) {
+  return zk.displayName(segment);
+}
+
+/**
+ * The page tree, from the decrypted paths: in the core's order (pages before folders) and with
+ * its names (a page's title once it is decrypted, else its file name as Otterwiki shows it).
+ */
 export function tree(app) {
   const w = app.open;
-  const list = JSON.parse(w.session.pages());
+  const list = JSON.parse(w.session.tree());
   const current = currentPath();
   const root = { dirs: new Map(), files: [] };
   for (const p of list) {
@@ -28,14 +36,13 @@ export function tree(app) {
   const failed = new Set(JSON.parse(w.session.failures()).map((f) => f.page));
   const build = (node, prefix) => {
     const ul = h('ul', {});
-    for (const [name, sub] of [...node.dirs.entries()].sort((a, b) => a[0].localeCompare(b[0]))) {
-      const open = current.startsWith(`${prefix}${name}/`) || node.dirs.size + node.files.length < 12;
-      ul.appendChild(h('li', { class: 'tree-dir' }, h('details', { open }, h('summary', {}, name), build(sub, `${prefix}${name}/`))));
-    }
-    for (const p of node.files.sort((a, b) => a.path.localeCompare(b.path))) {
-      const name = pageName(p.path.split('/').pop());
+    for (const p of node.files) {
       const cls = ['tree-page', p.path === current ? 'active' : '', failed.has(p.id) ? 'failed' : '', p.kind !== 'markdown' ? 'attachment' : ''].join(' ');
-      ul.appendChild(h('li', { class: cls }, h('a', { href: pageRoute(w.wiki, p.path), title: p.path }, name)));
+      ul.appendChild(h('li', { class: cls }, h('a', { href: pageRoute(w.wiki, p.path), title: p.path }, p.name)));
+    }
+    for (const [name, sub] of node.dirs.entries()) {
+      const open = current.startsWith(`${prefix}${name}/`) || node.dirs.size + node.files.length < 12;
+      ul.appendChild(h('li', { class: 'tree-dir' }, h('details', { open }, h('summary', { title: `${prefix}${name}` }, treeName(name)), build(sub, `${prefix}${name}/`))));
     }
     return ul;
   };
@@ -145,6 +152,7 @@ export async function showHome(app, wiki) {
 export async function showPage(app, path, fragment) {
   const w = app.open;
   const id = w.session.find(path);
+  refuseDrops();
   if (!id) {
     replace(main(),
       h('div', { class: 'empty' },
@@ -171,10 +179,9 @@ export async function showPage(app, path, fragment) {
   // The header shows the title; a first heading that only repeats it is not shown twice.
   const firstHeading = article.querySelector('h1, h2, h3, h4, h5, h6, p, ul, ol, pre, blockquote, .table-wrap');
   if (firstHeading && firstHeading.tagName === 'H1' && firstHeading.textContent.trim() === title.trim()) firstHeading.remove();
-  const crumbs = page.path.split('/');
   replace(main(),
     h('div', { class: 'page-head' },
-      h('div', { class: 'crumbs' }, crumbs.slice(0, -1).map((c) => h('span', { class: 'crumb' }, c, ' / ')), h('span', { class: 'crumb' }, pageName(crumbs[crumbs.length - 1]))),
+      crumbs(w, page.path, title),
       h('h1', { class: 'page-title', id: 'page-title' }, title),
       h('div', { class: 'page-meta' },
         writtenBy(page),
@@ -186,7 +193,22 @@ export async function showPage(app, path, fragment) {
         h('a', { class: 'btn btn-small btn-ghost', id: 'history', href: pageRoute(w.wiki, page.path, 'history') }, 'History'),
         w.info.role === 'reader' ? null : h('button', { class: 'btn btn-small btn-ghost', id: 'rename', type: 'button', onclick: () => rename(app, id, page.path) }, 'Rename'),
         w.info.role === 'reader' ? null : h('button', { class: 'btn btn-small btn-ghost btn-danger-text', id: 'delete', type: 'button', onclick: () => remove(app, id, page.path) }, 'Delete'))),
-    article);
+    page.tags && page.tags.length ? h('div', { class: 'tags', id: 'page-tags', 'aria-label': 'Tags' }, page.tags.map((t) => h('button', {
+      class: 'tag',
+      type: 'button',
+      title: `Search for “${t}”`,
+      onclick: () => {
+        const box = document.getElementById('search');
+        if (!box) return;
+        box.value = t;
+        box.dispatchEvent(new Event('input'));
+        box.focus();
+      },
+    }, `#${t}`))) : null,
+    article,
+    attachmentList(app, page.path));
+  if (w.info.role !== 'reader') acceptDrops(app, page.path);
+  fillEmbeds(app, article);
   window.zkwikiLastViewMs = performance.now() - t0;
   if (window.zkwikiLastViewParts) window.zkwikiLastViewParts.dom = window.zkwikiLastViewMs - window.zkwikiLastViewParts.fetch - window.zkwikiLastViewParts.wasm;
   if (performance.getEntriesByName('zk-first-page').length === 0) performance.mark('zk-first-page');
@@ -207,11 +229,19 @@ export async function showPage(app, path, fragment) {
     const t1 = performance.now();
     appendTrustedHtml(article, rest);
     rest = '';
+    fillEmbeds(app, article);
     window.zkwikiLastRestMs = performance.now() - t1;
     window.zkwikiLastCompleteMs = performance.now() - t0;
   };
   window.zkwikiLastRestMs = 0;
   window.zkwikiLastCompleteMs = rest ? null : window.zkwikiLastViewMs;
+  // After the first paint: the table of contents (of the whole page) and the backlinks.
+  const extras = () => {
+    if (!article.isConnected) return;
+    finish();
+    addToc(article);
+    addBacklinks(app, id, article);
+  };
   if (fragment) {
     let target = document.getElementById(`zk-${fragment}`);
     if (!target && rest) {
@@ -222,7 +252,39 @@ export async function showPage(app, path, fragment) {
   } else {
     main().scrollTop = 0;
   }
-  if (rest) requestAnimationFrame(() => setTimeout(finish, 0));
+  requestAnimationFrame(() => setTimeout(extras, 0));
+}
+
+/** "On this page": the headings of a long page (three or more sections), before its text. */
+function addToc(article) {
+  if (document.getElementById('toc')) return;
+  const heads = [...article.querySelectorAll('h2[id], h3[id]')];
+  if (heads.length < 3) return;
+  const nav = h('nav', { class: 'toc', id: 'toc', 'aria-labelledby': 'toc-title' },
+    h('details', { open: heads.length <= 40 },
+      h('summary', { id: 'toc-title' }, 'On this page'),
+      h('ul', {}, heads.map((el) => h('li', { class: `toc-${el.tagName.toLowerCase()}` }, h('a', { href: `#${el.id}` }, el.textContent))))));
+  article.before(nav);
+}
+
+/** "Pages that link here", from the pages decrypted in this tab (the core's link rule). */
+function addBacklinks(app, id, article) {
+  const w = app.open;
+  if (!w) return;
+  const from = JSON.parse(w.session.backlinks(id));
+  const old = document.getElementById('backlinks');
+  const section = from.length ? h('section', { class: 'backlinks', id: 'backlinks', 'aria-labelledby': 'backlinks-title', dataset: { page: id } },
+    h('h2', { id: 'backlinks-title' }, 'Pages that link here'),
+    h('ul', {}, from.map((p) => h('li', {}, h('a', { href: pageRoute(w.wiki, p.path), title: p.path }, p.name))))) : null;
+  if (old) old.remove();
+  if (section) article.after(section);
+}
+
+/** Lists the backlinks of the page on screen again (more pages were decrypted meanwhile). */
+export function refreshBacklinks(app) {
+  const article = document.getElementById('page-body');
+  const id = app.open && app.open.session.find(currentPath());
+  if (article && id) addBacklinks(app, id, article);
 }
 
 /**
@@ -240,46 +302,169 @@ function writtenBy(page) {
     `Last written as “${page.author || 'unknown'}”`);
 }
 
-/** An attachment: download it, and see it inline when it is a raster image. */
+/**
+ * An object URL of a decrypted attachment's bytes (never a network address), made once per
+ * version and kept while the wiki is open (`closeWiki` revokes them). `type` is the inline type
+ * the core recognised from the bytes, or a download type.
+ */
+function objectUrl(w, id, bytes, type) {
+  w.urls = w.urls || new Map();
+  const key = `${w.session.hashOf(id)}:${type}`;
+  if (!w.urls.has(key)) w.urls.set(key, URL.createObjectURL(new Blob([bytes], { type })));
+  return w.urls.get(key);
+}
+
+/** Saves bytes as a file (always as a download, never opened as a document of this origin). */
+function download(bytes, name) {
+  const url = URL.createObjectURL(new Blob([bytes], { type: 'application/octet-stream' }));
+  const a = h('a', { href: url, download: name });
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
+
+/** The page an attachment belongs to (`Folder/Page/file.png` → `Folder/Page.md`), if it exists. */
+function ownerPage(w, path) {
+  const folder = path.split('/').slice(0, -1).join('/');
+  if (!folder) return null;
+  const id = w.session.find(`${folder}.md`);
+  return id ? w.session.pathOf(id) : null;
+}
+
+/** Crumbs: each folder links to its page (Otterwiki's `Folder.md`), the last is the name. */
+function crumbs(w, path, last) {
+  const segs = path.split('/');
+  return h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumbs' },
+    segs.slice(0, -1).map((seg, i) => {
+      const page = `${segs.slice(0, i + 1).join('/')}.md`;
+      return h('span', { class: 'crumb' }, h('a', { href: pageRoute(w.wiki, page) }, treeName(seg)), ' / ');
+    }),
+    h('span', { class: 'crumb', 'aria-current': 'page' }, last));
+}
+
+/** An attachment: images and PDFs inline (from the decrypted bytes), download, rename, delete. */
 function showAttachment(app, id, page, t0) {
   const w = app.open;
   const bytes = w.session.attachmentBytes(id);
   const name = page.path.split('/').pop();
-  const download = h('button', {
-    class: 'btn btn-small',
-    type: 'button',
-    id: 'download',
-    onclick: () => {
-      const url = URL.createObjectURL(new Blob([bytes]));
-      const a = h('a', { href: url, download: name });
-      document.body.appendChild(a);
-      a.click();
-      a.remove();
-      setTimeout(() => URL.revokeObjectURL(url), 1000);
-    },
-  }, 'Download');
   let preview = null;
-  if (page.media && bytes) {
-    let bin = '';
-    for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-    preview = h('img', { class: 'attachment-preview', alt: name, src: `data:${page.media};base64,${btoa(bin)}` });
+  if (page.media && bytes && page.media.startsWith('image/')) {
+    preview = h('img', { class: 'attachment-preview', id: 'attachment-view', alt: name, src: objectUrl(w, id, bytes, page.media) });
+  } else if (page.media === 'application/pdf' && bytes) {
+    preview = h('iframe', { class: 'attachment-pdf', id: 'attachment-view', title: name, src: objectUrl(w, id, bytes, page.media) });
   }
+  const owner = ownerPage(w, page.path);
+  const writer = w.info.role !== 'reader';
   replace(main(),
     h('div', { class: 'page-head' },
-      h('div', { class: 'crumbs' }, page.path),
+      crumbs(w, page.path, name),
       h('h1', { class: 'page-title', id: 'page-title' }, name),
-      h('div', { class: 'page-meta' }, `Attachment · ${(page.size / 1024).toFixed(1)} KiB · `, writtenBy(page), ` · ${ago(page.written_at)} · `,
-        h('span', { class: 'verified' }, '✓ verified')),
-      h('div', { class: 'page-actions' }, download,
+      h('div', { class: 'page-meta' }, `Attachment · ${(page.size / 1024).toFixed(1)} KiB · `, writtenBy(page), ` · ${ago(page.written_at)}`,
+        owner ? [' · attached to ', h('a', { href: pageRoute(w.wiki, owner), id: 'attachment-owner' }, pageName(owner))] : null,
+        ' · ', h('span', { class: 'verified' }, '✓ verified')),
+      h('div', { class: 'page-actions' },
+        h('button', { class: 'btn btn-small', type: 'button', id: 'download', onclick: () => download(bytes, name) }, 'Download'),
         h('a', { class: 'btn btn-small btn-ghost', id: 'history', href: pageRoute(w.wiki, page.path, 'history') }, 'History'),
-        w.info.role === 'reader' ? null : h('button', { class: 'btn btn-small btn-ghost btn-danger-text', id: 'delete', type: 'button', onclick: () => remove(app, id, page.path) }, 'Delete'))),
-    preview ? h('div', { class: 'attachment' }, preview) : h('p', { class: 'muted' }, 'Not shown here: download it to open it.'));
+        writer ? h('button', { class: 'btn btn-small btn-ghost', id: 'rename', type: 'button', onclick: () => rename(app, id, page.path) }, 'Rename') : null,
+        writer ? h('button', { class: 'btn btn-small btn-ghost btn-danger-text', id: 'delete', type: 'button', onclick: () => remove(app, id, page.path) }, 'Delete') : null)),
+    preview ? h('div', { class: 'attachment-frame' }, preview) : h('p', { class: 'muted', id: 'attachment-not-shown' }, 'This kind of file is not shown here: download it to open it.'));
   window.zkwikiLastViewMs = performance.now() - t0;
   markActive(w.wiki, page.path);
 }
 
+/**
+ * Images in a page that are attachments of the wiki (`data-zk-path`, set by the Rust renderer):
+ * each is fetched, verified and decrypted like a page, and shown from an object URL.
+ */
+async function fillEmbeds(app, root) {
+  const w = app.open;
+  for (const img of root.querySelectorAll('img[data-zk-path]:not([src])')) {
+    const id = w.session.find(img.dataset.zkPath);
+    if (!id) continue;
+    try {
+      const v = await w.view(id);
+      const bytes = w.session.attachmentBytes(id);
+      if (v.media && v.media.startsWith('image/') && bytes) img.src = objectUrl(w, id, bytes, v.media);
+      else img.replaceWith(h('a', { class: 'wikilink', href: pageRoute(w.wiki, v.path) }, img.alt || v.path.split('/').pop()));
+    } catch (e) {
+      reportError(e);
+      img.replaceWith(h('span', { class: 'image-blocked', title: errorText(e) }, `[image failed its checks: ${img.alt || img.dataset.zkPath}]`));
+    }
+  }
+}
+
+/** The attachments of a page, with upload (file picker, or drop files on the page) for writers. */
+function attachmentList(app, pagePath) {
+  const w = app.open;
+  const files = JSON.parse(w.session.attachmentsOf(pagePath));
+  const writer = w.info.role !== 'reader';
+  if (!files.length && !writer) return null;
+  const input = h('input', { type: 'file', multiple: true, id: 'attach-input', class: 'visually-hidden', onchange: () => upload(app, pagePath, [...input.files]) });
+  return h('section', { class: 'attachments', id: 'attachments', 'aria-labelledby': 'attachments-title' },
+    h('h2', { id: 'attachments-title' }, files.length ? `Attachments (${files.length})` : 'Attachments'),
+    files.length ? h('ul', { class: 'attachment-list' }, files.map((f) => h('li', {},
+      h('a', { href: pageRoute(w.wiki, f.path) }, f.path.split('/').pop()),
+      h('span', { class: 'muted small' }, ` ${(f.size / 1024).toFixed(1)} KiB`)))) : null,
+    writer ? h('p', { class: 'attach-actions' },
+      h('label', { class: 'btn btn-small', for: 'attach-input', id: 'attach-button' }, 'Upload files'), input,
+      h('span', { class: 'muted small' }, ' or drop files on the page. They are encrypted here before they are sent.')) : null);
+}
+
+/** Encrypts and saves dropped or picked files as attachments of the page (replacing same names). */
+async function upload(app, pagePath, files) {
+  const w = app.open;
+  let saved = 0;
+  for (const file of files) {
+    try {
+      const path = zk.uploadPath(pagePath, file.name);
+      const bytes = new Uint8Array(await file.arrayBuffer());
+      // Replacing a file: the core writes over the version it has decrypted.
+      const old = w.session.find(path);
+      if (old && !w.session.isLoaded(old)) await w.view(old);
+      await w.commit(() => {
+        const existing = w.session.find(path);
+        return w.session.preparePutBytes(existing || '', existing ? w.session.pathOf(existing) : path, bytes, existing ? w.session.hashOf(existing) : '', Date.now());
+      });
+      saved++;
+    } catch (e) {
+      reportError(e);
+      toast(`${file.name}: ${errorText(e)}`, 'error');
+    }
+  }
+  if (saved) {
+    toast(saved === 1 ? 'Attachment saved' : `${saved} attachments saved`);
+    go(pageRoute(w.wiki, pagePath));
+  }
+}
+
+/** Dropping files anywhere on a page's view uploads them to that page (writers). */
+function acceptDrops(app, pagePath) {
+  const el = main();
+  const over = (ev) => {
+    if (!ev.dataTransfer || ![...ev.dataTransfer.types].includes('Files')) return;
+    ev.preventDefault();
+    el.classList.add('dropping');
+  };
+  el.ondragenter = over;
+  el.ondragover = over;
+  el.ondragleave = (ev) => { if (ev.target === el) el.classList.remove('dropping'); };
+  el.ondrop = (ev) => {
+    el.classList.remove('dropping');
+    if (!ev.dataTransfer || !ev.dataTransfer.files.length) return;
+    ev.preventDefault();
+    upload(app, pagePath, [...ev.dataTransfer.files]);
+  };
+}
+
+/** No drops outside a page's view. */
+function refuseDrops() {
+  const el = main();
+  el.ondragenter = el.ondragover = el.ondragleave = el.ondrop = null;
+}
+
 async function rename(app, id, path) {
-  const input = h('input', { value: path, id: 'rename-path', class: 'wide' });
+  const input = h('input', { value: path, id: 'rename-path', class: 'wide', 'aria-label': 'New path' });
   const status = h('p', { class: 'form-status form-error', id: 'rename-error', role: 'status' });
   await dialog('Rename page', [h('p', {}, 'The page keeps its history.'), input, status], [
     { label: 'Cancel' },
@@ -349,8 +534,8 @@ export async function showEditor(app, path, suggested = '') {
     base = w.session.hashOf(id);
     baseText = w.session.text(id) || '';
   }
-  const pathInput = h('input', { id: 'edit-path', class: 'edit-path', value: path || suggested, placeholder: 'Folder/Page name', disabled: !!id });
-  const text = h('textarea', { id: 'editor', class: 'editor mono', spellcheck: 'true' });
+  const pathInput = h('input', { id: 'edit-path', class: 'edit-path', value: path || suggested, placeholder: 'Folder/Page name', 'aria-label': 'Page path', disabled: !!id });
+  const text = h('textarea', { id: 'editor', class: 'editor mono', spellcheck: 'true', 'aria-label': 'Page text (markdown)' });
   text.value = id ? baseText : `# ${pageName((suggested || 'New page').split('/').pop())}\n\n`;
   const preview = h('article', { class: 'page-body preview', id: 'preview' });
   const notice = h('div', { class: 'edit-notice', id: 'edit-notice', hidden: true });
@@ -516,6 +701,9 @@ export async function showHistory(app, path) {
     });
   }
 
+  // The page's own version numbers (1 = its first), known once the walk reached its creation;
+  // until then, counted back from the current one. The wiki's state number stays in a tooltip.
+  const label = (i) => (complete ? `Version ${versions.length - i}` : i === 0 ? 'Current' : `${i} before current`);
   const list = h('ol', { class: 'history-list', id: 'history-list' });
   const diffBox = h('div', { class: 'diff', id: 'diff' });
   const footer = h('div', { class: 'history-foot', id: 'history-foot' });
@@ -533,28 +721,28 @@ export async function showHistory(app, path) {
     // With no verified version before it, the oldest one shown is the page's first only when
     // the walk reached the page's creation; otherwise it is shown whole, not as a diff.
     const shown = prev || complete
-      ? renderDiff(prev ? prev.text : '', o.text, prev ? `v${prev.seq}` : 'nothing', `v${o.seq}`)
+      ? renderDiff(prev ? prev.text : '', o.text, prev ? label(versions.findIndex((x) => x.seq === prev.seq)) : 'nothing', label(i))
       : h('div', {},
-        h('div', { class: 'diff-head' }, `v${o.seq}, as written (no earlier version ${failure ? 'could be verified' : 'loaded yet'} to compare with)`),
+        h('div', { class: 'diff-head' }, `${label(i)}, as written (no earlier version ${failure ? 'could be verified' : 'loaded yet'} to compare with)`),
         h('pre', { class: 'version-text mono' }, o.text));
     replace(diffBox, shown,
-      w.info.role === 'reader' ? null : h('p', {}, h('button', {
+      w.info.role === 'reader' || i === 0 ? null : h('p', {}, h('button', {
         class: 'btn btn-small',
         type: 'button',
         id: 'restore-version',
         onclick: () => restoreVersion(app, path, o.text),
-      }, `Restore v${o.seq}`)));
+      }, `Restore ${label(i).toLowerCase()}`)));
   };
   const draw = () => {
     replace(list);
     versions.forEach((v, i) => {
       const o = opened.get(v.seq) || {};
       const row = o.error
-        ? h('li', { class: 'history-item bad', dataset: { i } }, h('span', { class: 'seq' }, `v${v.seq}`),
+        ? h('li', { class: 'history-item bad', dataset: { i } }, h('span', { class: 'seq', title: `Wiki version ${v.seq}` }, label(i)),
           h('span', { class: 'history-who' }, h('strong', {}, v.signer || '?')),
           h('span', { class: 'history-error' }, `✗ ${o.error}`))
         : h('li', { class: 'history-item', dataset: { i }, tabindex: 0 },
-          h('span', { class: 'seq' }, `v${v.seq}`),
+          h('span', { class: 'seq', title: `Wiki version ${v.seq}` }, label(i)),
           h('span', { class: 'history-who' },
             h('strong', { title: 'The member whose key signed this version (checked against the owner-signed keyring)' }, v.signer || '?'),
             v.deleted ? ' deleted the page' : null,
@@ -618,7 +806,7 @@ function restoreVersion(app, path, text) {
 /** A diff table from Rust's line diff. */
 export function renderDiff(oldText, newText, oldLabel, newLabel) {
   const d = JSON.parse(zk.diffLines(oldText, newText));
-  const head = h('div', { class: 'diff-head' }, `${oldLabel} → ${newLabel}: `, h('span', { class: 'diff-add' }, `+${d.added}`), ' ', h('span', { class: 'diff-del' }, `−${d.removed}`));
+  const head = h('div', { class: 'diff-head' }, `${newLabel} compared with ${oldLabel.toLowerCase()}: `, h('span', { class: 'diff-add' }, `+${d.added}`), ' ', h('span', { class: 'diff-del' }, `−${d.removed}`));
   if (d.hunks.length === 0) return h('div', {}, head, h('p', { class: 'muted' }, 'No change to the text (renamed, or saved unchanged).'));
   const table = h('table', { class: 'diff-table mono' });
   d.hunks.forEach((hunk, k) => {
