@@ -14,6 +14,21 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 const B32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
+/// Symbol values by byte (`NONE` for a byte not in the alphabet), so decoding a large body is
+/// one lookup per character.
+const fn reverse(alphabet: &[u8]) -> [u8; 256] {
+    let mut table = [NONE; 256];
+    let mut i = 0;
+    while i < alphabet.len() {
+        table[alphabet[i] as usize] = i as u8;
+        i += 1;
+    }
+    table
+}
+const NONE: u8 = 0xff;
+static R32: [u8; 256] = reverse(B32);
+static R64: [u8; 256] = reverse(B64);
+
 /// Input that is not in the encoding (or not canonical in it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DecodeError;
@@ -35,7 +50,7 @@ pub fn unhex(text: &[u8]) -> Result<Vec<u8>, DecodeError> {
         b'a'..=b'f' => Ok(c - b'a' + 10),
         _ => Err(DecodeError),
     };
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return Err(DecodeError);
     }
     text.chunks_exact(2)
@@ -43,15 +58,18 @@ pub fn unhex(text: &[u8]) -> Result<Vec<u8>, DecodeError> {
         .collect()
 }
 
-/// Decodes `text`, `bits`-wide symbols of `alphabet`, into bytes; the bits left over must be
+/// Decodes `text`, `bits`-wide symbols (values from `table`), into bytes; the bits left over must be
 /// zero (canonical) and fewer than `bits`. No copy of the input is made (a recovery key goes
 /// through here, and only the output is the caller's to zeroize).
-fn pack(text: &[u8], bits: u32, alphabet: &[u8]) -> Result<Vec<u8>, DecodeError> {
+fn pack(text: &[u8], bits: u32, table: &[u8; 256]) -> Result<Vec<u8>, DecodeError> {
     let mut out = Vec::with_capacity(text.len() * bits as usize / 8);
     let (mut acc, mut have) = (0u32, 0u32);
     for &c in text {
-        let s = alphabet.iter().position(|&a| a == c).ok_or(DecodeError)? as u32;
-        acc = (acc << bits) | s;
+        let s = table[usize::from(c)];
+        if s == NONE {
+            return Err(DecodeError);
+        }
+        acc = (acc << bits) | u32::from(s);
         have += bits;
         if have >= 8 {
             have -= 8;
@@ -92,13 +110,13 @@ pub fn base32(bytes: &[u8]) -> String {
 
 /// Decodes unpadded RFC 4648 base32 (uppercase).
 pub fn unbase32(text: &[u8]) -> Result<Vec<u8>, DecodeError> {
-    pack(text, 5, B32)
+    pack(text, 5, &R32)
 }
 
 /// RFC 4648 §4 base64 with padding.
 pub fn base64(bytes: &[u8]) -> String {
     let mut out = unpack(bytes, 6, B64);
-    while out.len() % 4 != 0 {
+    while !out.len().is_multiple_of(4) {
         out.push('=');
     }
     out
@@ -106,14 +124,14 @@ pub fn base64(bytes: &[u8]) -> String {
 
 /// Decodes RFC 4648 §4 base64 with exact padding.
 pub fn unbase64(text: &[u8]) -> Result<Vec<u8>, DecodeError> {
-    if text.len() % 4 != 0 {
+    if !text.len().is_multiple_of(4) {
         return Err(DecodeError);
     }
     let body = text
         .strip_suffix(b"==")
         .or_else(|| text.strip_suffix(b"="))
         .unwrap_or(text);
-    pack(body, 6, B64)
+    pack(body, 6, &R64)
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
