@@ -536,6 +536,7 @@ async fn page_extras_history_numbers_and_copy() {
             ["Run", "#zk-run"]
         ])
     );
+    b.screenshot("page-toc-tags").await;
     let route = b.js("return location.hash;").await;
     b.click("#toc a[href='#zk-run']").await;
     assert_eq!(
@@ -549,7 +550,7 @@ async fn page_extras_history_numbers_and_copy() {
     assert_eq!(b.text("#backlinks").await.lines().count(), 3, "heading + 2");
     let back = b.text("#backlinks ul").await;
     assert!(back.contains("Home") && back.contains("Other"), "{back}");
-    b.screenshot("page-toc-tags-backlinks").await;
+    b.screenshot("page-backlinks").await;
     b.click("#page-tags .tag").await;
     b.wait_js("document.getElementById('search').value === 'setup' && document.querySelectorAll('#search-results .search-hit').length >= 1")
         .await;
