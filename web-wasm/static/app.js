@@ -368,6 +368,16 @@ export function renderSidebar(force = false) {
           title: 'Your key fingerprint: read it to people who invite you (click to copy)',
           onclick: async () => toast((await copyText(app.account.fingerprint)) ? 'Fingerprint copied' : app.account.fingerprint),
         }, app.account.fingerprint)),
+      h('button', {
+        class: 'btn btn-small btn-ghost',
+        id: 'theme-toggle',
+        type: 'button',
+        title: 'Light or dark: the system setting, or your choice in this browser',
+        onclick: (ev) => {
+          shell.cycleTheme();
+          ev.currentTarget.textContent = shell.themeLabel();
+        },
+      }, shell.themeLabel()),
       h('div', { class: 'side-foot-actions' },
         h('button', { class: 'btn btn-small btn-ghost', id: 'logout', type: 'button', onclick: logout }, 'Log out'),
         h('button', { class: 'btn btn-small btn-ghost', id: 'change-pass', type: 'button', onclick: () => changePassphrase(false) }, 'Passphrase…'))),

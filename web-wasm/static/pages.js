@@ -194,7 +194,7 @@ export async function showPage(app, path, fragment) {
         w.info.role === 'reader' ? null : h('button', { class: 'btn btn-small btn-ghost', id: 'rename', type: 'button', onclick: () => rename(app, id, page.path) }, 'Rename'),
         w.info.role === 'reader' ? null : h('button', { class: 'btn btn-small btn-ghost btn-danger-text', id: 'delete', type: 'button', onclick: () => remove(app, id, page.path) }, 'Delete'))),
     page.tags && page.tags.length ? h('div', { class: 'tags', id: 'page-tags', 'aria-label': 'Tags' }, page.tags.map((t) => h('button', {
-      class: 'tag',
+      class: 'page-tag',
       type: 'button',
       title: `Search for “${t}”`,
       onclick: () => {

@@ -1,5 +1,5 @@
-// The frame around the views: the drawer and top bar on narrow screens, the skip link, and the
-// keyboard shortcuts (`/` or Ctrl+K search, `e` edit, Esc closes).
+// The frame around the views: the drawer and top bar on narrow screens, the skip link, the
+// keyboard shortcuts (`/` or Ctrl+K search, `e` edit, Esc closes) and the light/dark choice.
 
 const body = () => document.body;
 
@@ -44,8 +44,45 @@ export function setTopTitle(text) {
   document.getElementById('topbar-title').textContent = text || 'zkwiki';
 }
 
+const THEMES = ['auto', 'light', 'dark'];
+const THEME_KEY = 'zkwiki-theme';
+
+/** The colour scheme picked in this browser: 'auto' (the system's), 'light' or 'dark'. */
+export function theme() {
+  try {
+    const t = localStorage.getItem(THEME_KEY);
+    return THEMES.includes(t) ? t : 'auto';
+  } catch {
+    return 'auto';
+  }
+}
+
+function applyTheme(t) {
+  if (t === 'auto') delete document.documentElement.dataset.theme;
+  else document.documentElement.dataset.theme = t;
+}
+
+/** What the theme button says for a choice. */
+export function themeLabel(t = theme()) {
+  return { auto: 'Theme: system', light: 'Theme: light', dark: 'Theme: dark' }[t];
+}
+
+/** Moves to the next choice (system → light → dark → system), kept in this browser. */
+export function cycleTheme() {
+  const next = THEMES[(THEMES.indexOf(theme()) + 1) % THEMES.length];
+  try {
+    if (next === 'auto') localStorage.removeItem(THEME_KEY);
+    else localStorage.setItem(THEME_KEY, next);
+  } catch {
+    // Storage refused: the choice lasts for this page only.
+  }
+  applyTheme(next);
+  return next;
+}
+
 /** Wires the frame up; call once at start. */
 export function install() {
+  applyTheme(theme());
   document.getElementById('menu-button').addEventListener('click', () => setDrawer(!body().classList.contains('drawer-open')));
   document.getElementById('search-button').addEventListener('click', () => focusSearch());
   document.getElementById('drawer-backdrop').addEventListener('click', () => setDrawer(false));

@@ -477,8 +477,9 @@ async fn phone_layout_keyboard_and_labels() {
 
 /// What Otterwiki users expect on a page: tags from front matter, "On this page" for a long page,
 /// the pages that link here, history numbered per page with Restore only on earlier versions;
-/// and plain words: no literal backticks, search snippets that keep a link's target and label
-/// apart, the wiki's state number out of the everyday text.
+/// plain words: no literal backticks, search snippets that keep a link's target and label
+/// apart, the wiki's state number out of the everyday text; a light/dark choice beside the
+/// system setting.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn page_extras_history_numbers_and_copy() {
     let server = Server::start("pages-extras");
@@ -518,7 +519,7 @@ async fn page_extras_history_numbers_and_copy() {
     open_page(&b, &wiki, "Guide.md").await;
     // Tags: one click searches for the tag.
     let tags = b
-        .js("return [...document.querySelectorAll('#page-tags .tag')].map((t) => t.textContent);")
+        .js("return [...document.querySelectorAll('#page-tags .page-tag')].map((t) => t.textContent);")
         .await;
     assert_eq!(tags, json!(["#setup", "#q3"]));
     // On this page: the sections, linking to their headings.
@@ -551,7 +552,7 @@ async fn page_extras_history_numbers_and_copy() {
     let back = b.text("#backlinks ul").await;
     assert!(back.contains("Home") && back.contains("Other"), "{back}");
     b.screenshot("page-backlinks").await;
-    b.click("#page-tags .tag").await;
+    b.click("#page-tags .page-tag").await;
     b.wait_js("document.getElementById('search').value === 'setup' && document.querySelectorAll('#search-results .search-hit').length >= 1")
         .await;
     b.js("const s = document.getElementById('search'); s.value = ''; s.dispatchEvent(new Event('input')); s.blur();")
@@ -619,6 +620,25 @@ async fn page_extras_history_numbers_and_copy() {
             .contains('`'),
         "literal backticks on the members page"
     );
+    // Light or dark beside the system setting: system → light → dark, kept across a reload.
+    let bg = "getComputedStyle(document.documentElement).getPropertyValue('--bg').trim()";
+    assert_eq!(b.text("#theme-toggle").await, "Theme: system");
+    b.click("#theme-toggle").await;
+    assert_eq!(b.text("#theme-toggle").await, "Theme: light");
+    assert_eq!(b.js(&format!("return {bg};")).await, json!("#f7f7f5"));
+    b.click("#theme-toggle").await;
+    assert_eq!(b.text("#theme-toggle").await, "Theme: dark");
+    assert_eq!(b.js(&format!("return {bg};")).await, json!("#15171b"));
+    b.client.refresh().await.unwrap();
+    b.wait("#login-user").await;
+    assert_eq!(
+        b.js(&format!(
+            "return [document.documentElement.dataset.theme, {bg}];"
+        ))
+        .await,
+        json!(["dark", "#15171b"])
+    );
+    b.screenshot("login-dark-chosen").await;
     no_script_errors(&b).await;
     b.client.close().await.unwrap();
 }
