@@ -173,7 +173,8 @@ export async function showPage(app, path, fragment) {
     return showError(new Error('The page changed while loading; try again.'));
   }
   if (page.kind === 'attachment') return showAttachment(app, id, page, t0);
-  const article = h('article', { class: 'page-body', id: 'page-body' });
+  // The path it shows, so a test (or a script) can tell this page's body from the last one's.
+  const article = h('article', { class: 'page-body', id: 'page-body', dataset: { path: page.path } });
   setTrustedHtml(article, page.html);
   const title = page.title || pageName(page.path.split('/').pop());
   // The header shows the title; a first heading that only repeats it is not shown twice.

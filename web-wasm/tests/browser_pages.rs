@@ -45,7 +45,7 @@ async fn open_page(b: &Browser, wiki: &str, path: &str) {
     let enc = path.replace(' ', "%20");
     b.route(&format!("#/w/{wiki}/p/{enc}")).await;
     b.wait_js(&format!(
-        "document.getElementById('page-title') && decodeURIComponent(location.hash).endsWith({path:?})"
+        "document.getElementById('page-body')?.dataset.path === {path:?} && decodeURIComponent(location.hash).endsWith({path:?})"
     ))
     .await;
 }

@@ -47,8 +47,9 @@ async fn login(b: &Browser, base: &str, user: &str, pass: &str) {
 
 async fn open_page(b: &Browser, wiki: &str, path: &str) {
     b.route(&format!("#/w/{wiki}/p/{path}")).await;
+    // The body of this page, not the one shown before the route changed.
     b.wait_js(&format!(
-        "document.getElementById('page-body') && decodeURIComponent(location.hash).endsWith({path:?}) && window.zkwikiTest.wiki() === {wiki:?}"
+        "document.getElementById('page-body')?.dataset.path === {path:?} && decodeURIComponent(location.hash).endsWith({path:?}) && window.zkwikiTest.wiki() === {wiki:?}"
     ))
     .await;
 }
