@@ -338,10 +338,12 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         // Answers are per caller: no cache (a CDN with a default TTL included) may keep one
         // unless its route says otherwise (blobs by hash, pages by id).
-        .layer(tower_http::set_header::SetResponseHeaderLayer::if_not_present(
-            axum::http::header::CACHE_CONTROL,
-            axum::http::HeaderValue::from_static("private, no-store"),
-        ));
+        .layer(
+            tower_http::set_header::SetResponseHeaderLayer::if_not_present(
+                axum::http::header::CACHE_CONTROL,
+                axum::http::HeaderValue::from_static("private, no-store"),
+            ),
+        );
     let git = Router::new()
         .route("/git/{*rest}", any(git::handle))
         .layer(DefaultBodyLimit::max(git_limit))

@@ -172,13 +172,12 @@ impl LoginLimiter {
     fn known_address(&self, db: &Db, user: &str, ip: Option<IpAddr>) -> AppResult<bool> {
         let Some(ip) = ip else { return Ok(false) };
         let since = now_ms() - KNOWN_FOR.as_millis() as i64;
-        Ok(db
+        Ok(!db
             .rows(
                 sql::KNOWN_ADDRESS,
                 &[user.into(), ip.to_string().as_str().into(), since.into()],
             )?
-            .first()
-            .is_some())
+            .is_empty())
     }
 
     /// Takes one attempt from each bucket, or none when any is empty (`429` with the wait).

@@ -322,7 +322,9 @@ fn main() -> anyhow::Result<()> {
         tracing::warn!("--unsafe-no-fsync: acknowledged writes may be lost on a power cut");
     }
     if cfg.public_blobs {
-        tracing::info!("--public-blobs: ciphertext blobs by hash are served without a token, cacheable by shared caches");
+        tracing::info!(
+            "--public-blobs: ciphertext blobs by hash are served without a token, cacheable by shared caches"
+        );
     }
     if cfg.trusted_proxies.enabled() {
         tracing::info!(proxies = ?cfg.trusted_proxies, "client addresses are taken from forwarding headers of trusted proxies");

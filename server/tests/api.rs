@@ -985,16 +985,25 @@ fn public_blobs_serve_ciphertext_by_hash_and_nothing_else() {
     let opened = view.snap.open_page(&view.keys, &page, &anon.body).unwrap();
     assert_eq!(opened.content, b"# secret words");
     // A token (even a bad one) changes nothing: one answer per URL.
-    let with_token = c.get(&format!("/api/v1/wikis/{w}/blobs/{hash}"), Some(&alice.token));
+    let with_token = c.get(
+        &format!("/api/v1/wikis/{w}/blobs/{hash}"),
+        Some(&alice.token),
+    );
     assert_eq!(with_token.body, anon.body);
-    assert_eq!(with_token.header("cache-control"), anon.header("cache-control"));
+    assert_eq!(
+        with_token.header("cache-control"),
+        anon.header("cache-control")
+    );
     c.get(
         &format!("/api/v1/wikis/{w}/blobs/{hash}"),
         Some("not a token"),
     )
     .expect(200, "");
     // Unknown hash, unknown wiki: the same 404.
-    let a = c.get(&format!("/api/v1/wikis/{w}/blobs/{}", "ab".repeat(32)), None);
+    let a = c.get(
+        &format!("/api/v1/wikis/{w}/blobs/{}", "ab".repeat(32)),
+        None,
+    );
     a.expect(404, "not_found");
     let b = c.get(
         &format!("/api/v1/wikis/{}/blobs/{hash}", "cd".repeat(16)),
@@ -1024,7 +1033,10 @@ fn public_blobs_serve_ciphertext_by_hash_and_nothing_else() {
     let (_, hash, _) = put_page(&c, &alice, &mut view, "Home.md", "x");
     c.get(&format!("/api/v1/wikis/{w}/blobs/{hash}"), None)
         .expect(401, "unauthorized");
-    let r = c.get(&format!("/api/v1/wikis/{w}/blobs/{hash}"), Some(&alice.token));
+    let r = c.get(
+        &format!("/api/v1/wikis/{w}/blobs/{hash}"),
+        Some(&alice.token),
+    );
     assert_eq!(
         r.header("cache-control"),
         Some("private, max-age=31536000, immutable")

@@ -157,10 +157,7 @@ fn a_shared_cache_answers_blob_requests_and_nothing_private() {
             "/api/v1/wikis".to_owned(),
             format!("/api/v1/wikis/{w}/keyring"),
             format!("/api/v1/wikis/{w}/head"),
-            format!(
-                "/api/v1/wikis/{w}/states?from=1&to={}",
-                view.snap.state.seq
-            ),
+            format!("/api/v1/wikis/{w}/states?from=1&to={}", view.snap.state.seq),
         ] {
             let r = cdn.get(&path, Some(&token));
             r.expect(200, "");

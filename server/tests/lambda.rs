@@ -106,7 +106,10 @@ fn function_url_events_reach_the_real_routes() {
     let (s, b) = app.call(&event("GET", "/api/v1/wikis", Some(&token), None, ip));
     assert_eq!((s, b), (200, json!({"wikis": []})));
     let (s, b) = app.call(&event("GET", "/api/v1/wikis", None, None, ip));
-    assert_eq!((s, b["error"]["code"].clone()), (401, json!("unauthorized")));
+    assert_eq!(
+        (s, b["error"]["code"].clone()),
+        (401, json!("unauthorized"))
+    );
     let (s, _) = app.call(&event("GET", "/api/v1/nowhere", Some(&token), None, ip));
     assert_eq!(s, 404);
 }
@@ -116,17 +119,44 @@ fn the_event_source_address_is_the_client_address_of_the_login_limits() {
     let app = App::new();
     let identity = UserIdentity::make(&mut OsRng);
     let (reg, _, _) = registration("bob", &identity);
-    let (s, _) = app.call(&event("POST", "/api/v1/register", None, Some(&reg), "198.51.100.1"));
+    let (s, _) = app.call(&event(
+        "POST",
+        "/api/v1/register",
+        None,
+        Some(&reg),
+        "198.51.100.1",
+    ));
     assert_eq!(s, 201);
     let wrong = json!({"user": "bob", "protector": "passphrase", "auth": "0".repeat(64)});
     // One name from one address: 10 attempts (the default), then 429 for that address…
     for _ in 0..10 {
-        let (s, _) = app.call(&event("POST", "/api/v1/login", None, Some(&wrong), "198.51.100.2"));
+        let (s, _) = app.call(&event(
+            "POST",
+            "/api/v1/login",
+            None,
+            Some(&wrong),
+            "198.51.100.2",
+        ));
         assert_eq!(s, 401);
     }
-    let (s, b) = app.call(&event("POST", "/api/v1/login", None, Some(&wrong), "198.51.100.2"));
-    assert_eq!((s, b["error"]["code"].clone()), (429, json!("rate_limited")));
+    let (s, b) = app.call(&event(
+        "POST",
+        "/api/v1/login",
+        None,
+        Some(&wrong),
+        "198.51.100.2",
+    ));
+    assert_eq!(
+        (s, b["error"]["code"].clone()),
+        (429, json!("rate_limited"))
+    );
     // …while another source address is still answered on its own merits.
-    let (s, _) = app.call(&event("POST", "/api/v1/login", None, Some(&wrong), "198.51.100.3"));
+    let (s, _) = app.call(&event(
+        "POST",
+        "/api/v1/login",
+        None,
+        Some(&wrong),
+        "198.51.100.3",
+    ));
     assert_eq!(s, 401);
 }

@@ -153,8 +153,11 @@ fn a_token_revoked_on_one_process_is_refused_by_all_at_once() {
         p.get(&format!("/api/v1/wikis/{w}/head"), Some(&token))
             .expect(200, "");
     }
-    c[2].delete(&format!("/api/v1/wikis/{w}/tokens/{id}"), Some(&alice.token))
-        .expect(204, "");
+    c[2].delete(
+        &format!("/api/v1/wikis/{w}/tokens/{id}"),
+        Some(&alice.token),
+    )
+    .expect(204, "");
     // No delay, no cache: the very next request on every process is refused.
     for p in &c {
         p.get(&format!("/api/v1/wikis/{w}/head"), Some(&token))
@@ -204,7 +207,9 @@ fn a_login_attack_is_counted_across_all_processes() {
             s => panic!("unexpected {s}: {}", String::from_utf8_lossy(&r.body)),
         }
     }
-    eprintln!("wrong passphrases answered 401: {refused_as_wrong}, then 429 from attempt {first_limited:?}");
+    eprintln!(
+        "wrong passphrases answered 401: {refused_as_wrong}, then 429 from attempt {first_limited:?}"
+    );
     assert_eq!(refused_as_wrong, 10, "one limit for all processes");
     assert_eq!(first_limited, Some(10));
     // Every process refuses the next attempt, even with the right passphrase…

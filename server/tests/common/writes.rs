@@ -161,9 +161,7 @@ pub fn run_writers(
             let (token, identity, wiki) = (token.to_owned(), identity.clone(), wiki.to_owned());
             let progress = progress.clone();
             std::thread::spawn(move || {
-                writer(
-                    servers, on_error, token, identity, wiki, i, each, progress,
-                )
+                writer(servers, on_error, token, identity, wiki, i, each, progress)
             })
         })
         .collect()
