@@ -20,7 +20,9 @@ pub const APT_PACKAGES: &[(&str, &str)] = &[
     ("chromium-driver", "chromedriver"),
     ("git-crypt", "git-crypt"),
     // The server's tests on a shared metadata database (a private cluster: see postgres.rs).
-    ("postgresql", "psql"),
+    // `initdb` is off PATH on Debian (/usr/lib/postgresql/N/bin), so dpkg decides there; probing
+    // `psql` would take the client package alone for the server.
+    ("postgresql", "initdb"),
 ];
 
 /// How much to install.
@@ -135,7 +137,8 @@ fn dpkg_installed(package: &str) -> bool {
         .is_some_and(|status| status.contains("install ok installed"))
 }
 
-fn is_root() -> bool {
+/// Whether this process runs as root.
+pub(crate) fn is_root() -> bool {
     probe(Command::new("id").arg("-u")).is_some_and(|uid| uid.trim() == "0")
 }
 

@@ -5,6 +5,7 @@
 //! PostgreSQL refuses to run as root, so as root the cluster runs as the `postgres` user that
 //! Debian's package creates, in a directory that user owns; otherwise as the current user.
 
+use crate::install::is_root;
 use crate::proc::{probe, show};
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
@@ -40,10 +41,6 @@ pub fn bin_dir() -> Option<PathBuf> {
         .pop()
         .map(|(_, bin)| bin)
         .or_else(|| crate::paths::which("initdb").and_then(|p| p.parent().map(Path::to_path_buf)))
-}
-
-fn is_root() -> bool {
-    probe(Command::new("id").arg("-u")).is_some_and(|uid| uid.trim() == "0")
 }
 
 /// A free port number (for the socket's name).
