@@ -1,5 +1,5 @@
 //! What a database engine must provide so that [`super::Db`] can run its one set of statements
-//! ([`super::sql`]) on it: statements with positional parameters (`$1`, `$2`, … as PostgreSQL
+//! (`db/sql.rs`) on it: statements with positional parameters (`$1`, `$2`, … as PostgreSQL
 //! writes them), rows of a few plain value types, and transactions. Everything above this line
 //! (queries, checks, the rate-limit arithmetic) is shared by SQLite and PostgreSQL.
 

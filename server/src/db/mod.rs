@@ -1,8 +1,8 @@
 //! The metadata database: accounts, protectors, sessions, agent tokens, an index of wiki
 //! membership for `GET /wikis`, and the login rate limits. SQLite (`DATA/zkwiki.sqlite3`, the
 //! zero-setup default) or PostgreSQL (`--database postgres://…`, shared by many server
-//! processes): one schema with one list of migrations ([`sql::MIGRATIONS`]), one set of
-//! statements ([`sql`]) and one set of checks (this module) on both; [`backend`] is all that
+//! processes): one schema with one list of migrations (`sql::MIGRATIONS`), one set of
+//! statements (`db/sql.rs`) and one set of checks (this module) on both; [`backend`] is all that
 //! differs.
 //!
 //! Secrets are stored only as SHA-256 hashes under a server label ([`hash_secret`]) and compared in
@@ -68,7 +68,7 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// The schema this build writes. Each step of [`sql::MIGRATIONS`] moves a database one version
+/// The schema this build writes. Each step of `sql::MIGRATIONS` moves a database one version
 /// up; a database from a newer build is refused (restore a backup made before the upgrade to go
 /// back).
 pub const SCHEMA_VERSION: i64 = sql::MIGRATIONS.len() as i64;
