@@ -23,6 +23,14 @@ pub const APT_PACKAGES: &[(&str, &str)] = &[
     // `initdb` is off PATH on Debian (/usr/lib/postgresql/N/bin), so dpkg decides there; probing
     // `psql` would take the client package alone for the server.
     ("postgresql", "initdb"),
+    // The deploy guide's reverse-proxy configs are run for real (server/tests/proxies.rs);
+    // nginx is also the shared cache of the CDN read path test (server/tests/cdn.rs).
+    ("nginx", "nginx"),
+    ("caddy", "caddy"),
+    ("curl", "curl"),
+    ("openssl", "openssl"),
+    // The systemd units of the deploy guide are checked with systemd-analyze (server/tests/deploy.rs).
+    ("systemd", "systemd-analyze"),
 ];
 
 /// How much to install.
