@@ -340,6 +340,9 @@ pub struct PutArgs {
     pub path: String,
     /// File to read, or `-` for standard input (the default)
     pub file: Option<PathBuf>,
+    /// A message for this version, shown by `zkwiki log` (like a commit message; kept encrypted)
+    #[arg(long, short = 'm', value_name = "MESSAGE")]
+    pub message: Option<String>,
 }
 
 /// `edit`.
@@ -350,6 +353,9 @@ pub struct PutArgs {
 pub struct EditArgs {
     /// Page path (created if missing)
     pub path: String,
+    /// A message for this version, shown by `zkwiki log` (like a commit message; kept encrypted)
+    #[arg(long, short = 'm', value_name = "MESSAGE")]
+    pub message: Option<String>,
 }
 
 /// `mv`.
@@ -360,6 +366,9 @@ pub struct MvArgs {
     pub from: String,
     /// New path
     pub to: String,
+    /// A message for this version, shown by `zkwiki log` (like a commit message; kept encrypted)
+    #[arg(long, short = 'm', value_name = "MESSAGE")]
+    pub message: Option<String>,
 }
 
 /// `auth …`.

@@ -434,8 +434,7 @@ impl WikiTools for AgentTools {
                         return Ok(());
                     }
                     record.path = to.clone();
-                    record.author = d.author().to_owned();
-                    record.written_at_ms = d.now_ms();
+                    d.stamp(&mut record);
                     d.put(id, record).map(|_| ())
                 })
                 .map_err(tool_err)?;
@@ -533,6 +532,12 @@ impl WikiTools for AgentTools {
                         signer: esc(&v.signer).into_owned(),
                         author_claimed: record.map(|r| esc(&r.author).into_owned()),
                         written_at_ms: record.map(|r| r.written_at_ms),
+                        message: record.filter(|r| !r.note.message.is_empty()).map(|r| {
+                            client::display::escape_multiline(&r.note.message).into_owned()
+                        }),
+                        author_email: record
+                            .filter(|r| !r.note.author_email.is_empty())
+                            .map(|r| esc(&r.note.author_email).into_owned()),
                         version: v.hash.map(tag),
                         unreadable: match (&v.version, v.hash) {
                             (Some(Version::Unreadable(why)), _) => Some(why.clone()),

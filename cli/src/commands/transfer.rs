@@ -11,7 +11,10 @@ use std::path::{Path, PathBuf};
 use client::display::escape as esc;
 use client::policy::{check_new, kind_for_path};
 use client::workspace::{Draft, IndexWrite};
-use core_crypto::envelope::{MAX_AUTHOR_LEN, MAX_CONTENT_LEN, PageKind, PageRecord};
+use core_crypto::envelope::{
+    MAX_AUTHOR_LEN, MAX_CONTENT_LEN, MAX_EMAIL_LEN, MAX_MESSAGE_LEN, MAX_TZ_OFFSET_MINUTES,
+    PageKind, PageRecord, VersionNote,
+};
 use core_crypto::ids::PageId;
 use rand_core::OsRng;
 use serde_json::json;
@@ -36,6 +39,7 @@ enum Change {
         content: Vec<u8>,
         author: String,
         written_at_ms: i64,
+        note: VersionNote,
     },
     Rename {
         from: String,
@@ -43,6 +47,7 @@ enum Change {
         content: Vec<u8>,
         author: String,
         written_at_ms: i64,
+        note: VersionNote,
     },
     Remove {
         path: String,
@@ -56,12 +61,19 @@ fn wiki_path(into: Option<&str>, rel: &str) -> String {
     }
 }
 
-fn record(path: &str, content: &[u8], author: &str, written_at_ms: i64) -> PageRecord {
+fn record(
+    path: &str,
+    content: &[u8],
+    author: &str,
+    written_at_ms: i64,
+    note: &VersionNote,
+) -> PageRecord {
     PageRecord {
         kind: kind_for_path(path),
         path: path.to_owned(),
         author: truncate(author, MAX_AUTHOR_LEN),
         written_at_ms,
+        note: note.clone(),
         content: content.to_vec(),
     }
 }
@@ -96,6 +108,7 @@ fn apply(d: &mut Draft<'_>, changes: &[Change]) -> client::Result<()> {
                 content,
                 author,
                 written_at_ms,
+                note,
             } => {
                 let id = d.find(path);
                 if let Some(id) = id
@@ -106,7 +119,7 @@ fn apply(d: &mut Draft<'_>, changes: &[Change]) -> client::Result<()> {
                     continue;
                 }
                 let id = id.unwrap_or_else(|| PageId::random(&mut OsRng));
-                d.put(id, record(path, content, author, *written_at_ms))?;
+                d.put(id, record(path, content, author, *written_at_ms, note))?;
             }
             Change::Rename {
                 from,
@@ -114,12 +127,13 @@ fn apply(d: &mut Draft<'_>, changes: &[Change]) -> client::Result<()> {
                 content,
                 author,
                 written_at_ms,
+                note,
             } => {
                 let id = d
                     .find(from)
                     .or_else(|| d.find(to))
                     .unwrap_or_else(|| PageId::random(&mut OsRng));
-                d.put(id, record(to, content, author, *written_at_ms))?;
+                d.put(id, record(to, content, author, *written_at_ms, note))?;
             }
             Change::Remove { path } => {
                 if let Some(id) = d.find(path) {
@@ -251,6 +265,7 @@ fn import_folder(ctx: &Ctx, s: &mut Session, a: &ImportArgs) -> Result<(usize, u
             content,
             author: author.clone(),
             written_at_ms,
+            note: VersionNote::default(),
         });
         pages += 1;
         if chunk_bytes >= CHUNK_BYTES || chunk.len() >= CHUNK_PAGES {
@@ -274,25 +289,47 @@ struct SourceCommit {
     parent: Option<String>,
     author: String,
     time_ms: i64,
+    note: VersionNote,
+}
+
+/// Git's `+HHMM` / `-HHMM` as minutes east of UTC (none when out of the record's range).
+fn git_tz(text: &str) -> Option<i16> {
+    let (sign, digits) = match text.as_bytes().first()? {
+        b'+' => (1, &text[1..]),
+        b'-' => (-1, &text[1..]),
+        _ => return None,
+    };
+    if digits.len() != 4 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let (h, m) = (
+        digits[..2].parse::<i16>().ok()?,
+        digits[2..].parse::<i16>().ok()?,
+    );
+    let minutes = sign * (h * 60 + m);
+    (minutes.abs() <= MAX_TZ_OFFSET_MINUTES).then_some(minutes)
 }
 
 fn import_history(ctx: &Ctx, s: &mut Session, a: &ImportArgs) -> Result<(usize, usize)> {
     let src = Git::at(&a.dir);
+    // One NUL-terminated record per commit (the message may span lines).
     let log = src.run(
         [
             "log",
+            "-z",
             "--reverse",
             "--first-parent",
-            "--format=%H%x1f%P%x1f%an%x1f%at",
+            "--date=format:%z",
+            "--format=%H%x1f%P%x1f%an%x1f%ae%x1f%at%x1f%ad%x1f%B",
             "HEAD",
         ],
         "reading the repository's history",
     )?;
     let commits: Vec<SourceCommit> = String::from_utf8_lossy(&log)
-        .lines()
+        .split('\0')
         .filter_map(|l| {
-            let mut f = l.split('\x1f');
-            let id = f.next()?.to_owned();
+            let mut f = l.splitn(7, '\x1f');
+            let id = f.next()?.trim().to_owned();
             let parent = f
                 .next()?
                 .split(' ')
@@ -300,12 +337,20 @@ fn import_history(ctx: &Ctx, s: &mut Session, a: &ImportArgs) -> Result<(usize, 
                 .filter(|p| !p.is_empty())
                 .map(str::to_owned);
             let author = f.next()?.to_owned();
+            let email = f.next()?;
             let time_ms = f.next()?.trim().parse::<i64>().ok()? * 1000;
+            let tz = git_tz(f.next()?.trim());
+            let message = f.next()?.trim_end();
             Some(SourceCommit {
                 id,
                 parent,
                 author,
                 time_ms,
+                note: VersionNote {
+                    message: truncate(message, MAX_MESSAGE_LEN),
+                    author_email: truncate(email, MAX_EMAIL_LEN),
+                    tz_offset_minutes: tz,
+                },
             })
         })
         .collect();
@@ -419,12 +464,14 @@ fn commit_changes_of(
                 content,
                 author: c.author.clone(),
                 written_at_ms: c.time_ms,
+                note: c.note.clone(),
             }),
             _ => changes.push(Change::Put {
                 path,
                 content,
                 author: c.author.clone(),
                 written_at_ms: c.time_ms,
+                note: c.note.clone(),
             }),
         }
     }

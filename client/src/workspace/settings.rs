@@ -151,6 +151,7 @@ impl WikiSettings {
             path: SETTINGS_PATH.to_owned(),
             author: author.to_owned(),
             written_at_ms: now_ms,
+            note: Default::default(),
             content,
         })
     }
@@ -240,6 +241,7 @@ mod tests {
             path: SETTINGS_PATH.to_owned(),
             author: "alice".into(),
             written_at_ms: 1,
+            note: Default::default(),
             content: text.to_vec(),
         };
         let s = WikiSettings::from_record(&record).unwrap();
@@ -260,6 +262,7 @@ mod tests {
         // Not an object, or a title of the wrong type: refused.
         for bad in [&b"[1]"[..], br#"{"title":5}"#] {
             let r = PageRecord {
+                note: Default::default(),
                 content: bad.to_vec(),
                 ..record.clone()
             };
