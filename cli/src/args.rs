@@ -495,7 +495,11 @@ pub struct PullArgs {
 /// `import`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  zkwiki import ~/otterwiki-repo\n  zkwiki import ./notes --into archive/"
+    after_help = "Examples:\n  zkwiki import ~/otterwiki-repo\n  zkwiki import ./notes --into archive/\n  \
+                  zkwiki import ./obsidian-vault --wikilink-style 'target|label'\n\n\
+                  Importing the same source again adds only what is new: the wiki records (encrypted) \
+                  how far each git repository was imported, in the same commit as its pages, so an \
+                  interrupted import resumes where it stopped. Folders are compared page by page."
 )]
 pub struct ImportArgs {
     /// A folder of pages, or a git repository (its history is replayed commit by commit)
@@ -506,11 +510,17 @@ pub struct ImportArgs {
     /// For a git repository: import only its current files, not its history
     #[arg(long)]
     pub no_history: bool,
+    /// How the source's pages write `[[..|..]]`, saved as the wiki's setting (default: label|target
+    /// for an Otterwiki repository, else the wiki's setting unchanged)
+    #[arg(long, value_name = "STYLE", value_parser = ["target|label", "label|target"])]
+    pub wikilink_style: Option<String>,
 }
 
 /// `export`.
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  zkwiki export ./backup")]
+#[command(
+    after_help = "Examples:\n  zkwiki export ./backup\n  zkwiki export --git ./otterwiki-repo"
+)]
 pub struct ExportArgs {
     /// Folder to write (must not exist or be empty)
     pub dir: PathBuf,

@@ -573,12 +573,13 @@ impl WikiTools for AgentTools {
                     .filter(|p| p.kind != RecordKind::Index)
                     .map(|p| p.path.as_str()),
             );
+            let style = s.ws.wikilink_style();
             let mut pages: Vec<Backlink> = catalog
                 .iter()
                 .filter(|(id, p)| **id != target_id && p.kind == RecordKind::Markdown)
                 .filter_map(|(id, p)| {
                     let text = s.ws.page(id)?.record.markdown()?;
-                    let n = links::count_links_to(&index, &p.path, text, &target);
+                    let n = links::count_links_to(&index, style, &p.path, text, &target);
                     (n > 0).then(|| Backlink {
                         path: esc(&p.path).into_owned(),
                         links: u32::try_from(n).unwrap_or(u32::MAX),

@@ -3,12 +3,17 @@
 //! Import takes a folder of pages (markdown and attachments, nested folders, front matter kept
 //! verbatim) or a git repository such as an Otterwiki one, whose history is replayed commit by
 //! commit, oldest first, each as one wiki commit keeping the original author name and time in
-//! the page records (renames keep the page id, so `zkwiki log` follows them). Export writes the
-//! current pages back in the same layout; export → import → export is byte-identical.
+//! the page records (renames keep the page id, so `zkwiki log` follows them), with its message,
+//! e-mail and time zone. Import is idempotent and resumable: each wiki commit of a git import
+//! also records, in the wiki's encrypted settings, the last source commit it holds, so a re-run
+//! (or a run after an interrupted one) starts after it; a folder is compared page by page.
+//! Export writes the current pages back in the same layout (export → import → export is
+//! byte-identical), or with `--git` a repository replaying the wiki's history.
 
 use std::path::{Path, PathBuf};
 
 use client::display::escape as esc;
+use client::links::WikilinkStyle;
 use client::policy::{check_new, kind_for_path};
 use client::workspace::{Draft, IndexWrite};
 use core_crypto::envelope::{
@@ -22,7 +27,7 @@ use serde_json::json;
 use crate::args::{ExportArgs, ImportArgs};
 use crate::config::is_nonempty_dir;
 use crate::context::Ctx;
-use crate::error::{CliError, Result};
+use crate::error::{CliError, ErrorKind, Result};
 use crate::fsutil;
 use crate::git::Git;
 use crate::remote::Session;
@@ -100,7 +105,10 @@ fn refusal(path: &str, content: &[u8]) -> Option<String> {
     None
 }
 
-fn apply(d: &mut Draft<'_>, changes: &[Change]) -> client::Result<()> {
+/// Stages `changes`; the number of page versions written (a page already as the change leaves
+/// it is not written again).
+fn apply(d: &mut Draft<'_>, changes: &[Change]) -> client::Result<usize> {
+    let mut written = 0;
     for c in changes {
         match c {
             Change::Put {
@@ -120,6 +128,7 @@ fn apply(d: &mut Draft<'_>, changes: &[Change]) -> client::Result<()> {
                 }
                 let id = id.unwrap_or_else(|| PageId::random(&mut OsRng));
                 d.put(id, record(path, content, author, *written_at_ms, note))?;
+                written += 1;
             }
             Change::Rename {
                 from,
@@ -134,6 +143,7 @@ fn apply(d: &mut Draft<'_>, changes: &[Change]) -> client::Result<()> {
                     .or_else(|| d.find(to))
                     .unwrap_or_else(|| PageId::random(&mut OsRng));
                 d.put(id, record(to, content, author, *written_at_ms, note))?;
+                written += 1;
             }
             Change::Remove { path } => {
                 if let Some(id) = d.find(path) {
@@ -142,12 +152,56 @@ fn apply(d: &mut Draft<'_>, changes: &[Change]) -> client::Result<()> {
             }
         }
     }
-    Ok(())
+    Ok(written)
 }
 
-/// Commits a batch; the index waits for the last one (`index`: [`IndexWrite::Flush`]).
-fn commit_changes(s: &mut Session, changes: &[Change], index: IndexWrite) -> Result<Option<u64>> {
-    if changes.is_empty() && index == IndexWrite::Defer {
+/// What else an import commit records besides its pages, in the same wiki commit.
+#[derive(Default)]
+struct Extra<'a> {
+    /// `(source, last change)`: how far the import from `source` got.
+    mark: Option<(&'a str, &'a str)>,
+    /// The wikilink style to save as the wiki's setting.
+    style: Option<WikilinkStyle>,
+}
+
+impl Extra<'_> {
+    fn is_empty(&self) -> bool {
+        self.mark.is_none() && self.style.is_none()
+    }
+
+    fn stage(&self, d: &mut Draft<'_>) -> client::Result<()> {
+        if self.is_empty() {
+            return Ok(());
+        }
+        let current = d.settings()?;
+        let style = self.style.filter(|s| *s != current.wikilink_style);
+        let mark = self
+            .mark
+            .filter(|(source, last)| current.import_mark(source) != Some(last));
+        if style.is_none() && mark.is_none() {
+            return Ok(());
+        }
+        d.update_settings(|st| {
+            if let Some(style) = style {
+                st.wikilink_style = style;
+            }
+            if let Some((source, last)) = mark {
+                st.set_import_mark(source, last);
+            }
+        })
+    }
+}
+
+/// Commits a batch with what it records besides (`extra`); the index waits for the last one
+/// (`index`: [`IndexWrite::Flush`]). The wiki version and the page versions written, or `None`
+/// when nothing changed.
+fn commit_changes(
+    s: &mut Session,
+    changes: &[Change],
+    extra: &Extra<'_>,
+    index: IndexWrite,
+) -> Result<Option<(u64, usize)>> {
+    if changes.is_empty() && extra.is_empty() && index == IndexWrite::Defer {
         return Ok(None);
     }
     // Load the pages the batch names first, so the change runs once.
@@ -159,8 +213,29 @@ fn commit_changes(s: &mut Session, changes: &[Change], index: IndexWrite) -> Res
         })
         .collect();
     s.load(&ids)?;
-    Ok(s.write(index, &mut |d| apply(d, changes))?
-        .map(|(seq, ())| seq))
+    s.write(index, &mut |d| {
+        let written = apply(d, changes)?;
+        extra.stage(d)?;
+        Ok(written)
+    })
+}
+
+/// What an import did, for its summary.
+#[derive(Default)]
+struct Summary {
+    /// Wiki commits written.
+    commits: usize,
+    /// Page versions written.
+    written: usize,
+    /// Pages (or page changes) already in the wiki as the source has them.
+    unchanged: usize,
+    /// Files skipped, each with a warning naming why.
+    skipped: usize,
+    /// For a git repository: source commits imported now, and imported before.
+    source_new: usize,
+    source_before: usize,
+    /// The wikilink style saved, when the import set it.
+    style: Option<WikilinkStyle>,
 }
 
 /// `zkwiki import DIR`.
@@ -176,22 +251,58 @@ pub fn import(ctx: &Ctx, a: &ImportArgs) -> Result<()> {
     }
     let mut s = super::pages::open(ctx)?;
     let is_git = a.dir.join(".git").exists() && Git::at(&a.dir).is_repo();
-    let (commits, pages) = if is_git && !a.no_history {
+    let history = is_git && !a.no_history;
+    let style_before = s.ws.wikilink_style();
+    let mut sum = if history {
         import_history(ctx, &mut s, a)?
     } else {
         import_folder(ctx, &mut s, a)?
     };
+    sum.style = Some(s.ws.wikilink_style()).filter(|s| *s != style_before);
     let seq = s.ws.head().seq();
     if ctx.out.json {
         return ctx.out.json_value(&json!({
-            "commits": commits, "pages": pages, "seq": seq, "history": is_git && !a.no_history,
+            "commits": sum.commits, "pages": sum.written, "unchanged": sum.unchanged,
+            "skipped": sum.skipped, "seq": seq, "history": history,
+            "source_commits": history.then_some(sum.source_new),
+            "source_commits_before": history.then_some(sum.source_before),
+            "wikilink_style": sum.style.map(WikilinkStyle::as_str),
         }));
     }
-    ctx.out.line(format!(
+    let count = crate::output::count;
+    let mut line = format!(
         "imported {} in {} (wiki version {seq})",
-        crate::output::count(pages, "page version", "page versions"),
-        crate::output::count(commits, "commit", "commits")
-    ))
+        count(sum.written, "page version", "page versions"),
+        count(sum.commits, "commit", "commits")
+    );
+    if history {
+        line.push_str(&format!(
+            "; {} of the repository new, {} imported before",
+            count(sum.source_new, "commit", "commits"),
+            sum.source_before
+        ));
+    } else if sum.unchanged > 0 {
+        line.push_str(&format!("; {} already as in the folder", sum.unchanged));
+    }
+    if sum.skipped > 0 {
+        line.push_str(&format!("; {} skipped (see above)", sum.skipped));
+    }
+    ctx.out.line(line)?;
+    if let Some(style) = sum.style {
+        ctx.out.line(format!(
+            "wikilinks in this wiki are now read as [[{}]]",
+            match style {
+                WikilinkStyle::LabelFirst => "Label|Target",
+                WikilinkStyle::TargetFirst => "Target|Label",
+            }
+        ))?;
+    }
+    Ok(())
+}
+
+/// The style `--wikilink-style` names.
+fn style_arg(a: &ImportArgs) -> Option<WikilinkStyle> {
+    a.wikilink_style.as_deref().and_then(WikilinkStyle::parse)
 }
 
 fn walk(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
@@ -218,14 +329,27 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-fn import_folder(ctx: &Ctx, s: &mut Session, a: &ImportArgs) -> Result<(usize, usize)> {
+fn import_folder(ctx: &Ctx, s: &mut Session, a: &ImportArgs) -> Result<Summary> {
     let mut files = Vec::new();
     walk(&a.dir, &a.dir, &mut files)?;
     let bar = ctx.out.progress(files.len() as u64, "importing");
-    let (mut commits, mut pages) = (0, 0);
+    let mut sum = Summary::default();
     let mut chunk = Vec::new();
     let mut chunk_bytes = 0;
+    let extra = Extra {
+        style: style_arg(a),
+        ..Extra::default()
+    };
     let author = s.ws.my_name().to_owned();
+    let mut pages = 0;
+    let mut commit = |s: &mut Session, chunk: &mut Vec<Change>, index| {
+        if let Some((_, written)) = commit_changes(s, chunk, &extra, index)? {
+            sum.commits += 1;
+            sum.written += written;
+        }
+        chunk.clear();
+        Ok::<_, CliError>(())
+    };
     for file in &files {
         bar.inc(1);
         let rel = file
@@ -238,6 +362,7 @@ fn import_folder(ctx: &Ctx, s: &mut Session, a: &ImportArgs) -> Result<(usize, u
         else {
             ctx.out
                 .warn(format!("skipped {} (name is not UTF-8)", file.display()));
+            sum.skipped += 1;
             continue;
         };
         let path = wiki_path(a.into.as_deref(), &rel.join("/"));
@@ -245,11 +370,13 @@ fn import_folder(ctx: &Ctx, s: &mut Session, a: &ImportArgs) -> Result<(usize, u
         if meta.len() as usize > MAX_CONTENT_LEN {
             ctx.out
                 .warn(format!("skipped {:?}: larger than 16 MiB", esc(&path)));
+            sum.skipped += 1;
             continue;
         }
         let content = std::fs::read(file).map_err(|e| CliError::io(file.display(), e))?;
         if let Some(why) = refusal(&path, &content) {
             ctx.out.warn(format!("skipped {:?}: {why}", esc(&path)));
+            sum.skipped += 1;
             continue;
         }
         let written_at_ms = meta
@@ -269,25 +396,22 @@ fn import_folder(ctx: &Ctx, s: &mut Session, a: &ImportArgs) -> Result<(usize, u
         });
         pages += 1;
         if chunk_bytes >= CHUNK_BYTES || chunk.len() >= CHUNK_PAGES {
-            if commit_changes(s, &chunk, IndexWrite::Defer)?.is_some() {
-                commits += 1;
-            }
-            chunk.clear();
+            commit(s, &mut chunk, IndexWrite::Defer)?;
             chunk_bytes = 0;
         }
     }
     // The last batch, whatever the last file was (skipped or not), with the index.
-    if commit_changes(s, &chunk, IndexWrite::Flush)?.is_some() {
-        commits += 1;
-    }
+    commit(s, &mut chunk, IndexWrite::Flush)?;
     bar.finish_and_clear();
-    Ok((commits, pages))
+    sum.unchanged = pages - sum.written;
+    Ok(sum)
 }
 
 struct SourceCommit {
     id: String,
     parent: Option<String>,
     author: String,
+    email: String,
     time_ms: i64,
     note: VersionNote,
 }
@@ -310,8 +434,8 @@ fn git_tz(text: &str) -> Option<i16> {
     (minutes.abs() <= MAX_TZ_OFFSET_MINUTES).then_some(minutes)
 }
 
-fn import_history(ctx: &Ctx, s: &mut Session, a: &ImportArgs) -> Result<(usize, usize)> {
-    let src = Git::at(&a.dir);
+/// The repository's first-parent history from its first commit to HEAD, oldest first.
+fn source_commits(src: &Git) -> Result<Vec<SourceCommit>> {
     // One NUL-terminated record per commit (the message may span lines).
     let log = src.run(
         [
@@ -325,7 +449,7 @@ fn import_history(ctx: &Ctx, s: &mut Session, a: &ImportArgs) -> Result<(usize, 
         ],
         "reading the repository's history",
     )?;
-    let commits: Vec<SourceCommit> = String::from_utf8_lossy(&log)
+    Ok(String::from_utf8_lossy(&log)
         .split('\0')
         .filter_map(|l| {
             let mut f = l.splitn(7, '\x1f');
@@ -345,6 +469,7 @@ fn import_history(ctx: &Ctx, s: &mut Session, a: &ImportArgs) -> Result<(usize, 
                 id,
                 parent,
                 author,
+                email: email.to_owned(),
                 time_ms,
                 note: VersionNote {
                     message: truncate(message, MAX_MESSAGE_LEN),
@@ -353,30 +478,91 @@ fn import_history(ctx: &Ctx, s: &mut Session, a: &ImportArgs) -> Result<(usize, 
                 },
             })
         })
-        .collect();
-    let bar = ctx.out.progress(commits.len() as u64, "replaying");
-    let (mut done, mut pages) = (0, 0);
-    for (i, c) in commits.iter().enumerate() {
+        .collect())
+}
+
+/// The author e-mail Otterwiki gives the first commit of every repository it creates.
+const OTTERWIKI_ROBOT: &str = "noreply@otterwiki";
+
+fn import_history(ctx: &Ctx, s: &mut Session, a: &ImportArgs) -> Result<Summary> {
+    let src = Git::at(&a.dir);
+    let commits = source_commits(&src)?;
+    let mut sum = Summary::default();
+    let Some(first) = commits.first() else {
+        commit_changes(s, &[], &Extra::default(), IndexWrite::Flush)?;
+        return Ok(sum);
+    };
+    // Every copy of a repository has the same first commit: the source's name.
+    let source = format!("git:{}", first.id);
+    // Only whole-wiki members read and write the settings the progress is kept in.
+    let recorded = s.ws.keys().is_whole_wiki();
+    if !recorded {
+        ctx.out.warn(
+            "only a member with access to the whole wiki can record how far an import got: \
+             importing this repository again replays it from its first commit",
+        );
+    }
+    let start = match s.ws.settings().and_then(|st| st.import_mark(&source)) {
+        Some(last) if recorded => {
+            let at =
+                commits.iter().position(|c| c.id == last).ok_or_else(|| {
+                    CliError::new(ErrorKind::Conflict, format!(
+                    "this wiki holds {} up to its commit {}, which the repository's history \
+                     (the first parents of HEAD) no longer contains",
+                    a.dir.display(),
+                    esc(&last[..last.len().min(12)])
+                ))
+                .with_hint(
+                    "its history was rewritten: import it into a new wiki, or import only its \
+                     current files with --no-history",
+                )
+                })?;
+            at + 1
+        }
+        _ => 0,
+    };
+    sum.source_before = start;
+    let todo = &commits[start..];
+    sum.source_new = todo.len();
+    // The wikilink style: as asked, else Otterwiki's default for an Otterwiki repository
+    // imported for the first time.
+    let otterwiki = first.email == OTTERWIKI_ROBOT;
+    let style =
+        style_arg(a).or_else(|| (otterwiki && start == 0).then_some(WikilinkStyle::LabelFirst));
+    let bar = ctx.out.progress(todo.len() as u64, "replaying");
+    // A source commit that changes nothing here (only skipped files) moves the mark with the
+    // next one that does, or with the last.
+    for (i, c) in todo.iter().enumerate() {
         bar.inc(1);
-        let changes = commit_changes_of(ctx, &src, c, a.into.as_deref())?;
-        pages += changes
-            .iter()
-            .filter(|c| !matches!(c, Change::Remove { .. }))
-            .count();
-        let index = if i + 1 == commits.len() {
+        let changes = commit_changes_of(ctx, &src, c, a.into.as_deref(), &mut sum.skipped)?;
+        let last = i + 1 == todo.len();
+        if changes.is_empty() && !last {
+            continue;
+        }
+        let extra = Extra {
+            mark: recorded.then_some((source.as_str(), c.id.as_str())),
+            style: if i == 0 { style } else { None },
+        };
+        let index = if last {
             IndexWrite::Flush
         } else {
             IndexWrite::Defer
         };
-        if commit_changes(s, &changes, index)?.is_some() {
-            done += 1;
+        if let Some((_, written)) = commit_changes(s, &changes, &extra, index)? {
+            sum.commits += 1;
+            sum.written += written;
+            sum.unchanged += changes
+                .iter()
+                .filter(|c| !matches!(c, Change::Remove { .. }))
+                .count()
+                .saturating_sub(written);
         }
     }
-    if commits.is_empty() {
-        commit_changes(s, &[], IndexWrite::Flush)?;
+    if todo.is_empty() {
+        commit_changes(s, &[], &Extra::default(), IndexWrite::Flush)?;
     }
     bar.finish_and_clear();
-    Ok((done, pages))
+    Ok(sum)
 }
 
 fn commit_changes_of(
@@ -384,6 +570,7 @@ fn commit_changes_of(
     src: &Git,
     c: &SourceCommit,
     into: Option<&str>,
+    skipped: &mut usize,
 ) -> Result<Vec<Change>> {
     let mut args = vec![
         "diff-tree",
@@ -451,10 +638,12 @@ fn commit_changes_of(
         let Some(content) = content else {
             ctx.out
                 .warn(format!("skipped {:?}: not a file (a submodule?)", esc(&to)));
+            *skipped += 1;
             continue;
         };
         if let Some(why) = refusal(&path, &content) {
             ctx.out.warn(format!("skipped {:?}: {why}", esc(&to)));
+            *skipped += 1;
             continue;
         }
         match (status.starts_with('R'), from) {

@@ -1,5 +1,6 @@
-//! The wiki's settings: its title and description (and room for more), one encrypted record
-//! kept *inside* the wiki, so every client and every machine shows the same name for it.
+//! The wiki's settings: its title and description, how its pages write wikilinks, what was
+//! imported into it (and room for more), one encrypted record kept *inside* the wiki, so every
+//! client and every machine shows the same name for it and reads its links the same way.
 //!
 //! A record of kind `Settings` at path `.zkwiki/settings`, stored under the page id
 //! `HKDF(whole-wiki scope secret, SETTINGS_PAGE_ID)` of its epoch (so only whole-wiki members
@@ -15,6 +16,7 @@ use serde_json::value::RawValue;
 
 use super::{Draft, IndexWrite, Pending, Workspace};
 use crate::error::{Error, Result};
+use crate::links::WikilinkStyle;
 
 /// Longest title, in characters.
 pub const MAX_TITLE_CHARS: usize = 200;
@@ -22,6 +24,22 @@ pub const MAX_TITLE_CHARS: usize = 200;
 pub const MAX_DESCRIPTION_CHARS: usize = 2000;
 /// Largest settings record content, in bytes.
 pub const MAX_SETTINGS_BYTES: usize = 64 * 1024;
+/// Most import sources remembered.
+pub const MAX_IMPORTS: usize = 100;
+/// Longest import source name or position, in bytes.
+pub const MAX_IMPORT_FIELD: usize = 200;
+
+/// How far an import from one source got: its last source change now in the wiki (a git
+/// commit id). Written in the same commit as the pages it imported, so an interrupted import
+/// resumes exactly where the wiki stands and a re-run adds only what is new.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportMark {
+    /// The source, named so that every copy of it has the same name (`git:` and the id of
+    /// its first commit).
+    pub source: String,
+    /// The last source change imported (a commit id).
+    pub last: String,
+}
 
 /// What the settings record holds.
 #[derive(Clone, Debug, Default)]
@@ -30,6 +48,10 @@ pub struct WikiSettings {
     pub title: String,
     /// A longer description.
     pub description: String,
+    /// The order of target and label in `[[..|..]]` (Otterwiki's `WIKILINK_STYLE`).
+    pub wikilink_style: WikilinkStyle,
+    /// What imports brought into this wiki, by source.
+    pub imports: Vec<ImportMark>,
     /// Settings this build does not know, kept as they are: each key with its JSON text,
     /// verbatim, in the order read. (Raw text rather than a `serde_json::Value` tree: the browser
     /// bundle then carries no JSON value machinery.)
@@ -40,6 +62,8 @@ impl PartialEq for WikiSettings {
     fn eq(&self, other: &Self) -> bool {
         self.title == other.title
             && self.description == other.description
+            && self.wikilink_style == other.wikilink_style
+            && self.imports == other.imports
             && self.other.len() == other.other.len()
             && self
                 .other
@@ -56,14 +80,25 @@ impl Serialize for WikiSettings {
         if !self.description.is_empty() {
             map.serialize_entry("description", &self.description)?;
         }
+        if self.wikilink_style != WikilinkStyle::default() {
+            map.serialize_entry(WIKILINK_STYLE, self.wikilink_style.as_str())?;
+        }
+        if !self.imports.is_empty() {
+            map.serialize_entry(IMPORTS, &self.imports)?;
+        }
         for (key, value) in &self.other {
-            if key != "title" && key != "description" {
+            if !KNOWN.contains(&key.as_str()) {
                 map.serialize_entry(key, value)?;
             }
         }
         map.end()
     }
 }
+
+const WIKILINK_STYLE: &str = "wikilink_style";
+const IMPORTS: &str = "imports";
+/// The keys this build reads into fields (the others are kept verbatim in `other`).
+const KNOWN: [&str; 4] = ["title", "description", WIKILINK_STYLE, IMPORTS];
 
 impl<'de> Deserialize<'de> for WikiSettings {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> core::result::Result<Self, D::Error> {
@@ -84,6 +119,13 @@ impl<'de> Deserialize<'de> for WikiSettings {
                     match key.as_str() {
                         "title" => s.title = map.next_value()?,
                         "description" => s.description = map.next_value()?,
+                        WIKILINK_STYLE => {
+                            let text: String = map.next_value()?;
+                            s.wikilink_style = WikilinkStyle::parse(&text).ok_or_else(|| {
+                                serde::de::Error::custom("unknown wikilink_style")
+                            })?;
+                        }
+                        IMPORTS => s.imports = map.next_value()?,
                         _ => {
                             let value: Box<RawValue> = map.next_value()?;
                             // A key given twice keeps its last value, as a JSON object would.
@@ -118,7 +160,40 @@ impl WikiSettings {
                 "a wiki title cannot hold control or invisible characters",
             ));
         }
+        if self.imports.len() > MAX_IMPORTS {
+            return Err(Error::input(format!(
+                "a wiki remembers at most {MAX_IMPORTS} import sources"
+            )));
+        }
+        if self.imports.iter().any(|m| {
+            [&m.source, &m.last]
+                .iter()
+                .any(|f| f.len() > MAX_IMPORT_FIELD || f.chars().any(crate::display::needs_escape))
+        }) {
+            return Err(Error::input(
+                "an import source or position is too long or holds control characters",
+            ));
+        }
         Ok(())
+    }
+
+    /// The last change imported from `source`, if any.
+    pub fn import_mark(&self, source: &str) -> Option<&str> {
+        self.imports
+            .iter()
+            .find(|m| m.source == source)
+            .map(|m| m.last.as_str())
+    }
+
+    /// Records that `source` was imported up to `last`.
+    pub fn set_import_mark(&mut self, source: &str, last: &str) {
+        match self.imports.iter_mut().find(|m| m.source == source) {
+            Some(m) => last.clone_into(&mut m.last),
+            None => self.imports.push(ImportMark {
+                source: source.to_owned(),
+                last: last.to_owned(),
+            }),
+        }
     }
 
     /// Parses a settings record (its kind and path checked).
@@ -186,6 +261,30 @@ impl Draft<'_> {
 }
 
 impl Draft<'_> {
+    /// The settings this draft writes (when it changes them) or read from the head; an error
+    /// a driver answers by loading the settings record when it has not been read yet.
+    pub fn settings(&self) -> Result<WikiSettings> {
+        if let Some(staged) = &self.settings {
+            return Ok(staged.clone());
+        }
+        let ws = self.workspace();
+        match ws.newest_settings() {
+            Some((id, hash)) if ws.settings_version != Some(hash) && !ws.skipped(&id) => {
+                Err(Error::not_loaded(id))
+            }
+            _ => Ok(ws.settings().cloned().unwrap_or_default()),
+        }
+    }
+
+    /// Changes the settings in this draft (read first, so no other setting is lost).
+    pub fn update_settings(&mut self, change: impl FnOnce(&mut WikiSettings)) -> Result<()> {
+        let mut next = self.settings()?;
+        change(&mut next);
+        self.set_settings(&next)
+    }
+}
+
+impl Draft<'_> {
     /// Moves settings written under an older epoch to the current one (when they were read and
     /// this draft does not change them already).
     pub(super) fn rehome_settings(&mut self) -> Result<()> {
@@ -217,13 +316,8 @@ impl Workspace {
     /// been read (they are part of [`wanted`](Workspace::wanted)) so no other setting is lost.
     pub fn prepare_settings(&self, settings: &WikiSettings, now_ms: i64) -> Result<Pending> {
         // Unread settings are loaded first; unreadable (isolated) ones are replaced.
-        if let Some((id, hash)) = self.newest_settings()
-            && self.settings_version != Some(hash)
-            && !self.skipped(&id)
-        {
-            return Err(Error::not_loaded(id));
-        }
         let mut draft = self.draft(now_ms)?;
+        draft.settings()?;
         draft.set_settings(settings)?;
         draft.finish(IndexWrite::Defer)
     }
@@ -267,6 +361,41 @@ mod tests {
                 ..record.clone()
             };
             assert!(WikiSettings::from_record(&r).is_err());
+        }
+    }
+
+    #[test]
+    fn wikilink_style_and_import_marks_round_trip() {
+        let mut s = WikiSettings {
+            title: "T".into(),
+            wikilink_style: WikilinkStyle::LabelFirst,
+            ..WikiSettings::default()
+        };
+        s.set_import_mark("git:abc", "c1");
+        s.set_import_mark("git:abc", "c2");
+        s.set_import_mark("git:def", "d1");
+        let record = s.to_record("alice", 1).unwrap();
+        assert_eq!(
+            String::from_utf8(record.content.clone()).unwrap(),
+            r#"{"title":"T","wikilink_style":"label|target","imports":[{"source":"git:abc","last":"c2"},{"source":"git:def","last":"d1"}]}"#
+        );
+        let back = WikiSettings::from_record(&record).unwrap();
+        assert_eq!(back, s);
+        assert_eq!(back.import_mark("git:abc"), Some("c2"));
+        assert_eq!(back.import_mark("git:xyz"), None);
+        // The default style is not written; an unknown style or a control character refused.
+        let plain = WikiSettings::default().to_record("alice", 1).unwrap();
+        assert_eq!(plain.content, br#"{"title":""}"#);
+        for bad in [
+            &br#"{"title":"","wikilink_style":"sideways"}"#[..],
+            br#"{"title":"","imports":[{"source":"git:\u0007","last":"x"}]}"#,
+            br#"{"title":"","imports":[{"source":"git:a"}]}"#,
+        ] {
+            let r = PageRecord {
+                content: bad.to_vec(),
+                ..plain.clone()
+            };
+            assert!(WikiSettings::from_record(&r).is_err(), "{bad:?}");
         }
     }
 }
