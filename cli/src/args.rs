@@ -524,6 +524,10 @@ pub struct ImportArgs {
 pub struct ExportArgs {
     /// Folder to write (must not exist or be empty)
     pub dir: PathBuf,
+    /// Write a git repository replaying the wiki's history (one commit per wiki version, with
+    /// each version's author, e-mail, time and message), such as an Otterwiki can serve
+    #[arg(long)]
+    pub git: bool,
 }
 
 /// `key …`.

@@ -6,7 +6,7 @@
 
 use crate::args::TestOpts;
 use crate::install::{self, Scope, WASM_TARGET};
-use crate::paths::{moto_server, repo_root, which};
+use crate::paths::{moto_server, otterwiki_venv, repo_root, which};
 use crate::proc::{self, cargo};
 use crate::step::step;
 use crate::web;
@@ -26,6 +26,10 @@ pub const TEST_ENV: &[(&str, &str)] = &[
     (
         "MOTO_SERVER",
         "moto's server script (.venv-moto/bin/moto_server): a local AWS KMS",
+    ),
+    (
+        "OTTERWIKI_VENV",
+        "a Python venv with Otterwiki 2.26.1 and gunicorn (.venv-otterwiki): the round trip peer",
     ),
     (
         "CHROMEDRIVER",
@@ -142,6 +146,7 @@ fn test_env(root: &Path, web_dir: &Path) -> Vec<(String, OsString)> {
         let value = match *key {
             "ZKWIKI_WEB_DIR" => Some(web_dir.to_path_buf()),
             "MOTO_SERVER" => Some(moto_server(root)).filter(|path| path.is_file()),
+            "OTTERWIKI_VENV" => otterwiki_venv(root),
             "CHROMEDRIVER" => which("chromedriver"),
             "CHROMIUM" => which("chromium"),
             _ => None,

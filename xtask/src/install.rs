@@ -2,7 +2,9 @@
 //! installs when something is missing, so a second run costs a few probes.
 
 use crate::lockfile::{tool_version, wasm_bindgen_version};
-use crate::paths::{MOTO_VENV, moto_server, which};
+use crate::paths::{
+    MOTO_VENV, OTTERWIKI_VENV, OTTERWIKI_VERSION, moto_server, otterwiki_venv, which,
+};
 use crate::proc::{cargo, probe, run};
 use crate::step::install_item;
 use anyhow::{Context, Result, bail};
@@ -40,6 +42,7 @@ pub fn run_all(root: &Path, scope: Scope) -> Result<()> {
     if scope == Scope::Test {
         install_item("apt packages", apt_packages)?;
         install_item("moto (local AWS KMS)", || moto(root))?;
+        install_item("Otterwiki (round trip peer)", || otterwiki(root))?;
         install_item("npm e2e packages", || npm_packages(root))?;
     }
     Ok(())
@@ -166,11 +169,9 @@ fn apt_packages() -> Result<String> {
     Ok(format!("installed {}", missing.join(" ")))
 }
 
-fn moto(root: &Path) -> Result<String> {
-    if moto_server(root).is_file() {
-        return Ok(format!("present ({MOTO_VENV})"));
-    }
-    let venv = root.join(MOTO_VENV);
+/// `pip install PACKAGES` into the venv `name` at the root (created if missing).
+fn pip_into(root: &Path, name: &str, packages: &[&str]) -> Result<()> {
+    let venv = root.join(name);
     if !venv.join("bin").join("pip").is_file() {
         run(Command::new("python3")
             .args(["-m", "venv"])
@@ -178,8 +179,28 @@ fn moto(root: &Path) -> Result<String> {
             .current_dir(root))?;
     }
     run(Command::new(venv.join("bin").join("pip"))
-        .args(["install", "--quiet", "moto[server]"])
-        .current_dir(root))?;
+        .args(["install", "--quiet"])
+        .args(packages)
+        .current_dir(root))
+}
+
+fn otterwiki(root: &Path) -> Result<String> {
+    if otterwiki_venv(root).is_some() {
+        return Ok(format!("present ({OTTERWIKI_VENV})"));
+    }
+    let pinned = format!("otterwiki=={OTTERWIKI_VERSION}");
+    pip_into(root, OTTERWIKI_VENV, &[&pinned, "gunicorn"])?;
+    if otterwiki_venv(root).is_none() {
+        bail!("pip installed Otterwiki but {OTTERWIKI_VENV}/bin/gunicorn is missing");
+    }
+    Ok(format!("installed {pinned} into {OTTERWIKI_VENV}"))
+}
+
+fn moto(root: &Path) -> Result<String> {
+    if moto_server(root).is_file() {
+        return Ok(format!("present ({MOTO_VENV})"));
+    }
+    pip_into(root, MOTO_VENV, &["moto[server]"])?;
     if !moto_server(root).is_file() {
         bail!(
             "pip installed moto[server] but {} is missing",

@@ -12,6 +12,13 @@ pub const TOOLS_DIR: &str = "target/tools";
 /// The Python venv holding moto (a local AWS KMS for tests), relative to the repository root.
 pub const MOTO_VENV: &str = ".venv-moto";
 
+/// The Python venv holding Otterwiki and gunicorn (the round trip test's peer), relative to the
+/// repository root.
+pub const OTTERWIKI_VENV: &str = ".venv-otterwiki";
+
+/// The Otterwiki version the round trip test runs (the one the import was checked against).
+pub const OTTERWIKI_VERSION: &str = "2.26.1";
+
 /// The repository root (the workspace that contains this crate).
 pub fn repo_root() -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -34,6 +41,12 @@ pub fn web_out_dir(root: &Path) -> PathBuf {
 /// moto's server script inside [`MOTO_VENV`] (absolute).
 pub fn moto_server(root: &Path) -> PathBuf {
     root.join(MOTO_VENV).join("bin").join("moto_server")
+}
+
+/// The Otterwiki venv (absolute), when gunicorn is installed in it.
+pub fn otterwiki_venv(root: &Path) -> Option<PathBuf> {
+    let venv = root.join(OTTERWIKI_VENV);
+    venv.join("bin").join("gunicorn").is_file().then_some(venv)
 }
 
 /// The first `name` on `$PATH` that is a file, like `command -v`.

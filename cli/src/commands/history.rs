@@ -37,7 +37,7 @@ impl Version {
 }
 
 /// Opens `page` as the verified `entry` at state `seq` says it was.
-fn open_at(
+pub(crate) fn open_at(
     gw: &GitWiki,
     s: &Session,
     head_seq: u64,
@@ -73,7 +73,7 @@ fn open_at(
 }
 
 /// The versions of the page that had `entry` in `older`, if any.
-fn older_version(
+pub(crate) fn older_version(
     gw: &GitWiki,
     s: &Session,
     head_seq: u64,

@@ -6,6 +6,7 @@ mod clone;
 pub mod history;
 mod mcp;
 mod pages;
+mod replay;
 mod transfer;
 mod unlock;
 mod wikis;

@@ -667,7 +667,7 @@ fn commit_changes_of(
     Ok(changes)
 }
 
-/// `zkwiki export DIR`.
+/// `zkwiki export DIR` (`--git`: a repository replaying the history).
 pub fn export(ctx: &Ctx, a: &ExportArgs) -> Result<()> {
     if a.dir.is_file() || is_nonempty_dir(&a.dir) {
         return Err(CliError::usage(format!(
@@ -677,11 +677,17 @@ pub fn export(ctx: &Ctx, a: &ExportArgs) -> Result<()> {
         .with_hint("choose another folder"));
     }
     let mut s = super::pages::open(ctx)?;
-    let bar = ctx.out.progress(s.ws.catalog().len() as u64, "decrypting");
-    s.load_all(&mut |n| bar.inc(n as u64))?;
-    bar.finish_and_clear();
+    // Written beside, then moved into place: an interrupted export leaves nothing half-done.
     let tmp = fsutil::temp_dir_beside(&a.dir).map_err(|e| CliError::io(a.dir.display(), e))?;
-    super::clone::write_pages(ctx, tmp.path(), &s.ws)?;
+    let commits = if a.git {
+        Some(super::replay::export_git(ctx, &mut s, tmp.path())?)
+    } else {
+        let bar = ctx.out.progress(s.ws.catalog().len() as u64, "decrypting");
+        s.load_all(&mut |n| bar.inc(n as u64))?;
+        bar.finish_and_clear();
+        super::clone::write_pages(ctx, tmp.path(), &s.ws)?;
+        None
+    };
     if a.dir.exists() {
         std::fs::remove_dir(&a.dir).map_err(|e| CliError::io(a.dir.display(), e))?;
     }
@@ -694,11 +700,20 @@ pub fn export(ctx: &Ctx, a: &ExportArgs) -> Result<()> {
     if ctx.out.json {
         return ctx
             .out
-            .json_value(&json!({ "dir": a.dir, "pages": pages, "seq": seq }));
+            .json_value(&json!({ "dir": a.dir, "pages": pages, "seq": seq, "commits": commits }));
     }
-    ctx.out.line(format!(
-        "exported {} (wiki version {seq}) to {}",
-        crate::output::count(pages, "page", "pages"),
-        a.dir.display()
-    ))
+    let count = crate::output::count;
+    ctx.out.line(match commits {
+        Some(n) => format!(
+            "exported {} in a git repository of {} (wiki version {seq}) to {}",
+            count(pages, "page", "pages"),
+            count(n, "commit", "commits"),
+            a.dir.display()
+        ),
+        None => format!(
+            "exported {} (wiki version {seq}) to {}",
+            count(pages, "page", "pages"),
+            a.dir.display()
+        ),
+    })
 }
