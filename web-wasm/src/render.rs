@@ -20,6 +20,8 @@ use pulldown_cmark::{
     TagEnd,
 };
 
+use client::links::WikilinkStyle;
+
 use crate::frontmatter::{self, Field};
 use crate::html::{encode_path_into, escape_into, slug};
 use crate::links::{self, PageIndex, Target};
@@ -33,6 +35,8 @@ pub struct Context<'a> {
     pub current: &'a str,
     /// The route prefix a page path is appended to, e.g. `#/w/<wiki>/p/`.
     pub route: &'a str,
+    /// The order of target and label in this wiki's `[[..|..]]` (its settings').
+    pub wikilink_style: WikilinkStyle,
 }
 
 /// A rendered page.
@@ -66,6 +70,59 @@ pub fn options() -> Options {
         | Options::ENABLE_WIKILINKS
 }
 
+/// pulldown-cmark reads `[[a|b]]` target first; in a wiki whose style is label first, a
+/// labelled wikilink's target is the text after the bar and its label the part before
+/// ([`WikilinkStyle::orient`]): the link's events are rebuilt that way (the label as plain text).
+fn oriented<'a>(
+    events: impl Iterator<Item = Event<'a>>,
+    style: WikilinkStyle,
+) -> impl Iterator<Item = Event<'a>> {
+    let mut events = events.peekable();
+    core::iter::from_fn(move || {
+        let event = events.next()?;
+        let Event::Start(Tag::Link {
+            link_type: link_type @ LinkType::WikiLink { has_pothole: true },
+            dest_url,
+            title,
+            id,
+        }) = event
+        else {
+            return Some(vec![event]);
+        };
+        if style == WikilinkStyle::TargetFirst {
+            return Some(vec![Event::Start(Tag::Link {
+                link_type,
+                dest_url,
+                title,
+                id,
+            })]);
+        }
+        let mut second = String::new();
+        let mut depth = 0usize;
+        for inner in events.by_ref() {
+            match inner {
+                Event::End(TagEnd::Link) if depth == 0 => break,
+                Event::Start(_) => depth += 1,
+                Event::End(_) => depth = depth.saturating_sub(1),
+                Event::Text(t) | Event::Code(t) => second.push_str(&t),
+                _ => {}
+            }
+        }
+        let (target, label) = style.orient(&dest_url, &second);
+        Some(vec![
+            Event::Start(Tag::Link {
+                link_type,
+                dest_url: target.to_owned().into(),
+                title,
+                id,
+            }),
+            Event::Text(label.to_owned().into()),
+            Event::End(TagEnd::Link),
+        ])
+    })
+    .flatten()
+}
+
 /// Renders a page (front matter included).
 pub fn render_page(markdown: &str, ctx: &Context<'_>) -> Rendered {
     let (front, body) = core_crypto::envelope::split_front_matter(markdown);
@@ -74,7 +131,7 @@ pub fn render_page(markdown: &str, ctx: &Context<'_>) -> Rendered {
     if !fields.is_empty() {
         w.front_matter(&fields);
     }
-    for event in Parser::new_ext(body, options()) {
+    for event in oriented(Parser::new_ext(body, options()), ctx.wikilink_style) {
         w.event(event);
     }
     let (html, heading_title, links, fold) = w.finish();
