@@ -297,6 +297,17 @@ pub enum WikiCommand {
         #[arg(long)]
         description: Option<String>,
     },
+    /// Show or change how the selected wiki's pages write `[[..|..]]`: target first (zkwiki's
+    /// default) or label first (Otterwiki's); every client reads links in this order
+    #[command(
+        name = "link-style",
+        after_help = "Examples:\n  zkwiki wiki link-style\n  zkwiki wiki link-style 'label|target'"
+    )]
+    LinkStyle {
+        /// The new style (omit to show the current one)
+        #[arg(value_parser = ["target|label", "label|target"])]
+        style: Option<String>,
+    },
     /// Delete a wiki on the server (owner only)
     Delete {
         /// The wiki (name or id)

@@ -287,3 +287,41 @@ fn a_killed_git_import_resumed_adds_no_duplicate_page_or_version() {
         assert_eq!(ours, theirs, "history of {page}");
     }
 }
+
+#[test]
+fn messages_of_members_and_the_wikis_link_style() {
+    let server = Server::start();
+    let alice = Env::new(Some(&server));
+    alice.setup("alice", "w");
+    let r = alice.run_with_input(&["put", "-m", "Start the plan", "Plan.md"], b"# Plan\n");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    alice.ok(&["mv", "-m", "Better name", "Plan.md", "Roadmap.md"]);
+    let log = alice.json(&["log", "Roadmap.md"]);
+    let messages: Vec<&str> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(messages, ["Better name", "Start the plan"]);
+    // A member's own version has no e-mail and no zone: shown in UTC.
+    assert!(log["entries"][0]["author_email"].is_null());
+    assert!(alice.ok(&["log", "Roadmap.md"]).contains(" UTC "));
+
+    // The link style: target first by default; changed in the wiki's encrypted settings.
+    assert_eq!(
+        alice.json(&["wiki", "link-style"])["wikilink_style"],
+        "target|label"
+    );
+    let v = alice.json(&["wiki", "link-style", "label|target"]);
+    assert!(v["seq"].is_u64());
+    assert_eq!(
+        alice.json(&["wiki", "link-style"])["wikilink_style"],
+        "label|target"
+    );
+    // Again: nothing to write.
+    assert!(alice.json(&["wiki", "link-style", "label|target"])["seq"].is_null());
+    // The title (another setting) is untouched.
+    assert_eq!(alice.json(&["wiki", "title"])["title"], "w");
+    alice.fails(&["wiki", "link-style", "sideways"], 2);
+}
