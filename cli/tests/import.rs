@@ -325,3 +325,39 @@ fn messages_of_members_and_the_wikis_link_style() {
     assert_eq!(alice.json(&["wiki", "title"])["title"], "w");
     alice.fails(&["wiki", "link-style", "sideways"], 2);
 }
+
+#[test]
+fn a_wiki_holding_the_repository_without_a_record_resumes_after_the_commit_it_holds() {
+    let server = Server::start();
+    let alice = Env::new(Some(&server));
+    alice.setup("alice", "w");
+    let src = new_repo(&alice);
+    write(&src, "home.md", "# Home\n");
+    git(&src, &["add", "-A"]);
+    commit(&src, "Ada", "ada@example.org", "@1764320400 +0000", "one");
+    write(&src, "page.md", "# Page\n");
+    git(&src, &["add", "-A"]);
+    commit(&src, "Ada", "ada@example.org", "@1764320460 +0000", "two");
+    // Files only: no record of the repository in the wiki (as an import before records were kept).
+    alice.ok(&["import", "--no-history", src.to_str().unwrap()]);
+    let before = ids(&alice);
+    git(&src, &["mv", "page.md", "renamed.md"]);
+    commit(&src, "Ada", "ada@example.org", "@1764320520 +0000", "three");
+    let r = alice.run(&["import", src.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("already holds"), "{}", r.stderr);
+    assert!(
+        r.stdout
+            .contains("1 commit of the repository new, 2 imported before"),
+        "{}",
+        r.stdout
+    );
+    let after = ids(&alice);
+    assert_eq!(after.len(), 2);
+    let page_id = &before.iter().find(|(p, _)| p == "page.md").unwrap().1;
+    assert_eq!(
+        &after.iter().find(|(p, _)| p == "renamed.md").unwrap().1,
+        page_id
+    );
+    assert_eq!(alice.json(&["import", src.to_str().unwrap()])["commits"], 0);
+}

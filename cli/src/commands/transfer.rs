@@ -481,6 +481,67 @@ fn source_commits(src: &Git) -> Result<Vec<SourceCommit>> {
         .collect())
 }
 
+/// Whether a repository file is left out of an import by name (git's own, zkwiki's, refused).
+fn left_out(path: &str, into: Option<&str>) -> bool {
+    path.split('/').any(|s| s == ".git")
+        || path.starts_with(".zkwiki/")
+        || check_new(&wiki_path(into, path)).is_err()
+}
+
+/// The newest of `commits` whose files are exactly the wiki's pages (under `into`), byte for
+/// byte: where a wiki imported before imports were recorded stands. None when the wiki has no
+/// page there.
+fn holding(
+    s: &mut Session,
+    src: &Git,
+    commits: &[SourceCommit],
+    into: Option<&str>,
+) -> Result<Option<usize>> {
+    let prefix = match into.map(|p| p.trim_matches('/')).filter(|p| !p.is_empty()) {
+        Some(p) => format!("{p}/"),
+        None => String::new(),
+    };
+    let ids: Vec<PageId> =
+        s.ws.catalog()
+            .iter()
+            .filter(|(_, p)| p.path.starts_with(&prefix) && p.kind != PageKind::Index)
+            .map(|(id, _)| *id)
+            .collect();
+    if ids.is_empty() {
+        return Ok(None);
+    }
+    s.load(&ids)?;
+    let mut wiki = std::collections::BTreeMap::new();
+    for id in &ids {
+        let r = s.ws.record(id)?;
+        wiki.insert(r.path[prefix.len()..].to_owned(), r.content.clone());
+    }
+    let mut trees_seen = std::collections::BTreeSet::new();
+    for (i, c) in commits.iter().enumerate().rev() {
+        let files: Vec<_> = src
+            .ls_tree(&c.id)?
+            .into_iter()
+            .filter(|e| e.kind == "blob" && !left_out(&e.path, into))
+            .collect();
+        if files.len() != wiki.len() || files.iter().any(|f| !wiki.contains_key(&f.path)) {
+            continue;
+        }
+        let key: Vec<&str> = files.iter().map(|f| f.oid.as_str()).collect();
+        if !trees_seen.insert(key.join(" ")) {
+            continue;
+        }
+        let blobs = src.read_blobs(&files.iter().map(|f| f.oid.clone()).collect::<Vec<_>>())?;
+        if files
+            .iter()
+            .zip(&blobs)
+            .all(|(f, b)| b.as_deref() == wiki.get(&f.path).map(Vec::as_slice))
+        {
+            return Ok(Some(i));
+        }
+    }
+    Ok(None)
+}
+
 /// The author e-mail Otterwiki gives the first commit of every repository it creates.
 const OTTERWIKI_ROBOT: &str = "noreply@otterwiki";
 
@@ -519,6 +580,19 @@ fn import_history(ctx: &Ctx, s: &mut Session, a: &ImportArgs) -> Result<Summary>
                 })?;
             at + 1
         }
+        // Not recorded: a wiki imported before imports were recorded may hold the repository
+        // already; then resume after the commit it holds.
+        _ if recorded => match holding(s, &src, &commits, a.into.as_deref())? {
+            Some(at) => {
+                ctx.out.note(format!(
+                    "this wiki already holds {} as of its commit {}: importing what came after",
+                    a.dir.display(),
+                    &commits[at].id[..12.min(commits[at].id.len())]
+                ));
+                at + 1
+            }
+            None => 0,
+        },
         _ => 0,
     };
     sum.source_before = start;
@@ -559,7 +633,13 @@ fn import_history(ctx: &Ctx, s: &mut Session, a: &ImportArgs) -> Result<Summary>
         }
     }
     if todo.is_empty() {
-        commit_changes(s, &[], &Extra::default(), IndexWrite::Flush)?;
+        // Records the mark when it was not (a wiki found holding the repository).
+        let last = commits.last().map(|c| c.id.as_str()).unwrap_or_default();
+        let extra = Extra {
+            mark: recorded.then_some((source.as_str(), last)),
+            ..Extra::default()
+        };
+        commit_changes(s, &[], &extra, IndexWrite::Flush)?;
     }
     bar.finish_and_clear();
     Ok(sum)
