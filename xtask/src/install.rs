@@ -21,6 +21,13 @@ pub const APT_PACKAGES: &[(&str, &str)] = &[
     ("chromium", "chromium"),
     ("chromium-driver", "chromedriver"),
     ("git-crypt", "git-crypt"),
+    // The deploy guide's reverse-proxy configs are run for real (server/tests/proxies.rs).
+    ("nginx", "nginx"),
+    ("caddy", "caddy"),
+    ("curl", "curl"),
+    ("openssl", "openssl"),
+    // The systemd units of the deploy guide are checked with systemd-analyze (server/tests/deploy.rs).
+    ("systemd", "systemd-analyze"),
 ];
 
 /// How much to install.
