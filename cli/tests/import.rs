@@ -361,3 +361,67 @@ fn a_wiki_holding_the_repository_without_a_record_resumes_after_the_commit_it_ho
     );
     assert_eq!(alice.json(&["import", src.to_str().unwrap()])["commits"], 0);
 }
+
+#[test]
+fn a_folder_scoped_writer_imports_an_otterwiki_repository_into_its_folder() {
+    let server = Server::start();
+    let alice = Env::new(Some(&server));
+    alice.setup("alice", "w");
+    let key = alice.path("importer.json");
+    alice.ok(&[
+        "agent",
+        "grant",
+        "importer",
+        "--role",
+        "write",
+        "--prefix",
+        "archive",
+        "--expires",
+        "1h",
+        "--out",
+        key.to_str().unwrap(),
+    ]);
+    let src = new_repo(&alice);
+    write(&src, "home.md", "# Home\n\n[[the page|page]]\n");
+    git(&src, &["add", "-A"]);
+    // Otterwiki's first commit, so the import would set the wiki's link style if it could.
+    commit(
+        &src,
+        "Otterwiki Robot",
+        "noreply@otterwiki",
+        "@1764320400 +0000",
+        "Initial commit",
+    );
+    write(&src, "page.md", "# Page\n");
+    git(&src, &["add", "-A"]);
+    commit(&src, "Ada", "ada@example.org", "@1764320460 +0000", "Page");
+
+    let agent = Env::new(Some(&server));
+    let k = key.to_str().unwrap();
+    let r = agent.run(&[
+        "--key-file",
+        k,
+        "import",
+        src.to_str().unwrap(),
+        "--into",
+        "archive",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("only a member with access to the whole wiki"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        agent.ok(&["--key-file", k, "ls"]),
+        "archive/home.md\narchive/page.md\n"
+    );
+    // Outside its folder it is refused, and the wiki's settings were not touched.
+    let stderr = agent.fails(&["--key-file", k, "import", src.to_str().unwrap()], 3);
+    assert!(stderr.contains("only write pages under"), "{stderr}");
+    assert_eq!(
+        alice.json(&["wiki", "link-style"])["wikilink_style"],
+        "target|label"
+    );
+}

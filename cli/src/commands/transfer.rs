@@ -599,10 +599,11 @@ fn import_history(ctx: &Ctx, s: &mut Session, a: &ImportArgs) -> Result<Summary>
     let todo = &commits[start..];
     sum.source_new = todo.len();
     // The wikilink style: as asked, else Otterwiki's default for an Otterwiki repository
-    // imported for the first time.
+    // imported for the first time by a member who may write the settings (a folder-scoped
+    // member's import is not stopped by it).
     let otterwiki = first.email == OTTERWIKI_ROBOT;
-    let style =
-        style_arg(a).or_else(|| (otterwiki && start == 0).then_some(WikilinkStyle::LabelFirst));
+    let style = style_arg(a)
+        .or_else(|| (otterwiki && start == 0 && recorded).then_some(WikilinkStyle::LabelFirst));
     let bar = ctx.out.progress(todo.len() as u64, "replaying");
     // A source commit that changes nothing here (only skipped files) moves the mark with the
     // next one that does, or with the last.
