@@ -130,6 +130,11 @@ fn a_git_repository_imported_again_adds_only_its_new_commits_and_follows_renames
         (Some(0), Some(1))
     );
     assert_eq!(ids(&alice), before);
+    let out = alice.ok(&["import", src.to_str().unwrap()]);
+    assert!(
+        out.starts_with("nothing new: the wiki holds all 1 commit of "),
+        "{out}"
+    );
 
     // The source goes on: a rename with an edit, then a new page.
     git(&src, &["mv", "old name.md", "new name.md"]);

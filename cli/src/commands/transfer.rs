@@ -270,6 +270,13 @@ pub fn import(ctx: &Ctx, a: &ImportArgs) -> Result<()> {
         }));
     }
     let count = crate::output::count;
+    if history && sum.source_new == 0 {
+        return ctx.out.line(format!(
+            "nothing new: the wiki holds all {} of {} (wiki version {seq})",
+            count(sum.source_before, "commit", "commits"),
+            a.dir.display()
+        ));
+    }
     let mut line = format!(
         "imported {} in {} (wiki version {seq})",
         count(sum.written, "page version", "page versions"),
