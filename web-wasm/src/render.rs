@@ -70,59 +70,6 @@ pub fn options() -> Options {
         | Options::ENABLE_WIKILINKS
 }
 
-/// pulldown-cmark reads `[[a|b]]` target first; in a wiki whose style is label first, a
-/// labelled wikilink's target is the text after the bar and its label the part before
-/// ([`WikilinkStyle::orient`]): the link's events are rebuilt that way (the label as plain text).
-fn oriented<'a>(
-    events: impl Iterator<Item = Event<'a>>,
-    style: WikilinkStyle,
-) -> impl Iterator<Item = Event<'a>> {
-    let mut events = events.peekable();
-    core::iter::from_fn(move || {
-        let event = events.next()?;
-        let Event::Start(Tag::Link {
-            link_type: link_type @ LinkType::WikiLink { has_pothole: true },
-            dest_url,
-            title,
-            id,
-        }) = event
-        else {
-            return Some(vec![event]);
-        };
-        if style == WikilinkStyle::TargetFirst {
-            return Some(vec![Event::Start(Tag::Link {
-                link_type,
-                dest_url,
-                title,
-                id,
-            })]);
-        }
-        let mut second = String::new();
-        let mut depth = 0usize;
-        for inner in events.by_ref() {
-            match inner {
-                Event::End(TagEnd::Link) if depth == 0 => break,
-                Event::Start(_) => depth += 1,
-                Event::End(_) => depth = depth.saturating_sub(1),
-                Event::Text(t) | Event::Code(t) => second.push_str(&t),
-                _ => {}
-            }
-        }
-        let (target, label) = style.orient(&dest_url, &second);
-        Some(vec![
-            Event::Start(Tag::Link {
-                link_type,
-                dest_url: target.to_owned().into(),
-                title,
-                id,
-            }),
-            Event::Text(label.to_owned().into()),
-            Event::End(TagEnd::Link),
-        ])
-    })
-    .flatten()
-}
-
 /// Renders a page (front matter included).
 pub fn render_page(markdown: &str, ctx: &Context<'_>) -> Rendered {
     let (front, body) = core_crypto::envelope::split_front_matter(markdown);
@@ -131,8 +78,58 @@ pub fn render_page(markdown: &str, ctx: &Context<'_>) -> Rendered {
     if !fields.is_empty() {
         w.front_matter(&fields);
     }
-    for event in oriented(Parser::new_ext(body, options()), ctx.wikilink_style) {
-        w.event(event);
+    // pulldown-cmark reads `[[a|b]]` target first; in a label-first wiki a labelled wikilink's
+    // target is the text after the bar and its label the part before (`WikilinkStyle::orient`,
+    // the client's rule): such a link is held until its end and written the other way round,
+    // its label as plain text. (In the loop, not an iterator adapter around the parser: that
+    // would monomorphise the parser a second time in the bundle.)
+    let label_first = ctx.wikilink_style == WikilinkStyle::LabelFirst;
+    let mut held: Option<(Tag<'_>, String, usize)> = None;
+    for event in Parser::new_ext(body, options()) {
+        match (&mut held, event) {
+            (
+                None,
+                Event::Start(
+                    tag @ Tag::Link {
+                        link_type: LinkType::WikiLink { has_pothole: true },
+                        ..
+                    },
+                ),
+            ) if label_first => {
+                held = Some((tag, String::new(), 0));
+            }
+            (None, event) => w.event(event),
+            (Some((_, _, depth)), Event::End(TagEnd::Link)) if *depth == 0 => {
+                let Some((
+                    Tag::Link {
+                        link_type,
+                        dest_url,
+                        title,
+                        id,
+                    },
+                    text,
+                    _,
+                )) = held.take()
+                else {
+                    continue;
+                };
+                let (target, label) = ctx.wikilink_style.orient(&dest_url, &text);
+                w.event(Event::Start(Tag::Link {
+                    link_type,
+                    dest_url: target.to_owned().into(),
+                    title,
+                    id,
+                }));
+                w.event(Event::Text(label.to_owned().into()));
+                w.event(Event::End(TagEnd::Link));
+            }
+            (Some((_, text, depth)), event) => match event {
+                Event::Start(_) => *depth += 1,
+                Event::End(_) => *depth = depth.saturating_sub(1),
+                Event::Text(t) | Event::Code(t) => text.push_str(&t),
+                _ => {}
+            },
+        }
     }
     let (html, heading_title, links, fold) = w.finish();
     Rendered {

@@ -175,20 +175,23 @@ impl Extra<'_> {
         }
         let current = d.settings()?;
         let style = self.style.filter(|s| *s != current.wikilink_style);
-        let mark = self
-            .mark
-            .filter(|(source, last)| current.import_mark(source) != Some(last));
+        let mark = match self.mark {
+            Some((source, last)) if current.import_mark(source)?.as_deref() != Some(last) => {
+                Some((source, last))
+            }
+            _ => None,
+        };
         if style.is_none() && mark.is_none() {
             return Ok(());
         }
-        d.update_settings(|st| {
-            if let Some(style) = style {
-                st.wikilink_style = style;
-            }
-            if let Some((source, last)) = mark {
-                st.set_import_mark(source, last);
-            }
-        })
+        let mut next = current;
+        if let Some(style) = style {
+            next.wikilink_style = style;
+        }
+        if let Some((source, last)) = mark {
+            next.set_import_mark(source, last)?;
+        }
+        d.set_settings(&next)
     }
 }
 
@@ -570,7 +573,11 @@ fn import_history(ctx: &Ctx, s: &mut Session, a: &ImportArgs) -> Result<Summary>
              importing this repository again replays it from its first commit",
         );
     }
-    let start = match s.ws.settings().and_then(|st| st.import_mark(&source)) {
+    let mark = match s.ws.settings() {
+        Some(st) => st.import_mark(&source)?,
+        None => None,
+    };
+    let start = match mark {
         Some(last) if recorded => {
             let at =
                 commits.iter().position(|c| c.id == last).ok_or_else(|| {

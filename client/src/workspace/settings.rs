@@ -50,8 +50,6 @@ pub struct WikiSettings {
     pub description: String,
     /// The order of target and label in `[[..|..]]` (Otterwiki's `WIKILINK_STYLE`).
     pub wikilink_style: WikilinkStyle,
-    /// What imports brought into this wiki, by source.
-    pub imports: Vec<ImportMark>,
     /// Settings this build does not know, kept as they are: each key with its JSON text,
     /// verbatim, in the order read. (Raw text rather than a `serde_json::Value` tree: the browser
     /// bundle then carries no JSON value machinery.)
@@ -63,7 +61,6 @@ impl PartialEq for WikiSettings {
         self.title == other.title
             && self.description == other.description
             && self.wikilink_style == other.wikilink_style
-            && self.imports == other.imports
             && self.other.len() == other.other.len()
             && self
                 .other
@@ -83,9 +80,6 @@ impl Serialize for WikiSettings {
         if self.wikilink_style != WikilinkStyle::default() {
             map.serialize_entry(WIKILINK_STYLE, self.wikilink_style.as_str())?;
         }
-        if !self.imports.is_empty() {
-            map.serialize_entry(IMPORTS, &self.imports)?;
-        }
         for (key, value) in &self.other {
             if !KNOWN.contains(&key.as_str()) {
                 map.serialize_entry(key, value)?;
@@ -97,8 +91,9 @@ impl Serialize for WikiSettings {
 
 const WIKILINK_STYLE: &str = "wikilink_style";
 const IMPORTS: &str = "imports";
-/// The keys this build reads into fields (the others are kept verbatim in `other`).
-const KNOWN: [&str; 4] = ["title", "description", WIKILINK_STYLE, IMPORTS];
+/// The keys this build reads into fields (the others, `imports` among them, are kept verbatim
+/// in `other`: only importers read `imports`, so the browser carries no code for it).
+const KNOWN: [&str; 3] = ["title", "description", WIKILINK_STYLE];
 
 impl<'de> Deserialize<'de> for WikiSettings {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> core::result::Result<Self, D::Error> {
@@ -125,7 +120,6 @@ impl<'de> Deserialize<'de> for WikiSettings {
                                 serde::de::Error::custom("unknown wikilink_style")
                             })?;
                         }
-                        IMPORTS => s.imports = map.next_value()?,
                         _ => {
                             let value: Box<RawValue> = map.next_value()?;
                             // A key given twice keeps its last value, as a JSON object would.
@@ -160,40 +154,60 @@ impl WikiSettings {
                 "a wiki title cannot hold control or invisible characters",
             ));
         }
-        if self.imports.len() > MAX_IMPORTS {
-            return Err(Error::input(format!(
-                "a wiki remembers at most {MAX_IMPORTS} import sources"
-            )));
-        }
-        if self.imports.iter().any(|m| {
-            [&m.source, &m.last]
-                .iter()
-                .any(|f| f.len() > MAX_IMPORT_FIELD || f.chars().any(crate::display::needs_escape))
-        }) {
-            return Err(Error::input(
-                "an import source or position is too long or holds control characters",
-            ));
-        }
         Ok(())
     }
 
+    /// What imports brought into this wiki, by source (checked: at most [`MAX_IMPORTS`], each
+    /// field at most [`MAX_IMPORT_FIELD`] bytes without control characters).
+    pub fn imports(&self) -> Result<Vec<ImportMark>> {
+        let Some((_, raw)) = self.other.iter().find(|(k, _)| k == IMPORTS) else {
+            return Ok(Vec::new());
+        };
+        let bad = || Error::input("the wiki's record of its imports is malformed");
+        let marks: Vec<ImportMark> = serde_json::from_str(raw.get()).map_err(|_| bad())?;
+        let field_ok = |f: &String| {
+            f.len() <= MAX_IMPORT_FIELD && !f.chars().any(crate::display::needs_escape)
+        };
+        if marks.len() > MAX_IMPORTS
+            || !marks
+                .iter()
+                .all(|m| field_ok(&m.source) && field_ok(&m.last))
+        {
+            return Err(bad());
+        }
+        Ok(marks)
+    }
+
     /// The last change imported from `source`, if any.
-    pub fn import_mark(&self, source: &str) -> Option<&str> {
-        self.imports
-            .iter()
+    pub fn import_mark(&self, source: &str) -> Result<Option<String>> {
+        Ok(self
+            .imports()?
+            .into_iter()
             .find(|m| m.source == source)
-            .map(|m| m.last.as_str())
+            .map(|m| m.last))
     }
 
     /// Records that `source` was imported up to `last`.
-    pub fn set_import_mark(&mut self, source: &str, last: &str) {
-        match self.imports.iter_mut().find(|m| m.source == source) {
+    pub fn set_import_mark(&mut self, source: &str, last: &str) -> Result<()> {
+        let mut marks = self.imports()?;
+        match marks.iter_mut().find(|m| m.source == source) {
             Some(m) => last.clone_into(&mut m.last),
-            None => self.imports.push(ImportMark {
+            None => marks.push(ImportMark {
                 source: source.to_owned(),
                 last: last.to_owned(),
             }),
         }
+        if marks.len() > MAX_IMPORTS {
+            return Err(Error::input(format!(
+                "a wiki remembers at most {MAX_IMPORTS} import sources"
+            )));
+        }
+        let raw = serde_json::value::to_raw_value(&marks).map_err(|_| Error::input("imports"))?;
+        match self.other.iter_mut().find(|(k, _)| k == IMPORTS) {
+            Some((_, v)) => *v = raw,
+            None => self.other.push((IMPORTS.to_owned(), raw)),
+        }
+        Ok(())
     }
 
     /// Parses a settings record (its kind and path checked).
@@ -274,13 +288,6 @@ impl Draft<'_> {
             }
             _ => Ok(ws.settings().cloned().unwrap_or_default()),
         }
-    }
-
-    /// Changes the settings in this draft (read first, so no other setting is lost).
-    pub fn update_settings(&mut self, change: impl FnOnce(&mut WikiSettings)) -> Result<()> {
-        let mut next = self.settings()?;
-        change(&mut next);
-        self.set_settings(&next)
     }
 }
 
@@ -371,9 +378,9 @@ mod tests {
             wikilink_style: WikilinkStyle::LabelFirst,
             ..WikiSettings::default()
         };
-        s.set_import_mark("git:abc", "c1");
-        s.set_import_mark("git:abc", "c2");
-        s.set_import_mark("git:def", "d1");
+        s.set_import_mark("git:abc", "c1").unwrap();
+        s.set_import_mark("git:abc", "c2").unwrap();
+        s.set_import_mark("git:def", "d1").unwrap();
         let record = s.to_record("alice", 1).unwrap();
         assert_eq!(
             String::from_utf8(record.content.clone()).unwrap(),
@@ -381,21 +388,28 @@ mod tests {
         );
         let back = WikiSettings::from_record(&record).unwrap();
         assert_eq!(back, s);
-        assert_eq!(back.import_mark("git:abc"), Some("c2"));
-        assert_eq!(back.import_mark("git:xyz"), None);
+        assert_eq!(back.import_mark("git:abc").unwrap().as_deref(), Some("c2"));
+        assert_eq!(back.import_mark("git:xyz").unwrap(), None);
         // The default style is not written; an unknown style or a control character refused.
         let plain = WikiSettings::default().to_record("alice", 1).unwrap();
         assert_eq!(plain.content, br#"{"title":""}"#);
+        let r = PageRecord {
+            content: br#"{"title":"","wikilink_style":"sideways"}"#.to_vec(),
+            ..plain.clone()
+        };
+        assert!(WikiSettings::from_record(&r).is_err());
+        // Malformed imports: the settings read (a browser never looks), an importer refuses.
         for bad in [
-            &br#"{"title":"","wikilink_style":"sideways"}"#[..],
-            br#"{"title":"","imports":[{"source":"git:\u0007","last":"x"}]}"#,
+            &br#"{"title":"","imports":[{"source":"git:\u0007","last":"x"}]}"#[..],
             br#"{"title":"","imports":[{"source":"git:a"}]}"#,
+            br#"{"title":"","imports":5}"#,
         ] {
             let r = PageRecord {
                 content: bad.to_vec(),
                 ..plain.clone()
             };
-            assert!(WikiSettings::from_record(&r).is_err(), "{bad:?}");
+            let s = WikiSettings::from_record(&r).unwrap();
+            assert!(s.import_mark("git:a").is_err(), "{bad:?}");
         }
     }
 }
