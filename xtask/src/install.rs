@@ -3,7 +3,8 @@
 
 use crate::lockfile::{tool_version, wasm_bindgen_version};
 use crate::paths::{
-    MOTO_VENV, OTTERWIKI_VENV, OTTERWIKI_VERSION, moto_server, otterwiki_venv, which,
+    LAMBDA_VENV, MOTO_VENV, OTTERWIKI_VENV, OTTERWIKI_VERSION, cargo_lambda, moto_server,
+    otterwiki_gunicorn, which,
 };
 use crate::proc::{cargo, probe, run};
 use crate::step::install_item;
@@ -21,7 +22,12 @@ pub const APT_PACKAGES: &[(&str, &str)] = &[
     ("chromium", "chromium"),
     ("chromium-driver", "chromedriver"),
     ("git-crypt", "git-crypt"),
-    // The deploy guide's reverse-proxy configs are run for real (server/tests/proxies.rs).
+    // The server's tests on a shared metadata database (a private cluster: see postgres.rs).
+    // `initdb` is off PATH on Debian (/usr/lib/postgresql/N/bin), so dpkg decides there; probing
+    // `psql` would take the client package alone for the server.
+    ("postgresql", "initdb"),
+    // The deploy guide's reverse-proxy configs are run for real (server/tests/proxies.rs);
+    // nginx is also the shared cache of the CDN read path test (server/tests/cdn.rs).
     ("nginx", "nginx"),
     ("caddy", "caddy"),
     ("curl", "curl"),
@@ -48,8 +54,21 @@ pub fn run_all(root: &Path, scope: Scope) -> Result<()> {
     install_item("wasm-bindgen-cli", || wasm_bindgen_cli(root))?;
     if scope == Scope::Test {
         install_item("apt packages", apt_packages)?;
-        install_item("moto (local AWS KMS)", || moto(root))?;
-        install_item("Otterwiki (round trip peer)", || otterwiki(root))?;
+        install_item("moto (local AWS KMS)", || {
+            pip_tool(root, MOTO_VENV, &["moto[server]"], &moto_server(root))
+        })?;
+        install_item("cargo-lambda (Lambda emulator)", || {
+            pip_tool(root, LAMBDA_VENV, &["cargo-lambda"], &cargo_lambda(root))
+        })?;
+        install_item("Otterwiki (round trip peer)", || {
+            let pinned = format!("otterwiki=={OTTERWIKI_VERSION}");
+            pip_tool(
+                root,
+                OTTERWIKI_VENV,
+                &[&pinned, "gunicorn"],
+                &otterwiki_gunicorn(root),
+            )
+        })?;
         install_item("npm e2e packages", || npm_packages(root))?;
     }
     Ok(())
@@ -138,7 +157,8 @@ fn dpkg_installed(package: &str) -> bool {
         .is_some_and(|status| status.contains("install ok installed"))
 }
 
-fn is_root() -> bool {
+/// Whether this process runs as root.
+pub(crate) fn is_root() -> bool {
     probe(Command::new("id").arg("-u")).is_some_and(|uid| uid.trim() == "0")
 }
 
@@ -176,45 +196,31 @@ fn apt_packages() -> Result<String> {
     Ok(format!("installed {}", missing.join(" ")))
 }
 
-/// `pip install PACKAGES` into the venv `name` at the root (created if missing).
-fn pip_into(root: &Path, name: &str, packages: &[&str]) -> Result<()> {
-    let venv = root.join(name);
-    if !venv.join("bin").join("pip").is_file() {
+/// Installs PyPI `package` into the venv `venv` (relative to the root) unless `program` (the
+/// script it provides) is already there.
+fn pip_tool(root: &Path, venv: &str, packages: &[&str], program: &Path) -> Result<String> {
+    if program.is_file() {
+        return Ok(format!("present ({venv})"));
+    }
+    let dir = root.join(venv);
+    if !dir.join("bin").join("pip").is_file() {
         run(Command::new("python3")
             .args(["-m", "venv"])
-            .arg(&venv)
+            .arg(&dir)
             .current_dir(root))?;
     }
-    run(Command::new(venv.join("bin").join("pip"))
+    run(Command::new(dir.join("bin").join("pip"))
         .args(["install", "--quiet"])
         .args(packages)
-        .current_dir(root))
-}
-
-fn otterwiki(root: &Path) -> Result<String> {
-    if otterwiki_venv(root).is_some() {
-        return Ok(format!("present ({OTTERWIKI_VENV})"));
-    }
-    let pinned = format!("otterwiki=={OTTERWIKI_VERSION}");
-    pip_into(root, OTTERWIKI_VENV, &[&pinned, "gunicorn"])?;
-    if otterwiki_venv(root).is_none() {
-        bail!("pip installed Otterwiki but {OTTERWIKI_VENV}/bin/gunicorn is missing");
-    }
-    Ok(format!("installed {pinned} into {OTTERWIKI_VENV}"))
-}
-
-fn moto(root: &Path) -> Result<String> {
-    if moto_server(root).is_file() {
-        return Ok(format!("present ({MOTO_VENV})"));
-    }
-    pip_into(root, MOTO_VENV, &["moto[server]"])?;
-    if !moto_server(root).is_file() {
+        .current_dir(root))?;
+    if !program.is_file() {
         bail!(
-            "pip installed moto[server] but {} is missing",
-            moto_server(root).display()
+            "pip installed {} but {} is missing",
+            packages.join(" "),
+            program.display()
         );
     }
-    Ok(format!("installed into {MOTO_VENV}"))
+    Ok(format!("installed into {venv}"))
 }
 
 /// Directories holding a `package.json` (the browser end-to-end tests' npm packages), at most

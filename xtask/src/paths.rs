@@ -19,6 +19,15 @@ pub const OTTERWIKI_VENV: &str = ".venv-otterwiki";
 /// The Otterwiki version the round trip test runs (the one the import was checked against).
 pub const OTTERWIKI_VERSION: &str = "2.26.1";
 
+/// The Python venv holding cargo-lambda (its Lambda emulator runs the server's Lambda entry
+/// point in tests), relative to the repository root.
+pub const LAMBDA_VENV: &str = ".venv-lambda";
+
+/// The `cargo-lambda` program inside [`LAMBDA_VENV`] (absolute).
+pub fn cargo_lambda(root: &Path) -> PathBuf {
+    root.join(LAMBDA_VENV).join("bin").join("cargo-lambda")
+}
+
 /// The repository root (the workspace that contains this crate).
 pub fn repo_root() -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -43,10 +52,16 @@ pub fn moto_server(root: &Path) -> PathBuf {
     root.join(MOTO_VENV).join("bin").join("moto_server")
 }
 
+/// gunicorn inside [`OTTERWIKI_VENV`] (absolute): it serves Otterwiki in the round trip test.
+pub fn otterwiki_gunicorn(root: &Path) -> PathBuf {
+    root.join(OTTERWIKI_VENV).join("bin").join("gunicorn")
+}
+
 /// The Otterwiki venv (absolute), when gunicorn is installed in it.
 pub fn otterwiki_venv(root: &Path) -> Option<PathBuf> {
-    let venv = root.join(OTTERWIKI_VENV);
-    venv.join("bin").join("gunicorn").is_file().then_some(venv)
+    otterwiki_gunicorn(root)
+        .is_file()
+        .then(|| root.join(OTTERWIKI_VENV))
 }
 
 /// The first `name` on `$PATH` that is a file, like `command -v`.
