@@ -297,6 +297,17 @@ pub enum WikiCommand {
         #[arg(long)]
         description: Option<String>,
     },
+    /// Show or change how the selected wiki's pages write `[[..|..]]`: target first (zkwiki's
+    /// default) or label first (Otterwiki's); every client reads links in this order
+    #[command(
+        name = "link-style",
+        after_help = "Examples:\n  zkwiki wiki link-style\n  zkwiki wiki link-style 'label|target'"
+    )]
+    LinkStyle {
+        /// The new style (omit to show the current one)
+        #[arg(value_parser = ["target|label", "label|target"])]
+        style: Option<String>,
+    },
     /// Delete a wiki on the server (owner only)
     Delete {
         /// The wiki (name or id)
@@ -340,6 +351,9 @@ pub struct PutArgs {
     pub path: String,
     /// File to read, or `-` for standard input (the default)
     pub file: Option<PathBuf>,
+    /// A message for this version, shown by `zkwiki log` (like a commit message; kept encrypted)
+    #[arg(long, short = 'm', value_name = "MESSAGE")]
+    pub message: Option<String>,
 }
 
 /// `edit`.
@@ -350,6 +364,9 @@ pub struct PutArgs {
 pub struct EditArgs {
     /// Page path (created if missing)
     pub path: String,
+    /// A message for this version, shown by `zkwiki log` (like a commit message; kept encrypted)
+    #[arg(long, short = 'm', value_name = "MESSAGE")]
+    pub message: Option<String>,
 }
 
 /// `mv`.
@@ -360,6 +377,9 @@ pub struct MvArgs {
     pub from: String,
     /// New path
     pub to: String,
+    /// A message for this version, shown by `zkwiki log` (like a commit message; kept encrypted)
+    #[arg(long, short = 'm', value_name = "MESSAGE")]
+    pub message: Option<String>,
 }
 
 /// `auth …`.
@@ -486,7 +506,11 @@ pub struct PullArgs {
 /// `import`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  zkwiki import ~/otterwiki-repo\n  zkwiki import ./notes --into archive/"
+    after_help = "Examples:\n  zkwiki import ~/otterwiki-repo\n  zkwiki import ./notes --into archive/\n  \
+                  zkwiki import ./obsidian-vault --wikilink-style 'target|label'\n\n\
+                  Importing the same source again adds only what is new: the wiki records (encrypted) \
+                  how far each git repository was imported, in the same commit as its pages, so an \
+                  interrupted import resumes where it stopped. Folders are compared page by page."
 )]
 pub struct ImportArgs {
     /// A folder of pages, or a git repository (its history is replayed commit by commit)
@@ -497,14 +521,24 @@ pub struct ImportArgs {
     /// For a git repository: import only its current files, not its history
     #[arg(long)]
     pub no_history: bool,
+    /// How the source's pages write `[[..|..]]`, saved as the wiki's setting (default: label|target
+    /// for an Otterwiki repository, else the wiki's setting unchanged)
+    #[arg(long, value_name = "STYLE", value_parser = ["target|label", "label|target"])]
+    pub wikilink_style: Option<String>,
 }
 
 /// `export`.
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  zkwiki export ./backup")]
+#[command(
+    after_help = "Examples:\n  zkwiki export ./backup\n  zkwiki export --git ./otterwiki-repo"
+)]
 pub struct ExportArgs {
     /// Folder to write (must not exist or be empty)
     pub dir: PathBuf,
+    /// Write a git repository replaying the wiki's history (one commit per wiki version, with
+    /// each version's author, e-mail, time and message), such as an Otterwiki can serve
+    #[arg(long)]
+    pub git: bool,
 }
 
 /// `key …`.

@@ -33,6 +33,19 @@ pub fn format_time(ms: i64) -> String {
     )
 }
 
+/// A time as its writer's clock showed it: local time and offset when the record says which
+/// zone (`2026-01-02 09:30:00 +05:30`), else UTC (`2026-01-02 04:00:00 UTC`).
+pub fn format_zoned(ms: i64, tz_offset_minutes: Option<i16>) -> String {
+    match tz_offset_minutes {
+        Some(tz) => format!(
+            "{} {}",
+            format_time(ms.saturating_add(i64::from(tz) * 60_000)),
+            client::display::utc_offset(tz)
+        ),
+        None => format!("{} UTC   ", format_time(ms)),
+    }
+}
+
 /// Parses `30d`, `12h`, `90m`, `45s`, `2w`, `1y` into seconds.
 pub fn parse_duration(text: &str) -> Result<u64> {
     let bad = || {
@@ -77,6 +90,14 @@ mod tests {
         assert_eq!(format_time(1_700_000_000_000), "2023-11-14 22:13:20");
         assert_eq!(format_time(951_782_400_000), "2000-02-29 00:00:00");
         assert_eq!(format_time(-1000), "1969-12-31 23:59:59");
+        assert_eq!(
+            format_zoned(1_700_000_000_000, Some(-330)),
+            "2023-11-14 16:43:20 -05:30"
+        );
+        assert_eq!(
+            format_zoned(1_700_000_000_000, None),
+            "2023-11-14 22:13:20 UTC   "
+        );
     }
 
     #[test]

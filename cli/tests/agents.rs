@@ -597,6 +597,7 @@ fn agents_read_write_scope_revoke_rotate_over_mcp() {
         path: "forged.md".into(),
         author: "alice".into(),
         written_at_ms: 0,
+        note: Default::default(),
         content: b"forged by a reader".to_vec(),
     };
     let key = keys.key_for_writing("forged.md").unwrap();

@@ -118,6 +118,7 @@ fn extend(op: &Operator, signer: &UserIdentity, path: &str, text: &str) {
         path: path.into(),
         author: "alice".into(),
         written_at_ms: 1,
+        note: Default::default(),
         content: text.as_bytes().to_vec(),
     };
     let key = keys.key_for_writing(path).unwrap();

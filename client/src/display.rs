@@ -70,6 +70,13 @@ pub fn escape_multiline(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// A time-zone offset in minutes east of UTC as people read it: `+05:30`, `-03:00`, `+00:00`.
+pub fn utc_offset(minutes: i16) -> String {
+    let sign = if minutes < 0 { '-' } else { '+' };
+    let m = minutes.unsigned_abs();
+    format!("{sign}{:02}:{:02}", m / 60, m % 60)
+}
+
 fn push_escaped(out: &mut String, c: char) {
     use core::fmt::Write;
     if !needs_escape(c) {
@@ -98,5 +105,13 @@ mod tests {
         assert_eq!(escape_multiline("line\nbreak\u{1b}"), "line\nbreak\\x1b");
         assert!(matches!(escape("Ünïcode 页面.md"), Cow::Borrowed(_)));
         assert!(matches!(escape("emoji 👍🏽"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn offsets() {
+        assert_eq!(utc_offset(330), "+05:30");
+        assert_eq!(utc_offset(-180), "-03:00");
+        assert_eq!(utc_offset(0), "+00:00");
+        assert_eq!(utc_offset(-30), "-00:30");
     }
 }

@@ -4,7 +4,8 @@
 //! The rule, the same for every client:
 //! - `[[Target]]` and `[[Target|Label]]` name a page by its path without `.md` (or with it),
 //!   case-insensitively, or by its last segment alone when exactly one page has that name;
-//!   a `#heading` after the target is ignored;
+//!   a `#heading` after the target is ignored; a wiki whose settings say so (Otterwiki's
+//!   default, [`WikilinkStyle::LabelFirst`]) writes `[[Label|Target]]` instead;
 //! - `[text](dest)`, `![alt](dest)` and reference definitions `[label]: dest` link to `dest`
 //!   relative to the linking page's folder (`../` goes up, a leading `/` starts at the wiki root),
 //!   percent-decoded, without its `?query` and `#fragment`, resolved like a wiki link's target;
@@ -16,6 +17,66 @@
 //! text, so a link written there counts. Names compare in Unicode NFC, lowercased.
 
 use std::collections::BTreeMap;
+
+/// The order of the two parts of a labelled wikilink, a per-wiki setting (Otterwiki's
+/// `WIKILINK_STYLE`): every client of a wiki reads its links the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WikilinkStyle {
+    /// `[[Target|Label]]` (zkwiki's default, as in Obsidian and GitHub wikis).
+    #[default]
+    TargetFirst,
+    /// `[[Label|Target]]` (Otterwiki's default).
+    LabelFirst,
+}
+
+impl WikilinkStyle {
+    /// The setting's text: `target|label` or `label|target`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::TargetFirst => "target|label",
+            Self::LabelFirst => "label|target",
+        }
+    }
+
+    /// Reads [`Self::as_str`]'s text.
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::TargetFirst, Self::LabelFirst]
+            .into_iter()
+            .find(|s| s.as_str() == text)
+    }
+
+    /// The style an Otterwiki configuration names: its `WIKILINK_STYLE` is empty (the
+    /// default, label first) or `LINKTITLE` / `PAGENAMETITLE` (target first), read as
+    /// Otterwiki reads it (case and `_` ignored).
+    pub fn from_otterwiki(setting: &str) -> Self {
+        let s = setting.trim().to_ascii_uppercase().replace('_', "");
+        if matches!(s.as_str(), "LINKTITLE" | "PAGENAMETITLE") {
+            Self::TargetFirst
+        } else {
+            Self::LabelFirst
+        }
+    }
+
+    /// The inside of `[[..]]` as (target, label): the label is `None` without a `|`.
+    pub fn split(self, inner: &str) -> (&str, Option<&str>) {
+        match inner.split_once('|') {
+            None => (inner, None),
+            Some((a, b)) => match self {
+                Self::TargetFirst => (a, Some(b)),
+                Self::LabelFirst => (b, Some(a)),
+            },
+        }
+    }
+
+    /// A link a markdown parser read as `[[first|second]]` (target first, as CommonMark
+    /// extensions do) as (target, label) in this wiki's style.
+    pub fn orient<'a>(self, first: &'a str, second: &'a str) -> (&'a str, &'a str) {
+        match self {
+            Self::TargetFirst => (first, second),
+            Self::LabelFirst => (second, first),
+        }
+    }
+}
 
 /// How a link was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,8 +113,13 @@ impl Link {
 }
 
 /// Every link written in `markdown`, in order (front matter, code blocks and code spans
-/// skipped).
+/// skipped), wikilinks read target first.
 pub fn extract(markdown: &str) -> Vec<Link> {
+    extract_in(markdown, WikilinkStyle::default())
+}
+
+/// [`extract`] for a wiki whose wikilinks are written in `style`.
+pub fn extract_in(markdown: &str, style: WikilinkStyle) -> Vec<Link> {
     let (_, body) = core_crypto::envelope::split_front_matter(markdown);
     let mut out = Vec::new();
     let mut para = String::new();
@@ -74,14 +140,14 @@ pub fn extract(markdown: &str) -> Vec<Link> {
         {
             let run = run_len(text.as_bytes(), 0, c);
             if run >= 3 && !(c == b'`' && text[run..].contains('`')) {
-                scan_inline(&para, &mut out);
+                scan_inline(&para, style, &mut out);
                 para.clear();
                 fence = Some((c, run));
                 continue;
             }
         }
         if text.trim().is_empty() {
-            scan_inline(&para, &mut out);
+            scan_inline(&para, style, &mut out);
             para.clear();
             continue;
         }
@@ -94,7 +160,7 @@ pub fn extract(markdown: &str) -> Vec<Link> {
         para.push_str(line);
         para.push('\n');
     }
-    scan_inline(&para, &mut out);
+    scan_inline(&para, style, &mut out);
     out
 }
 
@@ -124,7 +190,7 @@ fn reference_definition(text: &str) -> Option<&str> {
 }
 
 /// Links in one paragraph (code spans may cross its lines, not a blank line).
-fn scan_inline(text: &str, out: &mut Vec<Link>) {
+fn scan_inline(text: &str, style: WikilinkStyle, out: &mut Vec<Link>) {
     let b = text.as_bytes();
     let mut i = 0;
     while i < b.len() {
@@ -134,7 +200,7 @@ fn scan_inline(text: &str, out: &mut Vec<Link>) {
                 let n = run_len(b, i, b'`');
                 i = closing_backticks(b, i + n, n).unwrap_or(i + n);
             }
-            b'[' if b.get(i + 1) == Some(&b'[') => match wiki_link(text, i + 2) {
+            b'[' if b.get(i + 1) == Some(&b'[') => match wiki_link(text, i + 2, style) {
                 Some((link, end)) => {
                     out.push(link);
                     i = end;
@@ -174,14 +240,15 @@ fn closing_backticks(b: &[u8], from: usize, n: usize) -> Option<usize> {
     None
 }
 
-/// `[[target|label]]` starting after the `[[` at `from`: the link and where scanning goes on.
-fn wiki_link(text: &str, from: usize) -> Option<(Link, usize)> {
+/// `[[target|label]]` (in `style`'s order) starting after the `[[` at `from`: the link and
+/// where scanning goes on.
+fn wiki_link(text: &str, from: usize, style: WikilinkStyle) -> Option<(Link, usize)> {
     let close = from + text[from..].find("]]")?;
     let inner = &text[from..close];
     if inner.contains(['\n', '[', ']']) {
         return None;
     }
-    let target = inner.split('|').next().unwrap_or_default();
+    let (target, _) = style.split(inner);
     if target.trim().is_empty() {
         return None;
     }
@@ -414,9 +481,16 @@ pub fn resolve<'i>(index: &'i PageIndex, from: &str, link: &Link) -> Option<&'i 
     }
 }
 
-/// How many links in `markdown` (the page at `from`) go to the page `target`.
-pub fn count_links_to(index: &PageIndex, from: &str, markdown: &str, target: &str) -> usize {
-    extract(markdown)
+/// How many links in `markdown` (the page at `from`, in a wiki writing wikilinks in `style`)
+/// go to the page `target`.
+pub fn count_links_to(
+    index: &PageIndex,
+    style: WikilinkStyle,
+    from: &str,
+    markdown: &str,
+    target: &str,
+) -> usize {
+    extract_in(markdown, style)
         .iter()
         .filter(|l| resolve(index, from, l) == Some(target))
         .count()
@@ -439,6 +513,47 @@ mod tests {
 
     fn url(t: &str) -> (LinkKind, String) {
         (LinkKind::Url, t.to_owned())
+    }
+
+    #[test]
+    fn label_first_wikis_read_the_target_after_the_bar() {
+        let md = "[[Label|Target]] and [[Plain]] and [[Other Page#Part]]";
+        let read = |style| {
+            extract_in(md, style)
+                .into_iter()
+                .map(|l| l.target)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            read(WikilinkStyle::LabelFirst),
+            ["Target", "Plain", "Other Page#Part"]
+        );
+        assert_eq!(
+            read(WikilinkStyle::TargetFirst),
+            ["Label", "Plain", "Other Page#Part"]
+        );
+        let i = PageIndex::new(["Target.md", "Label.md"]);
+        assert_eq!(
+            count_links_to(&i, WikilinkStyle::LabelFirst, "x.md", md, "Target.md"),
+            1
+        );
+        assert_eq!(
+            count_links_to(&i, WikilinkStyle::LabelFirst, "x.md", md, "Label.md"),
+            0
+        );
+        // Otterwiki's setting: empty is label first; LINKTITLE (any case, `_`) target first.
+        for (setting, style) in [
+            ("", WikilinkStyle::LabelFirst),
+            ("LINKTITLE", WikilinkStyle::TargetFirst),
+            ("link_title", WikilinkStyle::TargetFirst),
+            ("PAGENAME_TITLE", WikilinkStyle::TargetFirst),
+        ] {
+            assert_eq!(WikilinkStyle::from_otterwiki(setting), style, "{setting:?}");
+        }
+        for style in [WikilinkStyle::LabelFirst, WikilinkStyle::TargetFirst] {
+            assert_eq!(WikilinkStyle::parse(style.as_str()), Some(style));
+        }
+        assert_eq!(WikilinkStyle::LabelFirst.orient("a", "b"), ("b", "a"));
     }
 
     #[test]
@@ -582,12 +697,33 @@ mod tests {
     fn counts_links_to_one_page() {
         let i = index();
         let md = "[[Plan]] and [plan](projects/Plan.md) and [[Home]] and `[[Plan]]`";
-        assert_eq!(count_links_to(&i, "Home.md", md, "projects/Plan.md"), 2);
-        assert_eq!(count_links_to(&i, "Home.md", md, "Home.md"), 1);
-        assert_eq!(count_links_to(&i, "Home.md", md, "My Page.md"), 0);
+        assert_eq!(
+            count_links_to(
+                &i,
+                WikilinkStyle::TargetFirst,
+                "Home.md",
+                md,
+                "projects/Plan.md"
+            ),
+            2
+        );
+        assert_eq!(
+            count_links_to(&i, WikilinkStyle::TargetFirst, "Home.md", md, "Home.md"),
+            1
+        );
+        assert_eq!(
+            count_links_to(&i, WikilinkStyle::TargetFirst, "Home.md", md, "My Page.md"),
+            0
+        );
         // Relative to the linking page: from projects/, `Plan.md` is projects/Plan.md.
         assert_eq!(
-            count_links_to(&i, "projects/x.md", "[p](Plan.md)", "projects/Plan.md"),
+            count_links_to(
+                &i,
+                WikilinkStyle::TargetFirst,
+                "projects/x.md",
+                "[p](Plan.md)",
+                "projects/Plan.md"
+            ),
             1
         );
     }

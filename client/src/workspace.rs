@@ -42,7 +42,7 @@ use crate::history::Provenance;
 pub use catalog::record_problem;
 pub use draft::{Draft, IndexWrite};
 pub use members::{MemberView, RevocationReport, folder_prefix};
-pub use settings::WikiSettings;
+pub use settings::{ImportMark, WikiSettings};
 
 /// A page version that passed the manifest check and the record rules, decrypted.
 #[derive(Debug, Clone)]
@@ -532,6 +532,14 @@ impl Workspace {
     /// The wiki's settings (title, description), once read.
     pub fn settings(&self) -> Option<&WikiSettings> {
         self.settings.as_ref()
+    }
+
+    /// How this wiki's pages write `[[..|..]]` (its settings', else the default).
+    pub fn wikilink_style(&self) -> crate::links::WikilinkStyle {
+        self.settings
+            .as_ref()
+            .map(|s| s.wikilink_style)
+            .unwrap_or_default()
     }
 
     /// The wiki's title: the settings' title, else none.

@@ -42,6 +42,7 @@ mod native {
             path: "projects/zkwiki/benchmarks.md".into(),
             author: "alice".into(),
             written_at_ms: 1_764_320_400_000,
+            note: Default::default(),
             content: (0..len).map(|i| b"abcdefghij\n"[i % 11]).collect(),
         }
     }

@@ -32,6 +32,7 @@ mod native {
             path: format!("notes/page-{i}.md"),
             author: "owner".into(),
             written_at_ms: 1_700_000_000_000,
+            note: Default::default(),
             content: vec![b'x'; 3 * 1024],
         }
     }

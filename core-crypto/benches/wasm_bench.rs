@@ -74,6 +74,7 @@ fn page(len: usize) -> PageRecord {
         path: "projects/zkwiki/benchmarks.md".into(),
         author: "alice".into(),
         written_at_ms: 1_764_320_400_000,
+        note: Default::default(),
         content: (0..len).map(|i| b"abcdefghij\n"[i % 11]).collect(),
     }
 }

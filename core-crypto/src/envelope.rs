@@ -6,7 +6,14 @@
 //! key      = the scope key of (epoch, scope id); sealed-box label SEAL_PAGE
 //! record   = record version (u8 = 1) ‖ kind (u8) ‖ len (u16) ‖ path ‖ len (u8) ‖ author
 //!            ‖ written_at (i64, ms since 1970 UTC) ‖ len (u32) ‖ content ‖ zeros to PADMÉ length
+//! record v2 = record version (u8 = 2) ‖ kind ‖ len (u16) ‖ path ‖ len (u8) ‖ author ‖ written_at
+//!            ‖ has_tz (u8: 0 or 1) ‖ tz offset (i16, minutes east of UTC; 0 without has_tz)
+//!            ‖ len (u8) ‖ author e-mail ‖ len (u16) ‖ message ‖ len (u32) ‖ content ‖ zeros
 //! ```
+//!
+//! Version 2 adds what git keeps of a change and version 1 dropped (the commit message, the
+//! author's e-mail, the writer's time zone). A writer uses version 1 when none of them is set, so
+//! records without them stay readable by clients that predate version 2; readers accept both.
 //!
 //! The wiki id and page id are not stored in the envelope (git and the manifest name them) but are
 //! bound through the associated data: a blob copied to another page, wiki or epoch fails to open.
@@ -21,7 +28,9 @@ use crate::{Error, Result, labels, path, sealed};
 
 const MAGIC: &[u8; 4] = b"ZKPG";
 const VERSION: u8 = 1;
-const RECORD_VERSION: u8 = 1;
+/// The record version without a [`VersionNote`], and with one.
+const RECORD_V1: u8 = 1;
+const RECORD_V2: u8 = 2;
 /// Length of the clear header (magic, version, epoch, scope id).
 pub const HEADER_LEN: usize = 25;
 /// Largest page content (markdown or attachment), in bytes.
@@ -30,6 +39,12 @@ pub const MAX_CONTENT_LEN: usize = 16 * 1024 * 1024;
 pub const MAX_ENVELOPE_LEN: usize = 20 * 1024 * 1024;
 /// Longest author name, in bytes.
 pub const MAX_AUTHOR_LEN: usize = 64;
+/// Longest author e-mail address, in bytes (RFC 5321's limit on a path).
+pub const MAX_EMAIL_LEN: usize = 254;
+/// Longest version message, in bytes (what a u16 length holds).
+pub const MAX_MESSAGE_LEN: usize = u16::MAX as usize;
+/// Largest time-zone offset, in minutes either side of UTC (less than a day).
+pub const MAX_TZ_OFFSET_MINUTES: i16 = 24 * 60 - 1;
 
 /// What a page holds.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -93,8 +108,83 @@ pub struct PageRecord {
     pub author: String,
     /// When this version was written, in milliseconds since 1970-01-01 UTC (the writer's clock).
     pub written_at_ms: i64,
+    /// What the writer said about this version (message, e-mail, time zone); empty by default.
+    pub note: VersionNote,
     /// The content: markdown text (front matter included verbatim) or attachment bytes.
     pub content: Vec<u8>,
+}
+
+/// What a writer says about a version beyond its author name and time, as git keeps it for a
+/// commit: all optional, all claims of the writer (like the author name), all encrypted.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct VersionNote {
+    /// The change's message (a commit message; may span lines). Empty when none.
+    pub message: String,
+    /// The author's e-mail address. Empty when none.
+    pub author_email: String,
+    /// The time zone `written_at_ms` was local to, in minutes east of UTC (`+02:00` is 120).
+    pub tz_offset_minutes: Option<i16>,
+}
+
+impl VersionNote {
+    /// Whether nothing is set (the record is then written as version 1).
+    pub fn is_empty(&self) -> bool {
+        self.message.is_empty() && self.author_email.is_empty() && self.tz_offset_minutes.is_none()
+    }
+
+    fn check(&self) -> Result<()> {
+        for (what, len, limit) in [
+            ("version message", self.message.len(), MAX_MESSAGE_LEN),
+            ("author e-mail", self.author_email.len(), MAX_EMAIL_LEN),
+        ] {
+            if len > limit {
+                return Err(Error::TooLarge {
+                    what,
+                    size: len,
+                    limit,
+                });
+            }
+        }
+        if self
+            .tz_offset_minutes
+            .is_some_and(|m| m.unsigned_abs() > MAX_TZ_OFFSET_MINUTES.unsigned_abs())
+        {
+            return Err(Error::Invalid("time-zone offset of a day or more"));
+        }
+        Ok(())
+    }
+
+    fn encode(&self, w: &mut Writer) -> Result<()> {
+        w.u8(u8::from(self.tz_offset_minutes.is_some()));
+        w.i16(self.tz_offset_minutes.unwrap_or(0));
+        w.bytes_u8(self.author_email.as_bytes())?;
+        w.bytes_u16(self.message.as_bytes())
+    }
+
+    fn decode(r: &mut Reader<'_>) -> Result<Self> {
+        let malformed = |reason| Error::Malformed {
+            what: "page record",
+            reason,
+        };
+        let has_tz = r.u8()?;
+        let tz = r.i16()?;
+        let tz_offset_minutes = match has_tz {
+            0 if tz == 0 => None,
+            1 if tz.unsigned_abs() <= MAX_TZ_OFFSET_MINUTES.unsigned_abs() => Some(tz),
+            0 | 1 => return Err(malformed("bad time-zone offset")),
+            _ => return Err(malformed("bad time-zone flag")),
+        };
+        let author_email = r.str_u8()?.to_owned();
+        if author_email.len() > MAX_EMAIL_LEN {
+            return Err(malformed("author e-mail too long"));
+        }
+        let message = r.str_u16()?.to_owned();
+        Ok(Self {
+            message,
+            author_email,
+            tz_offset_minutes,
+        })
+    }
 }
 
 impl PageRecord {
@@ -127,12 +217,20 @@ impl PageRecord {
                 limit: MAX_CONTENT_LEN,
             });
         }
+        self.note.check()?;
         let mut w = Writer::default();
-        w.u8(RECORD_VERSION);
+        w.u8(if self.note.is_empty() {
+            RECORD_V1
+        } else {
+            RECORD_V2
+        });
         w.u8(self.kind as u8);
         w.bytes_u16(self.path.as_bytes())?;
         w.bytes_u8(self.author.as_bytes())?;
         w.i64(self.written_at_ms);
+        if !self.note.is_empty() {
+            self.note.encode(&mut w)?;
+        }
         w.bytes_u32(&self.content)?;
         let padded = usize::try_from(padme(w.buf.len() as u64))
             .map_err(|_| Error::Invalid("page too large"))?;
@@ -143,7 +241,7 @@ impl PageRecord {
     fn decode_padded(bytes: &[u8]) -> Result<Self> {
         let mut r = Reader::new(bytes, "page record");
         let v = r.u8()?;
-        if v != RECORD_VERSION {
+        if v != RECORD_V1 && v != RECORD_V2 {
             return Err(Error::UnsupportedVersion {
                 what: "page record",
                 version: v,
@@ -154,6 +252,11 @@ impl PageRecord {
         path::check_path(&path)?;
         let author = r.str_u8()?.to_owned();
         let written_at_ms = r.i64()?;
+        let note = if v == RECORD_V2 {
+            VersionNote::decode(&mut r)?
+        } else {
+            VersionNote::default()
+        };
         let content = r.bytes_u32(MAX_CONTENT_LEN)?.to_vec();
         let unpadded = bytes.len() - r.remaining();
         let padding = r.rest();
@@ -168,6 +271,7 @@ impl PageRecord {
             path,
             author,
             written_at_ms,
+            note,
             content,
         })
     }
@@ -334,7 +438,7 @@ pub mod hostile {
         content: &[u8],
     ) -> Vec<u8> {
         let mut w = Writer::default();
-        w.u8(RECORD_VERSION);
+        w.u8(RECORD_V1);
         w.u8(kind);
         w.u16(path.len() as u16);
         w.bytes(path);
@@ -363,6 +467,95 @@ pub mod hostile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn record(note: VersionNote) -> PageRecord {
+        PageRecord {
+            kind: PageKind::Markdown,
+            path: "a.md".into(),
+            author: "ada".into(),
+            written_at_ms: 1_700_000_000_000,
+            note,
+            content: b"# A\n".to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_record_without_a_note_is_version_1_and_with_one_version_2() {
+        let plain = record(VersionNote::default());
+        let bytes = plain.encode_padded().unwrap();
+        assert_eq!(bytes[0], 1);
+        assert_eq!(PageRecord::decode_padded(&bytes).unwrap(), plain);
+        for note in [
+            VersionNote {
+                message: "Engine: revised\n\nwith a body".into(),
+                author_email: "ada@example.org".into(),
+                tz_offset_minutes: Some(-330),
+            },
+            VersionNote {
+                tz_offset_minutes: Some(0),
+                ..VersionNote::default()
+            },
+            VersionNote {
+                message: "m".repeat(MAX_MESSAGE_LEN),
+                ..VersionNote::default()
+            },
+        ] {
+            let noted = record(note);
+            let bytes = noted.encode_padded().unwrap();
+            assert_eq!(bytes[0], 2);
+            assert_eq!(PageRecord::decode_padded(&bytes).unwrap(), noted);
+        }
+    }
+
+    #[test]
+    fn notes_over_the_limits_are_refused_both_ways() {
+        for note in [
+            VersionNote {
+                message: "m".repeat(MAX_MESSAGE_LEN + 1),
+                ..VersionNote::default()
+            },
+            VersionNote {
+                author_email: "e".repeat(MAX_EMAIL_LEN + 1),
+                ..VersionNote::default()
+            },
+            VersionNote {
+                tz_offset_minutes: Some(24 * 60),
+                ..VersionNote::default()
+            },
+        ] {
+            assert!(record(note).encode_padded().is_err());
+        }
+        let good = record(VersionNote {
+            tz_offset_minutes: Some(60),
+            ..VersionNote::default()
+        })
+        .encode_padded()
+        .unwrap();
+        // has_tz sits after version, kind, path (2 + 4), author (1 + 3) and written_at (8).
+        let at = 1 + 1 + 2 + 4 + 1 + 3 + 8;
+        assert_eq!(&good[at..at + 3], &[1, 0, 60]);
+        for (offset, byte, reason) in [
+            (at, 2, "bad time-zone flag"),
+            (at, 0, "bad time-zone offset"),
+            (at + 1, 0x7f, "bad time-zone offset"),
+        ] {
+            let mut bad = good.clone();
+            bad[offset] = byte;
+            assert_eq!(
+                PageRecord::decode_padded(&bad),
+                Err(Error::Malformed {
+                    what: "page record",
+                    reason
+                })
+            );
+        }
+        let mut v3 = good;
+        v3[0] = 3;
+        assert!(matches!(
+            PageRecord::decode_padded(&v3),
+            Err(Error::UnsupportedVersion { version: 3, .. })
+        ));
+    }
 
     #[test]
     fn front_matter_split() {

@@ -432,6 +432,7 @@ impl SearchIndex {
             path: INDEX_PATH.to_owned(),
             author: author.to_owned(),
             written_at_ms,
+            note: Default::default(),
             content: self.encode()?,
         })
     }
@@ -508,6 +509,7 @@ mod tests {
             path: path.into(),
             author: "alice".into(),
             written_at_ms: 7,
+            note: Default::default(),
             content: text.as_bytes().to_vec(),
         }
     }

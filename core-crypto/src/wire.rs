@@ -48,6 +48,9 @@ impl<'a> Reader<'a> {
     pub(crate) fn u64(&mut self) -> Result<u64> {
         Ok(u64::from_be_bytes(self.array()?))
     }
+    pub(crate) fn i16(&mut self) -> Result<i16> {
+        Ok(i16::from_be_bytes(self.array()?))
+    }
     pub(crate) fn i64(&mut self) -> Result<i64> {
         Ok(i64::from_be_bytes(self.array()?))
     }
@@ -140,6 +143,9 @@ impl Writer {
         self.bytes(&v.to_be_bytes());
     }
     pub(crate) fn u64(&mut self, v: u64) {
+        self.bytes(&v.to_be_bytes());
+    }
+    pub(crate) fn i16(&mut self, v: i16) {
         self.bytes(&v.to_be_bytes());
     }
     pub(crate) fn i64(&mut self, v: i64) {

@@ -63,6 +63,7 @@ fn record(path: &str, text: &str) -> PageRecord {
         path: path.into(),
         author: "alice".into(),
         written_at_ms: 1_764_320_400_000,
+        note: Default::default(),
         content: text.as_bytes().to_vec(),
     }
 }

@@ -14,6 +14,7 @@ fn record(path: &str, text: &str) -> PageRecord {
         path: path.into(),
         author: "alice".into(),
         written_at_ms: 1_700_000_000_000,
+        note: Default::default(),
         content: text.as_bytes().to_vec(),
     }
 }

@@ -17,6 +17,7 @@ fn record(kind: PageKind, path: &str, content: &[u8]) -> PageRecord {
         path: path.into(),
         author: "alice".into(),
         written_at_ms: 1_764_320_400_000,
+        note: Default::default(),
         content: content.to_vec(),
     }
 }
@@ -96,7 +97,7 @@ fn envelope_round_trip_of_each_kind_and_size() {
 #[cfg(not(target_arch = "wasm32"))]
 mod properties {
     use core_crypto::Error;
-    use core_crypto::envelope::{self, PageKind, PageRecord};
+    use core_crypto::envelope::{self, MAX_TZ_OFFSET_MINUTES, PageKind, PageRecord, VersionNote};
     use core_crypto::identity::UserIdentity;
     use core_crypto::ids::{Digest32, PageId, ScopeId, WikiId};
     use core_crypto::kdf::KdfParams;
@@ -133,15 +134,36 @@ mod properties {
             path(),
             "[a-z0-9._-]{0,64}",
             any::<i64>(),
+            note(),
             prop::collection::vec(any::<u8>(), 0..3000),
         )
-            .prop_map(|(kind, path, author, written_at_ms, content)| PageRecord {
-                kind,
-                path,
-                author,
-                written_at_ms,
-                content,
-            })
+            .prop_map(
+                |(kind, path, author, written_at_ms, note, content)| PageRecord {
+                    kind,
+                    path,
+                    author,
+                    written_at_ms,
+                    note,
+                    content,
+                },
+            )
+    }
+
+    /// Empty (a version-1 record) or any mix of message, e-mail and time zone (version 2).
+    fn note() -> impl Strategy<Value = VersionNote> {
+        prop_oneof![
+            Just(VersionNote::default()),
+            (
+                ".{0,300}",
+                "[a-z0-9.@+-]{0,254}",
+                prop::option::of(-MAX_TZ_OFFSET_MINUTES..=MAX_TZ_OFFSET_MINUTES),
+            )
+                .prop_map(|(message, author_email, tz_offset_minutes)| VersionNote {
+                    message,
+                    author_email,
+                    tz_offset_minutes,
+                }),
+        ]
     }
 
     fn name() -> impl Strategy<Value = String> {
@@ -171,7 +193,12 @@ mod properties {
             let key = EpochSecret::from_bytes(secret).derive_scope(epoch, "");
             let (wiki, page) = (WikiId(wiki), PageId(page));
             let sealed = envelope::seal_page_with_nonce(&nonce, &key, &wiki, &page, &r).unwrap();
-            let record_len = 17 + r.path.len() + r.author.len() + r.content.len();
+            let note_len = if r.note.is_empty() {
+                0
+            } else {
+                6 + r.note.author_email.len() + r.note.message.len()
+            };
+            let record_len = 17 + r.path.len() + r.author.len() + note_len + r.content.len();
             prop_assert_eq!(sealed.len(), envelope::HEADER_LEN + sealed::OVERHEAD + padme(record_len as u64) as usize);
             prop_assert_eq!(envelope::open_page(&key, &wiki, &page, &sealed).unwrap(), r);
         }

@@ -18,7 +18,7 @@
 #[path = "vectors/gen.rs"]
 mod generator;
 
-use core_crypto::envelope::{self, PageRecord};
+use core_crypto::envelope::{self, PageRecord, VersionNote};
 use core_crypto::identity::UserIdentity;
 use core_crypto::ids::{Digest32, PageId, ScopeId, WikiId};
 use core_crypto::kdf::KdfParams;
@@ -352,7 +352,10 @@ fn scopes() {
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn envelopes() {
     let file: EnvelopeFile = load(ENVELOPE);
-    assert_eq!(file.cases.len(), 7);
+    assert_eq!(file.cases.len(), 9);
+    // Version-1 records (no note) still decode; the last two are version 2.
+    let versions: Vec<u8> = file.cases.iter().map(|c| c.record_version).collect();
+    assert_eq!(versions, [1, 1, 1, 1, 1, 1, 1, 2, 2]);
     for c in &file.cases {
         let key =
             EpochSecret::from_bytes(unhex_n(&c.epoch_secret)).derive_scope(c.epoch, &c.prefix);
@@ -385,7 +388,7 @@ fn envelopes() {
             plain[c.record_len..].iter().all(|&b| b == 0),
             "zero padding"
         );
-        assert_eq!(plain[0], 1, "record version");
+        assert_eq!(plain[0], c.record_version, "record version");
         let record = envelope::open_page(&key, &wiki, &page, &bytes)
             .unwrap_or_else(|e| panic!("{}: {e}", c.comment));
         let expected = PageRecord {
@@ -393,6 +396,11 @@ fn envelopes() {
             path: c.path.clone(),
             author: c.author.clone(),
             written_at_ms: c.written_at_ms,
+            note: VersionNote {
+                message: c.message.clone(),
+                author_email: c.author_email.clone(),
+                tz_offset_minutes: c.tz_offset_minutes,
+            },
             content: unhex(&c.content),
         };
         assert_eq!(record, expected, "{}", c.comment);
@@ -417,9 +425,9 @@ fn manifest() {
     let envelopes: EnvelopeFile = load(ENVELOPE);
     let bytes = unhex(&file.encoded);
     let manifest = Manifest::decode(&bytes).expect("decodes");
-    assert_eq!(manifest.pages.len(), 7);
-    assert_eq!(file.entries.len(), 7);
-    assert_eq!(bytes.len(), 9 + 72 * 7);
+    assert_eq!(manifest.pages.len(), 9);
+    assert_eq!(file.entries.len(), 9);
+    assert_eq!(bytes.len(), 9 + 72 * 9);
     for (e, (id, entry)) in file.entries.iter().zip(&manifest.pages) {
         assert_eq!(id.to_hex(), e.page);
         assert_eq!(entry.epoch, e.epoch);
@@ -574,7 +582,11 @@ fn envelopes_open_through_the_keyring() {
     }
     assert_eq!(
         carol_opened,
-        vec!["research/notes.md", "research/2026/plan.md"]
+        vec![
+            "research/notes.md",
+            "research/2026/plan.md",
+            "research/data.bin"
+        ]
     );
 }
 

@@ -294,6 +294,7 @@ fn write_one(
         path: format!("bench/{i}.md"),
         author: "bench".into(),
         written_at_ms: 0,
+        note: Default::default(),
         content: page_text(i).into_bytes(),
     };
     batch.put(rng, &w.keys, page, &rec).unwrap();

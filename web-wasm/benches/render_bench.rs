@@ -121,6 +121,7 @@ fn render_markdown() {
         pages: &index,
         current: "Large.md",
         route: "#/w/0123456789abcdef0123456789abcdef/p/",
+        wikilink_style: Default::default(),
     };
     for (name, size) in [("4KiB", 4 * 1024), ("100KiB", 100 * 1024)] {
         let text = page_of(size, name);

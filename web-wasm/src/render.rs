@@ -21,6 +21,8 @@ use pulldown_cmark::{
     TagEnd,
 };
 
+use client::links::WikilinkStyle;
+
 use crate::frontmatter::{self, Field};
 use crate::html::{encode_path_into, escape_into, slug};
 use crate::links::{self, PageIndex, Target};
@@ -34,6 +36,8 @@ pub struct Context<'a> {
     pub current: &'a str,
     /// The route prefix a page path is appended to, e.g. `#/w/<wiki>/p/`.
     pub route: &'a str,
+    /// The order of target and label in this wiki's `[[..|..]]` (its settings').
+    pub wikilink_style: WikilinkStyle,
 }
 
 /// A rendered page.
@@ -73,8 +77,58 @@ pub fn render_page(markdown: &str, ctx: &Context<'_>) -> Rendered {
     if !fields.is_empty() {
         w.front_matter(&fields);
     }
+    // pulldown-cmark reads `[[a|b]]` target first; in a label-first wiki a labelled wikilink's
+    // target is the text after the bar and its label the part before (`WikilinkStyle::orient`,
+    // the client's rule): such a link is held until its end and written the other way round,
+    // its label as plain text. (In the loop, not an iterator adapter around the parser: that
+    // would monomorphise the parser a second time in the bundle.)
+    let label_first = ctx.wikilink_style == WikilinkStyle::LabelFirst;
+    let mut held: Option<(Tag<'_>, String, usize)> = None;
     for event in Parser::new_ext(body, options()) {
-        w.event(event);
+        match (&mut held, event) {
+            (
+                None,
+                Event::Start(
+                    tag @ Tag::Link {
+                        link_type: LinkType::WikiLink { has_pothole: true },
+                        ..
+                    },
+                ),
+            ) if label_first => {
+                held = Some((tag, String::new(), 0));
+            }
+            (None, event) => w.event(event),
+            (Some((_, _, depth)), Event::End(TagEnd::Link)) if *depth == 0 => {
+                let Some((
+                    Tag::Link {
+                        link_type,
+                        dest_url,
+                        title,
+                        id,
+                    },
+                    text,
+                    _,
+                )) = held.take()
+                else {
+                    continue;
+                };
+                let (target, label) = ctx.wikilink_style.orient(&dest_url, &text);
+                w.event(Event::Start(Tag::Link {
+                    link_type,
+                    dest_url: target.to_owned().into(),
+                    title,
+                    id,
+                }));
+                w.event(Event::Text(label.to_owned().into()));
+                w.event(Event::End(TagEnd::Link));
+            }
+            (Some((_, text, depth)), event) => match event {
+                Event::Start(_) => *depth += 1,
+                Event::End(_) => *depth = depth.saturating_sub(1),
+                Event::Text(t) | Event::Code(t) => text.push_str(&t),
+                _ => {}
+            },
+        }
     }
     let (html, heading_title, fold) = w.finish();
     Rendered {

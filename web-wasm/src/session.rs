@@ -205,6 +205,7 @@ impl WikiSession {
             pages: &pages,
             current: path,
             route: &route,
+            wikilink_style: self.ws.wikilink_style(),
         };
         render::render_page(markdown, &ctx)
     }

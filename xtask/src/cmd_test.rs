@@ -8,7 +8,7 @@
 
 use crate::args::TestOpts;
 use crate::install::{self, Scope, WASM_TARGET};
-use crate::paths::{cargo_lambda, moto_server, repo_root, which};
+use crate::paths::{cargo_lambda, moto_server, otterwiki_venv, repo_root, which};
 use crate::postgres::Cluster;
 use crate::proc::{self, cargo};
 use crate::step::step;
@@ -29,6 +29,10 @@ pub const TEST_ENV: &[(&str, &str)] = &[
     (
         "MOTO_SERVER",
         "moto's server script (.venv-moto/bin/moto_server): a local AWS KMS",
+    ),
+    (
+        "OTTERWIKI_VENV",
+        "a Python venv with Otterwiki 2.26.1 and gunicorn (.venv-otterwiki): the round trip peer",
     ),
     (
         "CHROMEDRIVER",
@@ -205,6 +209,7 @@ fn test_env(root: &Path, web_dir: &Path, pg: Option<&Cluster>) -> Vec<(String, O
         let value = match *key {
             "ZKWIKI_WEB_DIR" => Some(web_dir.to_path_buf()),
             "MOTO_SERVER" => Some(moto_server(root)).filter(|path| path.is_file()),
+            "OTTERWIKI_VENV" => otterwiki_venv(root),
             "CHROMEDRIVER" => which("chromedriver"),
             "CHROMIUM" => which("chromium"),
             "ZKWIKI_TEST_POSTGRES" => pg.map(|c| std::path::PathBuf::from(&c.conninfo)),

@@ -2,7 +2,10 @@
 //! installs when something is missing, so a second run costs a few probes.
 
 use crate::lockfile::{tool_version, wasm_bindgen_version};
-use crate::paths::{LAMBDA_VENV, MOTO_VENV, cargo_lambda, moto_server, which};
+use crate::paths::{
+    LAMBDA_VENV, MOTO_VENV, OTTERWIKI_VENV, OTTERWIKI_VERSION, cargo_lambda, moto_server,
+    otterwiki_gunicorn, which,
+};
 use crate::proc::{cargo, probe, run};
 use crate::step::install_item;
 use anyhow::{Context, Result, bail};
@@ -52,10 +55,19 @@ pub fn run_all(root: &Path, scope: Scope) -> Result<()> {
     if scope == Scope::Test {
         install_item("apt packages", apt_packages)?;
         install_item("moto (local AWS KMS)", || {
-            pip_tool(root, MOTO_VENV, "moto[server]", &moto_server(root))
+            pip_tool(root, MOTO_VENV, &["moto[server]"], &moto_server(root))
         })?;
         install_item("cargo-lambda (Lambda emulator)", || {
-            pip_tool(root, LAMBDA_VENV, "cargo-lambda", &cargo_lambda(root))
+            pip_tool(root, LAMBDA_VENV, &["cargo-lambda"], &cargo_lambda(root))
+        })?;
+        install_item("Otterwiki (round trip peer)", || {
+            let pinned = format!("otterwiki=={OTTERWIKI_VERSION}");
+            pip_tool(
+                root,
+                OTTERWIKI_VENV,
+                &[&pinned, "gunicorn"],
+                &otterwiki_gunicorn(root),
+            )
         })?;
         install_item("npm e2e packages", || npm_packages(root))?;
     }
@@ -186,7 +198,7 @@ fn apt_packages() -> Result<String> {
 
 /// Installs PyPI `package` into the venv `venv` (relative to the root) unless `program` (the
 /// script it provides) is already there.
-fn pip_tool(root: &Path, venv: &str, package: &str, program: &Path) -> Result<String> {
+fn pip_tool(root: &Path, venv: &str, packages: &[&str], program: &Path) -> Result<String> {
     if program.is_file() {
         return Ok(format!("present ({venv})"));
     }
@@ -198,11 +210,13 @@ fn pip_tool(root: &Path, venv: &str, package: &str, program: &Path) -> Result<St
             .current_dir(root))?;
     }
     run(Command::new(dir.join("bin").join("pip"))
-        .args(["install", "--quiet", package])
+        .args(["install", "--quiet"])
+        .args(packages)
         .current_dir(root))?;
     if !program.is_file() {
         bail!(
-            "pip installed {package} but {} is missing",
+            "pip installed {} but {} is missing",
+            packages.join(" "),
             program.display()
         );
     }

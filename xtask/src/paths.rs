@@ -12,6 +12,13 @@ pub const TOOLS_DIR: &str = "target/tools";
 /// The Python venv holding moto (a local AWS KMS for tests), relative to the repository root.
 pub const MOTO_VENV: &str = ".venv-moto";
 
+/// The Python venv holding Otterwiki and gunicorn (the round trip test's peer), relative to the
+/// repository root.
+pub const OTTERWIKI_VENV: &str = ".venv-otterwiki";
+
+/// The Otterwiki version the round trip test runs (the one the import was checked against).
+pub const OTTERWIKI_VERSION: &str = "2.26.1";
+
 /// The Python venv holding cargo-lambda (its Lambda emulator runs the server's Lambda entry
 /// point in tests), relative to the repository root.
 pub const LAMBDA_VENV: &str = ".venv-lambda";
@@ -43,6 +50,18 @@ pub fn web_out_dir(root: &Path) -> PathBuf {
 /// moto's server script inside [`MOTO_VENV`] (absolute).
 pub fn moto_server(root: &Path) -> PathBuf {
     root.join(MOTO_VENV).join("bin").join("moto_server")
+}
+
+/// gunicorn inside [`OTTERWIKI_VENV`] (absolute): it serves Otterwiki in the round trip test.
+pub fn otterwiki_gunicorn(root: &Path) -> PathBuf {
+    root.join(OTTERWIKI_VENV).join("bin").join("gunicorn")
+}
+
+/// The Otterwiki venv (absolute), when gunicorn is installed in it.
+pub fn otterwiki_venv(root: &Path) -> Option<PathBuf> {
+    otterwiki_gunicorn(root)
+        .is_file()
+        .then(|| root.join(OTTERWIKI_VENV))
 }
 
 /// The first `name` on `$PATH` that is a file, like `command -v`.

@@ -33,7 +33,7 @@ use crate::error::{CliError, Context, ErrorKind, Result};
 use crate::fsutil;
 use crate::git::{self, Git};
 use crate::repo::GitWiki;
-use crate::time::format_time;
+use crate::time::format_zoned;
 
 /// `.zkwiki/clone.json`.
 #[derive(Serialize, Deserialize)]
@@ -658,12 +658,19 @@ fn describe_file(ctx: &Ctx, name: &str, bytes: &[u8]) -> Result<String> {
     {
         return Ok(format!("(an unreadable page version: {problem})\n"));
     }
+    let mail = match r.note.author_email.as_str() {
+        "" => String::new(),
+        m => format!(" <{}>", esc(m)),
+    };
     let mut out = format!(
-        "path: {}\nwritten as: {}\nwritten: {} UTC\n",
+        "path: {}\nwritten as: {}{mail}\nwritten: {}\n",
         esc(&r.path),
         esc(&r.author),
-        format_time(r.written_at_ms)
+        format_zoned(r.written_at_ms, r.note.tz_offset_minutes).trim_end()
     );
+    for line in r.note.message.trim_end().lines() {
+        out.push_str(&format!("message: {}\n", esc(line)));
+    }
     match r.kind {
         PageKind::Markdown => {
             out.push('\n');

@@ -4,7 +4,7 @@
 //! only as a claim when it differs (an imported author, or a member claiming another's name).
 //! A page keeps its id across renames, so a page's history follows them naturally.
 
-use client::display::escape as esc;
+use client::display::{escape as esc, escape_multiline};
 use client::history::{Point, open_version};
 use client::workspace::record_problem;
 use core_crypto::envelope::PageRecord;
@@ -17,7 +17,7 @@ use crate::context::Ctx;
 use crate::error::{CliError, Result};
 use crate::remote::Session;
 use crate::repo::GitWiki;
-use crate::time::format_time;
+use crate::time::format_zoned;
 
 /// A page version as history shows it: readable, or written against the rules.
 pub enum Version {
@@ -37,7 +37,7 @@ impl Version {
 }
 
 /// Opens `page` as the verified `entry` at state `seq` says it was.
-fn open_at(
+pub(crate) fn open_at(
     gw: &GitWiki,
     s: &Session,
     head_seq: u64,
@@ -73,7 +73,7 @@ fn open_at(
 }
 
 /// The versions of the page that had `entry` in `older`, if any.
-fn older_version(
+pub(crate) fn older_version(
     gw: &GitWiki,
     s: &Session,
     head_seq: u64,
@@ -118,8 +118,17 @@ fn change_json(new: Option<&Version>, old: Option<&Version>) -> Value {
     }
     if let Some(r) = new.and_then(Version::record) {
         v["written_at_ms"] = json!(r.written_at_ms);
+        note_json(&mut v, r);
     }
     v
+}
+
+/// The record's note (escaped): its message (line breaks kept), e-mail and time zone.
+fn note_json(v: &mut Value, r: &PageRecord) {
+    let n = &r.note;
+    v["message"] = json!((!n.message.is_empty()).then(|| escape_multiline(&n.message)));
+    v["author_email"] = json!((!n.author_email.is_empty()).then(|| esc(&n.author_email)));
+    v["tz_offset_minutes"] = json!(n.tz_offset_minutes);
 }
 
 /// One version of one page, for `log PATH` and the MCP `page_history` tool.
@@ -245,14 +254,16 @@ pub fn log(ctx: &Ctx, a: &LogArgs) -> Result<()> {
                         changes.push(change_json(None, Some(&old)));
                     }
                 }
-                let written_at_ms = changes
+                // The step's time is its newest record's, in that record's zone.
+                let newest = changes
                     .iter()
-                    .filter_map(|c| c["written_at_ms"].as_i64())
-                    .max();
+                    .filter(|c| c["written_at_ms"].is_i64())
+                    .max_by_key(|c| c["written_at_ms"].as_i64());
                 entries.push(json!({
                     "seq": step.seq,
                     "signer": esc(&step.signer_name),
-                    "written_at_ms": written_at_ms,
+                    "written_at_ms": newest.map(|c| c["written_at_ms"].clone()),
+                    "tz_offset_minutes": newest.map(|c| c["tz_offset_minutes"].clone()),
                     "keyring_changed": step.keyring_changed,
                     "changes": changes,
                 }));
@@ -272,28 +283,62 @@ pub fn log(ctx: &Ctx, a: &LogArgs) -> Result<()> {
 fn print_entry(ctx: &Ctx, e: &Value) -> Result<()> {
     let seq = e["seq"].as_u64().unwrap_or(0);
     let signer = e["signer"].as_str().unwrap_or("?");
-    let when = e["written_at_ms"]
-        .as_i64()
-        .map_or_else(|| "-".repeat(19), format_time);
+    let when = e["written_at_ms"].as_i64().map_or_else(
+        || "-".repeat(25),
+        |ms| {
+            let tz = e["tz_offset_minutes"]
+                .as_i64()
+                .and_then(|m| i16::try_from(m).ok());
+            format_zoned(ms, tz)
+        },
+    );
     if let Some(changes) = e["changes"].as_array() {
         let mut line = format!("{seq:>6}  {when}  {signer}");
         if e["keyring_changed"].as_bool() == Some(true) {
             line.push_str("  [members changed]");
         }
         ctx.out.line(line)?;
+        // One message for the step when its changes share it (an imported commit), else each
+        // change's own under it.
+        let messages: Vec<&str> = changes
+            .iter()
+            .filter_map(|c| c["message"].as_str())
+            .collect();
+        let shared = messages.len() == changes.len()
+            && messages.windows(2).all(|w| w[0] == w[1])
+            && !messages.is_empty();
+        if shared {
+            print_message(ctx, messages[0], 8)?;
+        }
         for c in changes {
             ctx.out.line(format!("        {}", describe(c)))?;
+            if let (false, Some(m)) = (shared, c["message"].as_str()) {
+                print_message(ctx, m, 10)?;
+            }
         }
         return Ok(());
     }
-    let claim = match e["author_claimed"].as_str() {
-        Some(a) if a != signer => format!(" (written as {a:?})"),
+    let claim = match (e["author_claimed"].as_str(), e["author_email"].as_str()) {
+        (Some(a), Some(mail)) => format!(" (written as {a:?} <{mail}>)"),
+        (Some(a), None) if a != signer => format!(" (written as {a:?})"),
         _ => String::new(),
     };
     ctx.out.line(format!(
         "{seq:>6}  {when}  {signer:<16} {}{claim}",
         describe(e)
-    ))
+    ))?;
+    match e["message"].as_str() {
+        Some(m) => print_message(ctx, m, 8),
+        None => Ok(()),
+    }
+}
+
+/// A version's message (already escaped), indented under its entry.
+fn print_message(ctx: &Ctx, message: &str, indent: usize) -> Result<()> {
+    for line in message.trim_end().lines() {
+        ctx.out.line(format!("{:indent$}{line}", ""))?;
+    }
+    Ok(())
 }
 
 fn describe(c: &Value) -> String {

@@ -434,8 +434,7 @@ impl WikiTools for AgentTools {
                         return Ok(());
                     }
                     record.path = to.clone();
-                    record.author = d.author().to_owned();
-                    record.written_at_ms = d.now_ms();
+                    d.stamp(&mut record);
                     d.put(id, record).map(|_| ())
                 })
                 .map_err(tool_err)?;
@@ -539,6 +538,12 @@ impl WikiTools for AgentTools {
                         signer: esc(&v.signer).into_owned(),
                         author_claimed: record.map(|r| esc(&r.author).into_owned()),
                         written_at_ms: record.map(|r| r.written_at_ms),
+                        message: record.filter(|r| !r.note.message.is_empty()).map(|r| {
+                            client::display::escape_multiline(&r.note.message).into_owned()
+                        }),
+                        author_email: record
+                            .filter(|r| !r.note.author_email.is_empty())
+                            .map(|r| esc(&r.note.author_email).into_owned()),
                         version: v.hash.map(tag),
                         unreadable: match (&v.version, v.hash) {
                             (Some(Version::Unreadable(why)), _) => Some(why.clone()),
@@ -574,12 +579,13 @@ impl WikiTools for AgentTools {
                     .filter(|p| p.kind != RecordKind::Index)
                     .map(|p| p.path.as_str()),
             );
+            let style = s.ws.wikilink_style();
             let mut pages: Vec<Backlink> = catalog
                 .iter()
                 .filter(|(id, p)| **id != target_id && p.kind == RecordKind::Markdown)
                 .filter_map(|(id, p)| {
                     let text = s.ws.page(id)?.record.markdown()?;
-                    let n = links::count_links_to(&index, &p.path, text, &target);
+                    let n = links::count_links_to(&index, style, &p.path, text, &target);
                     (n > 0).then(|| Backlink {
                         path: esc(&p.path).into_owned(),
                         links: u32::try_from(n).unwrap_or(u32::MAX),

@@ -6,6 +6,7 @@ mod clone;
 pub mod history;
 mod mcp;
 mod pages;
+mod replay;
 mod transfer;
 mod unlock;
 mod wikis;
@@ -35,6 +36,7 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<()> {
         Command::Wiki(WikiCommand::Title { title, description }) => {
             wikis::title(ctx, title, description)
         }
+        Command::Wiki(WikiCommand::LinkStyle { style }) => wikis::link_style(ctx, style.as_deref()),
         Command::Wiki(WikiCommand::List) => wikis::list(ctx),
         Command::Wiki(WikiCommand::Delete { wiki, yes }) => wikis::delete(ctx, &wiki, yes),
         Command::Ls(a) => pages::ls(ctx, &a),

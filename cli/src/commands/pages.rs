@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use client::display::escape as esc;
 use client::history::Provenance;
 use client::workspace::IndexWrite;
-use core_crypto::envelope::{PageKind, PageRecord};
+use core_crypto::envelope::{PageKind, PageRecord, VersionNote};
 use core_crypto::ids::PageId;
 use data_encoding::BASE64;
 use rand_core::OsRng;
@@ -166,6 +166,14 @@ fn committed(ctx: &Ctx, seq: Option<u64>, done: &str, path: &str) -> Result<()> 
     }
 }
 
+/// The note of a version written from the command line: its `-m` message.
+fn note(message: Option<&str>) -> VersionNote {
+    VersionNote {
+        message: message.unwrap_or_default().to_owned(),
+        ..VersionNote::default()
+    }
+}
+
 /// `zkwiki put PATH [FILE|-]`.
 pub fn put(ctx: &Ctx, a: &PutArgs) -> Result<()> {
     client::policy::check_new(&a.path)?;
@@ -182,6 +190,7 @@ pub fn put(ctx: &Ctx, a: &PutArgs) -> Result<()> {
     let mut s = open(ctx)?;
     let fresh = PageId::random(&mut OsRng);
     let seq = s.write(IndexWrite::WhenDue, &mut |d| {
+        d.set_note(note(a.message.as_deref()));
         let id = d.find(&a.path);
         if let Some(id) = id
             && d.current(&id)?.content == content
@@ -205,8 +214,8 @@ pub fn mv(ctx: &Ctx, a: &MvArgs) -> Result<()> {
         })?;
         let mut record = d.current(&id)?.clone();
         record.path = a.to.clone();
-        record.author = d.author().to_owned();
-        record.written_at_ms = d.now_ms();
+        d.set_note(note(a.message.as_deref()));
+        d.stamp(&mut record);
         d.put(id, record).map(|_| ())
     })?;
     committed(
@@ -326,6 +335,7 @@ pub fn edit(ctx: &Ctx, a: &EditArgs) -> Result<()> {
     let result = s.refresh().and_then(|()| {
         s.write(IndexWrite::WhenDue, &mut |d| {
             outcome = EditOutcome::Written;
+            d.set_note(note(a.message.as_deref()));
             let now_id = base_id
                 .filter(|id| d.base_hash(id).is_some())
                 .or_else(|| d.find(&a.path));

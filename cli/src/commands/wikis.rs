@@ -6,6 +6,7 @@ use rand_core::OsRng;
 use serde_json::json;
 
 use client::display::escape as esc;
+use client::links::WikilinkStyle;
 use client::workspace::WikiSettings;
 use core_crypto::ids::WikiId;
 
@@ -139,6 +140,41 @@ pub fn title(ctx: &Ctx, title: Option<String>, description: Option<String>) -> R
     }
     ctx.out
         .line(format!("title set to \"{}\" (seq {seq})", esc(&next.title)))
+}
+
+/// `zkwiki wiki link-style [STYLE]`.
+pub fn link_style(ctx: &Ctx, style: Option<&str>) -> Result<()> {
+    let mut s = super::pages::open(ctx)?;
+    let current = s.ws.wikilink_style();
+    let Some(next) = style.and_then(WikilinkStyle::parse) else {
+        if ctx.out.json {
+            return ctx.out.json_value(
+                &json!({ "wiki": s.remote.hex(), "wikilink_style": current.as_str() }),
+            );
+        }
+        return ctx.out.line(describe_style(current));
+    };
+    let seq = if next == current {
+        None
+    } else {
+        let mut settings = s.ws.settings().cloned().unwrap_or_default();
+        settings.wikilink_style = next;
+        Some(write_settings(&mut s, &settings)?)
+    };
+    if ctx.out.json {
+        return ctx.out.json_value(&json!({
+            "wiki": s.remote.hex(), "wikilink_style": next.as_str(), "seq": seq,
+        }));
+    }
+    ctx.out.line(describe_style(next))
+}
+
+fn describe_style(style: WikilinkStyle) -> String {
+    match style {
+        WikilinkStyle::TargetFirst => "target|label: [[Target|Label]] (zkwiki's default)",
+        WikilinkStyle::LabelFirst => "label|target: [[Label|Target]] (Otterwiki's default)",
+    }
+    .to_owned()
 }
 
 /// The title of each wiki as last read on this machine; wikis never opened here are opened

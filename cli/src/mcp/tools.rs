@@ -167,6 +167,10 @@ pub struct HistoryEntry {
     pub author_claimed: Option<String>,
     /// When, in milliseconds since 1970 UTC, when readable.
     pub written_at_ms: Option<i64>,
+    /// The message the writer gave this version (a commit message), when there is one.
+    pub message: Option<String>,
+    /// The author's e-mail address the record claims, when there is one.
+    pub author_email: Option<String>,
     /// The page's version tag at that commit, or `None` if it was deleted there.
     pub version: Option<String>,
     /// Why this version cannot be shown (written against the rules, or under a key this

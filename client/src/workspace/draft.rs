@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 
-use core_crypto::envelope::{PageKind, PageRecord};
+use core_crypto::envelope::{PageKind, PageRecord, VersionNote};
 use core_crypto::ids::{Digest32, PageId};
 use core_crypto::index::{SearchIndex, index_due};
 use core_crypto::keyring::Keyring;
@@ -40,6 +40,7 @@ pub struct Draft<'w> {
     removed: Vec<PageId>,
     page: Option<PageId>,
     now_ms: i64,
+    note: VersionNote,
     keyring_changed: bool,
     pub(super) settings: Option<super::WikiSettings>,
 }
@@ -70,6 +71,7 @@ impl Workspace {
             removed: Vec::new(),
             page: None,
             now_ms,
+            note: VersionNote::default(),
             keyring_changed: false,
             settings: None,
         })
@@ -135,6 +137,24 @@ impl Draft<'_> {
     /// The member name records are written with.
     pub fn author(&self) -> &str {
         self.ws.my_name()
+    }
+
+    /// Sets the note (message, e-mail, time zone) the records this draft writes carry.
+    pub fn set_note(&mut self, note: VersionNote) {
+        self.note = note;
+    }
+
+    /// The note records of this draft carry.
+    pub fn note(&self) -> &VersionNote {
+        &self.note
+    }
+
+    /// Makes `record` a version by this member, now, with this draft's note (a rename or an
+    /// edit of an existing record).
+    pub fn stamp(&self, record: &mut PageRecord) {
+        record.author = self.ws.my_name().to_owned();
+        record.written_at_ms = self.now_ms;
+        record.note = self.note.clone();
     }
 
     /// Names the page this write is about (for the driver's answer).
@@ -216,13 +236,15 @@ impl Draft<'_> {
         Ok(hash)
     }
 
-    /// Stages a page with this member as author, now: markdown or an attachment by its path.
+    /// Stages a page with this member as author, now, with this draft's note: markdown or an
+    /// attachment by its path.
     pub fn put_content(&mut self, id: PageId, path: &str, content: Vec<u8>) -> Result<Digest32> {
         let record = PageRecord {
             kind: policy::kind_for_path(path),
             path: path.to_owned(),
             author: self.ws.my_name().to_owned(),
             written_at_ms: self.now_ms,
+            note: self.note.clone(),
             content,
         };
         self.put(id, record)

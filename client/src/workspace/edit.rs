@@ -2,6 +2,7 @@
 //! [`Draft`](super::Draft), with the lost-update guard every client uses: a save built on a
 //! version that is no longer current is a conflict, never a silent overwrite.
 
+use core_crypto::envelope::VersionNote;
 use core_crypto::ids::{Digest32, PageId};
 use rand_core::OsRng;
 
@@ -35,6 +36,19 @@ impl Workspace {
         base: Option<Digest32>,
         now_ms: i64,
     ) -> Result<Pending> {
+        self.prepare_put_with(page, path, content, base, now_ms, VersionNote::default())
+    }
+
+    /// [`Self::prepare_put`] with a note (a message on save, the writer's time zone).
+    pub fn prepare_put_with(
+        &self,
+        page: Option<PageId>,
+        path: &str,
+        content: Vec<u8>,
+        base: Option<Digest32>,
+        now_ms: i64,
+        note: VersionNote,
+    ) -> Result<Pending> {
         let id = match page {
             Some(id) => {
                 self.check_unchanged(id, base)?;
@@ -43,18 +57,29 @@ impl Workspace {
             None => PageId::random(&mut OsRng),
         };
         let mut draft = self.draft(now_ms)?;
+        draft.set_note(note);
         draft.put_content(id, path, content)?;
         draft.finish(IndexWrite::WhenDue)
     }
 
     /// Renames a page (same id, so its history follows it); the content is unchanged.
     pub fn prepare_rename(&self, page: PageId, new_path: &str, now_ms: i64) -> Result<Pending> {
-        let current = self.record(&page)?.clone();
+        self.prepare_rename_with(page, new_path, now_ms, VersionNote::default())
+    }
+
+    /// [`Self::prepare_rename`] with a note (the previous version's note is not carried over).
+    pub fn prepare_rename_with(
+        &self,
+        page: PageId,
+        new_path: &str,
+        now_ms: i64,
+        note: VersionNote,
+    ) -> Result<Pending> {
+        let mut record = self.record(&page)?.clone();
         let mut draft = self.draft(now_ms)?;
-        let mut record = current;
+        draft.set_note(note);
         record.path = new_path.to_owned();
-        record.author = self.my_name().to_owned();
-        record.written_at_ms = now_ms;
+        draft.stamp(&mut record);
         draft.put(page, record)?;
         draft.finish(IndexWrite::WhenDue)
     }

@@ -1092,6 +1092,7 @@ fn server_rule_refuses_what_the_real_server_refuses() {
         path: "x.md".into(),
         author: "bob".into(),
         written_at_ms: 0,
+        note: Default::default(),
         content: b"x".to_vec(),
     };
     batch

@@ -14,7 +14,7 @@
     clippy::type_complexity
 )]
 
-use core_crypto::envelope::{self, PageKind, PageRecord};
+use core_crypto::envelope::{self, PageKind, PageRecord, VersionNote};
 use core_crypto::identity::UserIdentity;
 use core_crypto::ids::{Digest32, PageId, WikiId};
 use core_crypto::kdf::{KdfCost, KdfParams};
@@ -272,6 +272,11 @@ pub struct EnvelopeCase {
     pub path: String,
     pub author: String,
     pub written_at_ms: i64,
+    /// 1, or 2 when the record carries a message, e-mail or time zone.
+    pub record_version: u8,
+    pub message: String,
+    pub author_email: String,
+    pub tz_offset_minutes: Option<i16>,
     pub content: String,
     /// The content as text, when it is UTF-8 (for reading the file; `content` is normative).
     pub content_text: Option<String>,
@@ -1087,6 +1092,7 @@ struct PageSpec {
     path: &'static str,
     author: &'static str,
     written_at_ms: i64,
+    note: VersionNote,
     content: Vec<u8>,
 }
 
@@ -1102,6 +1108,7 @@ fn page_specs() -> Vec<PageSpec> {
             path: "Home.md",
             author: "alice",
             written_at_ms: 1_764_320_400_000,
+            note: VersionNote::default(),
             content: b"---\ntitle: Home\ntags: [start, zkwiki]\n---\n# Welcome\n\nSee [[Research/Notes]].\n"
                 .to_vec(),
         },
@@ -1113,6 +1120,7 @@ fn page_specs() -> Vec<PageSpec> {
             path: "empty.md",
             author: "alice",
             written_at_ms: 0,
+            note: VersionNote::default(),
             content: Vec::new(),
         },
         PageSpec {
@@ -1123,6 +1131,7 @@ fn page_specs() -> Vec<PageSpec> {
             path: "research/notes.md",
             author: "bob",
             written_at_ms: 1_764_320_460_123,
+            note: VersionNote::default(),
             content: "Notes written by an agent.\r\nWindows line ending, tab\tand a NUL-free body.\n"
                 .as_bytes()
                 .to_vec(),
@@ -1135,6 +1144,7 @@ fn page_specs() -> Vec<PageSpec> {
             path: "images/logo.png",
             author: "alice",
             written_at_ms: 1_764_400_000_000,
+            note: VersionNote::default(),
             content: attachment,
         },
         PageSpec {
@@ -1145,6 +1155,7 @@ fn page_specs() -> Vec<PageSpec> {
             path: "Ünïcode/页面 ✓.md",
             author: "alice",
             written_at_ms: -86_400_000,
+            note: VersionNote::default(),
             content: "# Ünïcode 页面\n\nΣ ≠ ∅ — 🔐\n".as_bytes().to_vec(),
         },
         PageSpec {
@@ -1155,6 +1166,7 @@ fn page_specs() -> Vec<PageSpec> {
             path: "research/2026/plan.md",
             author: "alice",
             written_at_ms: 1_764_500_000_000,
+            note: VersionNote::default(),
             content: "---\nstatus: draft\n...\nPlan.\n".as_bytes().to_vec(),
         },
         PageSpec {
@@ -1165,7 +1177,37 @@ fn page_specs() -> Vec<PageSpec> {
             path: ".zkwiki/settings",
             author: "alice",
             written_at_ms: 1_764_600_000_000,
+            note: VersionNote::default(),
             content: br#"{"title":"Lab notebook","description":"Shared with the team"}"#.to_vec(),
+        },
+        PageSpec {
+            comment: "record version 2: a commit message, the author's e-mail and time zone (an imported Otterwiki edit)",
+            epoch: 2,
+            prefix: "",
+            kind: PageKind::Markdown,
+            path: "projects/engine.md",
+            author: "Ada Lovelace",
+            written_at_ms: 1_764_700_000_000,
+            note: VersionNote {
+                message: "Engine: revised\n\nA body line.\n".into(),
+                author_email: "ada@example.org".into(),
+                tz_offset_minutes: Some(-330),
+            },
+            content: b"# Engine\n\nRevised.\n".to_vec(),
+        },
+        PageSpec {
+            comment: "record version 2 with only a time zone (UTC, which is not the same as none)",
+            epoch: 2,
+            prefix: "research/",
+            kind: PageKind::Attachment,
+            path: "research/data.bin",
+            author: "bob",
+            written_at_ms: 1_764_700_060_000,
+            note: VersionNote {
+                tz_offset_minutes: Some(0),
+                ..VersionNote::default()
+            },
+            content: vec![0, 1, 2, 3],
         },
     ]
 }
@@ -1186,12 +1228,30 @@ fn envelope_file(keyring: &KeyringFile) -> EnvelopeFile {
                 path: spec.path.into(),
                 author: spec.author.into(),
                 written_at_ms: spec.written_at_ms,
+                note: spec.note.clone(),
                 content: spec.content.clone(),
             };
             let envelope =
                 envelope::seal_page_with_nonce(&nonce, &key, &wiki, &page, &record).expect("seal");
-            let record_len =
-                1 + 1 + 2 + spec.path.len() + 1 + spec.author.len() + 8 + 4 + spec.content.len();
+            let note = &spec.note;
+            let (record_version, note_len) = if note.is_empty() {
+                (1, 0)
+            } else {
+                (
+                    2,
+                    1 + 2 + 1 + note.author_email.len() + 2 + note.message.len(),
+                )
+            };
+            let record_len = 1
+                + 1
+                + 2
+                + spec.path.len()
+                + 1
+                + spec.author.len()
+                + 8
+                + note_len
+                + 4
+                + spec.content.len();
             let padded_len = padme(record_len as u64) as usize;
             assert_eq!(
                 envelope.len(),
@@ -1211,6 +1271,10 @@ fn envelope_file(keyring: &KeyringFile) -> EnvelopeFile {
                 path: spec.path.into(),
                 author: spec.author.into(),
                 written_at_ms: spec.written_at_ms,
+                record_version,
+                message: note.message.clone(),
+                author_email: note.author_email.clone(),
+                tz_offset_minutes: note.tz_offset_minutes,
                 content: hex(&spec.content),
                 content_text: String::from_utf8(spec.content.clone()).ok(),
                 front_matter: record.front_matter().map(str::to_owned),
@@ -1223,7 +1287,8 @@ fn envelope_file(keyring: &KeyringFile) -> EnvelopeFile {
     EnvelopeFile {
         description: "Page envelopes: \"ZKPG\" ‖ 1 ‖ epoch (u32) ‖ scope id (16) ‖ sealed box \
             (key = scope key, label zkwiki/v1/seal/page, ad = the 25 header bytes ‖ wiki id ‖ page \
-            id) of the record, zero-padded to its PADMÉ length. The epoch secrets and wiki are \
+            id) of the record (version 1, or 2 with a message, e-mail or time zone), zero-padded \
+            to its PADMÉ length. The epoch secrets and wiki are \
             keyring.json's, so the same envelopes also open through the keyring."
             .into(),
         cases,

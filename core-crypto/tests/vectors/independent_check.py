@@ -42,13 +42,21 @@ for c in env['cases']:
     assert hkdf(ss,b'zkwiki/v1/scope-id',16)==sid
     ad=b[:25]+bytes.fromhex(c['wiki'])+bytes.fromhex(c['page'])
     p=sealed_open(ss,b'zkwiki/v1/seal/page',ad,b[25:])
-    assert p[0]==1; kind=p[1]; o=2
+    assert p[0] in (1,2) and p[0]==c['record_version']; kind=p[1]; o=2
     pl=struct.unpack('>H',p[o:o+2])[0]; path=p[o+2:o+2+pl].decode(); o+=2+pl
     al=p[o]; author=p[o+1:o+1+al].decode(); o+=1+al
     ts=struct.unpack('>q',p[o:o+8])[0]; o+=8
+    tz,email,msg=None,'',''
+    if p[0]==2:
+        has_tz=p[o]; z=struct.unpack('>h',p[o+1:o+3])[0]; o+=3
+        assert has_tz in (0,1) and (has_tz==1 or z==0) and abs(z)<24*60
+        tz=z if has_tz else None
+        el=p[o]; email=p[o+1:o+1+el].decode(); o+=1+el
+        ml=struct.unpack('>H',p[o:o+2])[0]; msg=p[o+2:o+2+ml].decode(); o+=2+ml
     cl=struct.unpack('>I',p[o:o+4])[0]; content=p[o+4:o+4+cl]; o+=4+cl
-    assert len(p)==padme(o) and all(x==0 for x in p[o:])
+    assert o==c['record_len'] and len(p)==padme(o) and all(x==0 for x in p[o:])
     assert (path,author,ts,content.hex())==(c['path'],c['author'],c['written_at_ms'],c['content']), c['comment']
+    assert (msg,email,tz)==(c['message'],c['author_email'],c['tz_offset_minutes']), c['comment']
 print('envelopes ok', len(env['cases']))
 st=json.load(open(V+'state.json'))
 for c in st['cases']:

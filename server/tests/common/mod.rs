@@ -708,6 +708,7 @@ pub fn record(path: &str, text: &str) -> PageRecord {
         path: path.into(),
         author: "test".into(),
         written_at_ms: 1_700_000_000_000,
+        note: Default::default(),
         content: text.as_bytes().to_vec(),
     }
 }

@@ -10,8 +10,35 @@ fn render(md: &str) -> Rendered {
         pages: &pages,
         current: "projects/Plan.md",
         route: ROUTE,
+        wikilink_style: WikilinkStyle::TargetFirst,
     };
     render_page(md, &ctx)
+}
+
+#[test]
+fn a_label_first_wiki_links_to_the_part_after_the_bar() {
+    let pages = PageIndex::new(["Home.md", "projects/Plan.md"]);
+    let ctx = |style| Context {
+        pages: &pages,
+        current: "Home.md",
+        route: ROUTE,
+        wikilink_style: style,
+    };
+    let md = "See [[the plan|projects/Plan]] and [[Home]].";
+    let label_first = render_page(md, &ctx(WikilinkStyle::LabelFirst)).html;
+    assert!(
+        label_first.contains("href=\"#/w/00ff/p/projects/Plan.md\">the plan</a>"),
+        "{label_first}"
+    );
+    assert!(label_first.contains(">Home</a>"), "{label_first}");
+    assert!(!label_first.contains("missing"), "{label_first}");
+    // The same text in a target-first wiki: a link to a page "the plan" that does not exist.
+    let target_first = render_page(md, &ctx(WikilinkStyle::TargetFirst)).html;
+    assert!(target_first.contains("wikilink missing"), "{target_first}");
+    assert!(
+        target_first.contains(">projects/Plan</a>"),
+        "{target_first}"
+    );
 }
 
 const TAGS: &[&str] = &[
