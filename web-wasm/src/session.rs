@@ -581,11 +581,12 @@ impl WikiSession {
         let catalog = self.ws.catalog();
         let markdown = || catalog.iter().filter(|(_, p)| p.kind == PageKind::Markdown);
         let index = client::links::PageIndex::new(markdown().map(|(_, p)| p.path.as_str()));
+        let style = self.ws.wikilink_style();
         let mut from: Vec<_> = markdown()
             .filter(|(_, p)| p.path != target)
             .filter_map(|(id, p)| {
                 let text = self.ws.page(id)?.record.markdown()?;
-                (client::links::count_links_to(&index, &p.path, text, &target) > 0)
+                (client::links::count_links_to(&index, style, &p.path, text, &target) > 0)
                     .then_some((id, p, text))
             })
             .collect();

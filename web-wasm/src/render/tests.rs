@@ -352,6 +352,7 @@ fn otterwiki_attachment_references_resolve_to_the_wikis_files() {
         pages: &pages,
         current: "projects/Plan.md",
         route: ROUTE,
+        wikilink_style: WikilinkStyle::TargetFirst,
     };
     let r = render_page(
         "![Diagram](/Home/a/diagram.png) ![x](Plan/report.pdf) [the report](/projects/Plan/a/report.pdf) ![gone](/Home/a/missing.png) ![\" onerror=\"alert(1)](/Home/a/diagram.png)",
