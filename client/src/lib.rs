@@ -12,6 +12,7 @@
 //! - [`merge`]: line diffs and the three-way merge after a conflict; [`search`]: snippets;
 //! - [`keyfile`]: key files and the member identities a clone carries (offline, forever);
 //! - [`seen`]: the remembered highest versions; [`wire`]: the HTTP API's bodies and routes;
+//! - [`witness`]: the heads a wiki's witnesses must not contradict, and safety numbers;
 //! - [`account`]: registration, login checks and protector changes;
 //! - [`display`]: untrusted text made safe to show; [`error`]: one error classification.
 
@@ -28,6 +29,7 @@ pub mod policy;
 pub mod search;
 pub mod seen;
 pub mod wire;
+pub mod witness;
 pub mod workspace;
 
 pub use error::{Error, Kind, Result};
