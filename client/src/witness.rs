@@ -17,6 +17,7 @@
 //! commit the same way (steps 2 and 3).
 
 use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
 
 use core_crypto::ids::{Digest32, WikiId};
 pub use core_crypto::witness::{
@@ -281,28 +282,44 @@ pub fn decide(policy: WitnessPolicy, findings: &[(Witness, Finding)]) -> Result<
 /// The most submissions one witness gets while it catches up (each carries up to 256 states).
 pub const MAX_ROUNDS: usize = 64;
 
-/// The states to send a witness that is `Behind { from }` the head: `trail` holds the states
-/// `from ..= head − 1` (oldest first) as fetched; at most 256 are sent, the witness accepts
-/// each batch as a step forward and asks for the rest.
+/// Which states to fetch from the server for a witness `Behind { from }` the head, and whether
+/// the head completes the batch: at most 256 states go in one submission (the witness takes
+/// each batch as a step forward and is asked again).
+pub fn window(head_seq: u64, from: u64) -> (Option<RangeInclusive<u64>>, bool) {
+    let batch = core_crypto::witness::MAX_SUBMITTED_STATES as u64;
+    let last = head_seq.min(from.saturating_add(batch - 1));
+    let with_head = last == head_seq;
+    let fetch_to = if with_head {
+        head_seq.saturating_sub(1)
+    } else {
+        last
+    };
+    ((from <= fetch_to).then_some(from..=fetch_to), with_head)
+}
+
+/// The submission for a witness `Behind { from }` the head: `fetched` are the states
+/// [`window`] named, as the server returned them (oldest first).
 pub fn submission(
     head: &VerifiedHead,
     from: u64,
-    trail: &[Vec<u8>],
+    fetched: &[Vec<u8>],
     nonce: &[u8; 32],
 ) -> Result<wire::WitnessSubmitRequest> {
-    let expected = head.seq().saturating_sub(from);
-    if trail.len() as u64 != expected {
+    let (range, with_head) = window(head.seq(), from);
+    let expected = range.as_ref().map_or(0, |r| r.end() - r.start() + 1);
+    if fetched.len() as u64 != expected {
         return Err(Error::integrity(format!(
             "the server did not return the states {from} to {} in order",
-            head.seq().saturating_sub(1)
+            range.map_or(from, |r| *r.end())
         )));
     }
-    let mut states: Vec<&[u8]> = trail.iter().map(Vec::as_slice).collect();
-    states.push(head.snapshot().state.as_bytes());
-    let states = &states[..states.len().min(core_crypto::witness::MAX_SUBMITTED_STATES)];
+    let mut states: Vec<String> = fetched.iter().map(|s| b64(s)).collect();
+    if with_head {
+        states.push(b64(head.snapshot().state.as_bytes()));
+    }
     Ok(wire::WitnessSubmitRequest {
         keyring: head.chain().iter().map(|k| b64(k.as_bytes())).collect(),
-        states: states.iter().map(|s| b64(s)).collect(),
+        states,
         nonce: wire::hex(nonce),
     })
 }
@@ -634,6 +651,14 @@ mod tests {
             assert_eq!(e.kind, Kind::Integrity);
             assert!(e.message.contains("rollback"), "{}", e.message);
         }
+    }
+
+    #[test]
+    fn catching_up_goes_in_batches_of_256() {
+        assert_eq!(window(5, 5), (None, true));
+        assert_eq!(window(5, 3), (Some(3..=4), true));
+        assert_eq!(window(1000, 1), (Some(1..=256), false));
+        assert_eq!(window(1000, 745), (Some(745..=999), true));
     }
 
     #[test]

@@ -465,9 +465,9 @@ pub enum Verdict {
 /// wiki's keyring chain (genesis first) and a run of consecutive signed states (oldest first,
 /// the newest last). Checks, in order: the chain verifies from its genesis and is this wiki's;
 /// the newest keyring version lists `me` as a witness; each state is this wiki's, signed by an
-/// owner or writer of the keyring version it names (which is in the chain, never older than the
-/// one before it, and the newest state names the newest version); consecutive states are
-/// hash-linked. Then against what is held: the chain still holds the keyring version the held
+/// owner or writer of the keyring version it names (which is in the chain, and never older than
+/// the one before it); consecutive states are hash-linked. (The newest state need not name the
+/// newest keyring version: a witness far behind catches up in batches of 256.) Then against what is held: the chain still holds the keyring version the held
 /// state names; the states reach back to the held one (same hash at its sequence, or its
 /// successor names it), else a [`Verdict::Fork`]. Errors are submissions no honest client makes.
 pub fn judge_submission<K: AsRef<[u8]>, S: AsRef<[u8]>>(
@@ -532,14 +532,9 @@ pub fn judge_submission<K: AsRef<[u8]>, S: AsRef<[u8]>>(
         }
     }
     let newest = states.last().ok_or(Error::Mismatch("no state"))?;
-    if newest.keyring != latest.hash() {
-        return Err(Error::Mismatch(
-            "the newest state does not name the newest keyring version",
-        ));
-    }
     let accept = || Held {
         state: newest.clone(),
-        keyring_seq: latest.seq,
+        keyring_seq: last_keyring,
     };
     let Some(held) = held else {
         return Ok(Verdict::Accept(accept()));

@@ -325,9 +325,18 @@ fn submissions_no_honest_client_makes_are_errors() {
             })
         ));
     }
-    // States that are not consecutive and linked; an old state as the newest; none; too many.
+    // States that are not consecutive and linked; a state naming a keyring version the chain
+    // sent lacks; none; too many.
     assert!(judge(&f, None, &[s[2].clone(), s[4].clone()]).is_err());
-    assert!(matches!(judge(&f, None, &s[0..1]), Err(Error::Mismatch(_))));
+    assert!(matches!(
+        judge_submission(&wiki, &f.w.public(), None, &chain[..1], &bytes(&s[4..5])),
+        Err(Error::Mismatch(_))
+    ));
+    // A batch that stops before the head (a witness catching up) is fine: it names version 1.
+    assert_eq!(
+        judge(&f, None, &s[0..1]).unwrap(),
+        Verdict::Accept(held(&f, 1))
+    );
     assert!(judge(&f, None, &[]).is_err());
     let many = vec![s[4].clone(); 257];
     assert!(judge(&f, None, &many).is_err());
