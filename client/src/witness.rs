@@ -21,7 +21,7 @@ use std::ops::RangeInclusive;
 
 use core_crypto::ids::{Digest32, WikiId};
 pub use core_crypto::witness::{
-    Checkpoint, Cosignature, Witness, WitnessPolicy, WitnessSet, key_fingerprint,
+    Checkpoint, Cosignature, Witness, WitnessPolicy, WitnessSet, check_url, key_fingerprint,
 };
 use serde::{Deserialize, Serialize};
 
@@ -150,6 +150,32 @@ impl Finding {
     pub fn agrees(&self) -> bool {
         matches!(self, Self::Agrees(_))
     }
+
+    /// A stable lowercase name (for `--json` and the browser).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Agrees(_) => "agrees",
+            Self::Behind { .. } => "behind",
+            Self::Ahead(_) => "rollback",
+            Self::Forked(_) => "fork",
+            Self::Lied { .. } => "lied",
+            Self::WrongKey { .. } => "wrong_key",
+            Self::Unreachable(_) => "unreachable",
+            Self::Invalid(_) => "invalid",
+        }
+    }
+
+    /// The sequence of the checkpoint the witness showed, when it showed one.
+    pub fn checkpoint_seq(&self) -> Option<u64> {
+        match self {
+            Self::Agrees(c)
+            | Self::Behind { cosignature: c, .. }
+            | Self::Ahead(c)
+            | Self::Forked(c)
+            | Self::Lied { now: c, .. } => Some(c.checkpoint.seq),
+            _ => None,
+        }
+    }
 }
 
 /// Judges one answer of `witness` about `head`, for a request that sent `nonce`, given what this
@@ -161,31 +187,46 @@ pub fn assess(
     answer: Answer,
     remembered: Option<&Cosignature>,
 ) -> Finding {
+    // What this witness co-signed for this device before still binds when it cannot be asked
+    // now: a head below it is a rollback, another state at its sequence a fork.
+    let unusable = |f: Finding| match remembered {
+        Some(r) if r.checkpoint.seq > head.seq => Finding::Ahead(r.clone()),
+        Some(r) if r.checkpoint.seq == head.seq && r.checkpoint.state != head.state => {
+            Finding::Forked(r.clone())
+        }
+        _ => f,
+    };
     let (bytes, refusal) = match answer {
         Answer::Cosigned(b) => (b, None),
         Answer::Refused {
             refusal,
             cosignature,
         } => (cosignature, Some(refusal)),
-        Answer::Unreachable(why) => return Finding::Unreachable(why),
-        Answer::Invalid(why) => return Finding::Invalid(why),
+        Answer::Unreachable(why) => return unusable(Finding::Unreachable(why)),
+        Answer::Invalid(why) => return unusable(Finding::Invalid(why)),
     };
     let c = match Cosignature::decode(&bytes) {
         Ok(c) => c,
-        Err(e) => return Finding::Invalid(format!("its co-signature does not verify: {e}")),
+        Err(e) => {
+            return unusable(Finding::Invalid(format!(
+                "its co-signature does not verify: {e}"
+            )));
+        }
     };
     if c.witness != witness.key {
-        return Finding::WrongKey {
+        return unusable(Finding::WrongKey {
             fingerprint: key_fingerprint(&c.witness),
-        };
+        });
     }
     if c.checkpoint.wiki != head.wiki {
-        return Finding::Invalid("its checkpoint is for another wiki".to_owned());
+        return unusable(Finding::Invalid(
+            "its checkpoint is for another wiki".to_owned(),
+        ));
     }
     if &c.nonce != nonce {
-        return Finding::Invalid(
+        return unusable(Finding::Invalid(
             "its co-signature is not for this request (an old answer replayed?)".to_owned(),
-        );
+        ));
     }
     if let Some(r) = remembered.filter(|r| contradicts(r, &c)) {
         return Finding::Lied {
@@ -618,6 +659,23 @@ mod tests {
             memory.get(&k.public()),
         );
         assert!(matches!(f, Finding::Lied { .. }), "{f:?}");
+        // Down now, but it co-signed state 7 for this device: state 5 is still a rollback.
+        let f = assess(
+            &head(5, 0xcc),
+            &w,
+            &NONCE,
+            Answer::Unreachable("connection refused".into()),
+            memory.get(&k.public()),
+        );
+        assert!(matches!(f, Finding::Ahead(_)), "{f:?}");
+        let f = assess(
+            &head(8, 0xcc),
+            &w,
+            &NONCE,
+            Answer::Unreachable("connection refused".into()),
+            memory.get(&k.public()),
+        );
+        assert!(matches!(f, Finding::Unreachable(_)), "{f:?}");
         assert!(Memory::decode("{\"witnesses\":{\"a\":\"!!\"}}").is_err());
         assert_eq!(Memory::decode("").unwrap(), Memory::default());
     }
