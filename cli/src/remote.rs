@@ -312,11 +312,6 @@ impl Remote {
         Ok((opened, report))
     }
 
-    /// This wiki's folder on this machine.
-    pub fn dir(&self) -> &WikiDir {
-        &self.dir
-    }
-
     /// Checks `head` with the wiki's witnesses (none: nothing to do); see [`crate::witness`].
     pub fn check_witnesses(
         &self,

@@ -207,7 +207,8 @@ pub fn check(head: &VerifiedHead, start: Start, c: &mut Check<'_>) -> Result<Rep
         return Ok(Report::default());
     }
     let t = std::time::Instant::now();
-    let mut memory = load_memory(c.dir)?;
+    let remembered = load_memory(c.dir)?;
+    let mut memory = remembered.clone();
     let facts = HeadFacts::from(head);
     let wiki = facts.wiki.to_hex();
     let mut findings = Vec::with_capacity(set.witnesses.len());
@@ -252,7 +253,9 @@ pub fn check(head: &VerifiedHead, start: Start, c: &mut Check<'_>) -> Result<Rep
         }
         findings.push((w.clone(), finding));
     }
-    store_memory(c.dir, &memory)?;
+    if memory != remembered {
+        store_memory(c.dir, &memory)?;
+    }
     crate::output::timing("ask the witnesses", t);
     let policy = if c.warn_only {
         WitnessPolicy::Warn

@@ -481,6 +481,36 @@ fn the_witness_refuses_a_fork_and_keeps_both_signed_states() {
     );
     let (status, _) = submit(vec![b"not a state"], &chain, &wiki);
     assert_eq!(status, 400);
+    let (status, body) = http_get(&format!(
+        "{}/witness/v1/wikis/{wiki}/checkpoint?nonce=xyz",
+        witness.url
+    ));
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
+    let (status, _) = http_get(&format!(
+        "{}/witness/v1/wikis/not-an-id/checkpoint",
+        witness.url
+    ));
+    assert_eq!(status, 400);
+    // Any web app may ask (answers are public and requests carry no credential).
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let pre = agent
+        .options(&format!(
+            "{}/witness/v1/wikis/{wiki}/checkpoints",
+            witness.url
+        ))
+        .call()
+        .unwrap();
+    assert_eq!(pre.status().as_u16(), 204);
+    assert_eq!(pre.headers()["access-control-allow-origin"], "*");
+    assert!(
+        pre.headers()["access-control-allow-methods"]
+            .to_str()
+            .unwrap()
+            .contains("POST")
+    );
     drop(bob);
     // What it stores: signed states and hashes, never a member name or page text.
     let mut stored = Vec::new();

@@ -25,7 +25,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path as UrlPath, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use client::wire::{
@@ -40,6 +40,7 @@ use rand_core::OsRng;
 use serde::Deserialize;
 use serde_json::json;
 use tower::ServiceExt;
+use tower_http::set_header::SetResponseHeaderLayer;
 use zeroize::Zeroizing;
 
 use crate::config::{DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT, MAX_HEAD_BYTES, MAX_HEADERS};
@@ -391,16 +392,42 @@ async fn not_found() -> Response {
     error(StatusCode::NOT_FOUND, "not_found", "no such route")
 }
 
-/// The witness's routes.
+/// A browser's preflight before a submission (JSON bodies need one).
+async fn preflight() -> Response {
+    (
+        StatusCode::NO_CONTENT,
+        [
+            (header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST"),
+            (header::ACCESS_CONTROL_ALLOW_HEADERS, "content-type"),
+            (header::ACCESS_CONTROL_MAX_AGE, "86400"),
+        ],
+    )
+        .into_response()
+}
+
+/// The witness's routes. Every answer may be read by any web origin: it is public (a
+/// co-signature anyone may ask for) and a request carries no credential, so the web app of any
+/// zkwiki server can ask a wiki's witnesses itself.
 pub fn app(witness: Witness, max_body: usize) -> Router {
     Router::new()
         .route(client::wire::witness_route::KEY, get(key))
         .route("/witness/v1/wikis/{wiki}/checkpoint", get(checkpoint))
-        .route("/witness/v1/wikis/{wiki}/checkpoints", post(submit))
+        .route(
+            "/witness/v1/wikis/{wiki}/checkpoints",
+            post(submit).options(preflight),
+        )
         .route("/witness/v1/wikis/{wiki}/evidence", get(evidence))
         .route("/healthz", get(|| async { "ok\n" }))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
         .with_state(witness)
 }
 
