@@ -96,6 +96,9 @@ fn run_witness(data_dir: &std::path::Path, a: &WitnessArgs) -> anyhow::Result<()
             .await
             .with_context(|| format!("cannot listen on {}", a.listen))?;
         let addr = listener.local_addr()?;
+        // Handlers first: a supervisor that signals as soon as the address is printed stops it
+        // cleanly.
+        let shutdown = shutdown_signal();
         {
             let mut out = std::io::stdout().lock();
             writeln!(
@@ -108,7 +111,7 @@ fn run_witness(data_dir: &std::path::Path, a: &WitnessArgs) -> anyhow::Result<()
         }
         tracing::info!(%addr, fingerprint = %witness.fingerprint(), "witness ready");
         let app = server::witness::app(witness, a.max_body);
-        server::witness::serve(listener, app, shutdown_signal())
+        server::witness::serve(listener, app, shutdown)
             .await
             .context("serving")?;
         tracing::info!("stopped");
