@@ -293,6 +293,12 @@ fn a_witness_that_is_down() {
         );
         assert!(run.stdout.is_empty());
     }
+    // `status` still answers, and says which witness is down.
+    let status = alice.json(&["status"]);
+    assert_eq!(
+        status["witnesses"]["list"][0]["status"], "unreachable",
+        "{status}"
+    );
     // Back on its address with its data: it is brought up to date and agrees.
     let _back = Witness::start_on(&data, &addr);
     let status = alice.json(&["status"]);

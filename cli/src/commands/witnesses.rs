@@ -1,9 +1,9 @@
 //! `witness list|add|rm|policy` and `status`: the wiki's witnesses, signed into its keyring by
 //! an owner, and the safety numbers members compare out of band.
 //!
-//! The witness commands open the wiki with policy `warn` whatever the keyring says, so an owner
-//! can remove a witness that is down for good (and is warned that the head was checked only
-//! against this machine's memory meanwhile).
+//! These commands open the wiki with witness policy `warn` whatever the keyring says, so an
+//! owner can remove a witness that is down for good and anyone can see which witness is down
+//! (each is warned that the head was checked only against this machine's memory meanwhile).
 
 use client::display::escape as esc;
 use client::witness::{Finding, Witness, WitnessPolicy, WitnessSet, check_url, key_fingerprint};
@@ -89,8 +89,8 @@ pub fn set_for_create(
     Ok(set)
 }
 
-/// Opens the wiki for changing its witnesses (policy `warn` meanwhile: see the module docs).
-fn open_for_repair(ctx: &Ctx) -> Result<Session> {
+/// Opens the wiki with witness policy `warn` (see the module docs).
+fn open_warn_only(ctx: &Ctx) -> Result<Session> {
     let mut remote = Remote::open(ctx)?;
     remote.witness_warn_only = true;
     let s = remote.session_with(&mut || ctx.unlock())?;
@@ -114,7 +114,7 @@ fn change_witnesses(
 /// `zkwiki witness add URL [--fingerprint FP | --yes]`.
 pub fn add(ctx: &Ctx, url: &str, fingerprint: Option<&str>, yes: bool) -> Result<()> {
     let w = fetch(ctx, url, fingerprint, yes)?;
-    let mut s = open_for_repair(ctx)?;
+    let mut s = open_warn_only(ctx)?;
     let seq = change_witnesses(&mut s, &|set| {
         set.add(w.clone()).map_err(|e| {
             client::Error::input(format!("cannot add the witness: {e}"))
@@ -147,7 +147,7 @@ pub fn add(ctx: &Ctx, url: &str, fingerprint: Option<&str>, yes: bool) -> Result
 /// `zkwiki witness rm URL`.
 pub fn remove(ctx: &Ctx, url: &str) -> Result<()> {
     let url = url.trim().trim_end_matches('/').to_owned();
-    let mut s = open_for_repair(ctx)?;
+    let mut s = open_warn_only(ctx)?;
     let seq = change_witnesses(&mut s, &|set| {
         set.remove(&url).map(|_| ()).map_err(|_| {
             client::Error::not_found(format!("this wiki has no witness at {}", esc(&url)))
@@ -164,7 +164,7 @@ pub fn remove(ctx: &Ctx, url: &str) -> Result<()> {
 /// `zkwiki witness policy warn|stop`.
 pub fn policy(ctx: &Ctx, text: &str) -> Result<()> {
     let policy = parse_policy(text)?;
-    let mut s = open_for_repair(ctx)?;
+    let mut s = open_warn_only(ctx)?;
     if s.ws.snapshot().keyring.witnesses.is_empty() {
         return Err(CliError::usage("this wiki has no witnesses")
             .with_hint("add one first: `zkwiki witness add URL --fingerprint FP`"));
@@ -242,7 +242,7 @@ fn witness_lines(set: &WitnessSet, report: &Report) -> Vec<String> {
 
 /// `zkwiki witness list`.
 pub fn list(ctx: &Ctx) -> Result<()> {
-    let s = open_for_repair(ctx)?;
+    let s = open_warn_only(ctx)?;
     let set = &s.ws.snapshot().keyring.witnesses;
     if ctx.out.json {
         let mut v = witnesses_json(set, &s.witnesses);
@@ -257,7 +257,7 @@ pub fn list(ctx: &Ctx) -> Result<()> {
 
 /// `zkwiki status`: the head and keyring with their safety numbers, this member, the witnesses.
 pub fn status(ctx: &Ctx) -> Result<()> {
-    let s = super::pages::open(ctx)?;
+    let s = open_warn_only(ctx)?;
     let snap = s.ws.snapshot();
     let numbers = client::witness::safety_numbers(s.ws.head());
     let signer = s.ws.head_signer().map(|n| esc(n).into_owned());
