@@ -312,6 +312,21 @@ impl VerifiedHead {
         Ok((head, steps))
     }
 
+    /// The states [`Self::advance`] needs to move this head to a head at `head_seq`: every one
+    /// strictly between (oldest first), or none. A head below this one is a rollback.
+    pub fn trail_to(&self, head_seq: u64) -> Result<Option<RangeInclusive<u64>>> {
+        let seq = self.seq();
+        if head_seq < seq {
+            return Err(core_crypto::Error::Rollback {
+                what: "wiki state",
+                seen: seq,
+                offered: head_seq,
+            }
+            .into());
+        }
+        Ok((head_seq > seq + 1).then(|| seq + 1..=head_seq - 1))
+    }
+
     /// The head after this client's own commit was accepted (it was checked as a transition
     /// when it was signed).
     pub fn adopt(&self, commit: PreparedCommit) -> (Self, Step) {

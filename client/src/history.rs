@@ -7,6 +7,8 @@
 //! The walk is pull-based: [`HistoryWalk::needed`] names the next older state to fetch (from
 //! git or HTTP), [`HistoryWalk::push`] verifies it. Only the oldest verified point is kept.
 
+use std::borrow::Cow;
+
 use core_crypto::envelope::PageRecord;
 use core_crypto::ids::PageId;
 use core_crypto::keyring::{Keyring, WikiKeys};
@@ -46,7 +48,7 @@ impl Point {
 /// A verified walk backwards from a head.
 #[derive(Debug)]
 pub struct HistoryWalk<'h> {
-    chain: &'h [Keyring],
+    chain: Cow<'h, [Keyring]>,
     oldest: Point,
     at_genesis: bool,
 }
@@ -56,12 +58,22 @@ impl<'h> HistoryWalk<'h> {
     pub fn new(head: &'h VerifiedHead) -> Self {
         let snap = head.snapshot();
         Self {
-            chain: head.chain(),
+            chain: Cow::Borrowed(head.chain()),
             oldest: Point {
                 state: snap.state.clone(),
                 manifest: snap.manifest.clone(),
             },
             at_genesis: false,
+        }
+    }
+
+    /// The same walk holding its own copy of the keyring chain, so a driver can keep it across
+    /// asynchronous fetches (the browser) while the head it started from moves on.
+    pub fn into_owned(self) -> HistoryWalk<'static> {
+        HistoryWalk {
+            chain: Cow::Owned(self.chain.into_owned()),
+            oldest: self.oldest,
+            at_genesis: self.at_genesis,
         }
     }
 
@@ -95,7 +107,7 @@ impl<'h> HistoryWalk<'h> {
             )));
         }
         let step = verify_step(
-            self.chain,
+            &self.chain,
             &older.state,
             &older.manifest,
             &self.oldest.state,
@@ -113,7 +125,7 @@ impl<'h> HistoryWalk<'h> {
             return Err(Error::integrity("history: not at the wiki's first state"));
         }
         let state = &self.oldest.state;
-        let (index, keyring) = keyring_of(self.chain, state)?;
+        let (index, keyring) = keyring_of(&self.chain, state)?;
         if index != 0 {
             return Err(Error::integrity(
                 "history: the first state is not written under the genesis keyring",
@@ -133,8 +145,8 @@ impl<'h> HistoryWalk<'h> {
     }
 
     /// The keyring version a point's state names.
-    pub fn keyring_of(&self, point: &Point) -> Result<&'h Keyring> {
-        keyring_of(self.chain, &point.state).map(|(_, k)| k)
+    pub fn keyring_of(&self, point: &Point) -> Result<&Keyring> {
+        keyring_of(&self.chain, &point.state).map(|(_, k)| k)
     }
 
     /// The member name of the key that signed a point.

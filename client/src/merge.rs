@@ -287,13 +287,25 @@ pub fn merge(base: &str, ours: &str, theirs: &str, ours_label: &str, theirs_labe
     let b = lines(base);
     let (o, t) = (lines(ours), lines(theirs));
     let (co, ct) = (changes(&b, &o), changes(&b, &t));
-    // All changes in base order, tagged by side (false = ours, true = theirs).
-    let mut all: Vec<(bool, &Change<'_>)> = co
-        .iter()
-        .map(|c| (false, c))
-        .chain(ct.iter().map(|c| (true, c)))
-        .collect();
-    all.sort_by_key(|(side, c)| (c.start, c.end, *side));
+    // All changes in base order, tagged by side (false = ours, true = theirs): each side's list
+    // is already in base order (runs between equal lines), so a two-way merge, ours first on a
+    // tie, orders them as sorting by (start, end, side) would (without a sort in the bundle).
+    let mut all: Vec<(bool, &Change<'_>)> = Vec::with_capacity(co.len() + ct.len());
+    let (mut ours, mut theirs) = (co.iter().peekable(), ct.iter().peekable());
+    loop {
+        let take_ours = match (ours.peek(), theirs.peek()) {
+            (Some(o), Some(t)) => (o.start, o.end) <= (t.start, t.end),
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => break,
+        };
+        let next = if take_ours {
+            ours.next().map(|c| (false, c))
+        } else {
+            theirs.next().map(|c| (true, c))
+        };
+        all.extend(next);
+    }
     let mut out = String::new();
     let mut conflicts = 0;
     let mut at = 0;

@@ -19,7 +19,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use core_crypto::envelope::PageKind;
 use core_crypto::ids::PageId;
-use unicode_normalization::UnicodeNormalization;
 
 use crate::display;
 use crate::error::{Error, Result};
@@ -151,7 +150,37 @@ pub fn markdown_path(typed: &str) -> String {
 /// The form under which two paths clash on a case-insensitive or normalizing file system:
 /// Unicode NFC, then lowercase.
 pub fn clash_key(path: &str) -> String {
-    path.nfc().collect::<String>().to_lowercase()
+    nfc(path).to_lowercase()
+}
+
+/// Unicode canonical composition (NFC), by the `unicode-normalization` crate (the default
+/// feature).
+#[cfg(feature = "unicode-normalization")]
+fn nfc(path: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    path.nfc().collect()
+}
+
+/// Unicode canonical composition (NFC), by the function the driver installed with [`set_nfc`]
+/// (built without the `unicode-normalization` feature).
+#[cfg(not(feature = "unicode-normalization"))]
+fn nfc(path: &str) -> String {
+    match NFC.get() {
+        Some(f) => f(path),
+        None => path.to_owned(),
+    }
+}
+
+static NFC: std::sync::OnceLock<fn(&str) -> String> = std::sync::OnceLock::new();
+
+/// Installs the platform's NFC for [`clash_key`] in a build without the `unicode-normalization`
+/// feature (the browser: `String.prototype.normalize("NFC")`, so the bundle carries no tables);
+/// with the feature, the crate's is used and this does nothing. Call it once at start, before
+/// any path is compared; later calls are ignored. Canonical decompositions of assigned
+/// characters never change between Unicode versions, so two implementations differ only on
+/// characters one of them does not know yet.
+pub fn set_nfc(f: fn(&str) -> String) {
+    let _ = NFC.set(f);
 }
 
 /// The live page a path would clash with, if any: the same [`clash_key`], or one of them a
@@ -292,7 +321,9 @@ mod tests {
             Some(ids[1])
         );
         assert_eq!(find_clash(it(), "notes", None).map(|c| c.0), Some(ids[3]));
-        // "Café" precomposed vs decomposed.
+        // "Café" precomposed vs decomposed (without the feature, with the NFC a driver installs).
+        #[cfg(not(feature = "unicode-normalization"))]
+        set_nfc(|s| s.replace("e\u{301}", "\u{e9}"));
         assert_eq!(
             find_clash(it(), "cafe\u{301}.md", None).map(|c| c.0),
             Some(ids[2])

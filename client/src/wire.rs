@@ -188,6 +188,19 @@ pub struct EvidenceResponse {
     pub evidence: Vec<EvidenceEntry>,
 }
 
+/// `POST /api/v1/prelogin` body: the account, and for the KMS protector the key ARN.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PreloginRequest {
+    /// User name.
+    pub user: String,
+    /// `kms` for the KMS protector's wrapped key; none for the passphrase's KDF parameters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protector: Option<String>,
+    /// The KMS key ARN (with `protector: kms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_key: Option<String>,
+}
+
 /// `POST /api/v1/prelogin` answer for a passphrase.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct PreloginResponse {
@@ -552,16 +565,21 @@ pub struct ErrorDetail {
     pub message: String,
 }
 
+/// An error answer's body, parsed as text (JSON is UTF-8; one parser instance for every answer).
+fn error_body(body: &[u8]) -> Option<ErrorBody> {
+    core::str::from_utf8(body)
+        .ok()
+        .and_then(|text| serde_json::from_str::<ErrorBody>(text).ok())
+}
+
 /// The stable error code of an answer body, if it has one.
 pub fn error_code(body: &[u8]) -> Option<String> {
-    serde_json::from_slice::<ErrorBody>(body)
-        .ok()
-        .map(|b| b.error.code)
+    error_body(body).map(|b| b.error.code)
 }
 
 /// What a server error answer means for the user: one classification for every client.
 pub fn server_error(status: u16, body: &[u8]) -> Error {
-    let parsed = serde_json::from_slice::<ErrorBody>(body).ok();
+    let parsed = error_body(body);
     let code = parsed.as_ref().map_or("", |b| b.error.code.as_str());
     let message: String = parsed.as_ref().map_or_else(
         || format!("HTTP status {status}"),

@@ -17,6 +17,7 @@
 use std::fmt::Write as _;
 use std::hint::black_box;
 
+use client::Workspace;
 use core_crypto::identity::UserIdentity;
 use core_crypto::ids::Digest32;
 use core_crypto::keyring::{KeyringDraft, MemberKind};
@@ -25,7 +26,6 @@ use rand_core::OsRng;
 use web_wasm::links::PageIndex;
 use web_wasm::render::{Context, render_page};
 use web_wasm::session::WikiSession;
-use web_wasm::workspace::Workspace;
 
 #[cfg(target_arch = "wasm32")]
 mod clock {
@@ -139,7 +139,7 @@ fn session_view() {
         .unwrap();
     let snap = Snapshot::genesis(genesis.clone(), &me).unwrap();
     let keyrings = vec![genesis.as_bytes().to_vec()];
-    let mut ws = Workspace::open(
+    let mut ws = Workspace::verify_and_open(
         &me,
         "bench",
         genesis.wiki,
@@ -147,12 +147,15 @@ fn session_view() {
         snap.state.as_bytes(),
         &snap.manifest.encode(),
         &SeenRecord::default(),
+        &[],
     )
     .unwrap();
     let mut pages = Vec::new();
     for (path, size) in [("Small.md", 4 * 1024), ("Large.md", 100 * 1024)] {
         let text = page_of(size, path);
-        let pending = ws.prepare_put(None, path, &text, None, 0).unwrap();
+        let pending = ws
+            .prepare_put(None, path, text.into_bytes(), None, 0)
+            .unwrap();
         let page = pending.page.unwrap();
         let blobs = pending.commit().blobs.clone();
         ws.accept(pending).unwrap();

@@ -5,88 +5,73 @@
 //! (in the login body). The seal key and the unsealed identity stay in WebAssembly memory and are
 //! wiped when the objects are freed (logout).
 
-use core_crypto::identity::{PublicIdentity, UserIdentity, check_name};
+use client::account::{self, Protection};
+use client::wire::{self, b64, unb64};
+use client::{Error, Result, Workspace};
+use core_crypto::identity::{UserIdentity, check_name};
 use core_crypto::ids::WikiId;
 use core_crypto::kdf::KdfParams;
 use core_crypto::keyring::{KeyringDraft, MemberKind};
-use core_crypto::protector::{ProtectorKey, ProtectorKind, RecoveryKey};
+use core_crypto::protector::RecoveryKey;
 use core_crypto::snapshot::Snapshot;
 use rand_core::OsRng;
 use wasm_bindgen::prelude::*;
 use zeroize::Zeroizing;
 
-use crate::api::{self, b64, unb64};
-use crate::error::{AppError, AppResult};
 use crate::js::{JsResult, js};
-use crate::session::{WikiSession, parse_seen};
-use crate::workspace::Workspace;
+use crate::session::{
+    WikiSession, parse_head, parse_keyrings, parse_seen, parse_states, parse_user, shown,
+};
 
-/// The shortest passphrase the app accepts at registration.
-pub const MIN_PASSPHRASE_CHARS: usize = 10;
+/// The shortest passphrase the app accepts (the client core's rule, for the form's hint).
+pub const MIN_PASSPHRASE_CHARS: usize = account::MIN_PASSPHRASE_CHARS;
 
-fn checked_name(user: &str) -> AppResult<String> {
+fn checked_name(user: &str) -> Result<String> {
     let user = user.trim().to_owned();
     check_name(&user)?;
     Ok(user)
+}
+
+/// Opens the identity in a `/login` answer with `protection`, by the client core's checks
+/// (the stored form, the sealed identity under this name, the public keys the server lists).
+fn unlock(user: &str, protection: &Protection, login_json: &str) -> Result<UserIdentity> {
+    let answer: wire::LoginResponse = wire::parse(login_json, "login answer")?;
+    let logged = account::open_login(&answer, user, protection).map_err(|e| {
+        if e.kind == client::Kind::Access {
+            // The server accepted the auth secret derived from this very key, so a sealed
+            // identity that does not open under it was altered or belongs to another account.
+            let what = if protection.kind() == core_crypto::protector::ProtectorKind::Recovery {
+                "recovery key"
+            } else {
+                "passphrase"
+            };
+            Error {
+                message: format!(
+                    "your keys could not be unsealed: the server's copy of your sealed identity \
+                     does not open with this {what} ({})",
+                    e.message
+                ),
+                ..e
+            }
+        } else {
+            e
+        }
+    })?;
+    Ok(logged.identity)
 }
 
 /// A derived protector key, ready to log in with.
 #[wasm_bindgen]
 pub struct LoginKey {
     user: String,
-    kind: ProtectorKind,
-    kdf: Option<KdfParams>,
-    key: ProtectorKey,
-    auth: Zeroizing<String>,
-}
-
-fn unlock_sealed(
-    user: &str,
-    kind: ProtectorKind,
-    kdf: Option<&KdfParams>,
-    key: &ProtectorKey,
-    login_json: &str,
-) -> AppResult<UserIdentity> {
-    let resp: api::LoginResponse = api::parse(login_json, "login answer")?;
-    let sealed = unb64(&resp.sealed_identity, "sealed_identity")?;
-    if UserIdentity::sealed_kind(&sealed)? != kind {
-        return Err(AppError::protocol(
-            "the sealed identity is for another protector",
-        ));
-    }
-    let identity = UserIdentity::unseal(&sealed, &key.derive_seal_key(), user, kdf).map_err(|e| {
-        let mut err = AppError::from(e);
-        err.message = format!(
-            "your keys could not be unsealed: the server's copy of your sealed identity does not \
-             open with this {} (it was altered, or belongs to another account) ({})",
-            if kind == ProtectorKind::Recovery { "recovery key" } else { "passphrase" },
-            err.message
-        );
-        err
-    })?;
-    let public = identity.public();
-    let claimed = PublicIdentity {
-        x25519: unb64(&resp.x25519, "x25519")?
-            .try_into()
-            .map_err(|_| AppError::protocol("x25519 is not 32 bytes"))?,
-        ed25519: unb64(&resp.ed25519, "ed25519")?
-            .try_into()
-            .map_err(|_| AppError::protocol("ed25519 is not 32 bytes"))?,
-    };
-    if claimed != public {
-        return Err(core_crypto::Error::Mismatch(
-            "the server lists public keys for your account that are not yours (others would \
-             invite a key you do not hold)",
-        )
-        .into());
-    }
-    Ok(identity)
+    protection: Protection,
 }
 
 #[wasm_bindgen]
 impl LoginKey {
     /// Derives the passphrase protector key with the account's KDF parameters (the `/prelogin`
-    /// answer), refusing parameters below the client's floor. Takes about a second.
+    /// answer), refusing parameters outside the client's floor and ceiling. Takes about a
+    /// second.
     #[wasm_bindgen(js_name = fromPassphrase)]
     pub fn from_passphrase(
         user: &str,
@@ -96,17 +81,9 @@ impl LoginKey {
         let passphrase = Zeroizing::new(passphrase);
         js((|| {
             let user = checked_name(user)?;
-            let resp: api::PreloginResponse = api::parse(prelogin_json, "prelogin answer")?;
-            let kdf = KdfParams::decode(&unb64(&resp.kdf, "kdf")?)?;
-            let key = ProtectorKey::derive_from_passphrase(&kdf, passphrase.as_bytes())?;
-            let auth = key.derive_auth_secret().to_hex();
-            Ok(LoginKey {
-                user,
-                kind: ProtectorKind::Passphrase,
-                kdf: Some(kdf),
-                key,
-                auth,
-            })
+            let resp: wire::PreloginResponse = wire::parse(prelogin_json, "prelogin answer")?;
+            let protection = Protection::passphrase(&unb64(&resp.kdf, "kdf")?, &passphrase)?;
+            Ok(LoginKey { user, protection })
         })())
     }
 
@@ -116,16 +93,10 @@ impl LoginKey {
         let recovery = Zeroizing::new(recovery);
         js((|| {
             let user = checked_name(user)?;
-            let key = RecoveryKey::parse(&recovery)
-                .map_err(|e| AppError::input(e.to_string()))?
-                .derive_protector_key();
-            let auth = key.derive_auth_secret().to_hex();
+            let key = RecoveryKey::parse(&recovery)?;
             Ok(LoginKey {
                 user,
-                kind: ProtectorKind::Recovery,
-                kdf: None,
-                key,
-                auth,
+                protection: Protection::recovery(&key),
             })
         })())
     }
@@ -133,26 +104,17 @@ impl LoginKey {
     /// The `/login` request body.
     #[wasm_bindgen(js_name = loginBody)]
     pub fn login_body(&self) -> String {
-        api::to_json(&api::LoginRequest {
-            user: &self.user,
-            protector: self.kind.name(),
-            auth: &self.auth,
-        })
+        wire::to_json(&self.protection.login_body(&self.user))
     }
 
     /// Opens the sealed identity from the `/login` answer.
     pub fn unlock(&self, login_json: &str) -> JsResult<Account> {
-        js(unlock_sealed(
-            &self.user,
-            self.kind,
-            self.kdf.as_ref(),
-            &self.key,
-            login_json,
+        js(
+            unlock(&self.user, &self.protection, login_json).map(|identity| Account {
+                user: self.user.clone(),
+                identity,
+            }),
         )
-        .map(|identity| Account {
-            user: self.user.clone(),
-            identity,
-        }))
     }
 }
 
@@ -161,70 +123,29 @@ impl LoginKey {
 pub struct Registration {
     user: String,
     identity: UserIdentity,
+    protection: Protection,
     body: String,
-    login: String,
     recovery: Zeroizing<String>,
 }
 
 #[wasm_bindgen]
 impl Registration {
-    /// Makes an identity, KDF parameters (the defaults) and a recovery key for `user`.
+    /// Makes an identity, KDF parameters (the defaults) and a recovery key for `user`, by the
+    /// client core's registration.
     #[wasm_bindgen(constructor)]
     pub fn new(user: &str, passphrase: String) -> JsResult<Registration> {
         let passphrase = Zeroizing::new(passphrase);
         js((|| {
             let user = checked_name(user)?;
-            if passphrase.chars().count() < MIN_PASSPHRASE_CHARS {
-                return Err(AppError::input(format!(
-                    "use a passphrase of at least {MIN_PASSPHRASE_CHARS} characters"
-                )));
-            }
             let rng = &mut OsRng;
-            let identity = UserIdentity::make(rng);
-            let public = identity.public();
-            let kdf = KdfParams::make(rng, KdfParams::DEFAULT)?;
-            let pk = ProtectorKey::derive_from_passphrase(&kdf, passphrase.as_bytes())?;
-            let sealed = identity.seal(
-                rng,
-                &pk.derive_seal_key(),
-                ProtectorKind::Passphrase,
-                &user,
-                Some(&kdf),
-            )?;
-            let recovery = RecoveryKey::make(rng);
-            let rk = recovery.derive_protector_key();
-            let sealed_recovery = identity.seal(
-                rng,
-                &rk.derive_seal_key(),
-                ProtectorKind::Recovery,
-                &user,
-                None,
-            )?;
-            let auth = pk.derive_auth_secret().to_hex();
-            let body = api::to_json(&api::RegisterRequest {
-                user: user.clone(),
-                x25519: b64(&public.x25519),
-                ed25519: b64(&public.ed25519),
-                kdf: b64(&kdf.encode()),
-                auth: auth.to_string(),
-                sealed_identity: b64(&sealed),
-                recovery: api::ProtectorBody {
-                    auth: rk.derive_auth_secret().to_hex().to_string(),
-                    sealed_identity: b64(&sealed_recovery),
-                },
-                proof: b64(&identity.registration_proof(&user)?),
-            });
-            let login = api::to_json(&api::LoginRequest {
-                user: &user,
-                protector: "passphrase",
-                auth: &auth,
-            });
+            let protection = Protection::new_passphrase(rng, &passphrase, KdfParams::DEFAULT)?;
+            let made = account::register(rng, &user, &protection)?;
             Ok(Registration {
+                body: wire::to_json(&made.request),
+                recovery: made.recovery.to_display(),
+                identity: made.identity,
+                protection,
                 user,
-                identity,
-                body,
-                login,
-                recovery: recovery.to_display(),
             })
         })())
     }
@@ -237,7 +158,7 @@ impl Registration {
     /// The `/login` request body for the new account.
     #[wasm_bindgen(js_name = loginBody)]
     pub fn login_body(&self) -> String {
-        self.login.clone()
+        wire::to_json(&self.protection.login_body(&self.user))
     }
 
     /// The recovery key to show once (`ZKR1-…`).
@@ -246,24 +167,19 @@ impl Registration {
         self.recovery.to_string()
     }
 
-    /// The account, once registered and logged in (checks the server lists our public keys).
+    /// The account, once registered and logged in (the login answer checked as every login's,
+    /// and its identity the one made here).
     pub fn finish(&self, login_json: &str) -> JsResult<Account> {
         js((|| {
-            let resp: api::LoginResponse = api::parse(login_json, "login answer")?;
-            let public = self.identity.public();
-            if unb64(&resp.x25519, "x25519")? != public.x25519
-                || unb64(&resp.ed25519, "ed25519")? != public.ed25519
-            {
-                return Err(core_crypto::Error::Mismatch(
-                    "the server lists public keys for your new account that are not yours",
-                )
-                .into());
+            let identity = unlock(&self.user, &self.protection, login_json)?;
+            if identity.public() != self.identity.public() {
+                return Err(Error::integrity(
+                    "the server lists keys for your new account that are not yours",
+                ));
             }
             Ok(Account {
                 user: self.user.clone(),
-                identity: UserIdentity::from_secret_bytes(
-                    self.identity.to_secret_bytes().as_ref(),
-                )?,
+                identity,
             })
         })())
     }
@@ -334,7 +250,7 @@ impl Account {
             let snap = Snapshot::genesis(genesis, &self.identity)?;
             Ok(NewWiki {
                 wiki: snap.keyring.wiki.to_hex(),
-                body: api::to_json(&api::CreateWikiRequest {
+                body: wire::to_json(&wire::CreateWikiRequest {
                     keyring: b64(snap.keyring.as_bytes()),
                     state: b64(snap.state.as_bytes()),
                     manifest: b64(&snap.manifest.encode()),
@@ -344,7 +260,10 @@ impl Account {
     }
 
     /// Verifies and opens a wiki: `keyring_json` is the `/keyring` answer (the whole chain),
-    /// `head_json` the `/head` answer, `seen_json` what this browser remembered (or `""`).
+    /// `head_json` the `/head` answer, `seen_json` what this browser remembered (or `""`), and
+    /// `trail_json` the `/states` answer for the range [`crate::session::trail_needed`] named
+    /// (`""` when it named none): every transition from the state seen to the head is verified,
+    /// so a head from another branch is refused at any distance (IntegrityError).
     #[wasm_bindgen(js_name = openWiki)]
     pub fn open_wiki(
         &self,
@@ -352,58 +271,41 @@ impl Account {
         keyring_json: &str,
         head_json: &str,
         seen_json: &str,
+        trail_json: &str,
     ) -> JsResult<WikiSession> {
+        crate::install_nfc();
         js((|| {
             let wiki = WikiId::from_hex(wiki)?;
-            let versions: api::KeyringResponse = api::parse(keyring_json, "keyring answer")?;
-            let versions = versions
-                .versions
-                .iter()
-                .map(|v| unb64(v, "keyring version"))
-                .collect::<AppResult<Vec<_>>>()?;
-            let head: api::HeadResponse = api::parse(head_json, "head answer")?;
+            let versions = parse_keyrings(keyring_json)?;
+            let (state, manifest) = parse_head(head_json)?;
             let seen = parse_seen(seen_json)?;
-            let ws = Workspace::open(
+            let trail = parse_states(trail_json)?;
+            let ws = Workspace::verify_and_open(
                 &self.identity,
                 &self.user,
                 wiki,
                 &versions,
-                &unb64(&head.state, "state")?,
-                &unb64(&head.manifest, "manifest")?,
+                &state,
+                &manifest,
                 &seen,
+                &trail,
             )?;
             Ok(WikiSession::new(ws))
         })())
     }
 
     /// A new passphrase: the `PUT /api/v1/account/protectors/passphrase` body (fresh Argon2id
-    /// parameters and salt, the identity sealed again). After logging in with the recovery key,
-    /// this is how the user sets a passphrase they know.
+    /// parameters and salt, the identity sealed again), by the client core's protector
+    /// replacement. After logging in with the recovery key, this is how the user sets a
+    /// passphrase they know.
     #[wasm_bindgen(js_name = changePassphraseBody)]
     pub fn change_passphrase_body(&self, passphrase: String) -> JsResult<String> {
         let passphrase = Zeroizing::new(passphrase);
         js((|| {
-            if passphrase.chars().count() < MIN_PASSPHRASE_CHARS {
-                return Err(AppError::input(format!(
-                    "use a passphrase of at least {MIN_PASSPHRASE_CHARS} characters"
-                )));
-            }
             let rng = &mut OsRng;
-            let kdf = KdfParams::make(rng, KdfParams::DEFAULT)?;
-            let pk = ProtectorKey::derive_from_passphrase(&kdf, passphrase.as_bytes())?;
-            let sealed = self.identity.seal(
-                rng,
-                &pk.derive_seal_key(),
-                ProtectorKind::Passphrase,
-                &self.user,
-                Some(&kdf),
-            )?;
-            Ok(serde_json::json!({
-                "auth": pk.derive_auth_secret().to_hex().as_str(),
-                "sealed_identity": b64(&sealed),
-                "kdf": b64(&kdf.encode()),
-            })
-            .to_string())
+            let protection = Protection::new_passphrase(rng, &passphrase, KdfParams::DEFAULT)?;
+            let sealed = protection.seal(rng, &self.identity, &self.user)?;
+            Ok(wire::to_json(&protection.replace_body(&sealed)))
         })())
     }
 
@@ -424,7 +326,7 @@ impl Account {
     #[wasm_bindgen(js_name = importFromDevice)]
     pub fn import_from_device(bytes: &[u8]) -> JsResult<Account> {
         js((|| {
-            let bad = || AppError::input("the saved sign-in on this device is unreadable");
+            let bad = || Error::input("the saved sign-in on this device is unreadable");
             let rest = bytes
                 .strip_prefix(DEVICE_MAGIC.as_slice())
                 .ok_or_else(bad)?;
@@ -444,14 +346,12 @@ impl Account {
     #[wasm_bindgen(js_name = describeUser)]
     pub fn describe_user(user_json: &str) -> JsResult<String> {
         js((|| {
-            let public = crate::session::parse_user(user_json)?;
-            let resp: api::UserResponse = api::parse(user_json, "user answer")?;
-            Ok(serde_json::json!({
-                "user": resp.user,
-                "fingerprint": public.fingerprint(),
-                "age_recipient": public.age_recipient_string()?,
-            })
-            .to_string())
+            let (user, public) = parse_user(user_json)?;
+            Ok(crate::json::Obj::new()
+                .str("user", &shown(&user))
+                .str("fingerprint", &public.fingerprint())
+                .str("age_recipient", &public.age_recipient_string()?)
+                .finish())
         })())
     }
 }

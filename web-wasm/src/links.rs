@@ -17,8 +17,9 @@ use crate::html::{decode_percent, slug};
 /// Every page path of a wiki, for resolving links.
 #[derive(Debug, Default, Clone)]
 pub struct PageIndex {
-    /// Lowercased path without `.md` → path.
-    by_name: BTreeMap<String, String>,
+    /// Lowercased path without `.md` → path (the last one inserted; one map type for both
+    /// indexes keeps the bundle smaller).
+    by_name: BTreeMap<String, Vec<String>>,
     /// Lowercased last segment without `.md` → paths.
     by_base: BTreeMap<String, Vec<String>>,
 }
@@ -50,7 +51,7 @@ impl PageIndex {
 
     /// Adds a path.
     pub fn insert(&mut self, path: &str) {
-        self.by_name.insert(key(path), path.to_owned());
+        self.by_name.insert(key(path), vec![path.to_owned()]);
         self.by_base
             .entry(key(base_name(path)))
             .or_default()
@@ -61,7 +62,7 @@ impl PageIndex {
     /// its last segment when exactly one page has it.
     pub fn resolve(&self, target: &str) -> Option<&str> {
         let k = key(target);
-        if let Some(p) = self.by_name.get(&k) {
+        if let Some(p) = self.by_name.get(&k).and_then(|v| v.last()) {
             return Some(p);
         }
         if k.contains('/') {

@@ -121,7 +121,8 @@ struct Writer<'a> {
     ids: BTreeMap<String, u32>,
     title: Option<String>,
     table: Option<(Vec<Alignment>, bool, usize)>,
-    footnote_numbers: BTreeMap<String, usize>,
+    /// Footnote label → its number (`u32`, the type of `ids`: one map type in the bundle).
+    footnote_numbers: BTreeMap<String, u32>,
     footnotes: Vec<(String, String)>,
     links: Vec<String>,
     /// Open images: text inside them is alt text, not HTML.
@@ -515,7 +516,9 @@ impl<'a> Writer<'a> {
     }
 
     fn footnote_ref(&mut self, label: &str) {
-        let next = self.footnote_numbers.len() + 1;
+        let next = u32::try_from(self.footnote_numbers.len())
+            .unwrap_or(u32::MAX)
+            .saturating_add(1);
         let n = *self
             .footnote_numbers
             .entry(label.to_owned())
@@ -608,13 +611,18 @@ impl<'a> Writer<'a> {
             self.push(&inner);
         }
         if !self.footnotes.is_empty() {
-            let mut defs = std::mem::take(&mut self.footnotes);
-            defs.sort_by_key(|(label, _)| {
-                self.footnote_numbers
-                    .get(label)
-                    .copied()
-                    .unwrap_or(usize::MAX)
-            });
+            // In the order of their numbers (first reference first), definitions never referenced
+            // last, each group in document order: a stable placement by number, without a sort.
+            let last = self.footnote_numbers.len();
+            let mut by_number: Vec<Vec<(String, String)>> = vec![Vec::new(); last + 1];
+            for (label, html) in std::mem::take(&mut self.footnotes) {
+                let slot = self
+                    .footnote_numbers
+                    .get(&label)
+                    .map_or(last, |n| (n.saturating_sub(1) as usize).min(last));
+                by_number[slot].push((label, html));
+            }
+            let defs = by_number.into_iter().flatten();
             self.push("<section class=\"footnotes\"><ol>\n");
             for (label, html) in defs {
                 self.push("<li id=\"zk-fn-");

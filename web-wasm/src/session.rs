@@ -1,92 +1,114 @@
 //! Bindings: one open wiki ([`WikiSession`]) and the writes prepared on it ([`PendingWrite`]).
 //!
 //! JavaScript fetches; these methods take the answers as they came (JSON text, envelope bytes),
-//! run every check in `core_crypto` through [`Workspace`], and hand back JSON for the DOM or
-//! request bodies to send. Nothing here does I/O.
+//! hand them to the client core ([`client::Workspace`]), which runs every check, and give back
+//! JSON for the DOM or request bodies to send. Nothing here does I/O or decides what to trust:
+//! the only things this file adds are the conversions, the rendering of pages
+//! ([`crate::render`], with its link index cached per [`Workspace::generation`]), and escaping of
+//! the untrusted names it hands to the DOM ([`client::display::escape`]).
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use client::head::{MAX_TRAIL_BATCH, TrailPoint};
+use client::history::{HistoryWalk, introduces};
+use client::wire::{self, unb64};
+use client::workspace::{IndexWrite, Page, Pending, RevocationReport};
+use client::{Error, Result, Workspace, display, policy};
 use core_crypto::envelope::PageKind;
 use core_crypto::identity::{PublicIdentity, UserIdentity};
 use core_crypto::ids::{Digest32, PageId};
 use core_crypto::index::IndexedPage;
-use core_crypto::keyring::{MemberKind, Role, Seen};
+use core_crypto::keyring::{MemberKind, Role};
 use core_crypto::snapshot::SeenRecord;
 use rand_core::OsRng;
-use serde::{Deserialize, Serialize};
-use serde_json::json;
 use wasm_bindgen::prelude::*;
 
-use crate::api::{self, b64, unb64};
-use crate::error::{AppError, AppResult};
 use crate::js::{JsResult, js};
-use crate::workspace::{Page, Pending, RevocationReport, Workspace};
+use crate::json::{self, Obj};
+use crate::links::PageIndex;
+use crate::render::{self, Rendered};
 
-#[derive(Serialize, Deserialize)]
-struct SeenJson {
-    seq: u64,
-    hash: String,
-}
-
-#[derive(Serialize, Deserialize, Default)]
-struct SeenRecordJson {
-    keyring: Option<SeenJson>,
-    state: Option<SeenJson>,
-}
-
-fn seen_from(j: Option<SeenJson>) -> AppResult<Option<Seen>> {
-    j.map(|s| {
-        Ok(Seen {
-            seq: s.seq,
-            hash: Digest32::from_hex(&s.hash)?,
-        })
-    })
-    .transpose()
+/// Untrusted text for the DOM: control, bidirectional and invisible characters made visible.
+pub(crate) fn shown(text: &str) -> String {
+    display::escape(text).into_owned()
 }
 
 /// Parses what the browser remembered about a wiki (`""` for nothing).
-pub fn parse_seen(json: &str) -> AppResult<SeenRecord> {
-    if json.trim().is_empty() {
-        return Ok(SeenRecord::default());
-    }
-    let r: SeenRecordJson = serde_json::from_str(json)
-        .map_err(|_| AppError::input("the remembered wiki version on this device is unreadable"))?;
-    Ok(SeenRecord {
-        keyring: seen_from(r.keyring)?,
-        state: seen_from(r.state)?,
-    })
+pub fn parse_seen(json: &str) -> Result<SeenRecord> {
+    client::seen::decode(json)
 }
 
-fn seen_json(r: &SeenRecord) -> String {
-    let f = |s: Option<Seen>| {
-        s.map(|s| SeenJson {
-            seq: s.seq,
-            hash: s.hash.to_hex(),
-        })
-    };
-    api::to_json(&SeenRecordJson {
-        keyring: f(r.keyring),
-        state: f(r.state),
-    })
-}
-
-/// Parses a `/users/{name}` answer into public keys.
-pub fn parse_user(json: &str) -> AppResult<PublicIdentity> {
-    let resp: api::UserResponse = api::parse(json, "user answer")?;
-    let key = |v: &str, what: &str| -> AppResult<[u8; 32]> {
+/// Parses a `/users/{name}` answer into the name and public keys.
+pub fn parse_user(json: &str) -> Result<(String, PublicIdentity)> {
+    let resp: wire::UserResponse = wire::parse(json, "user answer")?;
+    let key = |v: &str, what: &str| -> Result<[u8; 32]> {
         unb64(v, what)?
             .try_into()
-            .map_err(|_| AppError::protocol(&format!("{what} is not 32 bytes")))
+            .map_err(|_| Error::protocol(&format!("{what} is not 32 bytes")))
     };
-    Ok(PublicIdentity {
+    let public = PublicIdentity {
         x25519: key(&resp.x25519, "x25519")?,
         ed25519: key(&resp.ed25519, "ed25519")?,
-    })
+    };
+    Ok((resp.user, public))
 }
 
-fn page_id(hex: &str) -> AppResult<PageId> {
+/// Parses a `/keyring` answer (`""`: no newer versions).
+pub fn parse_keyrings(json: &str) -> Result<Vec<Vec<u8>>> {
+    if json.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    wire::parse::<wire::KeyringResponse>(json, "keyring answer")?.decode()
+}
+
+/// Parses a `/head` answer (or the `head` of a 409) into `(state, manifest)`.
+pub fn parse_head(json: &str) -> Result<(Vec<u8>, Vec<u8>)> {
+    wire::parse::<wire::HeadResponse>(json, "head answer")?.decode()
+}
+
+/// Parses a `/states?from=&to=` answer (`""`: no states) into trail points, oldest first.
+pub fn parse_states(json: &str) -> Result<Vec<TrailPoint>> {
+    if json.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    wire::parse::<wire::StatesResponse>(json, "states answer")?.decode()
+}
+
+/// A range of states to fetch, as JSON: `{"from", "to"}`, or `null` for none.
+fn range_json(range: Option<core::ops::RangeInclusive<u64>>) -> String {
+    match range {
+        Some(r) => Obj::new()
+            .num("from", r.start())
+            .num("to", r.end())
+            .finish(),
+        None => "null".to_owned(),
+    }
+}
+
+/// The batch that ends at `to` when walking back (the server's batch limit at most).
+pub(crate) fn batch_ending_at(to: u64) -> core::ops::RangeInclusive<u64> {
+    to.saturating_sub(MAX_TRAIL_BATCH as u64 - 1).max(1)..=to
+}
+
+/// The states a browser that remembered `seen_json` must fetch before it can accept the head in
+/// `head_json` (`/states?from=&to=`, asked again from the next sequence while the answer stops
+/// early): `{"from", "to"}` or `null`. A head older than what was seen is refused here already.
+#[wasm_bindgen(js_name = trailNeeded)]
+pub fn trail_needed(seen_json: &str, head_json: &str) -> JsResult<String> {
+    js((|| {
+        let seen = parse_seen(seen_json)?;
+        let (state, _) = parse_head(head_json)?;
+        let seq = client::head::state_seq(&state)?;
+        Ok(range_json(client::head::trail_needed(&seen, seq)?))
+    })())
+}
+
+fn page_id(hex: &str) -> Result<PageId> {
     Ok(PageId::from_hex(hex)?)
 }
 
-fn opt_page(hex: &str) -> AppResult<Option<PageId>> {
+fn opt_page(hex: &str) -> Result<Option<PageId>> {
     if hex.is_empty() {
         Ok(None)
     } else {
@@ -94,52 +116,56 @@ fn opt_page(hex: &str) -> AppResult<Option<PageId>> {
     }
 }
 
-fn role(name: &str) -> AppResult<Role> {
+fn role(name: &str) -> Result<Role> {
     Ok(Role::from_name(name)?)
 }
 
 fn kind_name(kind: PageKind) -> &'static str {
-    match kind {
-        PageKind::Markdown => "markdown",
-        PageKind::Attachment => "attachment",
-        PageKind::Index => "index",
-    }
+    kind.name()
 }
 
-fn page_json(id: &PageId, p: &Page) -> serde_json::Value {
-    json!({
-        "id": id.to_hex(),
-        "path": p.record.path,
-        "kind": kind_name(p.record.kind),
-        "author": p.record.author,
-        "written_at": p.record.written_at_ms,
-        "size": p.record.content.len(),
-        "hash": p.hash.to_hex(),
-    })
+/// The member who signed a page version and the author its record claims: the claim is kept
+/// (escaped) only when it differs from the signer.
+fn claim_of(author: &str, signer: Option<&str>) -> Option<String> {
+    (signer != Some(author)).then(|| shown(author))
 }
 
-fn entry_json(id: &PageId, p: &IndexedPage) -> serde_json::Value {
-    json!({
-        "id": id.to_hex(),
-        "path": p.path,
-        "kind": kind_name(p.kind),
-        "author": p.author,
-        "written_at": p.written_at_ms,
-        "size": p.size,
-        "hash": p.hash.to_hex(),
-    })
+fn entry_json(id: &PageId, p: &IndexedPage) -> String {
+    Obj::new()
+        .str("id", &id.to_hex())
+        .str("path", &p.path)
+        .str("kind", kind_name(p.kind))
+        .str("author", &shown(&p.author))
+        .num("written_at", p.written_at_ms)
+        .num("size", p.size)
+        .str("hash", &p.hash.to_hex())
+        .finish()
 }
 
 /// An open, verified wiki.
 #[wasm_bindgen]
 pub struct WikiSession {
     ws: Workspace,
+    /// Paths of the markdown pages for resolving links, and the workspace generation they
+    /// were built at.
+    links: RefCell<Option<(u64, Rc<PageIndex>)>>,
+    /// The history walk that finds who wrote isolated or clashing pages, kept between fetches.
+    attribution: Option<HistoryWalk<'static>>,
+    /// The head sequence at which a walk reached the first state without attributing every
+    /// page (nothing more to learn from history until the head moves).
+    attributed_through: Option<u64>,
 }
 
 impl WikiSession {
     /// Wraps a workspace.
     pub fn new(ws: Workspace) -> Self {
-        Self { ws }
+        crate::install_nfc();
+        Self {
+            ws,
+            links: RefCell::new(None),
+            attribution: None,
+            attributed_through: None,
+        }
     }
 
     /// The workspace (tests).
@@ -147,33 +173,106 @@ impl WikiSession {
         &self.ws
     }
 
-    fn view_of(&self, id: PageId) -> AppResult<PageView> {
-        let p = self
-            .ws
-            .pages()
-            .get(&id)
-            .filter(|_| self.ws.is_loaded(&id))
-            .ok_or_else(|| AppError::input("that page is not loaded"))?;
-        let mut v = page_json(&id, p);
+    /// The link index of the current catalog (rebuilt when the workspace's pages changed).
+    fn links(&self) -> Rc<PageIndex> {
+        let generation = self.ws.generation();
+        let mut slot = self.links.borrow_mut();
+        if let Some((g, index)) = slot.as_ref()
+            && *g == generation
+        {
+            return index.clone();
+        }
+        let index = Rc::new(PageIndex::new(
+            self.ws
+                .catalog()
+                .values()
+                .filter(|p| p.kind == PageKind::Markdown)
+                .map(|p| p.path.as_str()),
+        ));
+        *slot = Some((generation, index.clone()));
+        index
+    }
+
+    /// Renders markdown as the page at `path` would show.
+    pub fn render(&self, path: &str, markdown: &str) -> Rendered {
+        let route = format!("#/w/{}/p/", self.ws.wiki());
+        let pages = self.links();
+        let ctx = render::Context {
+            pages: &pages,
+            current: path,
+            route: &route,
+        };
+        render::render_page(markdown, &ctx)
+    }
+
+    fn page_json(&self, id: &PageId, p: &Page) -> Obj {
+        let provenance = self.ws.provenance(id);
+        let signer = provenance.map(|p| p.signer.as_str());
+        Obj::new()
+            .str("id", &id.to_hex())
+            .str("path", &p.record.path)
+            .str("kind", kind_name(p.record.kind))
+            .str("author", &shown(&p.record.author))
+            .opt_str("signer", signer.map(shown).as_deref())
+            .opt_num("signed_at_seq", provenance.map(|p| p.seq))
+            .opt_str("claim", claim_of(&p.record.author, signer).as_deref())
+            .num("written_at", p.record.written_at_ms)
+            .num("size", p.record.content.len())
+            .str("hash", &p.hash.to_hex())
+    }
+
+    fn view_of(&self, id: PageId) -> Result<PageView> {
+        let p = self.ws.page(&id).ok_or_else(|| Error::not_loaded(id))?;
+        let mut v = self.page_json(&id, p);
         let mut html = String::new();
         let mut rest = String::new();
         if p.record.kind == PageKind::Markdown {
             let text = p.record.markdown().unwrap_or_default();
-            let r = self.ws.render(&p.record.path, text);
-            v["title"] = r.title.into();
+            let r = self.render(&p.record.path, text);
+            v = v.opt_str("title", r.title.as_deref());
             html = r.html;
             // The fold is between two top-level blocks, so both halves are whole elements.
             if r.fold < html.len() && html.is_char_boundary(r.fold) {
                 rest = html.split_off(r.fold);
             }
         } else {
-            v["media"] = attachment_type(&p.record.content).into();
+            v = v.opt_str("media", attachment_type(&p.record.content));
         }
         Ok(PageView {
-            meta: v.to_string(),
+            meta: v.finish(),
             html,
             rest,
         })
+    }
+
+    /// Verifies fetched states (oldest first) for the attribution walk and records who wrote
+    /// what (see [`WikiSession::attribution_load`]).
+    pub fn attribute(&mut self, states: &[TrailPoint]) -> Result<()> {
+        let Some(walk) = self.attribution.as_mut() else {
+            return Ok(());
+        };
+        let mut wanted = self.ws.unattributed();
+        let mut steps = Vec::new();
+        for (state, manifest) in states.iter().rev() {
+            if wanted.is_empty() || walk.needed().is_none() {
+                break;
+            }
+            let step = walk.push(state, manifest)?;
+            wanted.retain(|(id, e)| !introduces(&step, id, e));
+            steps.push(step);
+        }
+        if steps.is_empty() {
+            return Err(Error::protocol("the states asked for are missing"));
+        }
+        if wanted.is_empty() {
+            self.attribution = None;
+        }
+        self.ws.attribute(&steps);
+        Ok(())
+    }
+
+    fn pending(&self, p: Pending) -> PendingWrite {
+        PendingWrite::new(p)
     }
 }
 
@@ -189,8 +288,9 @@ pub struct PageView {
 
 #[wasm_bindgen]
 impl PageView {
-    /// The page's fields as JSON: `{id, path, kind, author, written_at, size, hash}` plus `title`
-    /// (markdown) or `media` (attachments).
+    /// The page's fields as JSON: `{id, path, kind, author, signer, claim, written_at, size,
+    /// hash}` plus `title` (markdown) or `media` (attachments). `author` is the record's claim;
+    /// `signer` the member whose key signed the current version, when known.
     #[wasm_bindgen(getter)]
     pub fn meta(&self) -> String {
         self.meta.clone()
@@ -238,52 +338,30 @@ impl WikiSession {
         self.ws.wiki().to_hex()
     }
 
-    /// A summary: `{wiki, seq, epoch, keyring_seq, role, members, pages, signer}`.
+    /// A summary: `{wiki, seq, epoch, keyring_seq, role, members, pages, signer, title}`
+    /// (`title`: the wiki's own, from its encrypted settings, or null).
     pub fn info(&self) -> String {
         let s = self.ws.snapshot();
-        json!({
-            "wiki": self.ws.wiki().to_hex(),
-            "seq": s.state.seq,
-            "epoch": s.keyring.epoch,
-            "keyring_seq": s.keyring.seq,
-            "role": self.ws.my_role().map(Role::name),
-            "members": s.keyring.members.len(),
-            "pages": s.manifest.pages.len(),
-            "signer": self.ws.head_signer(),
-        })
-        .to_string()
+        Obj::new()
+            .str("wiki", &self.ws.wiki().to_hex())
+            .num("seq", s.state.seq)
+            .num("epoch", s.keyring.epoch)
+            .num("keyring_seq", s.keyring.seq)
+            .opt_str("role", self.ws.my_role().map(Role::name))
+            .num("members", s.keyring.members.len())
+            .num("pages", self.ws.catalog().len())
+            .opt_str("signer", self.ws.head_signer().map(shown).as_deref())
+            .opt_str("title", self.ws.title())
+            .finish()
     }
 
-    /// What to remember in this browser for rollback and fork detection (not secret).
+    /// What to remember in this browser for rollback and fork detection (not secret): this
+    /// session's head merged with what was `stored` (`""` for nothing) by the one rule every
+    /// client uses (another tab may have seen a newer state meanwhile).
     #[wasm_bindgen(js_name = seenJson)]
-    pub fn seen_json(&self) -> String {
-        seen_json(&self.ws.seen())
-    }
-
-    /// Checks a newer head (`/keyring?since=N` answer and `/head` answer, e.g. from a 409) and
-    /// returns the ids of pages that changed, as JSON.
-    pub fn refresh(&mut self, keyring_json: &str, head_json: &str) -> JsResult<String> {
-        js((|| {
-            let versions: api::KeyringResponse = if keyring_json.trim().is_empty() {
-                api::KeyringResponse {
-                    versions: Vec::new(),
-                }
-            } else {
-                api::parse(keyring_json, "keyring answer")?
-            };
-            let versions = versions
-                .versions
-                .iter()
-                .map(|v| unb64(v, "keyring version"))
-                .collect::<AppResult<Vec<_>>>()?;
-            let head: api::HeadResponse = api::parse(head_json, "head answer")?;
-            let changed = self.ws.refresh(
-                &versions,
-                &unb64(&head.state, "state")?,
-                &unb64(&head.manifest, "manifest")?,
-            )?;
-            Ok(json!(changed.iter().map(PageId::to_hex).collect::<Vec<_>>()).to_string())
-        })())
+    pub fn seen_json(&self, stored: &str) -> String {
+        let stored = parse_seen(stored).unwrap_or_default();
+        client::seen::encode(&client::seen::merge(&stored, &self.ws.seen()))
     }
 
     /// The keyring sequence this session holds (for `/keyring?since=`).
@@ -292,15 +370,61 @@ impl WikiSession {
         self.ws.snapshot().keyring.seq as f64
     }
 
-    /// Pages to fetch: `[{page, hash}]` (fetch `/blobs/{hash}`).
+    /// Changes whenever the set of live pages or their paths may have changed (redraw the
+    /// page tree).
+    #[wasm_bindgen(getter)]
+    pub fn generation(&self) -> f64 {
+        self.ws.generation() as f64
+    }
+
+    /// The verified state's sequence.
+    #[wasm_bindgen(getter)]
+    pub fn seq(&self) -> f64 {
+        self.ws.head().seq() as f64
+    }
+
+    /// The states to fetch before [`WikiSession::refresh`] can accept the head in `head_json`
+    /// (a `/head` answer or a 409's `head`): `{"from", "to"}` or `null`. Throws IntegrityError
+    /// for a head older than this session's (a rollback).
+    #[wasm_bindgen(js_name = trailTo)]
+    pub fn trail_to(&self, head_json: &str) -> JsResult<String> {
+        js((|| {
+            let (state, _) = parse_head(head_json)?;
+            let seq = client::head::state_seq(&state)?;
+            Ok(range_json(self.ws.head().trail_to(seq)?))
+        })())
+    }
+
+    /// Accepts a newer head only if every transition from this session's head to it verifies:
+    /// `keyring_json` is the `/keyring?since=N` answer (`""` if the keyring did not change),
+    /// `head_json` the `/head` answer (or a 409's `head`), `trail_json` the `/states` answer for
+    /// [`WikiSession::trail_to`]'s range (`""` for none). Returns the ids of pages that changed,
+    /// as JSON. Throws IntegrityError for a fork or rollback; the session keeps its head then.
+    pub fn refresh(
+        &mut self,
+        keyring_json: &str,
+        head_json: &str,
+        trail_json: &str,
+    ) -> JsResult<String> {
+        js((|| {
+            let versions = parse_keyrings(keyring_json)?;
+            let (state, manifest) = parse_head(head_json)?;
+            let trail = parse_states(trail_json)?;
+            let changed = self.ws.advance(&versions, &state, &manifest, &trail)?;
+            Ok(json::array(
+                changed.iter().map(|id| json::string(&id.to_hex())),
+            ))
+        })())
+    }
+
+    /// Pages to fetch: `[{page, hash}]` (fetch `/blobs/{hash}`, then [`WikiSession::load`]).
     pub fn wanted(&self) -> String {
-        let list: Vec<_> = self
-            .ws
-            .wanted()
-            .iter()
-            .map(|(id, h)| json!({"page": id.to_hex(), "hash": h.to_hex()}))
-            .collect();
-        json!(list).to_string()
+        json::array(self.ws.wanted().iter().map(|(id, h)| {
+            Obj::new()
+                .str("page", &id.to_hex())
+                .str("hash", &h.to_hex())
+                .finish()
+        }))
     }
 
     /// The manifest hash of a page (what to fetch it by), if it is in the signed manifest.
@@ -315,7 +439,8 @@ impl WikiSession {
             .map(|e| e.hash.to_hex())
     }
 
-    /// Verifies an envelope against the signed manifest and decrypts it.
+    /// Verifies an envelope against the signed manifest and decrypts it (a page that breaks the
+    /// rules is isolated: see [`WikiSession::isolated`]).
     pub fn load(&mut self, page: &str, envelope: &[u8]) -> JsResult<()> {
         js((|| {
             let id = page_id(page)?;
@@ -329,6 +454,7 @@ impl WikiSession {
         js((|| {
             let id = page_id(page)?;
             self.ws.load(id, envelope)?;
+            self.ws.record(&id)?;
             self.view_of(id)
         })())
     }
@@ -347,33 +473,83 @@ impl WikiSession {
         }
     }
 
-    /// Pages that failed a check: `[{page, message}]`.
+    /// The server's faults (envelopes that are not what the signed manifest lists):
+    /// `[{page, message}]`.
     pub fn failures(&self) -> String {
-        let list: Vec<_> = self
-            .ws
-            .failures()
-            .iter()
-            .map(|(id, m)| json!({"page": id.to_hex(), "message": m}))
-            .collect();
-        json!(list).to_string()
+        json::array(self.ws.failures().iter().map(|(id, m)| {
+            Obj::new()
+                .str("page", &id.to_hex())
+                .str("message", m)
+                .finish()
+        }))
     }
 
-    /// Every page of the catalog (markdown and attachments; not index records), sorted by path:
-    /// `[{id, path, kind, author, written_at, size, hash}]`.
+    /// Pages a member wrote against the rules (a signed fact about that member, not the
+    /// server's fault), left out of the wiki: `[{page, path, problem, signer, seq}]`, every
+    /// text escaped for display; `signer` and `seq` are null until history says who wrote it.
+    pub fn isolated(&self) -> String {
+        json::array(self.ws.isolated().iter().map(|(id, iso)| {
+            Obj::new()
+                .str("page", &id.to_hex())
+                .opt_str("path", iso.path.as_deref().map(shown).as_deref())
+                .str("problem", &shown(&iso.problem))
+                .opt_str(
+                    "signer",
+                    iso.written.as_ref().map(|w| shown(&w.signer)).as_deref(),
+                )
+                .opt_num("seq", iso.written.as_ref().map(|w| w.seq))
+                .finish()
+        }))
+    }
+
+    /// The states to fetch next to find who wrote the isolated (and clashing) pages: walks the
+    /// verified history back from the head, `{"from", "to"}` or `null` when everything is
+    /// attributed (or the first state was reached).
+    #[wasm_bindgen(js_name = attributionWanted)]
+    pub fn attribution_wanted(&mut self) -> JsResult<String> {
+        js((|| {
+            let head_seq = self.ws.head().seq();
+            if self.ws.unattributed().is_empty()
+                || self.attribution.is_none() && self.attributed_through == Some(head_seq)
+            {
+                self.attribution = None;
+                return Ok(range_json(None));
+            }
+            let walk = self
+                .attribution
+                .get_or_insert_with(|| HistoryWalk::new(self.ws.head()).into_owned());
+            match walk.needed() {
+                Some(to) => Ok(range_json(Some(batch_ending_at(to)))),
+                None => {
+                    // At the first state: the step that made it, and the walk is over.
+                    let step = walk.finish();
+                    self.attribution = None;
+                    self.attributed_through = Some(head_seq);
+                    self.ws.attribute(&[step?]);
+                    Ok(range_json(None))
+                }
+            }
+        })())
+    }
+
+    /// Verifies a `/states` answer for [`WikiSession::attribution_wanted`]'s range (newest
+    /// first, each the verified predecessor of the one after it) and records who wrote what.
+    #[wasm_bindgen(js_name = attributionLoad)]
+    pub fn attribution_load(&mut self, states_json: &str) -> JsResult<()> {
+        js(parse_states(states_json).and_then(|states| self.attribute(&states)))
+    }
+
+    /// Every page of the catalog (markdown and attachments; not index records, not isolated
+    /// pages), in no particular order (the page tree sorts): `[{id, path, kind, author,
+    /// written_at, size, hash}]`.
     pub fn pages(&self) -> String {
-        let mut list: Vec<_> = self
-            .ws
-            .catalog()
-            .iter()
-            .filter(|(_, p)| p.kind != PageKind::Index)
-            .collect();
-        list.sort_by(|a, b| a.1.path.cmp(&b.1.path));
-        json!(
-            list.iter()
-                .map(|(id, p)| entry_json(id, p))
-                .collect::<Vec<_>>()
+        json::array(
+            self.ws
+                .catalog()
+                .iter()
+                .filter(|(_, p)| p.kind != PageKind::Index)
+                .map(|(id, p)| entry_json(id, p)),
         )
-        .to_string()
     }
 
     /// Whether a page's current version is decrypted in memory.
@@ -382,9 +558,17 @@ impl WikiSession {
         PageId::from_hex(page).is_ok_and(|id| self.ws.is_loaded(&id))
     }
 
-    /// The id of the page at `path` (case-insensitive fallback).
+    /// The id of the page at `path` (exact, else the one it clashes with up to case and Unicode
+    /// form).
     pub fn find(&self, path: &str) -> Option<String> {
         self.ws.find(path).map(|id| id.to_hex())
+    }
+
+    /// The path of a live page (e.g. after a rename, where to go).
+    #[wasm_bindgen(js_name = pathOf)]
+    pub fn path_of(&self, page: &str) -> Option<String> {
+        let id = PageId::from_hex(page).ok()?;
+        self.ws.catalog().get(&id).map(|p| p.path.clone())
     }
 
     /// The bytes of a decrypted attachment (for download, or an inline image).
@@ -392,8 +576,7 @@ impl WikiSession {
     pub fn attachment_bytes(&self, page: &str) -> Option<Vec<u8>> {
         let id = PageId::from_hex(page).ok()?;
         self.ws
-            .pages()
-            .get(&id)
+            .page(&id)
             .filter(|p| p.record.kind == PageKind::Attachment)
             .map(|p| p.record.content.clone())
     }
@@ -402,25 +585,30 @@ impl WikiSession {
     pub fn text(&self, page: &str) -> Option<String> {
         let id = PageId::from_hex(page).ok()?;
         self.ws
-            .pages()
-            .get(&id)
+            .page(&id)
             .and_then(|p| p.record.markdown())
             .map(str::to_owned)
     }
 
     /// Renders text as the page at `path` would show (edit preview): `{html, title}`.
     pub fn preview(&self, path: &str, text: &str) -> String {
-        let r = self.ws.render(path, text);
-        json!({"html": r.html, "title": r.title}).to_string()
+        let r = self.render(path, text);
+        Obj::new()
+            .str("html", &r.html)
+            .opt_str("title", r.title.as_deref())
+            .finish()
     }
 
-    /// Searches decrypted pages: `[{path, snippet: [[text, is_match]…], score}]`.
+    /// Searches the wiki the way every client does ([`Workspace::search`]):
+    /// `[{page, path, snippet: [[text, is_match]…], score}]`.
     pub fn search(&self, query: &str, limit: u32) -> String {
-        api::to_json(&self.ws.search(query, limit as usize))
+        wire::to_json(&self.ws.search(query, limit as usize))
     }
 
-    /// Prepares a page write. `page` is `""` for a new page; `base` the hash the editor started
-    /// from (`""` for none). Throws `ConflictError` when the page changed since `base`.
+    /// Prepares a page write. `page` is `""` for a new page; `path` the path it gets (a new
+    /// markdown page's from [`markdown_path`]); `base` the hash the editor started from (`""`
+    /// for none). Throws `ConflictError` when the page changed since `base`, `InputError` for a
+    /// path the policy refuses or one that is taken.
     #[wasm_bindgen(js_name = preparePut)]
     pub fn prepare_put(
         &self,
@@ -436,35 +624,38 @@ impl WikiSession {
             } else {
                 Some(Digest32::from_hex(base)?)
             };
-            let p = self
-                .ws
-                .prepare_put(opt_page(page)?, path.trim(), text, base, now_ms as i64)?;
-            Ok(PendingWrite::new(p))
+            let p = self.ws.prepare_put(
+                opt_page(page)?,
+                path,
+                text.as_bytes().to_vec(),
+                base,
+                now_ms as i64,
+            )?;
+            Ok(self.pending(p))
         })())
     }
 
-    /// Prepares a rename (the page keeps its id and history).
+    /// Prepares a rename to what the user typed (the page keeps its id and history): a markdown
+    /// page's new path is [`markdown_path`] of it.
     #[wasm_bindgen(js_name = prepareRename)]
-    pub fn prepare_rename(
-        &self,
-        page: &str,
-        new_path: &str,
-        now_ms: f64,
-    ) -> JsResult<PendingWrite> {
+    pub fn prepare_rename(&self, page: &str, typed: &str, now_ms: f64) -> JsResult<PendingWrite> {
         js((|| {
-            let p = self
-                .ws
-                .prepare_rename(page_id(page)?, new_path.trim(), now_ms as i64)?;
-            Ok(PendingWrite::new(p))
+            let id = page_id(page)?;
+            let new_path = match self.ws.kind_of(&id) {
+                Some(PageKind::Markdown) => policy::markdown_path(typed),
+                _ => typed.trim().to_owned(),
+            };
+            let p = self.ws.prepare_rename(id, &new_path, now_ms as i64)?;
+            Ok(self.pending(p))
         })())
     }
 
-    /// Prepares deleting a page.
+    /// Prepares deleting a page (an isolated one too: how a writer clears it).
     #[wasm_bindgen(js_name = prepareDelete)]
     pub fn prepare_delete(&self, page: &str, now_ms: f64) -> JsResult<PendingWrite> {
         js(page_id(page)
             .and_then(|id| self.ws.prepare_delete(id, now_ms as i64))
-            .map(PendingWrite::new))
+            .map(|p| self.pending(p)))
     }
 
     /// Applies a write the server accepted (answer 200).
@@ -473,48 +664,44 @@ impl WikiSession {
             let p = pending
                 .pending
                 .take()
-                .ok_or_else(|| AppError::input("this write was already applied"))?;
+                .ok_or_else(|| Error::input("this write was already applied"))?;
             self.ws.accept(p)
         })())
     }
 
-    /// Verifies and decrypts an older version: `state_json` is the `/states/{seq}` answer and
-    /// `envelope` the blob that history entry names. JSON `{seq, signer, path, author,
-    /// written_at, text}`.
-    #[wasm_bindgen(js_name = openVersion)]
-    pub fn open_version(&self, page: &str, state_json: &str, envelope: &[u8]) -> JsResult<String> {
-        js((|| {
-            let head: api::HeadResponse = api::parse(state_json, "state answer")?;
-            let v = self.ws.open_version(
-                page_id(page)?,
-                &unb64(&head.state, "state")?,
-                &unb64(&head.manifest, "manifest")?,
-                envelope,
-            )?;
-            Ok(json!({
-                "seq": v.seq,
-                "signer": v.signer,
-                "path": v.record.path,
-                "author": v.record.author,
-                "written_at": v.record.written_at_ms,
-                "text": v.record.markdown().unwrap_or_default(),
-            })
-            .to_string())
-        })())
+    /// Starts the verified history of a page, newest version first, up to `limit` versions
+    /// (see [`crate::history::PageHistory`]).
+    #[wasm_bindgen(js_name = pageHistory)]
+    pub fn page_history(&self, page: &str, limit: u32) -> JsResult<crate::history::PageHistory> {
+        js(page_id(page)
+            .and_then(|id| crate::history::PageHistory::start(self.ws.head(), id, limit as usize)))
     }
 
-    /// The members: `[{name, kind, role, fingerprint, folder, me}]`.
+    /// Decrypts a version of a page's history: the envelope must be the one the verified step
+    /// signed. JSON `{seq, signer, path, author, claim, written_at, kind, text}`; `claim` is the
+    /// record's author when it is not the signer (escaped).
+    #[wasm_bindgen(js_name = openVersion)]
+    pub fn open_version(
+        &self,
+        history: &crate::history::PageHistory,
+        seq: f64,
+        envelope: &[u8],
+    ) -> JsResult<String> {
+        js(history.open(self.ws.keys(), seq as u64, envelope))
+    }
+
+    /// The members: `[{name, kind, role, fingerprint, folder, me}]` (names escaped).
     pub fn members(&self) -> String {
-        let list: Vec<_> = self
-            .ws
-            .members()
-            .into_iter()
-            .map(|m| {
-                json!({"name": m.name, "kind": m.kind, "role": m.role,
-                       "fingerprint": m.fingerprint, "folder": m.folder, "me": m.me})
-            })
-            .collect();
-        json!(list).to_string()
+        json::array(self.ws.members().into_iter().map(|m| {
+            Obj::new()
+                .str("name", &shown(&m.name))
+                .str("kind", m.kind)
+                .str("role", m.role)
+                .str("fingerprint", &m.fingerprint)
+                .opt_str("folder", m.folder.as_deref().map(shown).as_deref())
+                .bool("me", m.me)
+                .finish()
+        }))
     }
 
     /// Prepares inviting a user (`/users/{name}` answer) with `role`. `fingerprint` is the one
@@ -525,41 +712,57 @@ impl WikiSession {
         user_json: &str,
         role_name: &str,
         fingerprint: &str,
+        now_ms: f64,
     ) -> JsResult<PendingWrite> {
         js((|| {
-            let public = parse_user(user_json)?;
-            let resp: api::UserResponse = api::parse(user_json, "user answer")?;
+            let (user, public) = parse_user(user_json)?;
             if public.fingerprint() != fingerprint.trim() {
-                return Err(AppError::input(
+                return Err(Error::input(
                     "the fingerprint you confirmed is not the one of these keys",
                 ));
             }
-            let p = self.ws.prepare_add_member(
-                &resp.user,
-                MemberKind::Person,
-                role(role_name)?,
-                public,
-            )?;
-            Ok(PendingWrite::new(p))
+            let p = self
+                .ws
+                .add_member(
+                    &user,
+                    MemberKind::Person,
+                    role(role_name)?,
+                    public,
+                    "",
+                    now_ms as i64,
+                )?
+                .finish(IndexWrite::WhenDue)?;
+            Ok(self.pending(p))
         })())
     }
 
-    /// Prepares granting a new agent key (`read` or `write`): a fresh identity made here, added
-    /// to the keyring. After the server accepts, create its token and call
+    /// Prepares granting a new agent key (`reader` or `writer`): a fresh identity made here,
+    /// added to the keyring. After the server accepts, create its token and call
     /// [`PendingWrite::agent_key_file`].
     #[wasm_bindgen(js_name = prepareAgent)]
-    pub fn prepare_agent(&self, name: &str, role_name: &str) -> JsResult<PendingWrite> {
+    pub fn prepare_agent(
+        &self,
+        name: &str,
+        role_name: &str,
+        now_ms: f64,
+    ) -> JsResult<PendingWrite> {
         js((|| {
             let agent = UserIdentity::make(&mut OsRng);
             let role = role(role_name)?;
-            if role == Role::Owner {
-                return Err(AppError::input("an agent can be a reader or a writer"));
-            }
-            let p =
-                self.ws
-                    .prepare_add_member(name.trim(), MemberKind::Agent, role, agent.public())?;
-            let mut w = PendingWrite::new(p);
-            w.agent = Some((name.trim().to_owned(), role, agent));
+            let name = name.trim();
+            let p = self
+                .ws
+                .add_member(
+                    name,
+                    MemberKind::Agent,
+                    role,
+                    agent.public(),
+                    "",
+                    now_ms as i64,
+                )?
+                .finish(IndexWrite::WhenDue)?;
+            let mut w = self.pending(p);
+            w.agent = Some((name.to_owned(), role, agent));
             Ok(w)
         })())
     }
@@ -567,10 +770,10 @@ impl WikiSession {
     /// Prepares removing a member (a new key epoch). The result's `report` says what the member
     /// could have read.
     #[wasm_bindgen(js_name = prepareRemove)]
-    pub fn prepare_remove(&self, name: &str) -> JsResult<PendingWrite> {
+    pub fn prepare_remove(&self, name: &str, now_ms: f64) -> JsResult<PendingWrite> {
         js((|| {
-            let (p, report) = self.ws.prepare_remove_member(name)?;
-            let mut w = PendingWrite::new(p);
+            let (draft, report) = self.ws.remove_member(name, now_ms as i64)?;
+            let mut w = self.pending(draft.finish(IndexWrite::WhenDue)?);
             w.report = Some(report);
             Ok(w)
         })())
@@ -578,10 +781,19 @@ impl WikiSession {
 
     /// Prepares changing a member's role.
     #[wasm_bindgen(js_name = prepareSetRole)]
-    pub fn prepare_set_role(&self, name: &str, role_name: &str) -> JsResult<PendingWrite> {
-        js(role(role_name)
-            .and_then(|r| self.ws.prepare_set_role(name, r))
-            .map(PendingWrite::new))
+    pub fn prepare_set_role(
+        &self,
+        name: &str,
+        role_name: &str,
+        now_ms: f64,
+    ) -> JsResult<PendingWrite> {
+        js((|| {
+            let p = self
+                .ws
+                .set_role(name, role(role_name)?, now_ms as i64)?
+                .finish(IndexWrite::WhenDue)?;
+            Ok(self.pending(p))
+        })())
     }
 }
 
@@ -597,17 +809,10 @@ pub struct PendingWrite {
 
 impl PendingWrite {
     fn new(p: Pending) -> Self {
-        let c = p.commit();
-        let body = api::to_json(&api::CommitRequest {
-            state: b64(c.state.as_bytes()),
-            manifest: b64(&c.manifest.encode()),
-            blobs: c.blobs.iter().map(|b| b64(b)).collect(),
-            keyring: c.keyring.as_ref().map(|k| b64(k.as_bytes())),
-        });
         Self {
+            body: wire::to_json(&p.body()),
             page: p.page.map(|id| id.to_hex()),
             pending: Some(p),
-            body,
             report: None,
             agent: None,
         }
@@ -628,18 +833,28 @@ impl PendingWrite {
         self.page.clone()
     }
 
-    /// For a removal: `{name, epochs_readable, pages_readable, new_epoch}`.
+    /// For a removal: `{name, epochs_readable, scope, pages, pages_readable, new_epoch}` (the
+    /// client core's one revocation report; names escaped).
     #[wasm_bindgen(getter)]
     pub fn report(&self) -> Option<String> {
         self.report.as_ref().map(|r| {
-            json!({"name": r.name, "epochs_readable": r.epochs_readable,
-                   "pages_readable": r.pages_readable, "new_epoch": r.new_epoch})
-            .to_string()
+            Obj::new()
+                .str("name", &shown(&r.name))
+                .num("epochs_readable", r.epochs_readable)
+                .str("scope", &shown(&r.scope))
+                .raw(
+                    "pages",
+                    &json::array(r.pages.iter().map(|p| json::string(&shown(p)))),
+                )
+                .num("pages_readable", r.pages.len())
+                .num("new_epoch", r.new_epoch)
+                .finish()
         })
     }
 
-    /// For an agent grant: the agent key file, in the CLI's format (`zkwiki agent grant` writes
-    /// the same; `zkwiki mcp --key FILE` reads it). Secret: shown once, then dropped.
+    /// For an agent grant: the agent key file, in the client core's one format
+    /// (`client::keyfile`, which `zkwiki agent grant` writes and `zkwiki mcp --key FILE` reads),
+    /// compact (the page indents it). Secret: shown once, then dropped.
     #[wasm_bindgen(js_name = agentKeyFile)]
     pub fn agent_key_file(
         &self,
@@ -652,24 +867,16 @@ impl PendingWrite {
             let (name, role, id) = self
                 .agent
                 .as_ref()
-                .ok_or_else(|| AppError::input("this write does not grant an agent"))?;
-            let secret = id.to_secret_bytes();
-            let file = json!({
-                "zkwiki_key_file": 1,
-                "user": name,
-                "server": server,
-                "secret": b64(secret.as_ref()),
-                "fingerprint": id.public().fingerprint(),
-                "age_identity": id.age_identity_string()?.as_str(),
-                "agent": {
-                    "wiki": wiki,
-                    "token": token,
-                    "role": if role.can_write() { "write" } else { "read" },
-                    "prefix": "",
-                    "expires_at": expires_at as i64,
-                },
-            });
-            Ok(serde_json::to_string_pretty(&file).unwrap_or_else(|_| file.to_string()))
+                .ok_or_else(|| Error::input("this write does not grant an agent"))?;
+            let access = client::keyfile::AgentAccess {
+                wiki: wiki.to_owned(),
+                token: token.to_owned(),
+                role: if role.can_write() { "write" } else { "read" }.to_owned(),
+                prefix: String::new(),
+                expires_at: expires_at as i64,
+            };
+            let file = client::keyfile::KeyFile::new(name, Some(server), id, Some(access), None)?;
+            Ok(wire::to_json(&file))
         })())
     }
 }
@@ -677,14 +884,14 @@ impl PendingWrite {
 /// A line diff between two texts (history): `{hunks: [[{tag, old, new, text}]], added, removed}`.
 #[wasm_bindgen(js_name = diffLines)]
 pub fn diff_lines(old: &str, new: &str) -> String {
-    api::to_json(&crate::diff::line_diff(old, new, 3))
+    wire::to_json(&client::merge::line_diff(old, new, 3))
 }
 
 /// A three-way merge after a conflict: `{text, conflicts}`; conflicting regions keep both sides
 /// between markers.
 #[wasm_bindgen(js_name = mergeTexts)]
 pub fn merge_texts(base: &str, ours: &str, theirs: &str, theirs_label: &str) -> String {
-    api::to_json(&crate::diff::merge(
+    wire::to_json(&client::merge::merge(
         base,
         ours,
         theirs,
@@ -693,37 +900,59 @@ pub fn merge_texts(base: &str, ours: &str, theirs: &str, theirs_label: &str) -> 
     ))
 }
 
+/// The `POST /api/v1/prelogin` body for `user` (the passphrase protector).
+#[wasm_bindgen(js_name = preloginBody)]
+pub fn prelogin_body(user: &str) -> String {
+    wire::to_json(&wire::PreloginRequest {
+        user: user.trim().to_owned(),
+        protector: None,
+        kms_key: None,
+    })
+}
+
+/// The `POST /api/v1/wikis/{wiki}/tokens` body: a token for the agent `name` with `role`
+/// (`read` or `write`), expiring in `expires_in` seconds.
+#[wasm_bindgen(js_name = newTokenBody)]
+pub fn new_token_body(name: &str, role: &str, expires_in: f64) -> String {
+    wire::to_json(&wire::NewTokenRequest {
+        name: name.to_owned(),
+        role: role.to_owned(),
+        expires_in: expires_in as u64,
+    })
+}
+
+/// The path a new markdown page gets from what a person typed (`Projects/Plan` →
+/// `Projects/Plan.md`): the rule every client uses ([`policy::markdown_path`]).
+#[wasm_bindgen(js_name = markdownPath)]
+pub fn markdown_path(typed: &str) -> String {
+    policy::markdown_path(typed)
+}
+
+/// Untrusted text (a name from the server, an author) made safe to show: control, bidirectional
+/// and invisible characters become visible escapes ([`client::display::escape`]).
+#[wasm_bindgen(js_name = escapeText)]
+pub fn escape_text(text: &str) -> String {
+    shown(text)
+}
+
+/// What a server's error answer means, in the classification every client uses
+/// ([`client::wire::server_error`]): `{name, message, hint}` (`name` as the bindings' errors).
+#[wasm_bindgen(js_name = classifyServerError)]
+pub fn classify_server_error(status: u16, body: &[u8]) -> String {
+    let e = wire::server_error(status, body);
+    Obj::new()
+        .str("name", crate::js::js_name(e.kind))
+        .str("message", &e.message)
+        .opt_str("hint", e.hint.as_deref())
+        .finish()
+}
+
 /// The format versions this build reads, so the page can show what it runs.
 #[wasm_bindgen(js_name = formatVersion)]
 pub fn format_version() -> String {
     "zkwiki formats v1".to_owned()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_raster_images_are_shown_inline() {
-        assert_eq!(attachment_type(b"\x89PNG\r\n\x1a\n...."), Some("image/png"));
-        assert_eq!(attachment_type(b"\xff\xd8\xff\xe0"), Some("image/jpeg"));
-        assert_eq!(attachment_type(b"GIF89a.."), Some("image/gif"));
-        assert_eq!(attachment_type(b"RIFF\0\0\0\0WEBPVP8 "), Some("image/webp"));
-        assert_eq!(attachment_type(b"<svg onload=alert(1)>"), None);
-        assert_eq!(attachment_type(b"%PDF-1.7"), None);
-    }
-
-    #[test]
-    fn seen_records_round_trip() {
-        let r = SeenRecord {
-            keyring: Some(Seen {
-                seq: 2,
-                hash: Digest32([7; 32]),
-            }),
-            state: None,
-        };
-        assert_eq!(parse_seen(&seen_json(&r)).unwrap(), r);
-        assert_eq!(parse_seen("").unwrap(), SeenRecord::default());
-        assert!(parse_seen("{\"state\":{\"seq\":1,\"hash\":\"zz\"}}").is_err());
-    }
-}
+// Natively only: it plays a hostile member with `core-crypto`'s test support.
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests;

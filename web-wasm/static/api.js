@@ -1,14 +1,21 @@
 // HTTP glue for docs/api.md: moves JSON text and envelope bytes between the server and the
 // WebAssembly module. No decisions about trust are made here: every answer that matters is
-// checked in Rust.
+// checked in Rust, and what an error answer means is the client core's one classification.
+
+import * as zk from './pkg/web_wasm.js';
 
 const BASE = '/api/v1';
 
-/** An error answer from the server: `{error: {code, message}}` with its HTTP status. */
+/**
+ * An error answer from the server: its HTTP status, its stable `code` (`docs/api.md`) and body,
+ * with `name`, `message` and `hint` as the client core classifies it (`AccessError`,
+ * `ConflictError`, `UnavailableError`, …).
+ */
 export class ApiError extends Error {
-  constructor(status, code, message, body) {
-    super(message || `HTTP ${status}`);
-    this.name = 'ApiError';
+  constructor(status, code, classified, body) {
+    super(classified.message || `HTTP ${status}`);
+    this.name = classified.name || 'ApiError';
+    this.hint = classified.hint || null;
     this.status = status;
     this.code = code;
     this.body = body;
@@ -29,16 +36,16 @@ function headers(extra) {
 }
 
 async function failure(res) {
+  let bytes = new Uint8Array();
   let body = null;
-  let text = '';
   try {
-    text = await res.text();
-    body = JSON.parse(text);
+    bytes = new Uint8Array(await res.arrayBuffer());
+    body = JSON.parse(new TextDecoder().decode(bytes));
   } catch {
     // not JSON
   }
-  const err = body && body.error ? body.error : {};
-  return new ApiError(res.status, err.code || 'http', err.message || text || res.statusText, body);
+  const code = body && body.error && typeof body.error.code === 'string' ? body.error.code : 'http';
+  return new ApiError(res.status, code, JSON.parse(zk.classifyServerError(res.status, bytes)), body);
 }
 
 /** A JSON request; resolves with the answer's text (Rust parses it) or null for 204. */
@@ -78,6 +85,24 @@ export async function currentPage(wiki, page) {
   const res = await fetch(`${BASE}/wikis/${wiki}/pages/${page}`, { headers: headers({}), cache: 'no-cache' });
   if (!res.ok) throw await failure(res);
   return new Uint8Array(await res.arrayBuffer());
+}
+
+/**
+ * The states `from ..= to` with their manifests (`/states?from=&to=`), asked again from the
+ * next sequence while an answer stops early. Resolves with one `{"states": [...]}` JSON text for
+ * Rust, which checks that every state asked for is there and verifies each.
+ */
+export async function states(wiki, from, to) {
+  const all = [];
+  let next = from;
+  while (next <= to) {
+    const answer = await json('GET', `/wikis/${wiki}/states?from=${next}&to=${to}`);
+    const got = answer && Array.isArray(answer.states) ? answer.states : [];
+    if (got.length === 0) break;
+    all.push(...got);
+    next += got.length;
+  }
+  return JSON.stringify({ states: all });
 }
 
 /** Runs `fn` over `items` with at most `limit` in flight. */

@@ -8,7 +8,8 @@ import * as api from './api.js';
 import * as device from './device.js';
 import { h, replace, dialog, toast, copyText, nextPaint, enforced, pageName, pageRoute } from './dom.js';
 import { clearProblems, integrityProblem } from './banner.js';
-import { openWiki, reportError } from './wiki.js';
+import { openWiki, reportError, errorText } from './wiki.js';
+import { showIsolation } from './isolation.js';
 import * as pages from './pages.js';
 import * as members from './members.js';
 
@@ -66,6 +67,11 @@ async function start() {
     wiki: () => (app.open ? app.open.wiki : null),
     pageId: (path) => (app.open ? app.open.session.find(path) || null : null),
     info: () => (app.open ? app.open.info : null),
+    // Runs the 30-second poll now; resolves when it is done (history walks included).
+    poll: async () => {
+      await pollOnce();
+      if (app.open && app.open.attributing) await app.open.attributing;
+    },
   };
   window.zkwikiReady = true;
   window.zkwikiReadyAt = performance.now();
@@ -146,6 +152,7 @@ export function showError(e, context) {
       h('h2', {}, integrity ? 'Integrity check failed' : 'Something went wrong'),
       context ? h('p', { class: 'muted' }, context) : null,
       h('p', {}, e && e.message ? e.message : String(e)),
+      e && e.hint ? h('p', { class: 'muted' }, e.hint) : null,
       integrity
         ? h('p', { class: 'muted' }, 'The server sent data that fails the checks every zkwiki client runs. ' +
           'Nothing from it is shown. This can mean the server or its storage was tampered with.')
@@ -165,29 +172,35 @@ let pollTimer = null;
 
 /**
  * Every 30 s while the tab is visible and nothing is being edited, fetch the wiki's head and
- * verify it: new pages show up, a page being read that changed is shown in its new version, and a
- * server that rolls back or forks the wiki is caught while you read.
+ * verify it (with every state since the one this tab holds): new pages show up, a page being
+ * read that changed is shown in its new version, and a server that rolls back or forks the wiki
+ * is caught while you read.
  */
 function startPolling() {
   clearInterval(pollTimer);
-  pollTimer = setInterval(async () => {
-    const w = app.open;
-    if (!w || document.visibilityState !== 'visible' || app.leaveGuard) return;
-    const before = w.info.seq;
-    try {
-      const changed = await w.refresh();
-      if (app.open !== w || w.info.seq === before) return;
-      renderSidebar();
-      const m = location.hash.match(/^#\/w\/[0-9a-f]{32}\/p\/([^?]*)/);
-      const current = m ? w.session.find(m[1].split('/').map(decodeURIComponent).join('/')) : null;
-      if (current && changed.includes(current)) {
-        toast('This page changed: showing the latest version');
-        route();
-      }
-    } catch (e) {
-      reportError(e);
-    }
+  pollTimer = setInterval(() => {
+    if (document.visibilityState === 'visible' && !app.leaveGuard) pollOnce();
   }, 30000);
+}
+
+async function pollOnce() {
+  const w = app.open;
+  if (!w) return;
+  const before = w.info.seq;
+  try {
+    const changed = await w.refresh();
+    if (app.open !== w || w.info.seq === before) return;
+    renderSidebar();
+    const m = location.hash.match(/^#\/w\/[0-9a-f]{32}\/p\/([^?]*)/);
+    const current = m ? w.session.find(m[1].split('/').map(decodeURIComponent).join('/')) : null;
+    if (current && changed.includes(current)) {
+      toast('This page changed: showing the latest version');
+      route();
+    }
+  } catch (e) {
+    reportError(e);
+    toast(errorText(e), 'error');
+  }
 }
 
 async function enterWiki(wiki) {
@@ -195,6 +208,11 @@ async function enterWiki(wiki) {
   replace(main(), h('div', { class: 'loading' }, 'Verifying and decrypting…'));
   try {
     app.open = await openWiki(app.account, wiki);
+    app.open.onChanged = () => {
+      showIsolation(app);
+      renderSidebar();
+    };
+    showIsolation(app);
     performance.mark('zk-wiki-open');
     device.setLastWiki(app.account.user, wiki);
     startPolling();
@@ -213,6 +231,7 @@ function closeWiki() {
     app.open = null;
   }
   clearProblems();
+  showIsolation(app);
 }
 
 function showWikiList() {
@@ -243,9 +262,9 @@ async function loadTitles() {
     if (!card() || app.open) return;
     let ow = null;
     try {
-      ow = await openWiki(app.account, w.wiki);
+      ow = await openWiki(app.account, w.wiki, { attribute: false });
       const home = ow.session.find('Home.md') || ow.session.find('index.md');
-      const title = home ? (await ow.view(home)).title || 'Home' : 'Wiki';
+      const title = ow.info.title || (home ? (await ow.view(home)).title || 'Home' : 'Wiki');
       app.titles.set(w.wiki, title);
       const el = card();
       if (el) el.querySelector('.wiki-card-title').textContent = title;
@@ -254,7 +273,7 @@ async function loadTitles() {
       const el = card();
       if (el) {
         el.classList.add('wiki-card-bad');
-        el.querySelector('.wiki-card-meta').textContent = `${w.role} · ${e.name === 'IntegrityError' ? 'integrity check failed' : e.message}`;
+        el.querySelector('.wiki-card-meta').textContent = `${w.role} · ${e.name === 'IntegrityError' ? 'integrity check failed' : errorText(e)}`;
       }
     } finally {
       if (ow) ow.session.free();
@@ -298,8 +317,8 @@ export function renderSidebar() {
   const w = app.open;
   const key = JSON.stringify([
     app.account ? app.account.user : null,
-    w ? [w.wiki, w.info.seq, w.info.role, w.info.members, w.session.failures().length] : null,
-    w ? app.titles.get(w.wiki) : null,
+    w ? [w.wiki, w.info.seq, w.info.role, w.info.members, w.session.generation, w.session.failures().length] : null,
+    w ? w.info.title || app.titles.get(w.wiki) : null,
   ]);
   if (key === sidebarKey && side.childElementCount > 0) return;
   sidebarKey = key;
@@ -311,7 +330,8 @@ export function renderSidebar() {
   const parts = [brand];
   if (app.open) {
     const w = app.open;
-    const title = app.titles.get(w.wiki) || 'Wiki';
+    // The wiki's own title (encrypted in its settings), else its Home page's.
+    const title = w.info.title || app.titles.get(w.wiki) || 'Wiki';
     parts.push(
       h('div', { class: 'side-wiki' },
         h('a', { href: `#/w/${w.wiki}`, class: 'side-wiki-title' }, title),
@@ -410,7 +430,7 @@ function showLogin() {
           key = zk.LoginKey.fromRecoveryKey(user.value, recovery.value);
           recovery.value = '';
         } else {
-          const prelogin = await api.call('POST', '/prelogin', { user: user.value.trim() });
+          const prelogin = await api.call('POST', '/prelogin', zk.preloginBody(user.value));
           await nextPaint();
           key = zk.LoginKey.fromPassphrase(user.value, pass.value, prelogin);
         }
@@ -446,14 +466,8 @@ function showLogin() {
 }
 
 function loginMessage(e) {
-  if (e instanceof api.ApiError) {
-    if (e.code === 'bad_credentials') return 'Wrong user name or passphrase.';
-    if (e.code === 'rate_limited') return 'Too many attempts; wait a moment and try again.';
-    return e.message;
-  }
-  if (e && e.name === 'SecurityError') return `Refused: ${e.message}. The server asked for weak key-derivation settings.`;
   if (e && e.name === 'IntegrityError') integrityProblem(e.message);
-  return e && e.message ? e.message : String(e);
+  return errorText(e);
 }
 
 function showRegister() {
@@ -488,7 +502,7 @@ function showRegister() {
         await signedIn(account, JSON.parse(loginText), false);
       } catch (e) {
         status.className = 'form-status form-error';
-        status.textContent = e instanceof api.ApiError && e.code === 'name_taken' ? 'That user name is taken.' : loginMessage(e);
+        status.textContent = loginMessage(e);
         button.disabled = false;
       } finally {
         if (reg) reg.free();
@@ -563,7 +577,7 @@ async function changePassphrase(afterRecovery) {
           return true;
         } catch (e) {
           status.className = 'form-status form-error';
-          status.textContent = e.message || String(e);
+          status.textContent = errorText(e);
           return false;
         }
       },

@@ -3,7 +3,7 @@
 import * as api from './api.js';
 import { h, replace, dialog, toast, copyText, when, enforced } from './dom.js';
 import { showError, renderSidebar, zk } from './app.js';
-import { reportError } from './wiki.js';
+import { reportError, errorText } from './wiki.js';
 
 const main = () => document.getElementById('main');
 
@@ -50,7 +50,7 @@ function memberRow(app, m, owner) {
       'aria-label': `Role of ${m.name}`,
       onchange: async (ev) => {
         const value = ev.target.value;
-        await commitKeyring(app, () => w.session.prepareSetRole(m.name, value), `${m.name} is now ${value}`);
+        await commitKeyring(app, () => w.session.prepareSetRole(m.name, value, Date.now()), `${m.name} is now ${value}`);
       },
     }, ['owner', 'writer', 'reader'].filter((r) => m.kind === 'person' || r !== 'owner').map((r) => h('option', { value: r, selected: r === m.role }, r)))
     : h('span', { class: `role role-${m.role}` }, m.role);
@@ -75,7 +75,7 @@ async function commitKeyring(app, prepare, message) {
     return true;
   } catch (e) {
     reportError(e);
-    toast(e.message || String(e), 'error');
+    toast(errorText(e), 'error');
     await show(app);
     return false;
   }
@@ -96,7 +96,7 @@ function inviteForm(app) {
         try {
           userText = await api.call('GET', `/users/${encodeURIComponent(name.value.trim())}`);
         } catch (e) {
-          toast(e instanceof api.ApiError && e.status === 404 ? `No user “${name.value.trim()}”.` : e.message, 'error');
+          toast(e instanceof api.ApiError && e.status === 404 ? `No user “${zk.escapeText(name.value.trim())}”.` : errorText(e), 'error');
           return;
         }
         const info = JSON.parse(zk.Account.describeUser(userText));
@@ -107,7 +107,7 @@ function inviteForm(app) {
           h('p', {}, enforced('you', 'Only a person can compare fingerprints'), ' ', enforced('crypto', 'Once confirmed, the key is signed into the keyring by you')),
         ], [{ label: 'Cancel' }, { label: 'Fingerprint matches: invite', kind: 'primary', id: 'invite-confirm' }]);
         if (choice !== 'Fingerprint matches: invite') return;
-        const ok = await commitKeyring(app, () => w.session.prepareInvite(userText, role.value, info.fingerprint), `${info.user} invited`);
+        const ok = await commitKeyring(app, () => w.session.prepareInvite(userText, role.value, info.fingerprint, Date.now()), `${info.user} invited`);
         if (ok) name.value = '';
       },
     }, name, role, h('button', { class: 'btn btn-primary', type: 'submit', id: 'invite-submit' }, 'Invite…')),
@@ -130,18 +130,19 @@ function agentForm(app) {
         const r = role.value;
         let pending;
         try {
-          pending = await w.commit(() => w.session.prepareAgent(agentName, r === 'write' ? 'writer' : 'reader'));
+          pending = await w.commit(() => w.session.prepareAgent(agentName, r === 'write' ? 'writer' : 'reader', Date.now()));
         } catch (e) {
           reportError(e);
-          toast(e.message || String(e), 'error');
+          toast(errorText(e), 'error');
           return;
         }
         let keyFile;
         try {
-          const tok = await api.json('POST', `/wikis/${w.wiki}/tokens`, { name: agentName, role: r, expires_in: Number(days.value) * 86400 });
-          keyFile = pending.agentKeyFile(location.origin, w.wiki, tok.token, tok.expires_at);
+          const tok = await api.json('POST', `/wikis/${w.wiki}/tokens`, zk.newTokenBody(agentName, r, Number(days.value) * 86400));
+          // Indented for the person reading it; the same JSON for `zkwiki mcp --key`.
+          keyFile = JSON.stringify(JSON.parse(pending.agentKeyFile(location.origin, w.wiki, tok.token, tok.expires_at)), null, 2);
         } catch (e) {
-          toast(`The agent is in the keyring, but no token was made: ${e.message}`, 'error');
+          toast(`The agent is in the keyring, but no token was made: ${errorText(e)}`, 'error');
           pending.free();
           await show(app);
           return;
@@ -184,7 +185,7 @@ function tokenList(app, tokens) {
     tokens.length === 0 ? h('p', { class: 'muted' }, 'No agent tokens.') : h('table', { class: 'members' },
       h('thead', {}, h('tr', {}, h('th', {}, 'Agent'), h('th', {}, 'Access'), h('th', {}, 'Expires'), h('th', {}, ''))),
       h('tbody', {}, tokens.map((t) => h('tr', {},
-        h('td', {}, t.name),
+        h('td', {}, zk.escapeText(t.name)),
         h('td', {}, t.role),
         h('td', {}, t.revoked ? h('span', { class: 'tag' }, 'revoked') : when(t.expires_at * 1000)),
         h('td', {}, t.revoked ? null : h('button', {
@@ -193,9 +194,9 @@ function tokenList(app, tokens) {
           onclick: async () => {
             try {
               await api.call('DELETE', `/wikis/${w.wiki}/tokens/${t.id}`);
-              toast(`Token of ${t.name} revoked`);
+              toast(`Token of ${zk.escapeText(t.name)} revoked`);
             } catch (e) {
-              toast(e.message, 'error');
+              toast(errorText(e), 'error');
             }
             await show(app);
           },
@@ -207,20 +208,21 @@ async function revoke(app, m) {
   const w = app.open;
   let pending;
   try {
-    pending = w.session.prepareRemove(m.name);
+    pending = w.session.prepareRemove(m.name, Date.now());
   } catch (e) {
-    toast(e.message, 'error');
+    toast(errorText(e), 'error');
     return;
   }
   const report = JSON.parse(pending.report);
   pending.free();
   const choice = await dialog(`Remove ${m.name}?`, [
     h('p', {}, `A new key epoch (${report.new_epoch}) starts: nothing written from now on can be read with ${m.name}'s key.`),
-    h('p', {}, h('strong', {}, 'What cannot be taken back: '), `${m.name} could read every page written in epochs 1–${report.epochs_readable}: all ${report.pages_readable} page${report.pages_readable === 1 ? '' : 's'} as they are now, and their earlier versions. Anything they saved stays with them.`),
+    h('p', {}, h('strong', {}, 'What cannot be taken back: '), `${m.name} could read every page written in epochs 1–${report.epochs_readable}${report.scope ? ` under ${report.scope}` : ''}: ${report.pages_readable === 1 ? 'the' : `all ${report.pages_readable}`} page${report.pages_readable === 1 ? '' : 's'} as they are now, and their earlier versions. Anything they saved stays with them.`),
+    report.pages.length ? h('details', {}, h('summary', {}, 'Which pages'), h('ul', { class: 'report-pages mono small' }, report.pages.map((p) => h('li', {}, p)))) : null,
     h('p', {}, enforced('crypto', 'New epoch secret, wrapped only to the remaining members'), m.kind === 'agent' ? [' ', enforced('server', 'Its tokens are revoked too')] : null),
   ], [{ label: 'Cancel' }, { label: `Remove ${m.name}`, kind: 'danger', id: 'revoke-confirm' }]);
   if (!choice || choice === 'Cancel') return;
-  const ok = await commitKeyring(app, () => w.session.prepareRemove(m.name), `${m.name} removed; epoch ${report.new_epoch} started`);
+  const ok = await commitKeyring(app, () => w.session.prepareRemove(m.name, Date.now()), `${m.name} removed; epoch ${report.new_epoch} started`);
   if (ok && m.kind === 'agent') {
     try {
       const tokens = (await api.json('GET', `/wikis/${w.wiki}/tokens`)).tokens || [];
@@ -229,7 +231,7 @@ async function revoke(app, m) {
       }
       await show(app);
     } catch (e) {
-      toast(`Tokens of ${m.name} not revoked: ${e.message}`, 'error');
+      toast(`Tokens of ${m.name} not revoked: ${errorText(e)}`, 'error');
     }
   }
 }

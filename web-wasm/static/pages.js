@@ -3,7 +3,7 @@
 import * as api from './api.js';
 import { h, replace, setTrustedHtml, appendTrustedHtml, dialog, toast, when, ago, pageName, pageRoute, enforced } from './dom.js';
 import { go, showError, renderSidebar, noteTitle, zk } from './app.js';
-import { reportError } from './wiki.js';
+import { reportError, errorText } from './wiki.js';
 
 const main = () => document.getElementById('main');
 
@@ -129,8 +129,10 @@ export function searchBox(app) {
 export async function showHome(app, wiki) {
   const s = app.open.session;
   const home = s.find('Home.md') || s.find('index.md');
-  if (home) return go(pageRoute(wiki, JSON.parse(s.pages()).find((p) => p.id === home).path));
-  const first = JSON.parse(s.pages()).find((p) => p.kind === 'markdown');
+  if (home) return go(pageRoute(wiki, s.pathOf(home)));
+  const first = JSON.parse(s.pages())
+    .filter((p) => p.kind === 'markdown')
+    .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))[0];
   if (first) return go(pageRoute(wiki, first.path));
   replace(main(),
     h('div', { class: 'empty' },
@@ -158,7 +160,8 @@ export async function showPage(app, path, fragment) {
   } catch (e) {
     return showError(e, `While opening “${pageName(path)}”:`);
   }
-  if (page.path !== path && page.path.toLowerCase() !== path.toLowerCase()) {
+  if (w.session.find(path) !== id) {
+    // Renamed or replaced meanwhile (which path finds which page is the core's rule).
     return showError(new Error('The page changed while loading; try again.'));
   }
   if (page.kind === 'attachment') return showAttachment(app, id, page, t0);
@@ -174,7 +177,8 @@ export async function showPage(app, path, fragment) {
       h('div', { class: 'crumbs' }, crumbs.slice(0, -1).map((c) => h('span', { class: 'crumb' }, c, ' / ')), h('span', { class: 'crumb' }, pageName(crumbs[crumbs.length - 1]))),
       h('h1', { class: 'page-title', id: 'page-title' }, title),
       h('div', { class: 'page-meta' },
-        `Last written by ${page.author || 'unknown'} · ${ago(page.written_at)}`,
+        writtenBy(page),
+        ` · ${ago(page.written_at)}`,
         ' · ',
         h('span', { class: 'verified', title: 'The envelope matches the manifest signed by a writer of this wiki, and decrypted with a key-committing AEAD' }, '✓ verified')),
       h('div', { class: 'page-actions' },
@@ -221,6 +225,21 @@ export async function showPage(app, path, fragment) {
   if (rest) requestAnimationFrame(() => setTimeout(finish, 0));
 }
 
+/**
+ * Who wrote the current version: the member whose key signed it when this browser verified that
+ * step, with the record's author as a claim only when it differs; else the record's claim,
+ * marked as one (History shows the signer of every version).
+ */
+function writtenBy(page) {
+  if (page.signer) {
+    return h('span', { class: 'written-by' }, 'Last written by ',
+      h('strong', { title: 'The member whose key signed this version' }, page.signer),
+      page.claim ? h('span', { class: 'claim', title: 'The author name the record gives: a claim, not checked' }, ` (written as “${page.claim}”)`) : null);
+  }
+  return h('span', { class: 'written-by', title: 'The author name the record gives (a claim); History shows the member whose key signed each version' },
+    `Last written as “${page.author || 'unknown'}”`);
+}
+
 /** An attachment: download it, and see it inline when it is a raster image. */
 function showAttachment(app, id, page, t0) {
   const w = app.open;
@@ -249,7 +268,7 @@ function showAttachment(app, id, page, t0) {
     h('div', { class: 'page-head' },
       h('div', { class: 'crumbs' }, page.path),
       h('h1', { class: 'page-title', id: 'page-title' }, name),
-      h('div', { class: 'page-meta' }, `Attachment · ${(page.size / 1024).toFixed(1)} KiB · written by ${page.author || 'unknown'} ${ago(page.written_at)} · `,
+      h('div', { class: 'page-meta' }, `Attachment · ${(page.size / 1024).toFixed(1)} KiB · `, writtenBy(page), ` · ${ago(page.written_at)} · `,
         h('span', { class: 'verified' }, '✓ verified')),
       h('div', { class: 'page-actions' }, download,
         h('a', { class: 'btn btn-small btn-ghost', id: 'history', href: pageRoute(w.wiki, page.path, 'history') }, 'History'),
@@ -261,20 +280,29 @@ function showAttachment(app, id, page, t0) {
 
 async function rename(app, id, path) {
   const input = h('input', { value: path, id: 'rename-path', class: 'wide' });
-  const choice = await dialog('Rename page', [h('p', {}, 'The page keeps its history.'), input], [
+  const status = h('p', { class: 'form-status form-error', id: 'rename-error', role: 'status' });
+  await dialog('Rename page', [h('p', {}, 'The page keeps its history.'), input, status], [
     { label: 'Cancel' },
-    { label: 'Rename', kind: 'primary', id: 'rename-ok' },
+    {
+      label: 'Rename',
+      kind: 'primary',
+      id: 'rename-ok',
+      onclick: async () => {
+        status.textContent = '';
+        try {
+          await app.open.commit(() => app.open.session.prepareRename(id, input.value, Date.now()));
+        } catch (e) {
+          // The path policy's reason (or a conflict) stays in the dialog, next to the path.
+          status.textContent = errorText(e);
+          reportError(e);
+          return false;
+        }
+        toast('Renamed');
+        go(pageRoute(app.open.wiki, app.open.session.pathOf(id) || path));
+        return true;
+      },
+    },
   ]);
-  if (choice !== 'Rename') return;
-  const newPath = normalizePath(input.value);
-  try {
-    await app.open.commit(() => app.open.session.prepareRename(id, newPath, Date.now()));
-    toast('Renamed');
-    go(pageRoute(app.open.wiki, newPath));
-  } catch (e) {
-    toast(e.message, 'error');
-    reportError(e);
-  }
 }
 
 async function remove(app, id, path) {
@@ -288,15 +316,9 @@ async function remove(app, id, path) {
     toast('Deleted');
     go(`#/w/${app.open.wiki}`);
   } catch (e) {
-    toast(e.message, 'error');
+    toast(errorText(e), 'error');
     reportError(e);
   }
-}
-
-/** "Projects/Plan" → "Projects/Plan.md". */
-function normalizePath(p) {
-  const t = p.trim().replace(/^\/+|\/+$/g, '');
-  return /\.[A-Za-z0-9]+$/.test(t) ? t : `${t}.md`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -335,8 +357,10 @@ export async function showEditor(app, path, suggested = '') {
   const status = h('span', { class: 'edit-status', id: 'edit-status' });
   let mine = null; // the user's own text, kept across a merge
   let saved = text.value;
+  // A new page's path is what the user typed, as the client core makes it a markdown path.
+  const targetPath = () => (id ? path : zk.markdownPath(pathInput.value));
   const draw = () => {
-    const p = normalizePath(pathInput.value || 'Untitled');
+    const p = id ? path : zk.markdownPath(pathInput.value || 'Untitled');
     setTrustedHtml(preview, JSON.parse(w.session.preview(p, text.value)).html);
   };
   let timer = null;
@@ -361,14 +385,14 @@ export async function showEditor(app, path, suggested = '') {
 
   async function onConflict(e) {
     // The page changed (or went away) on the server since editing began.
-    const theirsId = w.session.find(normalizePath(pathInput.value)) || id;
+    const theirsId = w.session.find(targetPath()) || id;
     let theirs = null;
     let who = 'another writer';
     try {
       if (theirsId && w.session.hashOf(theirsId)) {
         const v = await w.view(theirsId);
         theirs = w.session.text(theirsId);
-        who = v.author || who;
+        who = v.signer || v.author || who;
       }
     } catch (err) {
       return showError(err);
@@ -405,7 +429,7 @@ export async function showEditor(app, path, suggested = '') {
   }
 
   async function save() {
-    const p = normalizePath(pathInput.value);
+    const p = targetPath();
     saveBtn.disabled = true;
     status.textContent = 'Encrypting and saving…';
     try {
@@ -422,7 +446,7 @@ export async function showEditor(app, path, suggested = '') {
         await onConflict(e);
       } else {
         status.textContent = '';
-        showNotice('error', h('strong', {}, 'Not saved: '), e.message || String(e), ' Your text is still here.');
+        showNotice('error', h('strong', {}, 'Not saved: '), errorText(e), ' Your text is still here.');
         reportError(e);
       }
     } finally {
@@ -448,72 +472,132 @@ export async function showEditor(app, path, suggested = '') {
 // ---------------------------------------------------------------------------------------------
 // History
 
-/** A page's history: every version verified against the state that signed it, with diffs. */
+/**
+ * A page's history. The versions come from Rust's verified walk back from the head (batches of
+ * `/states`): each older state is accepted only as the predecessor of the one after it, so a
+ * server that rewrote history shows a red error where the chain breaks, never its version. Each
+ * version names the member whose key signed it (the record's author only as a claim when it
+ * differs) and is opened against the manifest entry that member signed.
+ */
 export async function showHistory(app, path) {
   const w = app.open;
   const id = w.session.find(path);
   if (!id) return go(pageRoute(w.wiki, path));
   replace(main(), h('div', { class: 'loading' }, 'Verifying history…'));
-  let entries;
-  try {
-    entries = (await api.json('GET', `/wikis/${w.wiki}/history?page=${id}&limit=30`)).entries || [];
-  } catch (e) {
-    return showError(e);
-  }
-  const versions = new Array(entries.length).fill(null);
-  await api.pool(entries, 4, async (entry, i) => {
-    if (!entry.hash) {
-      versions[i] = { seq: entry.seq, deleted: true, time: entry.time };
-      return;
-    }
+  const walk = w.session.pageHistory(id, 30);
+  const versions = [];
+  let failure = null;
+  let complete = false;
+  const opened = new Map(); // seq → opened version (or {error})
+
+  // Walks further back (verifying every state) and opens the versions found.
+  async function walkOn() {
     try {
-      const [state, bytes] = await Promise.all([
-        api.call('GET', `/wikis/${w.wiki}/states/${entry.seq}`),
-        w.fetchBlob(id, entry.hash),
-      ]);
-      versions[i] = { ...JSON.parse(w.session.openVersion(id, state, bytes)), time: entry.time };
+      for (;;) {
+        const range = JSON.parse(walk.wanted());
+        if (!range) break;
+        walk.load(await api.states(w.wiki, range.from, range.to));
+      }
     } catch (e) {
       reportError(e);
-      versions[i] = { seq: entry.seq, error: e.message || String(e), time: entry.time };
+      failure = e;
     }
-  });
+    const found = JSON.parse(walk.versions());
+    complete = found.complete;
+    versions.splice(0, versions.length, ...found.versions);
+    await api.pool(versions.filter((v) => !v.deleted && !opened.has(v.seq)), 4, async (v) => {
+      try {
+        const bytes = await w.fetchBlob(id, v.hash);
+        opened.set(v.seq, JSON.parse(w.session.openVersion(walk, v.seq, bytes)));
+      } catch (e) {
+        reportError(e);
+        opened.set(v.seq, { error: errorText(e) });
+      }
+    });
+  }
+
   const list = h('ol', { class: 'history-list', id: 'history-list' });
   const diffBox = h('div', { class: 'diff', id: 'diff' });
+  const footer = h('div', { class: 'history-foot', id: 'history-foot' });
+  let selected = 0;
   const select = (i) => {
+    selected = i;
     for (const li of list.children) li.classList.toggle('active', Number(li.dataset.i) === i);
     const v = versions[i];
-    if (!v || v.error || v.deleted) {
-      replace(diffBox, h('p', { class: 'muted' }, v && v.error ? `This version failed its checks: ${v.error}` : 'Deleted in this version.'));
+    const o = v && opened.get(v.seq);
+    if (!v || v.deleted || !o || o.error) {
+      replace(diffBox, h('p', { class: 'muted' }, o && o.error ? `This version failed its checks: ${o.error}` : 'Deleted in this version.'));
       return;
     }
-    const prev = versions.slice(i + 1).find((x) => x && !x.error && !x.deleted);
-    replace(diffBox, renderDiff(prev ? prev.text : '', v.text, prev ? `v${prev.seq}` : 'nothing', `v${v.seq}`),
+    const prev = versions.slice(i + 1).map((x) => opened.get(x.seq)).find((x) => x && !x.error);
+    // With no verified version before it, the oldest one shown is the page's first only when
+    // the walk reached the page's creation; otherwise it is shown whole, not as a diff.
+    const shown = prev || complete
+      ? renderDiff(prev ? prev.text : '', o.text, prev ? `v${prev.seq}` : 'nothing', `v${o.seq}`)
+      : h('div', {},
+        h('div', { class: 'diff-head' }, `v${o.seq}, as written (no earlier version ${failure ? 'could be verified' : 'loaded yet'} to compare with)`),
+        h('pre', { class: 'version-text mono' }, o.text));
+    replace(diffBox, shown,
       w.info.role === 'reader' ? null : h('p', {}, h('button', {
         class: 'btn btn-small',
         type: 'button',
         id: 'restore-version',
-        onclick: () => restoreVersion(app, path, v.text),
-      }, `Restore v${v.seq}`)));
+        onclick: () => restoreVersion(app, path, o.text),
+      }, `Restore v${o.seq}`)));
   };
-  versions.forEach((v, i) => {
-    const row = v.error
-      ? h('li', { class: 'history-item bad', dataset: { i } }, h('span', { class: 'seq' }, `v${v.seq}`), h('span', { class: 'history-error' }, `✗ ${v.error}`))
-      : h('li', { class: 'history-item', dataset: { i }, tabindex: 0 },
-        h('span', { class: 'seq' }, `v${v.seq}`),
-        v.deleted ? h('span', {}, 'deleted') : h('span', { class: 'history-who' },
-          h('strong', { title: 'The member whose key signed this version (checked against the owner-signed keyring)' }, v.signer || '?'),
-          v.author && v.author !== v.signer ? ` (as ${v.author})` : '',
-          v.path !== path ? h('span', { class: 'muted' }, ` · was ${pageName(v.path)}`) : ''),
-        h('span', { class: 'history-time', title: `server time ${when((v.time || 0) * 1000)}` }, when(v.written_at || (v.time || 0) * 1000)));
-    row.addEventListener('click', () => select(i));
-    list.appendChild(row);
-  });
+  const draw = () => {
+    replace(list);
+    versions.forEach((v, i) => {
+      const o = opened.get(v.seq) || {};
+      const row = o.error
+        ? h('li', { class: 'history-item bad', dataset: { i } }, h('span', { class: 'seq' }, `v${v.seq}`),
+          h('span', { class: 'history-who' }, h('strong', {}, v.signer || '?')),
+          h('span', { class: 'history-error' }, `✗ ${o.error}`))
+        : h('li', { class: 'history-item', dataset: { i }, tabindex: 0 },
+          h('span', { class: 'seq' }, `v${v.seq}`),
+          h('span', { class: 'history-who' },
+            h('strong', { title: 'The member whose key signed this version (checked against the owner-signed keyring)' }, v.signer || '?'),
+            v.deleted ? ' deleted the page' : null,
+            o.claim ? h('span', { class: 'claim', title: 'The author name the record gives: a claim, not checked' }, ` written as “${o.claim}”`) : null,
+            o.path && o.path !== path ? h('span', { class: 'muted' }, ` · was ${pageName(o.shown_path)}`) : null),
+          h('span', { class: 'history-time', title: 'The writer\'s clock (a claim)' }, o.written_at ? when(o.written_at) : ''));
+      row.addEventListener('click', () => select(i));
+      list.appendChild(row);
+    });
+    replace(footer,
+      failure ? h('div', { class: 'panel panel-danger history-broken', id: 'history-error' },
+        h('strong', {}, 'History could not be verified further back. '),
+        errorText(failure),
+        h('p', { class: 'muted small' }, `${versions.length ? 'The versions listed below are verified; older' : 'Older'} ones are not shown, because what the server returned for them does not chain to the current state.`)) : null);
+    replace(moreBox,
+      !failure && !complete ? h('button', {
+        class: 'btn btn-small btn-ghost',
+        type: 'button',
+        id: 'history-more',
+        onclick: async () => {
+          walk.more(30);
+          await walkOn();
+          draw();
+          select(selected);
+        },
+      }, 'Older versions…') : null,
+      !failure && complete ? h('p', { class: 'muted small' }, 'The first version of this page is the last above.') : null);
+  };
+  const moreBox = h('div', { class: 'history-more' });
+
+  await walkOn();
+  if (!document.body.contains(main()) || w !== app.open) {
+    walk.free();
+    return;
+  }
   replace(main(),
     h('div', { class: 'page-head' },
       h('h1', {}, `History of ${pageName(path)}`),
-      h('div', { class: 'page-meta' }, 'Each version is checked against the state its writer signed. ', enforced('crypto', 'Ed25519 signatures by members of the owner-signed keyring; SHA-256 of each envelope')),
+      h('div', { class: 'page-meta' }, 'Each version is verified back from the current one, state by state, and names the member whose key signed it. ', enforced('crypto', 'Ed25519 signatures by members of the owner-signed keyring, hash-linked states, SHA-256 of each envelope')),
       h('div', { class: 'page-actions' }, h('a', { class: 'btn btn-small btn-ghost', href: pageRoute(w.wiki, path) }, 'Back to page'))),
-    h('div', { class: 'history' }, list, diffBox));
+    footer,
+    h('div', { class: 'history' }, h('div', {}, list, moreBox), diffBox));
+  draw();
   if (versions.length) select(0);
 }
 

@@ -1,6 +1,7 @@
 // One open wiki: fetching for the WikiSession (Rust verifies and decrypts), committing writes,
 // and reporting integrity failures. Plaintext only ever exists in this tab.
 
+import * as zk from './pkg/web_wasm.js';
 import * as api from './api.js';
 import * as device from './device.js';
 import { integrityProblem } from './banner.js';
@@ -21,15 +22,23 @@ function takeView(v) {
   }
 }
 
-/** Opens a wiki: fetches the keyring chain and head, verifies them (Rust), then the catalog. */
-export async function openWiki(account, wiki) {
+/**
+ * Opens a wiki: fetches the keyring chain and head and, when this browser saw an earlier state,
+ * every state from that one to the head (the trail); Rust accepts the head only if each step
+ * verifies, so a head from another branch is refused at any distance and nothing is remembered.
+ * Then the catalog, and who wrote any page a member wrote against the rules.
+ */
+export async function openWiki(account, wiki, { attribute = true } = {}) {
   const [keyring, head] = await Promise.all([
     api.call('GET', `/wikis/${wiki}/keyring`),
     api.call('GET', `/wikis/${wiki}/head`),
   ]);
   const seen = device.loadSeen(account.user, wiki);
-  const session = account.openWiki(wiki, keyring, head, seen);
+  const range = JSON.parse(zk.trailNeeded(seen, head));
+  const trail = range ? await api.states(wiki, range.from, range.to) : '';
+  const session = account.openWiki(wiki, keyring, head, seen, trail);
   const w = new OpenWiki(account, session);
+  w.attributes = attribute;
   w.remember();
   await w.loadWanted();
   return w;
@@ -41,12 +50,26 @@ export class OpenWiki {
     this.session = session;
     this.wiki = session.wiki;
     this.info = JSON.parse(session.info());
+    /** Called after the wiki's pages may have changed (the app redraws what depends on them). */
+    this.onChanged = null;
+    /** The attribution walk under way, if one (see attribute). */
+    this.attributing = null;
+    /** Whether to walk history for who wrote isolated pages (not for a glance at a title). */
+    this.attributes = true;
   }
 
-  /** Saves what this browser has now verified (rollback and fork detection next time). */
+  /**
+   * Saves what this browser has now verified (rollback and fork detection next time), merged
+   * with what is stored by the one rule every client uses (another tab may have seen more).
+   */
   remember() {
-    device.saveSeen(this.account.user, this.wiki, this.session.seenJson());
+    const stored = device.loadSeen(this.account.user, this.wiki);
+    device.saveSeen(this.account.user, this.wiki, this.session.seenJson(stored));
     this.info = JSON.parse(this.session.info());
+  }
+
+  changed() {
+    if (this.onChanged) this.onChanged();
   }
 
   /** Fetches an envelope by hash and hands it to `use(bytes)`; a 404 is reported as missing. */
@@ -86,6 +109,37 @@ export class OpenWiki {
     for (const f of JSON.parse(this.session.failures())) {
       integrityProblem(`Page ${f.page.slice(0, 8)}…: ${f.message}`);
     }
+    this.changed();
+    if (this.attributes) this.startAttribution();
+  }
+
+  /** Starts the attribution walk unless one is under way; returns it. */
+  startAttribution() {
+    if (!this.attributing) {
+      const walk = this.attribute().finally(() => {
+        if (this.attributing === walk) this.attributing = null;
+      });
+      this.attributing = walk;
+    }
+    return this.attributing;
+  }
+
+  /**
+   * In the background (the wiki is usable meanwhile): walks the verified history back, in
+   * batches of states, until Rust knows which member wrote each page it isolated; the isolation
+   * panel then names them. Resolves when done (tests and the next refresh can wait for it).
+   */
+  async attribute() {
+    try {
+      for (let round = 0; round < 10000; round++) {
+        const range = JSON.parse(this.session.attributionWanted());
+        if (!range) break;
+        this.session.attributionLoad(await api.states(this.wiki, range.from, range.to));
+      }
+    } catch (e) {
+      reportError(e);
+    }
+    this.changed();
   }
 
   /** Decrypts page contents in the background (for snippets in search and instant navigation). */
@@ -137,15 +191,21 @@ export class OpenWiki {
     }
   }
 
-  /** Brings the session up to a newer head (after a 409, or on demand). */
+  /**
+   * Brings the session up to a newer head (after a 409, or a poll): with every state between its
+   * head and the new one, each verified as a transition, so a fork at any distance is refused
+   * (IntegrityError; the session and what this browser remembers stay as they were).
+   */
   async refresh(head) {
     const headText = head ? JSON.stringify(head) : await api.call('GET', `/wikis/${this.wiki}/head`);
+    const range = JSON.parse(this.session.trailTo(headText));
+    const trail = range ? await api.states(this.wiki, range.from, range.to) : '';
     const keyringSeq = head ? head.keyring_seq : JSON.parse(headText).keyring_seq;
     let keyrings = '';
     if (keyringSeq === undefined || keyringSeq > this.session.keyringSeq) {
       keyrings = await api.call('GET', `/wikis/${this.wiki}/keyring?since=${this.session.keyringSeq}`);
     }
-    const changed = JSON.parse(this.session.refresh(keyrings, headText));
+    const changed = JSON.parse(this.session.refresh(keyrings, headText, trail));
     this.remember();
     await this.loadWanted();
     return changed;
@@ -172,6 +232,7 @@ export class OpenWiki {
       }
       this.session.accept(pending);
       this.remember();
+      this.changed();
       return pending;
     }
     throw new Error('The wiki kept changing while saving; nothing was lost: try again.');
@@ -184,4 +245,17 @@ export function reportError(e) {
     integrityProblem(e.page ? `Page ${e.page.slice(0, 8)}…: ${e.message}` : e.message);
   }
   return e;
+}
+
+/** An error's message with its hint (what to do about it), as sentences for people. */
+export function errorText(e) {
+  if (!e) return 'Unknown error.';
+  const sentence = (t) => {
+    const text = String(t).trim();
+    if (!text) return '';
+    const first = text.charAt(0).toUpperCase() + text.slice(1);
+    return /[.!?…]$/.test(first) ? first : `${first}.`;
+  };
+  const message = sentence(e.message || String(e));
+  return e.hint ? `${message} ${sentence(e.hint)}` : message;
 }

@@ -13,7 +13,9 @@ use serde_json::{Value, json};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::wasm_bindgen_test;
 use web_wasm::account::{Account, LoginKey, Registration};
-use web_wasm::session::{PageView, WikiSession, diff_lines, merge_texts};
+use web_wasm::session::{
+    PageView, WikiSession, diff_lines, markdown_path, merge_texts, trail_needed,
+};
 
 const PASS: &str = "correct horse battery staple";
 
@@ -127,13 +129,13 @@ fn the_client_refuses_weak_kdf_parameters_and_foreign_keys() {
         .unwrap();
     assert_eq!(error_name(err), "SecurityError");
 
-    // A wrong passphrase does not open the sealed identity (and says so).
+    // A wrong passphrase does not open the sealed identity (and says so, in the client core's
+    // classification: an access error).
     let prelogin = json!({"kdf": body["kdf"]}).to_string();
     let key = LoginKey::from_passphrase("bob", "wrong passphrase!".to_owned(), &prelogin).unwrap();
-    assert_eq!(
-        error_name(key.unlock(&login_answer(&body)).err().unwrap()),
-        "IntegrityError"
-    );
+    let err: js_sys::Error = key.unlock(&login_answer(&body)).err().unwrap().into();
+    assert_eq!(String::from(err.name()), "AccessError");
+    assert!(String::from(err.message()).contains("could not be unsealed"));
 
     // The server lists someone else's public key for bob: refused.
     let key = LoginKey::from_passphrase("bob", PASS.to_owned(), &prelogin).unwrap();
@@ -145,39 +147,91 @@ fn the_client_refuses_weak_kdf_parameters_and_foreign_keys() {
     );
 }
 
-/// A wiki as the server would hold it: the keyring chain, the head, and blobs by hash.
+/// A wiki as the server would hold it: the keyring chain, every state, and blobs by hash. Commits
+/// are accepted by the real server's rule (`core_crypto::snapshot::check_commit`), not a weaker one.
+#[derive(Clone)]
 struct Server {
-    keyrings: Vec<String>,
-    state: String,
-    manifest: String,
-    blobs: Vec<String>,
+    keyrings: Vec<Vec<u8>>,
+    states: Vec<(Vec<u8>, Vec<u8>)>,
+    blobs: Vec<Vec<u8>>,
+}
+
+fn b64(bytes: &[u8]) -> String {
+    data_encoding::BASE64.encode(bytes)
+}
+
+fn unb64(v: &Value) -> Vec<u8> {
+    data_encoding::BASE64
+        .decode(v.as_str().unwrap().as_bytes())
+        .unwrap()
 }
 
 impl Server {
+    fn create(body: &Value) -> Self {
+        Self {
+            keyrings: vec![unb64(&body["keyring"])],
+            states: vec![(unb64(&body["state"]), unb64(&body["manifest"]))],
+            blobs: Vec::new(),
+        }
+    }
     fn keyring_json(&self) -> String {
-        json!({"versions": self.keyrings}).to_string()
+        let v: Vec<String> = self.keyrings.iter().map(|k| b64(k)).collect();
+        json!({ "versions": v }).to_string()
     }
     fn head_json(&self) -> String {
-        json!({"state": self.state, "manifest": self.manifest, "keyring_seq": self.keyrings.len()})
-            .to_string()
+        let (s, m) = self.states.last().unwrap();
+        json!({"state": b64(s), "manifest": b64(m), "keyring_seq": self.keyrings.len()}).to_string()
+    }
+    /// The `/states?from=&to=` answer for a range the bindings named (`""` for `null`).
+    fn states_json(&self, range: &str) -> String {
+        let r = parse(range);
+        if r.is_null() {
+            return String::new();
+        }
+        let (from, to) = (r["from"].as_u64().unwrap(), r["to"].as_u64().unwrap());
+        let states: Vec<Value> = self.states[from as usize - 1..to as usize]
+            .iter()
+            .map(|(s, m)| json!({"state": b64(s), "manifest": b64(m)}))
+            .collect();
+        json!({ "states": states }).to_string()
     }
     fn apply(&mut self, body: &str) {
+        use core_crypto::keyring::Keyring;
+        use core_crypto::state::{Manifest, WikiState};
         let b = parse(body);
-        self.state = b["state"].as_str().unwrap().to_owned();
-        self.manifest = b["manifest"].as_str().unwrap().to_owned();
-        if let Some(k) = b["keyring"].as_str() {
-            self.keyrings.push(k.to_owned());
+        let (hs, hm) = self.states.last().unwrap();
+        let keyring = b["keyring"].as_str().map(|_| unb64(&b["keyring"]));
+        let blobs: Vec<Vec<u8>> = b["blobs"].as_array().unwrap().iter().map(unb64).collect();
+        let (state, manifest) = (unb64(&b["state"]), unb64(&b["manifest"]));
+        let accepted = core_crypto::snapshot::check_commit(
+            &Keyring::decode(self.keyrings.last().unwrap()).unwrap(),
+            &WikiState::decode(hs).unwrap(),
+            &Manifest::decode(hm).unwrap(),
+            WikiState::decode(&state).unwrap(),
+            &manifest,
+            blobs,
+            keyring.as_deref(),
+        )
+        .unwrap();
+        if let Some(k) = accepted.keyring {
+            self.keyrings.push(k.as_bytes().to_vec());
         }
-        for blob in b["blobs"].as_array().unwrap() {
-            self.blobs.push(blob.as_str().unwrap().to_owned());
-        }
+        self.blobs
+            .extend(accepted.blobs.into_iter().map(|(_, _, b)| b));
+        self.states.push((state, manifest));
     }
     fn blob(&self, hash: &str) -> Vec<u8> {
         self.blobs
             .iter()
-            .map(|b| data_encoding::BASE64.decode(b.as_bytes()).unwrap())
             .find(|b| core_crypto::ids::Digest32::of(b).to_hex() == hash)
             .unwrap()
+            .clone()
+    }
+    /// Opens the wiki as a browser does: the trail from what it saw, then the head.
+    fn open(&self, who: &Account, wiki: &str, seen: &str) -> Result<WikiSession, JsValue> {
+        let head = self.head_json();
+        let trail = self.states_json(&trail_needed(seen, &head)?);
+        who.open_wiki(wiki, &self.keyring_json(), &head, seen, &trail)
     }
     fn load_all(&self, s: &mut WikiSession) {
         for _ in 0..5 {
@@ -200,27 +254,18 @@ fn create_write_read_search_share() {
     let (_, _, alice) = register("carol");
     let made = alice.create_wiki().unwrap();
     let create = parse(&made.body());
-    let mut server = Server {
-        keyrings: vec![create["keyring"].as_str().unwrap().to_owned()],
-        state: create["state"].as_str().unwrap().to_owned(),
-        manifest: create["manifest"].as_str().unwrap().to_owned(),
-        blobs: Vec::new(),
-    };
+    let mut server = Server::create(&create);
     let wiki = made.wiki();
-    let mut s = alice
-        .open_wiki(&wiki, &server.keyring_json(), &server.head_json(), "")
-        .unwrap();
+    let mut s = server.open(&alice, &wiki, "").unwrap();
     let text =
         "---\ntitle: Home\n---\n# Hello\n\nSee [[Plan]].\n\n<script>window.pwned=1</script>\n";
     let mut w = s.prepare_put("", "Home.md", text, "", 1.7e12).unwrap();
     server.apply(&w.body());
     s.accept(&mut w).unwrap();
-    let seen = s.seen_json();
+    let seen = s.seen_json("");
 
     // Reload: verify from the server's bytes with what this browser remembered.
-    let mut s2 = alice
-        .open_wiki(&wiki, &server.keyring_json(), &server.head_json(), &seen)
-        .unwrap();
+    let mut s2 = server.open(&alice, &wiki, &seen).unwrap();
     server.load_all(&mut s2);
     let pages = parse(&s2.pages());
     assert_eq!(pages[0]["path"], "Home.md");
@@ -243,11 +288,13 @@ fn create_write_read_search_share() {
     assert!(String::from(err.message()).contains("signed manifest"));
     assert_eq!(parse(&s2.failures())[0]["page"], id.as_str());
 
-    // Rollback: a browser that saw the new state refuses the old one.
-    let seen_new = s2.seen_json();
+    // Rollback: a browser that saw the new state refuses the old one, before fetching a trail.
+    let seen_new = s2.seen_json("");
     let old_head = json!({"state": create["state"], "manifest": create["manifest"]}).to_string();
+    let err = trail_needed(&seen_new, &old_head).err().unwrap();
+    assert_eq!(error_name(err), "IntegrityError");
     let err = alice
-        .open_wiki(&wiki, &server.keyring_json(), &old_head, &seen_new)
+        .open_wiki(&wiki, &server.keyring_json(), &old_head, &seen_new, "")
         .err()
         .unwrap();
     assert_eq!(error_name(err), "IntegrityError");
@@ -261,23 +308,26 @@ fn create_write_read_search_share() {
     assert_eq!(described["fingerprint"], dave.fingerprint());
     assert_eq!(
         error_name(
-            s.prepare_invite(&user, "reader", "0000 0000")
+            s.prepare_invite(&user, "reader", "0000 0000", 2.0)
                 .err()
                 .unwrap()
         ),
         "InputError"
     );
     let mut w = s
-        .prepare_invite(&user, "reader", described["fingerprint"].as_str().unwrap())
+        .prepare_invite(
+            &user,
+            "reader",
+            described["fingerprint"].as_str().unwrap(),
+            2.0,
+        )
         .unwrap();
     server.apply(&w.body());
     s.accept(&mut w).unwrap();
     let members = parse(&s.members());
     assert_eq!(members.as_array().unwrap().len(), 2);
 
-    let mut ds = dave
-        .open_wiki(&wiki, &server.keyring_json(), &server.head_json(), "")
-        .unwrap();
+    let mut ds = server.open(&dave, &wiki, "").unwrap();
     server.load_all(&mut ds);
     let view = view_json(ds.view(&id, &server.blob(&hash)).unwrap());
     assert_eq!(view["path"], "Home.md");
@@ -288,7 +338,7 @@ fn create_write_read_search_share() {
     );
 
     // An agent grant yields a key file; removal reports what was readable.
-    let mut g = s.prepare_agent("bot", "reader").unwrap();
+    let mut g = s.prepare_agent("bot", "reader", 3.0).unwrap();
     server.apply(&g.body());
     s.accept(&mut g).unwrap();
     let file = parse(&g.agent_key_file("http://x", &wiki, "zka_t", 1.0).unwrap());
@@ -303,7 +353,7 @@ fn create_write_read_search_share() {
             .unwrap()
             .starts_with("AGE-SECRET-KEY-1")
     );
-    let r = s.prepare_remove("bot").unwrap();
+    let r = s.prepare_remove("bot", 4.0).unwrap();
     let report = parse(&r.report().unwrap());
     assert_eq!(
         (
@@ -333,4 +383,108 @@ fn diff_and_merge_bindings() {
             .unwrap()
             .contains(">>>>>>> bob's version")
     );
+}
+
+fn put(server: &mut Server, s: &mut WikiSession, path: &str, text: &str) {
+    let mut w = s.prepare_put("", path, text, "", 1.0).unwrap();
+    server.apply(&w.body());
+    s.accept(&mut w).unwrap();
+}
+
+/// A server that forks the wiki and later serves the other branch ahead of what this browser
+/// saw (by 1, 2 and 5 states) is caught on a fresh open and by a session's refresh: an
+/// IntegrityError naming the fork, and the session keeps the head it had.
+#[wasm_bindgen_test]
+fn a_fork_at_any_distance_is_an_integrity_error() {
+    let (_, _, alice) = register("erin");
+    let made = alice.create_wiki().unwrap();
+    let wiki = made.wiki();
+    let mut server = Server::create(&parse(&made.body()));
+    let mut s = server.open(&alice, &wiki, "").unwrap();
+    put(&mut server, &mut s, "Home.md", "base\n");
+    for distance in [1, 2, 5] {
+        let fork_point = server.clone();
+        // This browser's own write, acknowledged by the server: the state it remembers.
+        put(&mut server, &mut s, &format!("Mine{distance}.md"), "mine\n");
+        let seen = s.seen_json("");
+        let mut branch = fork_point;
+        let mut other = branch.open(&alice, &wiki, "").unwrap();
+        branch.load_all(&mut other);
+        for n in 0..=distance {
+            put(
+                &mut branch,
+                &mut other,
+                &format!("B{distance}-{n}.md"),
+                "other\n",
+            );
+        }
+        let err: js_sys::Error = branch.open(&alice, &wiki, &seen).err().unwrap().into();
+        assert_eq!(
+            String::from(err.name()),
+            "IntegrityError",
+            "distance {distance}"
+        );
+        assert!(
+            String::from(err.message()).contains("fork"),
+            "distance {distance}"
+        );
+        let head = branch.head_json();
+        let trail = branch.states_json(&s.trail_to(&head).unwrap());
+        let err = s.refresh("", &head, &trail).err().unwrap();
+        assert_eq!(
+            error_name(err),
+            "IntegrityError",
+            "session, distance {distance}"
+        );
+        assert_eq!(s.seen_json(""), seen, "the session keeps its head");
+        // The honest server still opens.
+        server.open(&alice, &wiki, &seen).unwrap();
+    }
+}
+
+/// The new-page and rename forms go through the one path policy: refused paths are
+/// InputErrors that say why.
+#[wasm_bindgen_test]
+fn paths_the_policy_refuses_are_input_errors() {
+    let (_, _, alice) = register("frank");
+    let made = alice.create_wiki().unwrap();
+    let wiki = made.wiki();
+    let mut server = Server::create(&parse(&made.body()));
+    let mut s = server.open(&alice, &wiki, "").unwrap();
+    put(&mut server, &mut s, "Home.md", "home\n");
+    let home = s.find("Home.md").unwrap();
+    let long = "x".repeat(300);
+    for (typed, why) in [
+        ("notes/.git/x", "'.git'"),
+        (long.as_str(), "255 bytes"),
+        ("CON", "devices"),
+        (".zkwiki/x", "reserved"),
+    ] {
+        let path = markdown_path(typed);
+        let err: js_sys::Error = s.prepare_put("", &path, "x", "", 1.0).err().unwrap().into();
+        assert_eq!(String::from(err.name()), "InputError", "{typed}");
+        assert!(
+            String::from(err.message()).contains(why),
+            "{typed}: {}",
+            String::from(err.message())
+        );
+        let err: js_sys::Error = s.prepare_rename(&home, typed, 1.0).err().unwrap().into();
+        assert_eq!(String::from(err.name()), "InputError", "rename {typed}");
+    }
+    // A name taken up to case is refused too, and up to Unicode form: the bundle has no
+    // normalization tables, the browser's own NFC is installed at start.
+    let err = s
+        .prepare_put("", &markdown_path("home"), "x", "", 1.0)
+        .err()
+        .unwrap();
+    assert_eq!(error_name(err), "InputError");
+    put(&mut server, &mut s, "Caf\u{e9}.md", "precomposed\n");
+    let err: js_sys::Error = s
+        .prepare_put("", "Cafe\u{301}.md", "decomposed", "", 1.0)
+        .err()
+        .unwrap()
+        .into();
+    assert_eq!(String::from(err.name()), "InputError");
+    let message = String::from(err.message());
+    assert!(message.contains("clashes"), "{message}");
 }

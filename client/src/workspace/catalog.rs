@@ -1,10 +1,10 @@
 //! The catalog of a workspace: where the search index lives, what to fetch next, how an
 //! envelope is checked and admitted (or isolated), and how clashing paths are settled.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use core_crypto::envelope::{EnvelopeHeader, PageKind, PageRecord};
-use core_crypto::ids::{Digest32, PageId};
+use core_crypto::ids::{Digest32, PageId, ScopeId};
 use core_crypto::index::{INDEX_PATH, SearchIndex};
 
 use super::{Isolated, Page, Workspace, page_versions};
@@ -27,33 +27,46 @@ fn problem_of(e: &core_crypto::Error) -> String {
     }
 }
 
+/// The index page id a scope key derives and, for a whole-wiki key, its settings page id (none
+/// when these keys do not reach the scope).
+type DerivedIds = Option<(PageId, Option<PageId>)>;
+
 impl Workspace {
     /// Recognises index pages: their id is derived from the scope key their entry names.
     pub(super) fn find_index_pages(&mut self) {
-        let mut ids_by_scope = BTreeMap::new();
+        // One derivation per (epoch, scope); a wiki has few, so a list is enough (and keeps the
+        // browser's bundle free of another map type).
+        let mut ids_by_scope: Vec<((u32, ScopeId), DerivedIds)> = Vec::new();
         let mut found = BTreeSet::new();
         let mut settings = BTreeSet::new();
         for (id, e) in &self.head.snapshot().manifest.pages {
-            let derived = ids_by_scope.entry((e.epoch, e.scope)).or_insert_with(|| {
-                self.keys
-                    .scope_for(&EnvelopeHeader {
-                        epoch: e.epoch,
-                        scope: e.scope,
-                    })
-                    .ok()
-                    .map(|(k, prefix)| {
-                        let whole = prefix.is_empty();
-                        (
-                            k.derive_index_page_id(),
-                            whole.then(|| k.derive_settings_page_id()),
-                        )
-                    })
-            });
+            let scope = (e.epoch, e.scope);
+            let derived = match ids_by_scope.iter().find(|(s, _)| *s == scope) {
+                Some((_, d)) => *d,
+                None => {
+                    let d = self
+                        .keys
+                        .scope_for(&EnvelopeHeader {
+                            epoch: e.epoch,
+                            scope: e.scope,
+                        })
+                        .ok()
+                        .map(|(k, prefix)| {
+                            let whole = prefix.is_empty();
+                            (
+                                k.derive_index_page_id(),
+                                whole.then(|| k.derive_settings_page_id()),
+                            )
+                        });
+                    ids_by_scope.push((scope, d));
+                    d
+                }
+            };
             match derived {
-                Some((index, _)) if index == id => {
+                Some((index, _)) if index == *id => {
                     found.insert(*id);
                 }
-                Some((_, Some(set))) if set == id => {
+                Some((_, Some(set))) if set == *id => {
                     settings.insert(*id);
                 }
                 _ => {}
@@ -125,18 +138,18 @@ impl Workspace {
         let entry = |id: &PageId| manifest.pages.get(id).map(|e| (*id, e.hash));
         if !self.index_read {
             let current = self.current_index_id();
-            let mut candidates: Vec<&PageId> = self
+            // The best candidate (the first of the lowest key): no sort needed for one.
+            let best = self
                 .index_pages
                 .iter()
                 .filter(|id| !self.skipped(id))
-                .collect();
-            candidates.sort_by_key(|id| {
-                (
-                    Some(**id) != current,
-                    core::cmp::Reverse(manifest.pages.get(id).map_or(0, |e| e.epoch)),
-                )
-            });
-            if let Some(first) = candidates.first().and_then(|id| entry(id)) {
+                .min_by_key(|id| {
+                    (
+                        Some(**id) != current,
+                        core::cmp::Reverse(manifest.pages.get(id).map_or(0, |e| e.epoch)),
+                    )
+                });
+            if let Some(first) = best.and_then(entry) {
                 return vec![first];
             }
         }

@@ -6,11 +6,12 @@
 //! can read or write it, and the server cannot tell it from a page); its content is a JSON
 //! object. A writer moves it to the current epoch when it changes it.
 
-use std::collections::BTreeMap;
-
 use core_crypto::envelope::{PageKind, PageRecord};
 use core_crypto::index::SETTINGS_PATH;
-use serde::{Deserialize, Serialize};
+use serde::de::{MapAccess, Visitor};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::value::RawValue;
 
 use super::{Draft, IndexWrite, Pending, Workspace};
 use crate::error::{Error, Result};
@@ -23,17 +24,79 @@ pub const MAX_DESCRIPTION_CHARS: usize = 2000;
 pub const MAX_SETTINGS_BYTES: usize = 64 * 1024;
 
 /// What the settings record holds.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default)]
 pub struct WikiSettings {
     /// The wiki's title, shown by every client.
-    #[serde(default)]
     pub title: String,
     /// A longer description.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub description: String,
-    /// Settings this build does not know, kept as they are.
-    #[serde(flatten)]
-    pub other: BTreeMap<String, serde_json::Value>,
+    /// Settings this build does not know, kept as they are: each key with its JSON text,
+    /// verbatim, in the order read. (Raw text rather than a `serde_json::Value` tree: the browser
+    /// bundle then carries no JSON value machinery.)
+    pub other: Vec<(String, Box<RawValue>)>,
+}
+
+impl PartialEq for WikiSettings {
+    fn eq(&self, other: &Self) -> bool {
+        self.title == other.title
+            && self.description == other.description
+            && self.other.len() == other.other.len()
+            && self
+                .other
+                .iter()
+                .zip(&other.other)
+                .all(|((k, v), (l, w))| k == l && v.get() == w.get())
+    }
+}
+
+impl Serialize for WikiSettings {
+    fn serialize<S: Serializer>(&self, serializer: S) -> core::result::Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("title", &self.title)?;
+        if !self.description.is_empty() {
+            map.serialize_entry("description", &self.description)?;
+        }
+        for (key, value) in &self.other {
+            if key != "title" && key != "description" {
+                map.serialize_entry(key, value)?;
+            }
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for WikiSettings {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> core::result::Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> Visitor<'de> for Fields {
+            type Value = WikiSettings;
+
+            fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> core::result::Result<WikiSettings, A::Error> {
+                let mut s = WikiSettings::default();
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "title" => s.title = map.next_value()?,
+                        "description" => s.description = map.next_value()?,
+                        _ => {
+                            let value: Box<RawValue> = map.next_value()?;
+                            // A key given twice keeps its last value, as a JSON object would.
+                            s.other.retain(|(k, _)| *k != key);
+                            s.other.push((key, value));
+                        }
+                    }
+                }
+                Ok(s)
+            }
+        }
+        deserializer.deserialize_map(Fields)
+    }
 }
 
 impl WikiSettings {
@@ -66,8 +129,12 @@ impl WikiSettings {
         if record.content.len() > MAX_SETTINGS_BYTES {
             return Err("the settings record is too large".into());
         }
-        let s: Self = serde_json::from_slice(&record.content)
-            .map_err(|_| "the settings record is not a JSON object".to_owned())?;
+        // As text: JSON is UTF-8, and every other answer is parsed from text too (one parser
+        // instance in the browser bundle).
+        let s: Self = core::str::from_utf8(&record.content)
+            .ok()
+            .and_then(|text| serde_json::from_str(text).ok())
+            .ok_or_else(|| "the settings record is not a JSON object".to_owned())?;
         s.check().map_err(|e| e.message)?;
         Ok(s)
     }
@@ -158,5 +225,45 @@ impl Workspace {
         let mut draft = self.draft(now_ms)?;
         draft.set_settings(settings)?;
         draft.finish(IndexWrite::Defer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_settings_are_kept_verbatim() {
+        let text = br#"{"future":{"b":[1,2.50,"x"]},"title":"Team notes","z":null,"future":true}"#;
+        let record = PageRecord {
+            kind: PageKind::Settings,
+            path: SETTINGS_PATH.to_owned(),
+            author: "alice".into(),
+            written_at_ms: 1,
+            content: text.to_vec(),
+        };
+        let s = WikiSettings::from_record(&record).unwrap();
+        assert_eq!(s.title, "Team notes");
+        assert_eq!(s.description, "");
+        let kept: Vec<(&str, &str)> = s.other.iter().map(|(k, v)| (k.as_str(), v.get())).collect();
+        assert_eq!(
+            kept,
+            [("z", "null"), ("future", "true")],
+            "the last of a repeated key"
+        );
+        let again = s.to_record("alice", 2).unwrap();
+        assert_eq!(
+            String::from_utf8(again.content.clone()).unwrap(),
+            r#"{"title":"Team notes","z":null,"future":true}"#
+        );
+        assert_eq!(WikiSettings::from_record(&again).unwrap(), s);
+        // Not an object, or a title of the wrong type: refused.
+        for bad in [&b"[1]"[..], br#"{"title":5}"#] {
+            let r = PageRecord {
+                content: bad.to_vec(),
+                ..record.clone()
+            };
+            assert!(WikiSettings::from_record(&r).is_err());
+        }
     }
 }

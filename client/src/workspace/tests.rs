@@ -1110,6 +1110,60 @@ fn server_rule_refuses_what_the_real_server_refuses() {
     server.commit(&p).unwrap();
 }
 
+/// A session asks for exactly the states between its head and a newer one; a walk that owns its
+/// chain outlives the head it started from (a driver keeps it across fetches) and opens each
+/// version against the entry its verified step signed.
+#[test]
+fn trails_for_a_session_and_an_owned_history_walk() {
+    let alice = UserIdentity::make(&mut OsRng);
+    let mut server = FakeServer::create(&alice, "alice");
+    let mut ws = server
+        .open(&alice, "alice", &SeenRecord::default())
+        .unwrap();
+    let page = write(&mut server, &mut ws, "Home.md", "one\n");
+    write(&mut server, &mut ws, "Home.md", "two\n");
+    let head = ws.head().clone();
+    assert_eq!(head.seq(), 3);
+    assert_eq!(head.trail_to(3).unwrap(), None);
+    assert_eq!(head.trail_to(4).unwrap(), None);
+    assert_eq!(head.trail_to(7).unwrap(), Some(4..=6));
+    assert_eq!(head.trail_to(2).unwrap_err().kind, Kind::Integrity);
+
+    let mut walk = HistoryWalk::new(&head).into_owned();
+    drop(head);
+    let mut versions = Vec::new();
+    loop {
+        let (step, last) = match walk.needed() {
+            Some(seq) => {
+                let (s, m) = &server.states[seq as usize - 1];
+                (walk.push(s, m).unwrap(), false)
+            }
+            None => (walk.finish().unwrap(), true),
+        };
+        let of_page = step.changed.iter().filter(|(id, _)| *id == page);
+        versions.extend(of_page.map(|(_, e)| *e));
+        if last {
+            break;
+        }
+    }
+    assert_eq!(versions.len(), 2);
+    let texts: Vec<Vec<u8>> = versions
+        .iter()
+        .map(|e| {
+            let envelope = &server.blobs[&e.hash];
+            let (record, prefix) =
+                crate::history::open_version(ws.keys(), &page, e, envelope).unwrap();
+            assert_eq!(prefix, "");
+            record.content
+        })
+        .collect();
+    assert_eq!(texts, [b"two\n".to_vec(), b"one\n".to_vec()]);
+    // An envelope other than the signed entry's is refused.
+    let other = &server.blobs[&versions[1].hash];
+    let err = crate::history::open_version(ws.keys(), &page, &versions[0], other).unwrap_err();
+    assert_eq!(err.kind, Kind::Integrity);
+}
+
 /// The wiki's title lives inside the wiki: set once, every member's client reads the same name,
 /// a change reaches the others on refresh, and only a whole-wiki writer can change it.
 #[test]

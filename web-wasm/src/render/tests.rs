@@ -557,3 +557,16 @@ fn long_pages_fold_between_top_level_blocks() {
     assert!(head.ends_with('\n'), "{}", &head[head.len() - 40..]);
     assert!(rest.contains("<section class=\"footnotes\">"));
 }
+
+#[test]
+fn footnotes_are_listed_by_first_reference_and_unreferenced_last() {
+    let md = "b[^b] a[^a] b again[^b]\n\n[^unused]: never cited\n\n[^a]: Eh.\n\n[^b]: Bee.\n";
+    let h = render(md).html;
+    let at = |id: &str| {
+        h.find(&format!("<li id=\"zk-fn-{id}\">"))
+            .unwrap_or_else(|| panic!("{id}: {h}"))
+    };
+    assert!(at("b") < at("a") && at("a") < at("unused"), "{h}");
+    assert!(h.contains("href=\"#zk-fn-b\">1</a>") && h.contains("href=\"#zk-fn-a\">2</a>"));
+    assert_eq!(h.matches("<li id=\"zk-fn-").count(), 3, "{h}");
+}

@@ -9,6 +9,8 @@
 
 #![allow(dead_code)]
 
+pub mod member;
+
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -474,6 +476,38 @@ pub fn flip_byte_in_page(repo: &Path, page: &str) {
         None,
     );
     let _ = std::fs::remove_file(repo.join("zkwiki-e2e-index"));
+}
+
+/// Runs git in a bare repository and returns its trimmed output.
+pub fn git_text(repo: &Path, args: &[&str]) -> String {
+    String::from_utf8(git(repo, args, None))
+        .expect("git output")
+        .trim()
+        .to_owned()
+}
+
+/// The commit of each state on `main`, as `(seq, commit)`, oldest first (commit messages are
+/// `zkwiki state <seq>`).
+pub fn state_commits(repo: &Path) -> Vec<(u64, String)> {
+    let log = git_text(
+        repo,
+        &["log", "--first-parent", "--format=%H %s", "refs/heads/main"],
+    );
+    let mut out: Vec<(u64, String)> = log
+        .lines()
+        .filter_map(|l| {
+            let (commit, subject) = l.split_once(' ')?;
+            let seq = subject.strip_prefix("zkwiki state ")?.trim().parse().ok()?;
+            Some((seq, commit.to_owned()))
+        })
+        .collect();
+    out.reverse();
+    out
+}
+
+/// Moves `main` to `commit`, as an operator with access to the disk can.
+pub fn set_main(repo: &Path, commit: &str) {
+    git(repo, &["update-ref", "refs/heads/main", commit], None);
 }
 
 /// Copies a directory tree.
