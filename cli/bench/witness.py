@@ -119,6 +119,8 @@ def main():
                       f"| {put[0]:.1f} / {put[1]:.1f} |")
             print(f"\nwitness checkpoint queries (8 threads, fresh nonce each): {qps:.0f}/s")
         finally:
+            if "env" in locals():
+                subprocess.run([Z, "-q", "lock"], env=env, capture_output=True)
             srv.terminate()
             wit.terminate()
             srv.wait()
