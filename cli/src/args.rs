@@ -168,7 +168,7 @@ pub enum Command {
     Rotate(RotateArgs),
     /// Re-encrypt pages written under older key epochs (resumable)
     Reencrypt(ReencryptArgs),
-    /// Serve a wiki to an AI agent over MCP (stdio), decrypting on this machine
+    /// Serve a wiki to an AI agent over MCP (stdio or --http), decrypting on this machine
     Mcp(McpArgs),
     /// Unlock your keys once for a while (like ssh-agent): later commands ask no passphrase
     Unlock(UnlockArgs),

@@ -41,9 +41,10 @@ use crate::seen::SeenStore;
 use crate::store::{CachedHead, WikiDir};
 use crate::witness::{self, Report, Start, WitnessClient};
 
-/// Commit attempts before a write gives up (with the pauses below, about a minute of others'
-/// writes).
-const MAX_ATTEMPTS: u32 = 40;
+/// How long a write keeps redoing itself on a wiki that others keep changing before it gives
+/// up. A time, not a count of attempts: on a busy machine with many writers one attempt can take
+/// a second, and a writer that loses forty races in a row must still get its turn.
+const GIVE_UP_AFTER: Duration = Duration::from_secs(600);
 
 /// The pause before attempt `attempt` (1-based) after conflicts: random up to a cap that
 /// doubles from 10 ms to 1 s ("full jitter").
@@ -618,6 +619,7 @@ impl Session {
     /// changes): `make` builds and signs the write on the current head, or returns `None`.
     pub fn commit<T>(&mut self, make: &mut MakeWrite<'_, T>) -> Result<Option<(u64, T)>> {
         let mut attempt = 0;
+        let started = std::time::Instant::now();
         loop {
             let t = std::time::Instant::now();
             let (pending, value) = match make(&self.ws, crate::time::now_ms()) {
@@ -666,11 +668,12 @@ impl Session {
                 }
                 CommitOutcome::Conflict => {
                     attempt += 1;
-                    if attempt >= MAX_ATTEMPTS {
+                    if started.elapsed() >= GIVE_UP_AFTER {
                         return Err(CliError::new(
                             ErrorKind::Conflict,
                             format!(
-                                "the wiki kept changing while writing ({attempt} attempts); nothing was written"
+                                "the wiki kept changing while writing ({attempt} attempts in {} s); nothing was written",
+                                started.elapsed().as_secs()
                             ),
                         )
                         .with_hint("try again in a moment"));

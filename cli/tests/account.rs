@@ -119,3 +119,52 @@ fn passwd_and_recovery_key() {
     assert_eq!(code, 3, "{err}");
     assert!(err.contains("not logged in"), "{err}");
 }
+
+/// The server's lockout lets a known device in while its address is throttled: the CLI keeps
+/// the device token of its login (0600, in the profile) and presents it at the next login, so
+/// a password sprayer on the same address (a shared NAT) does not lock alice out of her laptop.
+#[test]
+fn a_known_device_logs_in_while_its_address_is_throttled() {
+    let server = Server::start();
+    let alice = Env::new(Some(&server));
+    alice.setup("alice", "notes");
+    let device = alice.profile_dir().join("device");
+    let token = std::fs::read_to_string(&device).expect("the login kept a device token");
+    assert!(token.len() >= 32, "{token}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&device).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "the device token is private: {mode:o}");
+    }
+
+    // A sprayer on the same address tries one password on many names until it is throttled.
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut throttled = 0;
+    for i in 0..130 {
+        let body = serde_json::json!({
+            "user": format!("user{i}"), "protector": "passphrase", "auth": "ab".repeat(32),
+        });
+        let status = agent
+            .post(format!("{}/api/v1/login", server.url))
+            .send_json(&body)
+            .unwrap()
+            .status();
+        if status == 429 {
+            throttled += 1;
+        }
+    }
+    assert!(throttled >= 10, "the sprayer is throttled ({throttled})");
+
+    // A machine that never logged in as alice is throttled with the sprayer…
+    let fresh = Env::new(Some(&server));
+    let (code, err) = with_passphrase(&fresh, PASSPHRASE, &["login", "alice"]);
+    assert_ne!(code, 0, "{err}");
+    // …alice's laptop presents its token and gets in, keeping the same token.
+    let (code, err) = with_passphrase(&alice, PASSPHRASE, &["login", "alice"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(std::fs::read_to_string(&device).unwrap(), token);
+}

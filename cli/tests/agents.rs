@@ -1176,6 +1176,15 @@ fn mcp_tools_are_annotated_and_pages_are_resources_moved_deleted_and_backlinked(
     assert!(!paths_of(&pages, "pages").contains(&"other.md".to_owned()));
     let (err, text) = mcp.call("delete_page", json!({ "path": "other.md" }));
     assert!(err && text.contains("no page"), "{text}");
+    // A deleted page's history is still found by the path it had: the deletion first.
+    let history = mcp.ok("page_history", json!({ "path": "other.md" }));
+    assert_eq!(history["path"], "other.md", "{history}");
+    let versions = history["versions"].as_array().unwrap();
+    assert!(versions.len() >= 3, "{history}");
+    assert_eq!(versions[0]["version"], Value::Null, "{history}");
+    assert_eq!(versions[0]["signer"], "scribe", "{history}");
+    let (err, text) = mcp.call("page_history", json!({ "path": "never-was.md" }));
+    assert!(err && text.contains("no page"), "{text}");
     drop(mcp);
 
     // --- A reader key moves and deletes nothing.

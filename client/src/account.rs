@@ -152,6 +152,7 @@ impl Protection {
             user: user.to_owned(),
             protector: self.kind.name().to_owned(),
             auth: self.auth_hex().to_string(),
+            device: None,
         }
     }
 }
@@ -272,6 +273,7 @@ mod tests {
             kdf: Some(acc.request.kdf.clone()),
             x25519: acc.request.x25519.clone(),
             ed25519: acc.request.ed25519.clone(),
+            device: None,
         };
         let again = Protection::passphrase(
             &unb64(&acc.request.kdf, "kdf").unwrap(),
@@ -307,6 +309,7 @@ mod tests {
             kdf: Some(acc.request.kdf.clone()),
             x25519: acc.request.x25519.clone(),
             ed25519: acc.request.ed25519.clone(),
+            device: None,
         };
         assert_eq!(
             open_login(&answer, "alice", &wrong).unwrap_err().kind,

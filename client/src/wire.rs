@@ -216,7 +216,7 @@ pub struct PreloginKmsResponse {
 }
 
 /// `POST /api/v1/login` body.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Serialize, Deserialize)]
 pub struct LoginRequest {
     /// User name.
     pub user: String,
@@ -224,6 +224,21 @@ pub struct LoginRequest {
     pub protector: String,
     /// Auth secret, hex.
     pub auth: String,
+    /// The device token an earlier login on this device returned: a known device is not
+    /// locked out while its name is under attack from other addresses (the browser sends it
+    /// as a cookie instead).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+}
+
+impl core::fmt::Debug for LoginRequest {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "LoginRequest({} with {}, auth [REDACTED])",
+            self.user, self.protector
+        )
+    }
 }
 
 /// `POST /api/v1/login` answer.
@@ -245,6 +260,9 @@ pub struct LoginResponse {
     pub x25519: String,
     /// The account's Ed25519 public key as the server has it.
     pub ed25519: String,
+    /// This device's token, to present at the next login (see [`LoginRequest::device`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
 }
 
 impl core::fmt::Debug for LoginResponse {

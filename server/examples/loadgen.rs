@@ -10,6 +10,9 @@
 //!
 //! Usage (after `cargo build --release -p server --bin zkwiki-server --example loadgen`):
 //! `target/release/examples/loadgen [--secs S] [--conns N] [--writers N] [--no-fsync]`.
+//! With `--processes N --database URL` it starts N server processes on one data directory with
+//! their metadata in the PostgreSQL at URL, and spreads connections and writers over them
+//! round-robin (`docs/benchmarks.md`, "Many processes").
 //! With `--otterwiki URL` it instead runs the same read and write workload (view a page, save a
 //! page) against an Otterwiki at URL (see `docs/benchmarks.md`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -38,6 +41,8 @@ struct Opts {
     fsync: bool,
     otterwiki: Option<String>,
     starts: usize,
+    processes: usize,
+    database: Option<String>,
 }
 
 fn parse_opts() -> Opts {
@@ -48,6 +53,8 @@ fn parse_opts() -> Opts {
         fsync: true,
         otterwiki: None,
         starts: 20,
+        processes: 1,
+        database: None,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -59,6 +66,8 @@ fn parse_opts() -> Opts {
             "--writers" => o.writers = next().parse().unwrap(),
             "--starts" => o.starts = next().parse().unwrap(),
             "--otterwiki" => o.otterwiki = Some(next()),
+            "--processes" => o.processes = next().parse().unwrap(),
+            "--database" => o.database = Some(next()),
             "--no-fsync" => {
                 o.fsync = false;
                 i += 1;
@@ -90,8 +99,11 @@ fn server_bin() -> std::path::PathBuf {
         .join("zkwiki-server")
 }
 
-fn spawn_server(data: &std::path::Path, fsync: bool) -> (Child, String) {
+fn spawn_server(data: &std::path::Path, fsync: bool, database: Option<&str>) -> (Child, String) {
     let mut cmd = Command::new(server_bin());
+    if let Some(url) = database {
+        cmd.env("ZKWIKI_SERVER_DATABASE", url);
+    }
     cmd.args(["--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data)
         .env("RUST_LOG", "warn")
@@ -163,7 +175,7 @@ fn startup(starts: usize, fsync: bool) {
         let _ = child.wait();
         // A restart on an existing data dir (the common case) is measured too.
         let t = Instant::now();
-        let (mut child, base) = spawn_server(dir.path(), fsync);
+        let (mut child, base) = spawn_server(dir.path(), fsync, None);
         while a.get(format!("{base}/healthz")).call().is_err() {}
         again.push(t.elapsed());
         let _ = child.kill();
@@ -315,9 +327,26 @@ fn zkwiki(o: &Opts) {
             "--unsafe-no-fsync"
         }
     );
-    startup(o.starts, o.fsync);
+    if o.starts > 0 {
+        startup(o.starts, o.fsync);
+    }
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, base) = spawn_server(dir.path(), o.fsync);
+    let servers: Vec<(Child, String)> = (0..o.processes.max(1))
+        .map(|_| spawn_server(dir.path(), o.fsync, o.database.as_deref()))
+        .collect();
+    let bases: Vec<String> = servers.iter().map(|(_, b)| b.clone()).collect();
+    if bases.len() > 1 {
+        println!(
+            "{} processes on one data directory, metadata in {}",
+            bases.len(),
+            if o.database.is_some() {
+                "PostgreSQL"
+            } else {
+                "SQLite"
+            }
+        );
+    }
+    let base = bases[0].clone();
     let a = agent();
     let (id, token) = setup_user(&a, &base);
     let mut wiki = create_wiki(&a, &base, &id, &token);
@@ -331,10 +360,10 @@ fn zkwiki(o: &Opts) {
     let stop = Arc::new(AtomicBool::new(false));
     let t = Instant::now();
     let handles: Vec<_> = (0..o.conns)
-        .map(|_| {
+        .map(|n| {
             let (stop, base, token, wid, pages) = (
                 stop.clone(),
-                base.clone(),
+                bases[n % bases.len()].clone(),
                 token.clone(),
                 wiki.id.clone(),
                 pages.clone(),
@@ -391,8 +420,9 @@ fn zkwiki(o: &Opts) {
     let secs = o.secs;
     let handles: Vec<_> = wikis
         .into_iter()
-        .map(|mut w| {
-            let (base, token, id) = (base.clone(), token.clone(), id.clone());
+        .enumerate()
+        .map(|(n, mut w)| {
+            let (base, token, id) = (bases[n % bases.len()].clone(), token.clone(), id.clone());
             std::thread::spawn(move || {
                 let a = agent();
                 let mut lat = Vec::new();
@@ -415,8 +445,10 @@ fn zkwiki(o: &Opts) {
         lat,
         t.elapsed(),
     );
-    let _ = child.kill();
-    let _ = child.wait();
+    for (mut child, _) in servers {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
 }
 
 /// The same workload against Otterwiki: view a page (rendered), save a page (a git commit).

@@ -41,7 +41,7 @@ use crate::repo::Store;
 pub const BACKUP_FORMAT: u32 = 1;
 /// The backup's manifest file.
 pub const MANIFEST: &str = "zkwiki-backup.json";
-const DB_FILE: &str = "zkwiki.sqlite3";
+const DB_FILE: &str = crate::db::SQLITE_FILE;
 const SECRET_FILE: &str = "server-secret";
 const MAIN: &str = "refs/heads/main";
 const JOURNAL: &str = "zkwiki-journal";

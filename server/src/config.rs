@@ -29,8 +29,8 @@ pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// At most this many header fields in one request (`431 headers_too_large` beyond).
 pub const MAX_HEADERS: usize = 100;
 
-/// Login attempt limits (token buckets in each process's memory; see `lockout.rs`). Every
-/// bucket regains one attempt per [`LoginLimits::refill`].
+/// Login attempt limits (token buckets in the database, shared by every process on it; see
+/// `lockout.rs`). Every bucket regains one attempt per [`LoginLimits::refill`].
 #[derive(Clone, Debug)]
 pub struct LoginLimits {
     /// Attempts for one user name from one client address.
@@ -61,11 +61,80 @@ impl Default for LoginLimits {
     }
 }
 
+/// PostgreSQL connections one process keeps at most.
+pub const DEFAULT_DATABASE_POOL: usize = 16;
+
+/// Where accounts, sessions, tokens, the membership index and the rate limits live.
+#[derive(Clone, Default)]
+pub enum Database {
+    /// `DATA/zkwiki.sqlite3`: nothing to set up; processes on one machine may share it.
+    #[default]
+    Sqlite,
+    /// A PostgreSQL database shared by every server process (several machines, Lambda).
+    Postgres {
+        /// A `postgres://` URL or a `key=value` connection string (it may hold a password: never
+        /// logged or shown).
+        url: String,
+        /// Connections this process keeps at most.
+        pool: usize,
+        /// CA certificates (PEM) trusted for `sslmode=require` beside the Mozilla roots.
+        ca_file: Option<PathBuf>,
+    },
+}
+
+impl Database {
+    /// `sqlite` (or empty) for the embedded database, a `postgres://` / `postgresql://` URL or a
+    /// `key=value` connection string (one with `host=` or `dbname=`) for PostgreSQL.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let t = text.trim();
+        if t.is_empty() || t == "sqlite" {
+            return Ok(Self::Sqlite);
+        }
+        let url = t.starts_with("postgres://") || t.starts_with("postgresql://");
+        let kv = t
+            .split_whitespace()
+            .any(|w| w.starts_with("host=") || w.starts_with("dbname="));
+        if url || kv {
+            return Ok(Self::Postgres {
+                url: t.to_owned(),
+                pool: DEFAULT_DATABASE_POOL,
+                ca_file: None,
+            });
+        }
+        Err(
+            "the database is `sqlite` or a PostgreSQL connection string \
+             (postgres://user:password@host:5432/dbname, or host=… dbname=…)"
+                .to_owned(),
+        )
+    }
+
+    /// `sqlite` or `postgres`, for logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres { .. } => "postgres",
+        }
+    }
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The connection string may carry a password.
+        match self {
+            Self::Sqlite => f.write_str("Sqlite"),
+            Self::Postgres { pool, .. } => write!(f, "Postgres {{ url: <hidden>, pool: {pool} }}"),
+        }
+    }
+}
+
 /// Everything the server needs to know at start.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// The data directory: `wikis/`, `locks/`, `zkwiki.sqlite3`, `server-secret`.
+    /// The data directory: `wikis/`, `locks/`, `zkwiki.sqlite3` (unless the database is
+    /// PostgreSQL), `server-secret`.
     pub data_dir: PathBuf,
+    /// The metadata database.
+    pub database: Database,
     /// The built web app, or `None` to serve a page explaining how to build it.
     pub web_dir: Option<PathBuf>,
     /// Largest JSON body (bytes).
@@ -85,6 +154,10 @@ pub struct Config {
     /// Make every accepted commit durable (syncfs) before answering. Only benchmarks that want to
     /// see the cost of the software alone turn this off.
     pub fsync: bool,
+    /// The CDN read path: blobs by hash are served to anyone who names them (no token), as
+    /// `public, immutable`, so a shared cache (CloudFront) may keep and serve them. See
+    /// `docs/deploy-aws.md` ("The CDN read path") for what that reveals.
+    pub public_blobs: bool,
     /// Login and registration limits.
     pub login: LoginLimits,
     /// Time for a request's line and headers (also the keep-alive idle timeout).
@@ -104,6 +177,7 @@ impl Config {
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Self {
             data_dir: data_dir.into(),
+            database: Database::Sqlite,
             web_dir: None,
             max_json_body: DEFAULT_MAX_JSON_BODY,
             max_git_body: DEFAULT_MAX_GIT_BODY,
@@ -113,6 +187,7 @@ impl Config {
             body_wait: Duration::from_secs(5),
             session_ttl: DEFAULT_SESSION_TTL,
             fsync: true,
+            public_blobs: false,
             login: LoginLimits::default(),
             header_timeout: DEFAULT_HEADER_TIMEOUT,
             body_timeout: DEFAULT_BODY_TIMEOUT,

@@ -36,13 +36,7 @@ async fn not_ready(st: &AppState) -> Option<String> {
     if !st.cfg.wikis_dir().is_dir() {
         return Some("the wikis directory is missing".into());
     }
-    let db = st
-        .blocking(|st| {
-            let conn = st.db.conn()?;
-            conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?;
-            Ok(())
-        })
-        .await;
+    let db = st.blocking(|st| st.db.ping()).await;
     if let Err(e) = db {
         tracing::warn!(error = %e, "readiness: the database does not answer");
         return Some("the database does not answer".into());

@@ -1,8 +1,10 @@
 //! `zkwiki-server`: stores and serves only ciphertext.
 //!
 //! Each wiki is a bare git repository under `DATA/wikis/` holding the keyring chain, the signed
-//! state, the manifest and page envelopes; accounts, sessions and agent tokens live in SQLite
-//! (`DATA/zkwiki.sqlite3`), secrets only as hashes. The server verifies every keyring, state and
+//! state, the manifest and page envelopes; accounts, sessions, agent tokens and rate limits live
+//! in SQLite (`DATA/zkwiki.sqlite3`) or PostgreSQL ([`db`]), secrets only as hashes. Nothing that
+//! must hold across processes lives only in a process's memory, so many processes on one shared
+//! data directory and one PostgreSQL behave as one server. The server verifies every keyring, state and
 //! envelope it accepts with `core-crypto` (a first line of defence: clients verify everything
 //! again) and never decrypts anything. `docs/api.md` is the contract.
 //!
@@ -26,6 +28,7 @@ pub mod extract;
 pub mod git;
 pub mod health;
 pub mod identities;
+pub mod lambda;
 pub mod lockout;
 pub mod metrics;
 pub mod net;
@@ -58,6 +61,10 @@ use crate::lockout::{DeviceTokens, LoginLimiter};
 use crate::metrics::Metrics;
 use crate::net::conns::Tracker;
 use crate::repo::{Head, Store};
+use core_crypto::keyring::Keyring;
+
+/// `server_meta` entry: when the membership index was last rebuilt from the repositories.
+const INDEX_RECONCILED: &str = "membership_index_reconciled_at";
 
 /// Everything a request handler can reach.
 pub struct Inner {
@@ -118,7 +125,8 @@ pub fn default_max_connections() -> usize {
 
 impl AppState {
     /// Opens the data directory (creating it), the database and the store; logs each phase's time.
-    pub fn open(mut cfg: Config) -> AppResult<Self> {
+    /// Runs inside the tokio runtime that will serve (a PostgreSQL pool lives on it).
+    pub async fn open(mut cfg: Config) -> AppResult<Self> {
         let t = Instant::now();
         if !cfg.data_dir.exists() {
             std::fs::create_dir_all(&cfg.data_dir)?;
@@ -132,7 +140,8 @@ impl AppState {
         let secret = ServerSecret::load_or_create(&cfg.data_dir.join("server-secret"))?;
         phase("server secret", t);
         let t = Instant::now();
-        let db = Db::open(&cfg.data_dir.join("zkwiki.sqlite3"))?;
+        let db = Db::open(&cfg.database, &cfg.data_dir).await?;
+        tracing::info!(database = cfg.database.kind(), "metadata database");
         phase("database", t);
         let t = Instant::now();
         let store = Store::open(cfg.wikis_dir(), cfg.locks_dir(), cfg.fsync)?;
@@ -194,6 +203,8 @@ impl AppState {
                 self.db.delete_wiki(&wiki)?;
             }
         }
+        self.db
+            .set_meta(INDEX_RECONCILED, &db::now_unix().to_string())?;
         self.reconciled.store(true, Ordering::Release);
         Ok(ids.len())
     }
@@ -204,19 +215,41 @@ impl AppState {
     }
 }
 
+/// The membership index rows of a keyring.
+fn index_rows(keyring: &Keyring) -> Vec<([u8; 32], &'static str)> {
+    keyring
+        .members
+        .iter()
+        .map(|m| (m.public.ed25519, m.role.name()))
+        .collect()
+}
+
 impl Inner {
+    /// Adds the members of a keyring that is about to take effect to the wiki's membership
+    /// index, removing nobody: a crash before [`Inner::index_members`] then leaves the index
+    /// naming too many members (the keyring still decides), never too few.
+    pub(crate) fn index_new_members(&self, keyring: &Keyring) -> AppResult<()> {
+        self.db
+            .add_members(&keyring.wiki.to_hex(), &index_rows(keyring))
+    }
+
     /// Rewrites a wiki's membership index from its current keyring (errors are logged: the
-    /// index is a cache, reconciled at start-up).
+    /// index then names too many members until the next change or reconciliation).
     pub(crate) fn index_members(&self, head: &Head) {
-        let members: Vec<([u8; 32], &'static str)> = head
-            .keyring
-            .members
-            .iter()
-            .map(|m| (m.public.ed25519, m.role.name()))
-            .collect();
+        let members = index_rows(&head.keyring);
         if let Err(e) = self.db.set_members(&head.keyring.wiki.to_hex(), &members) {
             tracing::error!(wiki = %head.keyring.wiki, error = %e, "membership index not updated");
         }
+    }
+
+    /// Marks the membership index ready without rebuilding it when the database records a
+    /// reconciliation against the repositories (see [`crate::lambda`]); whether it did.
+    pub fn trust_recorded_index(&self) -> AppResult<bool> {
+        let recorded = self.db.meta(INDEX_RECONCILED)?.is_some();
+        if recorded {
+            self.reconciled.store(true, Ordering::Release);
+        }
+        Ok(recorded)
     }
 
     /// Whether the membership index has been reconciled since start (and so may decide who
@@ -304,7 +337,15 @@ pub fn app(state: AppState) -> Router {
         ))
         .merge(public)
         .fallback(api_not_found)
-        .method_not_allowed_fallback(method_not_allowed);
+        .method_not_allowed_fallback(method_not_allowed)
+        // Answers are per caller: no cache (a CDN with a default TTL included) may keep one
+        // unless its route says otherwise (blobs by hash, pages by id).
+        .layer(
+            tower_http::set_header::SetResponseHeaderLayer::if_not_present(
+                axum::http::header::CACHE_CONTROL,
+                axum::http::HeaderValue::from_static("private, no-store"),
+            ),
+        );
     let git = Router::new()
         .route("/git/{*rest}", any(git::handle))
         .layer(DefaultBodyLimit::max(git_limit))

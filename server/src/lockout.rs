@@ -8,19 +8,22 @@
 //! per token. Every other attempt is limited per user name *and* client address (one address
 //! cannot try many passwords for one name) and per client address counting only failures (one
 //! address cannot spray many names); and, unless the user has logged in successfully from that
-//! address in the last 30 days (remembered in memory, a few addresses per user: this covers
+//! address in the last 30 days (remembered in the database, a few addresses per user: this covers
 //! clients that do not keep the device token yet), per user name from all addresses together, so
 //! many addresses cannot guess fast either. Once an attacker spends that bucket, only devices and
 //! addresses the user logged in from before get in as them, which is the point: the attack slows
 //! the guessing down without locking the user out.
 //!
 //! Attempts are taken before the secret is checked and given back when the login succeeds, so a
-//! user's own logins never use up a bucket. All buckets live in each server process's memory.
+//! user's own logins never use up a bucket. Buckets and known addresses are rows of the database
+//! (SQLite or PostgreSQL), so every server process on one database counts against the same
+//! limits: an attacker gains nothing by spreading attempts over processes or Lambda instances.
+//! Their writes are not flushed one by one (a power cut may give back a few seconds of attempts,
+//! never tear anything), and bucket times are the server clock in milliseconds, so machines
+//! sharing a database need synchronized clocks (NTP) like everything else here.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use data_encoding::HEXLOWER;
 use hmac::{Hmac, Mac};
@@ -28,7 +31,8 @@ use rand_core::{OsRng, RngCore};
 use sha2::Sha256;
 
 use crate::config::LoginLimits;
-use crate::db::{ct_eq, now_unix};
+use crate::db::backend::{Durability, Tx};
+use crate::db::{Db, ct_eq, now_ms, now_unix, sql};
 use crate::error::{AppError, AppResult};
 
 /// Domain label of device tokens (server-only: no client derives it).
@@ -37,14 +41,10 @@ const DEVICE_LABEL: &[u8] = b"zkwiki/v1/server/device-token";
 const COOKIE_NAME_LABEL: &[u8] = b"zkwiki/v1/server/device-cookie-name";
 /// A device token is honoured this long after it was issued.
 pub const DEVICE_TTL_SECS: i64 = 365 * 24 * 3600;
-/// Buckets kept before full ones are forgotten.
-const MAX_BUCKETS: usize = 100_000;
 /// Addresses remembered per user (the most recent successful logins).
 const KNOWN_PER_USER: usize = 8;
 /// A remembered address counts for this long after the last successful login from it.
 const KNOWN_FOR: Duration = Duration::from_secs(30 * 24 * 3600);
-/// Users whose addresses are remembered before the oldest are forgotten.
-const MAX_KNOWN_USERS: usize = 100_000;
 
 /// A device token that checked out: its nonce keys its own bucket.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -124,50 +124,18 @@ impl DeviceTokens {
     }
 }
 
-/// Token buckets by key.
-struct Buckets {
-    refill: Duration,
-    map: HashMap<String, (f64, Instant)>,
+/// A bucket's level at `now_ms`: what it held at `at_ms` plus what it regained since, at most
+/// `burst` (a clock that went back regains nothing).
+fn level(tokens: f64, at_ms: i64, now_ms: i64, burst: u32, refill: Duration) -> f64 {
+    let refill_ms = (refill.as_millis() as f64).max(1.0);
+    let gained = now_ms.saturating_sub(at_ms).max(0) as f64 / refill_ms;
+    (tokens + gained).min(f64::from(burst))
 }
 
-impl Buckets {
-    fn level(&mut self, key: &str, burst: u32, now: Instant) -> f64 {
-        let refill = self.refill.as_secs_f64().max(0.001);
-        match self.map.get_mut(key) {
-            Some((tokens, at)) => {
-                *tokens = (*tokens + now.duration_since(*at).as_secs_f64() / refill)
-                    .min(f64::from(burst));
-                *at = now;
-                *tokens
-            }
-            None => f64::from(burst),
-        }
-    }
-
-    fn add(&mut self, key: &str, burst: u32, delta: f64, now: Instant) {
-        let level = self.level(key, burst, now);
-        self.map.insert(
-            key.to_owned(),
-            ((level + delta).clamp(0.0, f64::from(burst)), now),
-        );
-    }
-
-    fn forget_full(&mut self, now: Instant, burst: u32) {
-        if self.map.len() <= MAX_BUCKETS {
-            return;
-        }
-        let refill = self.refill.as_secs_f64().max(0.001);
-        self.map.retain(|_, (tokens, at)| {
-            *tokens + now.duration_since(*at).as_secs_f64() / refill < f64::from(burst)
-        });
-    }
-}
-
-/// The login and registration limiter.
+/// The login and registration limiter. Its buckets and known addresses are rows of the
+/// database, so every server process on it counts against the same limits.
 pub struct LoginLimiter {
     limits: LoginLimits,
-    buckets: Mutex<Buckets>,
-    known: Mutex<HashMap<String, Vec<(IpAddr, Instant)>>>,
 }
 
 /// Attempts taken for one login, to give back if it succeeds.
@@ -181,75 +149,76 @@ pub struct Attempt {
 impl LoginLimiter {
     /// A limiter with these limits.
     pub fn new(limits: LoginLimits) -> Self {
-        Self {
-            buckets: Mutex::new(Buckets {
-                refill: limits.refill,
-                map: HashMap::new(),
-            }),
-            known: Mutex::new(HashMap::new()),
-            limits,
-        }
+        Self { limits }
+    }
+
+    /// After this long untouched, any bucket has refilled (its row may go).
+    fn full_after_ms(&self) -> i64 {
+        let l = &self.limits;
+        let burst = [
+            l.per_pair,
+            l.per_user,
+            l.per_ip,
+            l.per_device,
+            l.register_per_ip,
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or(1);
+        i64::try_from(l.refill.as_millis().saturating_mul(u128::from(burst))).unwrap_or(i64::MAX)
     }
 
     /// Whether `user` logged in successfully from `ip` within [`KNOWN_FOR`].
-    fn known_address(&self, user: &str, ip: Option<IpAddr>) -> bool {
-        let (Some(ip), Ok(known)) = (ip, self.known.lock()) else {
-            return false;
-        };
-        known.get(user).is_some_and(|addrs| {
-            addrs
-                .iter()
-                .any(|(a, at)| *a == ip && at.elapsed() < KNOWN_FOR)
-        })
-    }
-
-    /// Remembers a successful login of `user` from `ip`.
-    fn remember(&self, user: &str, ip: Option<IpAddr>) {
-        let (Some(ip), Ok(mut known)) = (ip, self.known.lock()) else {
-            return;
-        };
-        if known.len() >= MAX_KNOWN_USERS && !known.contains_key(user) {
-            known.retain(|_, addrs| addrs.iter().any(|(_, at)| at.elapsed() < KNOWN_FOR));
-            if known.len() >= MAX_KNOWN_USERS {
-                known.clear();
-            }
-        }
-        let addrs = known.entry(user.to_owned()).or_default();
-        addrs.retain(|(a, at)| *a != ip && at.elapsed() < KNOWN_FOR);
-        addrs.push((ip, Instant::now()));
-        if addrs.len() > KNOWN_PER_USER {
-            addrs.remove(0);
-        }
+    fn known_address(&self, db: &Db, user: &str, ip: Option<IpAddr>) -> AppResult<bool> {
+        let Some(ip) = ip else { return Ok(false) };
+        let since = now_ms() - KNOWN_FOR.as_millis() as i64;
+        Ok(!db
+            .rows(
+                sql::KNOWN_ADDRESS,
+                &[user.into(), ip.to_string().as_str().into(), since.into()],
+            )?
+            .is_empty())
     }
 
     /// Takes one attempt from each bucket, or none when any is empty (`429` with the wait).
-    fn take_all(&self, keys: Vec<(String, u32)>) -> AppResult<Vec<(String, u32)>> {
-        let Ok(mut b) = self.buckets.lock() else {
-            return Err(AppError::internal("rate limiter poisoned"));
-        };
-        let now = Instant::now();
-        let refill = b.refill.as_secs_f64().max(0.001);
-        let mut wait: f64 = 0.0;
-        for (key, burst) in &keys {
-            let level = b.level(key, *burst, now);
-            if level < 1.0 {
-                wait = wait.max((1.0 - level) * refill);
+    /// One transaction that locks the buckets in key order, so concurrent takes (in any process)
+    /// neither deadlock nor both spend the last attempt.
+    fn take_all(&self, db: &Db, mut keys: Vec<(String, u32)>) -> AppResult<Vec<(String, u32)>> {
+        keys.sort();
+        keys.dedup_by(|a, b| a.0 == b.0);
+        let refill = self.limits.refill;
+        let now = now_ms();
+        db.transaction(Durability::Relaxed, |tx| {
+            let mut levels = Vec::with_capacity(keys.len());
+            for (key, burst) in &keys {
+                let current = lock_bucket(tx, key, *burst, now)?;
+                levels.push(level(current.0, current.1, now, *burst, refill));
             }
-        }
-        if wait > 0.0 {
-            return Err(AppError::RateLimited(wait.ceil() as u64));
-        }
-        let max_burst = keys.iter().map(|(_, b)| *b).max().unwrap_or(1);
-        b.forget_full(now, max_burst);
-        for (key, burst) in &keys {
-            b.add(key, *burst, -1.0, now);
-        }
+            let wait = levels
+                .iter()
+                .filter(|l| **l < 1.0)
+                .map(|l| (1.0 - l) * refill.as_secs_f64().max(0.001))
+                .fold(0.0, f64::max);
+            if wait > 0.0 {
+                // Rolled back: nothing is spent.
+                return Err(AppError::RateLimited(wait.ceil() as u64));
+            }
+            for ((key, _), l) in keys.iter().zip(levels) {
+                tx.execute(sql::SET_BUCKET, &[key.into(), (l - 1.0).into(), now.into()])?;
+            }
+            tx.execute(
+                sql::FORGET_FULL_BUCKETS,
+                &[(now - self.full_after_ms()).into()],
+            )?;
+            Ok(())
+        })?;
         Ok(keys)
     }
 
     /// Counts a login attempt for `user` from `ip`, from a known `device` of that user or not.
     pub fn login(
         &self,
+        db: &Db,
         user: &str,
         ip: Option<IpAddr>,
         device: Option<&Device>,
@@ -260,43 +229,73 @@ impl LoginLimiter {
             None => {
                 let addr = ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
                 let mut keys = vec![
-                    (format!("pair:{user}\u{0}{addr}"), l.per_pair),
+                    // Names have no spaces (`check_name`): the key is unambiguous.
+                    (format!("pair:{user} {addr}"), l.per_pair),
                     (format!("ip:{addr}"), l.per_ip),
                 ];
-                if !self.known_address(user, ip) {
+                if !self.known_address(db, user, ip)? {
                     keys.push((format!("user:{user}"), l.per_user));
                 }
                 keys
             }
         };
         Ok(Attempt {
-            taken: self.take_all(keys)?,
+            taken: self.take_all(db, keys)?,
             user: user.to_owned(),
             ip,
         })
     }
 
     /// A successful login: the attempt did not count, and its address is now a known one.
-    pub fn succeeded(&self, attempt: Attempt) {
-        self.remember(&attempt.user, attempt.ip);
-        let Ok(mut b) = self.buckets.lock() else {
-            return;
-        };
-        let now = Instant::now();
-        for (key, burst) in attempt.taken {
-            b.add(&key, burst, 1.0, now);
-        }
+    pub fn succeeded(&self, db: &Db, attempt: Attempt) -> AppResult<()> {
+        let refill = self.limits.refill;
+        let now = now_ms();
+        db.transaction(Durability::Relaxed, |tx| {
+            for (key, burst) in &attempt.taken {
+                let current = lock_bucket(tx, key, *burst, now)?;
+                let l = level(current.0, current.1, now, *burst, refill);
+                let back = (l + 1.0).min(f64::from(*burst));
+                tx.execute(sql::SET_BUCKET, &[key.into(), back.into(), now.into()])?;
+            }
+            if let Some(ip) = attempt.ip {
+                let (user, ip) = (attempt.user.as_str(), ip.to_string());
+                tx.execute(
+                    sql::REMEMBER_ADDRESS,
+                    &[user.into(), ip.as_str().into(), now.into()],
+                )?;
+                tx.execute(
+                    sql::TRIM_ADDRESSES,
+                    &[user.into(), (KNOWN_PER_USER as i64).into()],
+                )?;
+                let old = now - KNOWN_FOR.as_millis() as i64;
+                tx.execute(sql::FORGET_OLD_ADDRESSES, &[old.into()])?;
+            }
+            Ok(())
+        })
     }
 
     /// Counts a registration from `ip`.
-    pub fn register(&self, ip: Option<IpAddr>) -> AppResult<()> {
+    pub fn register(&self, db: &Db, ip: Option<IpAddr>) -> AppResult<()> {
         let ip = ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
-        self.take_all(vec![(
-            format!("register:{ip}"),
-            self.limits.register_per_ip,
-        )])
+        self.take_all(
+            db,
+            vec![(format!("register:{ip}"), self.limits.register_per_ip)],
+        )
         .map(drop)
     }
+}
+
+/// Locks a bucket (creating it full) and reads it: `(tokens, at_ms)`.
+fn lock_bucket(tx: &mut dyn Tx, key: &str, burst: u32, now: i64) -> AppResult<(f64, i64)> {
+    tx.execute(
+        sql::LOCK_BUCKET,
+        &[key.into(), f64::from(burst).into(), now.into()],
+    )?;
+    let rows = tx.query(sql::BUCKET, &[key.into()])?;
+    let row = rows
+        .first()
+        .ok_or_else(|| AppError::internal("a locked bucket has no row"))?;
+    Ok((row.real(0)?, row.int(1)?))
 }
 
 #[cfg(test)]
@@ -304,15 +303,53 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    fn limiter() -> LoginLimiter {
-        LoginLimiter::new(LoginLimits {
+    /// A limiter over a fresh SQLite database (the integration tests run it over PostgreSQL).
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        db: Db,
+        limiter: LoginLimiter,
+    }
+
+    impl std::ops::Deref for Fixture {
+        type Target = LoginLimiter;
+        fn deref(&self) -> &LoginLimiter {
+            &self.limiter
+        }
+    }
+
+    impl Fixture {
+        fn login(&self, user: &str, ip: Option<IpAddr>, d: Option<&Device>) -> AppResult<Attempt> {
+            self.limiter.login(&self.db, user, ip, d)
+        }
+        fn succeeded(&self, a: Attempt) {
+            self.limiter.succeeded(&self.db, a).unwrap();
+        }
+        fn register(&self, ip: Option<IpAddr>) -> AppResult<()> {
+            self.limiter.register(&self.db, ip)
+        }
+    }
+
+    fn limiter() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let db = rt
+            .block_on(Db::open(&crate::config::Database::Sqlite, dir.path()))
+            .unwrap();
+        let limiter = LoginLimiter::new(LoginLimits {
             per_pair: 3,
             per_user: 5,
             per_ip: 8,
             per_device: 2,
             register_per_ip: 2,
             refill: Duration::from_secs(3600),
-        })
+        });
+        Fixture {
+            _dir: dir,
+            db,
+            limiter,
+        }
     }
 
     fn ip(s: &str) -> Option<IpAddr> {
@@ -404,5 +441,23 @@ mod tests {
         assert_eq!(err.code(), "rate_limited");
         assert!(l.register(ip("10.0.0.7")).is_ok() && l.register(ip("10.0.0.7")).is_ok());
         assert!(l.register(ip("10.0.0.7")).is_err());
+    }
+}
+
+#[cfg(test)]
+mod level_tests {
+    use super::*;
+
+    #[test]
+    fn buckets_refill_at_the_rate_and_never_overflow() {
+        let six = Duration::from_secs(6);
+        assert_eq!(level(0.0, 0, 6_000, 10, six), 1.0);
+        assert_eq!(level(2.5, 1_000, 4_000, 10, six), 3.0);
+        assert_eq!(level(9.0, 0, 60_000, 10, six), 10.0, "capped at the burst");
+        assert_eq!(
+            level(4.0, 10_000, 5_000, 10, six),
+            4.0,
+            "a clock that went back"
+        );
     }
 }

@@ -10,7 +10,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use server::config::{
     Config, DEFAULT_MAX_BODY_MEMORY, DEFAULT_MAX_CONNECTIONS_PER_CLIENT, DEFAULT_MAX_GIT_BODY,
-    DEFAULT_MAX_JSON_BODY,
+    DEFAULT_MAX_JSON_BODY, Database,
 };
 use server::proxy::TrustedProxies;
 
@@ -29,6 +29,24 @@ struct Args {
         global = true
     )]
     data_dir: PathBuf,
+    /// Metadata database: `sqlite` (DATA/zkwiki.sqlite3, the default) or a PostgreSQL
+    /// connection string (postgres://user:password@host:5432/dbname, `sslmode=require` for TLS),
+    /// shared by every server process that serves this data directory.
+    #[arg(
+        long,
+        env = "ZKWIKI_SERVER_DATABASE",
+        default_value = "sqlite",
+        hide_env_values = true,
+        global = true
+    )]
+    database: String,
+    /// Connections to PostgreSQL this process keeps at most.
+    #[arg(long, env = "ZKWIKI_SERVER_DATABASE_POOL", default_value_t = server::config::DEFAULT_DATABASE_POOL, global = true)]
+    database_pool: usize,
+    /// CA certificates (PEM) to trust for `sslmode=require`, beside the Mozilla roots (e.g.
+    /// Amazon RDS's bundle).
+    #[arg(long, env = "ZKWIKI_SERVER_DATABASE_CA", global = true)]
+    database_ca: Option<PathBuf>,
     /// Log format on stderr.
     #[arg(long, env = "ZKWIKI_SERVER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     log_format: LogFormat,
@@ -54,6 +72,10 @@ enum Command {
     /// key (kept in DATA/witness/), so their members' new devices cannot be shown an old or forked
     /// head. Run it somewhere other than the wikis' server.
     Witness(WitnessArgs),
+    /// Answer AWS Lambda HTTP events (function URL, API Gateway HTTP API, load balancer) instead
+    /// of listening on a port; the default when AWS_LAMBDA_RUNTIME_API is set
+    /// (docs/deploy-aws.md).
+    Lambda,
 }
 
 #[derive(clap::Args, Debug)]
@@ -175,6 +197,11 @@ struct ServeArgs {
     /// acknowledged writes).
     #[arg(long, env = "ZKWIKI_SERVER_UNSAFE_NO_FSYNC")]
     unsafe_no_fsync: bool,
+    /// Serve ciphertext blobs by hash without a token, as `Cache-Control: public, immutable`,
+    /// for a CDN in front (the head and everything else stay private). Anyone who knows a wiki
+    /// id and a blob hash can then fetch that blob's ciphertext (docs/deploy-aws.md).
+    #[arg(long, env = "ZKWIKI_SERVER_PUBLIC_BLOBS")]
+    public_blobs: bool,
 }
 
 /// Installs the SIGINT/SIGTERM handlers now (before the server says it is listening, so a
@@ -245,9 +272,27 @@ fn seconds(what: &str, s: f64) -> anyhow::Result<Duration> {
     Duration::try_from_secs_f64(s).with_context(|| format!("--{what} must be a positive number"))
 }
 
+/// The database the flags name.
+fn database(args: &Args) -> anyhow::Result<Database> {
+    let mut db = Database::parse(&args.database).map_err(|e| anyhow::anyhow!("--database: {e}"))?;
+    match &mut db {
+        Database::Sqlite => {
+            if args.database_ca.is_some() {
+                anyhow::bail!("--database-ca is for a PostgreSQL --database");
+            }
+        }
+        Database::Postgres { pool, ca_file, .. } => {
+            *pool = args.database_pool.max(1);
+            ca_file.clone_from(&args.database_ca);
+        }
+    }
+    Ok(db)
+}
+
 fn config(args: &Args) -> anyhow::Result<Config> {
     let a = &args.serve;
     let mut cfg = Config::new(&args.data_dir);
+    cfg.database = database(args)?;
     cfg.web_dir = a.web_dir.clone();
     cfg.max_json_body = a.max_json_body;
     cfg.max_git_body = a.max_git_body;
@@ -262,13 +307,47 @@ fn config(args: &Args) -> anyhow::Result<Config> {
     cfg.max_connections_per_client = a.max_connections_per_client;
     cfg.trusted_proxies = a.trusted_proxy.clone();
     cfg.fsync = !a.unsafe_no_fsync;
+    cfg.public_blobs = a.public_blobs;
     Ok(cfg)
+}
+
+/// `zkwiki-server lambda`: the app behind the Lambda runtime API.
+fn lambda(args: &Args, started: Instant) -> anyhow::Result<()> {
+    let cfg = config(args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let data_dir = cfg.data_dir.clone();
+        let state = server::AppState::open(cfg)
+            .await
+            .map_err(|e| anyhow::anyhow!("opening {}: {e}", data_dir.display()))?;
+        tracing::info!(
+            total_ms = format_args!("{:.2}", started.elapsed().as_secs_f64() * 1000.0),
+            "ready for Lambda events"
+        );
+        server::lambda::run(state)
+            .await
+            .map_err(|e| anyhow::anyhow!("the Lambda runtime stopped: {e}"))
+    })
 }
 
 fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let args = Args::parse();
     init_logs(args.log_format);
+    if matches!(
+        args.command,
+        Some(Command::Backup { .. } | Command::Restore { .. })
+    ) && matches!(database(&args)?, Database::Postgres { .. })
+    {
+        anyhow::bail!(
+            "backup and restore copy a data directory with its SQLite database; with PostgreSQL, \
+             back up the database with pg_dump after the repositories (docs/deploy-aws.md, \
+             \"Backups\")"
+        );
+    }
     match &args.command {
         Some(Command::Backup { dir }) => {
             let t = Instant::now();
@@ -299,12 +378,21 @@ fn main() -> anyhow::Result<()> {
             return Ok(());
         }
         Some(Command::Witness(a)) => return run_witness(&args.data_dir, a),
+        Some(Command::Lambda) => return lambda(&args, started),
+        None if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() => {
+            return lambda(&args, started);
+        }
         Some(Command::Serve) | None => {}
     }
     raise_descriptor_limit();
     let cfg = config(&args)?;
     if !cfg.fsync {
         tracing::warn!("--unsafe-no-fsync: acknowledged writes may be lost on a power cut");
+    }
+    if cfg.public_blobs {
+        tracing::info!(
+            "--public-blobs: ciphertext blobs by hash are served without a token, cacheable by shared caches"
+        );
     }
     if cfg.trusted_proxies.enabled() {
         tracing::info!(proxies = ?cfg.trusted_proxies, "client addresses are taken from forwarding headers of trusted proxies");
@@ -323,6 +411,7 @@ fn main() -> anyhow::Result<()> {
     let data_dir = args.data_dir;
     runtime.block_on(async move {
         let state = server::AppState::open(cfg)
+            .await
             .map_err(|e| anyhow::anyhow!("opening {}: {e}", data_dir.display()))?;
         let t = Instant::now();
         let listener = tokio::net::TcpListener::bind(&a.listen)

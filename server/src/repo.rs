@@ -332,13 +332,15 @@ impl Store {
         Ok(out)
     }
 
-    /// Creates a wiki from a verified genesis keyring and first state (empty manifest);
-    /// `on_created` runs with its head before the wiki's lock is released.
+    /// Creates a wiki from a verified genesis keyring and first state (empty manifest). Under
+    /// the wiki's lock, `before` runs with the keyring before anything is written (an error
+    /// stops the creation), and `on_created` with the head once it is durable.
     pub fn create(
         &self,
         keyring: &Keyring,
         state: &WikiState,
         manifest_bytes: &[u8],
+        before: impl FnOnce(&Keyring) -> AppResult<()>,
         on_created: impl FnOnce(&Head),
     ) -> AppResult<Arc<Head>> {
         let id = keyring.wiki;
@@ -350,6 +352,7 @@ impl Store {
                 message: "a wiki with this id already exists",
             });
         }
+        before(keyring)?;
         let tmp = self
             .wikis_dir
             .join(format!(".tmp-{id}-{}", unique_suffix()));
@@ -904,13 +907,16 @@ impl Wiki {
 
     /// Verifies `input` against the current head and, if it extends it, writes exactly one
     /// commit, durable before returning. See the module docs for the order of checks.
-    /// `on_keyring_change` runs with the new head while the lock is still held, so derived
-    /// indexes (the membership table) are updated in commit order.
+    /// When the commit adds a keyring version, `before_keyring_change` runs with it once the
+    /// commit is accepted and before anything is written (an error refuses the commit), and
+    /// `on_keyring_change` with the new head once it is durable; both while the lock is held,
+    /// so derived indexes (the membership table) follow commit order.
     pub fn commit(
         &self,
         store: &Store,
         input: CommitInput,
         writer: Writer,
+        before_keyring_change: impl FnOnce(&Keyring) -> AppResult<()>,
         on_keyring_change: impl FnOnce(&Head),
     ) -> AppResult<Committed> {
         let _inproc = self
@@ -968,6 +974,9 @@ impl Wiki {
             blobs: changed,
             removed,
         } = accepted;
+        if let Some(k) = &new_keyring {
+            before_keyring_change(k)?;
+        }
 
         let now = now_unix();
         // Build only on a durable parent (see the module docs): a head this process did not

@@ -959,3 +959,86 @@ fn removing_every_page_leaves_a_clean_tree() {
     want.sort();
     assert_eq!(removed, want);
 }
+
+/// The CDN read path (`public_blobs`): a blob by hash is served to anyone who names it, as
+/// `public, immutable`, the same bytes with or without a token (so a shared cache keys the URL
+/// alone); an unknown hash or wiki is a 404 alike; the head, pages by id and everything else
+/// still need a token, and the head is never stored by any cache. Off (the default), a blob
+/// needs a token and stays `private`.
+#[test]
+fn public_blobs_serve_ciphertext_by_hash_and_nothing_else() {
+    let s = Server::start_with(|cfg| cfg.public_blobs = true);
+    let c = s.client();
+    let alice = register(&c, "alice");
+    let mut view = create_wiki(&c, &alice);
+    let w = view.wiki.clone();
+    let (page, hash, _) = put_page(&c, &alice, &mut view, "Home.md", "# secret words");
+    let anon = c.get(&format!("/api/v1/wikis/{w}/blobs/{hash}"), None);
+    anon.expect(200, "");
+    assert_eq!(
+        anon.header("cache-control"),
+        Some("public, max-age=31536000, immutable")
+    );
+    assert_eq!(anon.header("etag"), Some(format!("\"{hash}\"").as_str()));
+    // Ciphertext only: the words are not in it, and the member opens it as usual.
+    assert!(!String::from_utf8_lossy(&anon.body).contains("secret words"));
+    let opened = view.snap.open_page(&view.keys, &page, &anon.body).unwrap();
+    assert_eq!(opened.content, b"# secret words");
+    // A token (even a bad one) changes nothing: one answer per URL.
+    let with_token = c.get(
+        &format!("/api/v1/wikis/{w}/blobs/{hash}"),
+        Some(&alice.token),
+    );
+    assert_eq!(with_token.body, anon.body);
+    assert_eq!(
+        with_token.header("cache-control"),
+        anon.header("cache-control")
+    );
+    c.get(
+        &format!("/api/v1/wikis/{w}/blobs/{hash}"),
+        Some("not a token"),
+    )
+    .expect(200, "");
+    // Unknown hash, unknown wiki: the same 404.
+    let a = c.get(
+        &format!("/api/v1/wikis/{w}/blobs/{}", "ab".repeat(32)),
+        None,
+    );
+    a.expect(404, "not_found");
+    let b = c.get(
+        &format!("/api/v1/wikis/{}/blobs/{hash}", "cd".repeat(16)),
+        None,
+    );
+    b.expect(404, "not_found");
+    assert_eq!(a.without_request_id(), b.without_request_id());
+    // Everything else is as private as ever.
+    c.get(&format!("/api/v1/wikis/{w}/head"), None)
+        .expect(401, "unauthorized");
+    c.get(&format!("/api/v1/wikis/{w}/pages/{page}"), None)
+        .expect(401, "unauthorized");
+    c.get(&format!("/api/v1/wikis/{w}/keyring"), None)
+        .expect(401, "unauthorized");
+    let kr = c.get(&format!("/api/v1/wikis/{w}/keyring"), Some(&alice.token));
+    assert_eq!(kr.header("cache-control"), Some("private, no-store"));
+    let head = c.get(&format!("/api/v1/wikis/{w}/head"), Some(&alice.token));
+    head.expect(200, "");
+    assert_eq!(head.header("cache-control"), Some("private, no-store"));
+
+    // Off (the default): a blob needs a token and no shared cache may keep it.
+    let s = Server::start();
+    let c = s.client();
+    let alice = register(&c, "alice");
+    let mut view = create_wiki(&c, &alice);
+    let w = view.wiki.clone();
+    let (_, hash, _) = put_page(&c, &alice, &mut view, "Home.md", "x");
+    c.get(&format!("/api/v1/wikis/{w}/blobs/{hash}"), None)
+        .expect(401, "unauthorized");
+    let r = c.get(
+        &format!("/api/v1/wikis/{w}/blobs/{hash}"),
+        Some(&alice.token),
+    );
+    assert_eq!(
+        r.header("cache-control"),
+        Some("private, max-age=31536000, immutable")
+    );
+}

@@ -56,6 +56,22 @@ fn start_writer(base: String, user: User, mut view: WikiView, stop: Arc<AtomicBo
 fn backup_under_writes_restores_into_a_verified_data_dir() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
+    if let server::config::Database::Postgres { url, .. } = store::database_for(&data) {
+        // The metadata is not in the data directory: backup says so and does nothing.
+        let out = Command::new(env!("CARGO_BIN_EXE_zkwiki-server"))
+            .arg("--data-dir")
+            .arg(&data)
+            .args(["backup"])
+            .arg(dir.path().join("b"))
+            .env("ZKWIKI_SERVER_DATABASE", url)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains("pg_dump"), "{err}");
+        assert!(!dir.path().join("b").exists());
+        eprintln!("backup with PostgreSQL: refused with a pointer to pg_dump, as documented");
+        return;
+    }
     let mut p = Process::spawn_with(&data, "warn", Stdio::null());
     let c = p.client();
     let alice = register(&c, "alice");

@@ -7,178 +7,13 @@
 
 mod common;
 
-use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+use common::writes::{OnTransportError::GiveUp, Progress, collect, run_writers, targets, verify};
 use common::*;
 use core_crypto::identity::UserIdentity;
-use core_crypto::ids::{Digest32, PageId};
-use rand_core::OsRng;
-
-/// One acknowledged write.
-#[derive(Clone, Copy, Debug)]
-struct Ack {
-    seq: u64,
-    state: Digest32,
-    page: PageId,
-    blob: Digest32,
-}
-
-#[derive(Default)]
-struct Outcome {
-    acks: Vec<Ack>,
-    conflicts: usize,
-    transport_errors: usize,
-}
-
-/// Writes `n` new pages (or until `stop`), rebasing on every `409` from the head it carries.
-#[allow(clippy::too_many_arguments)]
-fn writer(
-    c: Client,
-    token: String,
-    identity: Arc<UserIdentity>,
-    wiki: String,
-    who: usize,
-    n: usize,
-    stop: Arc<AtomicBool>,
-    acked: Arc<AtomicUsize>,
-) -> Outcome {
-    let mut view = WikiView::fetch(&c, &token, &wiki, &identity);
-    let mut out = Outcome::default();
-    let path = format!("/api/v1/wikis/{wiki}/commits");
-    let auth = format!("Bearer {token}");
-    let mut in_a_row = 0u64;
-    while out.acks.len() < n && !stop.load(Ordering::SeqCst) {
-        let page = PageId::random(&mut OsRng);
-        let text = format!("writer {who} write {}", out.acks.len());
-        let commit = prepare_put(
-            &view,
-            &identity,
-            page,
-            &format!("w{who}/{}.md", out.acks.len()),
-            &text,
-        );
-        let blob = commit.manifest.pages[&page].hash;
-        let state = commit.state.hash();
-        let body = serde_json::to_vec(&commit_body(&commit)).unwrap();
-        let r = c.try_raw(
-            "POST",
-            &path,
-            &[
-                ("Authorization", &auth),
-                ("Content-Type", "application/json"),
-            ],
-            Some(body),
-        );
-        match r {
-            Ok(r) if r.status == 200 => {
-                let seq = r.json()["seq"].as_u64().unwrap();
-                assert_eq!(seq, commit.state.seq);
-                out.acks.push(Ack {
-                    seq,
-                    state,
-                    page,
-                    blob,
-                });
-                acked.fetch_add(1, Ordering::SeqCst);
-                in_a_row = 0;
-                view.snap = commit.into_snapshot(&view.snap);
-            }
-            Ok(r) if r.status == 409 => {
-                out.conflicts += 1;
-                in_a_row += 1;
-                view.rebase(&r.json()["head"], &identity);
-                // Back off a little, with jitter, as a polite client does.
-                let jitter =
-                    rand_core::RngCore::next_u32(&mut OsRng) as u64 % (2_000 * in_a_row.min(8));
-                std::thread::sleep(std::time::Duration::from_micros(jitter));
-            }
-            Ok(r) => panic!(
-                "unexpected answer {}: {}",
-                r.status,
-                String::from_utf8_lossy(&r.body)
-            ),
-            Err(_) => {
-                // The server went away (the SIGKILL test): this write is not acknowledged.
-                out.transport_errors += 1;
-                return out;
-            }
-        }
-    }
-    out
-}
-
-/// Checks the repository against every acknowledgement.
-fn verify(repo: &Path, acks: &[Ack], expect_exact: Option<u64>) {
-    let (state, manifest) = check_repo(repo);
-    let head = state.seq;
-    if let Some(n) = expect_exact {
-        assert_eq!(head, n, "head sequence");
-    }
-    let mut seqs: Vec<u64> = acks.iter().map(|a| a.seq).collect();
-    seqs.sort_unstable();
-    seqs.dedup();
-    assert_eq!(
-        seqs.len(),
-        acks.len(),
-        "two writes acknowledged at one sequence"
-    );
-    let states = state_hashes(repo);
-    assert_eq!(states.len() as u64, head);
-    for a in acks {
-        assert!(
-            a.seq <= head,
-            "acknowledged seq {} is beyond the head {head}",
-            a.seq
-        );
-        assert_eq!(
-            states[a.seq as usize - 1],
-            a.state,
-            "seq {} holds another state",
-            a.seq
-        );
-        assert_eq!(
-            manifest.pages.get(&a.page).map(|e| e.hash),
-            Some(a.blob),
-            "page of seq {} lost",
-            a.seq
-        );
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn run_writers(
-    clients: &[Client],
-    token: &str,
-    identity: &Arc<UserIdentity>,
-    wiki: &str,
-    writers: usize,
-    each: usize,
-    stop: &Arc<AtomicBool>,
-    acked: &Arc<AtomicUsize>,
-) -> Vec<std::thread::JoinHandle<Outcome>> {
-    (0..writers)
-        .map(|i| {
-            let c = clients[i % clients.len()].clone();
-            let (token, identity, wiki) = (token.to_owned(), identity.clone(), wiki.to_owned());
-            let (stop, acked) = (stop.clone(), acked.clone());
-            std::thread::spawn(move || writer(c, token, identity, wiki, i, each, stop, acked))
-        })
-        .collect()
-}
-
-fn collect(handles: Vec<std::thread::JoinHandle<Outcome>>) -> Outcome {
-    let mut all = Outcome::default();
-    for h in handles {
-        let o = h.join().unwrap();
-        all.acks.extend(o.acks);
-        all.conflicts += o.conflicts;
-        all.transport_errors += o.transport_errors;
-    }
-    all
-}
 
 #[test]
 fn eight_writers_two_hundred_writes_each_lose_nothing() {
@@ -187,20 +22,17 @@ fn eight_writers_two_hundred_writes_each_lose_nothing() {
     let alice = register(&c, "alice");
     let view = create_wiki(&c, &alice);
     let identity = Arc::new(alice.identity);
-    let (stop, acked) = (
-        Arc::new(AtomicBool::new(false)),
-        Arc::new(AtomicUsize::new(0)),
-    );
+    let progress = Progress::default();
     let t = Instant::now();
     let handles = run_writers(
-        &[c],
+        &targets(vec![c]),
+        GiveUp,
         &alice.token,
         &identity,
         &view.wiki,
         8,
         200,
-        &stop,
-        &acked,
+        &progress,
     );
     let all = collect(handles);
     let secs = t.elapsed().as_secs_f64();
@@ -235,19 +67,16 @@ fn two_server_processes_on_one_data_dir() {
         }
     });
     let identity = Arc::new(alice.identity);
-    let (stop, acked) = (
-        Arc::new(AtomicBool::new(false)),
-        Arc::new(AtomicUsize::new(0)),
-    );
+    let progress = Progress::default();
     let handles = run_writers(
-        &[ca.clone(), cb.clone()],
+        &targets(vec![ca.clone(), cb.clone()]),
+        GiveUp,
         &alice.token,
         &identity,
         &view.wiki,
         8,
         40,
-        &stop,
-        &acked,
+        &progress,
     );
     let all = collect(handles);
     eprintln!(
@@ -288,26 +117,23 @@ fn sigkill_mid_writes_then_restart() {
     let alice = register(&c, "alice");
     let view = create_wiki(&c, &alice);
     let identity = Arc::new(alice.identity);
-    let (stop, acked) = (
-        Arc::new(AtomicBool::new(false)),
-        Arc::new(AtomicUsize::new(0)),
-    );
+    let progress = Progress::default();
     let handles = run_writers(
-        &[c],
+        &targets(vec![c]),
+        GiveUp,
         &alice.token,
         &identity,
         &view.wiki,
         4,
         usize::MAX,
-        &stop,
-        &acked,
+        &progress,
     );
     let t = Instant::now();
-    while acked.load(Ordering::SeqCst) < 60 && t.elapsed().as_secs() < 120 {
+    while progress.acked.load(Ordering::SeqCst) < 60 && t.elapsed().as_secs() < 120 {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     p.kill9();
-    stop.store(true, Ordering::SeqCst);
+    progress.stop.store(true, Ordering::SeqCst);
     let all = collect(handles);
     eprintln!(
         "killed after {} acknowledged writes ({} writers cut off)",
@@ -323,19 +149,16 @@ fn sigkill_mid_writes_then_restart() {
     let c2 = p2.client();
     let token = login(&c2, "alice", "passphrase", &alice.passphrase_auth);
     let head_before = check_repo(&repo).0.seq;
-    let (stop, acked) = (
-        Arc::new(AtomicBool::new(false)),
-        Arc::new(AtomicUsize::new(0)),
-    );
+    let progress = Progress::default();
     let more = collect(run_writers(
-        &[c2],
+        &targets(vec![c2]),
+        GiveUp,
         &token,
         &identity,
         &view.wiki,
         2,
         5,
-        &stop,
-        &acked,
+        &progress,
     ));
     assert_eq!(more.acks.len(), 10);
     let mut every = all.acks.clone();

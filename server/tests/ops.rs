@@ -365,28 +365,39 @@ fn a_database_from_a_newer_server_is_refused() {
     let data = dir.path().join("data");
     let mut p = Process::spawn_with(&data, "warn", std::process::Stdio::null());
     assert!(p.terminate().success());
+    // The schema version: SQLite's user_version, or PostgreSQL's zkwiki_schema table.
+    let pg = match store::database_for(&data) {
+        server::config::Database::Postgres { url, .. } => Some(url),
+        server::config::Database::Sqlite => None,
+    };
     let db = data.join("zkwiki.sqlite3");
-    let conn = rusqlite::Connection::open(&db).unwrap();
-    let current: i64 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(current, server::db::SCHEMA_VERSION);
-    conn.pragma_update(None, "user_version", 99).unwrap();
-    drop(conn);
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_zkwiki-server"))
-        .args(["--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(&data)
-        .output()
-        .unwrap();
+    let version = || match &pg {
+        Some(url) => store::query_i64(url, "SELECT version FROM zkwiki_schema"),
+        None => rusqlite::Connection::open(&db)
+            .unwrap()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap(),
+    };
+    assert_eq!(version(), server::db::SCHEMA_VERSION);
+    match &pg {
+        Some(url) => store::batch(url, "UPDATE zkwiki_schema SET version = 99"),
+        None => rusqlite::Connection::open(&db)
+            .unwrap()
+            .pragma_update(None, "user_version", 99)
+            .unwrap(),
+    }
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_zkwiki-server"));
+    cmd.args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data);
+    if let Some(url) = &pg {
+        cmd.env("ZKWIKI_SERVER_DATABASE", url);
+    }
+    let out = cmd.output().unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("schema version 99") && err.contains("restore a backup"),
         "{err}"
     );
-    let conn = rusqlite::Connection::open(&db).unwrap();
-    let after: i64 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(after, 99);
+    assert_eq!(version(), 99);
 }

@@ -12,7 +12,10 @@ usage:
       --no-install  skip the install step (fast inner loop)
       FILTER...     passed to the test harness (e.g. a test name, --nocapture)
   cargo xtask serve [--listen ADDR | --port N] [--data-dir DIR] [--no-install]
-      build the web app and run zkwiki-server (default 127.0.0.1:8080, data in ./data)";
+      build the web app and run zkwiki-server (default 127.0.0.1:8080, data in ./data)
+  cargo xtask postgres [--stop]
+      start a private PostgreSQL for `cargo test` and print the line to export
+      (`eval $(cargo xtask postgres)`); --stop stops it";
 
 /// Default address of `cargo xtask serve`.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -22,6 +25,10 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub enum Command {
     Test(TestOpts),
     Serve(ServeOpts),
+    /// Start (or, with `true`, stop) the developer's test PostgreSQL.
+    Postgres {
+        stop: bool,
+    },
     Help,
 }
 
@@ -51,6 +58,11 @@ pub fn parse(argv: &[String]) -> Result<Command> {
     match sub.as_str() {
         "test" => parse_test(rest).map(Command::Test),
         "serve" => parse_serve(rest).map(Command::Serve),
+        "postgres" => match rest {
+            [] => Ok(Command::Postgres { stop: false }),
+            [flag] if flag == "--stop" => Ok(Command::Postgres { stop: true }),
+            _ => bail!("`postgres` takes only --stop\n{USAGE}"),
+        },
         "help" | "-h" | "--help" => Ok(Command::Help),
         other => bail!("unknown command `{other}`\n{USAGE}"),
     }
@@ -160,6 +172,19 @@ mod tests {
             })
         );
         assert!(parse(&args(&["test", "--bogus"])).is_err());
+    }
+
+    #[test]
+    fn postgres_start_and_stop() {
+        assert_eq!(
+            parse(&args(&["postgres"])).unwrap(),
+            Command::Postgres { stop: false }
+        );
+        assert_eq!(
+            parse(&args(&["postgres", "--stop"])).unwrap(),
+            Command::Postgres { stop: true }
+        );
+        assert!(parse(&args(&["postgres", "--bogus"])).is_err());
     }
 
     #[test]

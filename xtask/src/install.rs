@@ -2,7 +2,7 @@
 //! installs when something is missing, so a second run costs a few probes.
 
 use crate::lockfile::{tool_version, wasm_bindgen_version};
-use crate::paths::{MOTO_VENV, moto_server, which};
+use crate::paths::{LAMBDA_VENV, MOTO_VENV, cargo_lambda, moto_server, which};
 use crate::proc::{cargo, probe, run};
 use crate::step::install_item;
 use anyhow::{Context, Result, bail};
@@ -19,6 +19,18 @@ pub const APT_PACKAGES: &[(&str, &str)] = &[
     ("chromium", "chromium"),
     ("chromium-driver", "chromedriver"),
     ("git-crypt", "git-crypt"),
+    // The server's tests on a shared metadata database (a private cluster: see postgres.rs).
+    // `initdb` is off PATH on Debian (/usr/lib/postgresql/N/bin), so dpkg decides there; probing
+    // `psql` would take the client package alone for the server.
+    ("postgresql", "initdb"),
+    // The deploy guide's reverse-proxy configs are run for real (server/tests/proxies.rs);
+    // nginx is also the shared cache of the CDN read path test (server/tests/cdn.rs).
+    ("nginx", "nginx"),
+    ("caddy", "caddy"),
+    ("curl", "curl"),
+    ("openssl", "openssl"),
+    // The systemd units of the deploy guide are checked with systemd-analyze (server/tests/deploy.rs).
+    ("systemd", "systemd-analyze"),
 ];
 
 /// How much to install.
@@ -39,7 +51,12 @@ pub fn run_all(root: &Path, scope: Scope) -> Result<()> {
     install_item("wasm-bindgen-cli", || wasm_bindgen_cli(root))?;
     if scope == Scope::Test {
         install_item("apt packages", apt_packages)?;
-        install_item("moto (local AWS KMS)", || moto(root))?;
+        install_item("moto (local AWS KMS)", || {
+            pip_tool(root, MOTO_VENV, "moto[server]", &moto_server(root))
+        })?;
+        install_item("cargo-lambda (Lambda emulator)", || {
+            pip_tool(root, LAMBDA_VENV, "cargo-lambda", &cargo_lambda(root))
+        })?;
         install_item("npm e2e packages", || npm_packages(root))?;
     }
     Ok(())
@@ -128,7 +145,8 @@ fn dpkg_installed(package: &str) -> bool {
         .is_some_and(|status| status.contains("install ok installed"))
 }
 
-fn is_root() -> bool {
+/// Whether this process runs as root.
+pub(crate) fn is_root() -> bool {
     probe(Command::new("id").arg("-u")).is_some_and(|uid| uid.trim() == "0")
 }
 
@@ -166,27 +184,29 @@ fn apt_packages() -> Result<String> {
     Ok(format!("installed {}", missing.join(" ")))
 }
 
-fn moto(root: &Path) -> Result<String> {
-    if moto_server(root).is_file() {
-        return Ok(format!("present ({MOTO_VENV})"));
+/// Installs PyPI `package` into the venv `venv` (relative to the root) unless `program` (the
+/// script it provides) is already there.
+fn pip_tool(root: &Path, venv: &str, package: &str, program: &Path) -> Result<String> {
+    if program.is_file() {
+        return Ok(format!("present ({venv})"));
     }
-    let venv = root.join(MOTO_VENV);
-    if !venv.join("bin").join("pip").is_file() {
+    let dir = root.join(venv);
+    if !dir.join("bin").join("pip").is_file() {
         run(Command::new("python3")
             .args(["-m", "venv"])
-            .arg(&venv)
+            .arg(&dir)
             .current_dir(root))?;
     }
-    run(Command::new(venv.join("bin").join("pip"))
-        .args(["install", "--quiet", "moto[server]"])
+    run(Command::new(dir.join("bin").join("pip"))
+        .args(["install", "--quiet", package])
         .current_dir(root))?;
-    if !moto_server(root).is_file() {
+    if !program.is_file() {
         bail!(
-            "pip installed moto[server] but {} is missing",
-            moto_server(root).display()
+            "pip installed {package} but {} is missing",
+            program.display()
         );
     }
-    Ok(format!("installed into {MOTO_VENV}"))
+    Ok(format!("installed into {venv}"))
 }
 
 /// Directories holding a `package.json` (the browser end-to-end tests' npm packages), at most

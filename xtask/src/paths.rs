@@ -12,6 +12,15 @@ pub const TOOLS_DIR: &str = "target/tools";
 /// The Python venv holding moto (a local AWS KMS for tests), relative to the repository root.
 pub const MOTO_VENV: &str = ".venv-moto";
 
+/// The Python venv holding cargo-lambda (its Lambda emulator runs the server's Lambda entry
+/// point in tests), relative to the repository root.
+pub const LAMBDA_VENV: &str = ".venv-lambda";
+
+/// The `cargo-lambda` program inside [`LAMBDA_VENV`] (absolute).
+pub fn cargo_lambda(root: &Path) -> PathBuf {
+    root.join(LAMBDA_VENV).join("bin").join("cargo-lambda")
+}
+
 /// The repository root (the workspace that contains this crate).
 pub fn repo_root() -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));

@@ -78,6 +78,34 @@ fn save_login(
     remember_profile(ctx, server, user)
 }
 
+/// Logs in, presenting this profile's device token and keeping the one the server returns,
+/// so that this machine still logs in while its user name is under attack from elsewhere.
+fn login_as(
+    ctx: &Ctx,
+    api: &Api,
+    server: &str,
+    user: &str,
+    protection: &Protection,
+) -> Result<LoginAnswer> {
+    let file = ctx
+        .paths
+        .profile_dir(&crate::config::profile_name(user, server))
+        .join("device");
+    let mut body = protection.login_body(user);
+    body.device = std::fs::read_to_string(&file)
+        .ok()
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty());
+    let answer = api.login(&body)?;
+    if let Some(token) = &answer.device
+        && body.device.as_ref() != Some(token)
+    {
+        // Best effort: without it the next login is an unknown device's, nothing worse.
+        let _ = fsutil::write_atomic(&file, token.as_bytes(), true);
+    }
+    Ok(answer)
+}
+
 /// Refuses a file that already exists before anything changes on the server.
 fn check_new_file(file: Option<&Path>) -> Result<()> {
     match file {
@@ -183,9 +211,7 @@ pub fn register(ctx: &Ctx, a: &RegisterArgs) -> Result<()> {
     let register = || api.register(&account.request).context("registering");
     let ((), printed) =
         with_recovery_key_kept(&account.recovery, a.recovery_key_out.as_deref(), register)?;
-    let answer = api
-        .login(&everyday.login_body(&a.user))
-        .context("logging in")?;
+    let answer = login_as(ctx, &api, &server, &a.user, &everyday).context("logging in")?;
     let done = client::account::open_login(&answer, &a.user, &everyday)?;
     save_login(ctx, &server, &a.user, &everyday, &done, &answer)?;
     let public = done.identity.public();
@@ -330,7 +356,7 @@ pub fn login(ctx: &Ctx, a: &LoginArgs) -> Result<()> {
     let protection = Protection::passphrase(&kdf, &passphrase).map_err(|e| {
         CliError::from(e).context("checking the account's key-derivation parameters")
     })?;
-    let answer = api.login(&protection.login_body(&user))?;
+    let answer = login_as(ctx, &api, &server, &user, &protection)?;
     let done = client::account::open_login(&answer, &user, &protection)?;
     save_login(ctx, &server, &user, &protection, &done, &answer)?;
     let identity = done.identity;
@@ -358,7 +384,7 @@ fn login_with_kms(ctx: &Ctx, key: &str, server: &str, user: &str, api: &Api) -> 
     ctx.out.note("unwrapping your key with AWS KMS…");
     let pk = keystore::kms_unlock_key(&stored_form, user, None).map_err(wrong)?;
     let protection = Protection::kms(pk, stored_form);
-    let answer = api.login(&protection.login_body(user)).map_err(wrong)?;
+    let answer = login_as(ctx, api, server, user, &protection).map_err(wrong)?;
     let done = client::account::open_login(&answer, user, &protection)?;
     save_login(ctx, server, user, &protection, &done, &answer)?;
     let identity = done.identity;
@@ -385,7 +411,7 @@ fn login_with_recovery(
 ) -> Result<()> {
     let recovery = ctx.secrets.recovery_key(a.recovery_key_file.as_deref())?;
     let rprot = Protection::recovery(&recovery);
-    let answer = api.login(&rprot.login_body(user)).map_err(|e| {
+    let answer = login_as(ctx, api, server, user, &rprot).map_err(|e| {
         if e.kind == ErrorKind::Auth {
             CliError::new(ErrorKind::Auth, "wrong user name or recovery key")
         } else {

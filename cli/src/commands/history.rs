@@ -168,7 +168,7 @@ pub fn page_versions(s: &mut Session, page: &PageId, limit: usize) -> Result<Vec
 }
 
 /// Finds a page by a path it had at some point of history (not current any more).
-fn find_in_history(s: &mut Session, path: &str) -> Result<Option<PageId>> {
+pub fn find_in_history(s: &mut Session, path: &str) -> Result<Option<PageId>> {
     let gw = s.repo()?.clone();
     let gw = &gw;
     let s = &*s;

@@ -26,7 +26,7 @@ use rand_core::{OsRng, RngCore};
 use zeroize::Zeroizing;
 
 use crate::args::{GlobalArgs, McpArgs};
-use crate::commands::history::{Version, page_versions};
+use crate::commands::history::{Version, find_in_history, page_versions};
 use crate::context::{Ctx, Unlocked};
 use crate::error::{CliError, ErrorKind, Result};
 use crate::mcp::tools::{
@@ -514,12 +514,18 @@ impl WikiTools for AgentTools {
         limit: usize,
     ) -> std::result::Result<PageHistory, ToolError> {
         self.with_session(|s| {
-            let id = locate(&s.ws, path)?;
+            // A deleted page's history is found by a path it had (as `zkwiki log PATH` does).
+            let id = match locate(&s.ws, path) {
+                Ok(id) => id,
+                Err(not_current) => find_in_history(s, path)
+                    .map_err(tool_err)?
+                    .ok_or(not_current)?,
+            };
             let current =
                 s.ws.catalog()
                     .get(&id)
                     .map(|p| p.path.clone())
-                    .unwrap_or_default();
+                    .unwrap_or_else(|| path.to_owned());
             let versions = page_versions(s, &id, limit).map_err(tool_err)?;
             let versions = versions
                 .into_iter()

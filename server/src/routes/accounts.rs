@@ -175,9 +175,6 @@ pub(crate) async fn register(
     JsonBody(body): JsonBody<RegisterBody>,
 ) -> AppResult<impl IntoResponse> {
     checked_name(&body.user)?;
-    st.limiter
-        .register(ip)
-        .inspect_err(|_| st.count_limited())?;
     let x25519 = b64_key(&body.x25519, "x25519")?;
     let ed25519 = b64_key(&body.ed25519, "ed25519")?;
     PublicIdentity { x25519, ed25519 }
@@ -190,6 +187,9 @@ pub(crate) async fn register(
     let rec_auth = hex32(&body.recovery.auth, "recovery.auth")?;
     let rec_sealed = sealed_identity(&body.recovery.sealed_identity, ProtectorKind::Recovery)?;
     st.blocking(move |st| {
+        st.limiter
+            .register(&st.db, ip)
+            .inspect_err(|_| st.count_limited())?;
         st.db.register(&NewAccount {
             name: &body.user,
             x25519,
@@ -261,13 +261,14 @@ pub(crate) async fn login(
     let device = presented
         .as_deref()
         .and_then(|t| st.devices.check(&body.user, t));
-    let attempt = st
-        .limiter
-        .login(&body.user, ip, device.as_ref())
-        .inspect_err(|_| st.count_limited())?;
     let user_name = body.user.clone();
+    let known_device = device.is_some();
     let outcome = st
         .blocking(move |st| {
+            let attempt = st
+                .limiter
+                .login(&st.db, &body.user, ip, device.as_ref())
+                .inspect_err(|_| st.count_limited())?;
             let presented = hash_secret(AUTH_HASH_LABEL, &auth);
             // The same two lookups whether or not the account exists.
             let user = st.db.user(&body.user)?;
@@ -281,6 +282,10 @@ pub(crate) async fn login(
                 tracing::info!(user = %body.user, "login failed");
                 return Err(AppError::BadCredentials);
             };
+            if let Err(e) = st.limiter.succeeded(&st.db, attempt) {
+                // The login stands; only the refund of its attempt is lost.
+                tracing::warn!(error = %e, "login attempt not given back");
+            }
             let token = make_token(false);
             let expires_at = now_unix() + st.cfg.session_ttl.as_secs() as i64;
             st.db
@@ -306,11 +311,10 @@ pub(crate) async fn login(
             return Err(e);
         }
     };
-    st.limiter.succeeded(attempt);
     st.metrics.logins_ok.fetch_add(1, Ordering::Relaxed);
     // A known device keeps its token; a new one gets one.
-    let device_token = match (&device, presented) {
-        (Some(_), Some(t)) => t,
+    let device_token = match (known_device, presented) {
+        (true, Some(t)) => t,
         _ => st.devices.issue(&user_name),
     };
     if let Some(obj) = answer.as_object_mut() {

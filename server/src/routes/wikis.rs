@@ -23,6 +23,9 @@ use crate::routes::{b64_decode, require_owner, visible, wiki_id};
 
 /// `Cache-Control` of a blob by hash: immutable, never shared between users by a proxy.
 const IMMUTABLE: &str = "private, max-age=31536000, immutable";
+/// `Cache-Control` of a blob by hash with `public_blobs` (the CDN read path): the same bytes for
+/// everyone who names the hash, forever, so a shared cache may keep it.
+const PUBLIC_IMMUTABLE: &str = "public, max-age=31536000, immutable";
 /// `Cache-Control` of a page's current envelope: cacheable, but revalidated (ETag) every time.
 const REVALIDATE: &str = "private, no-cache";
 
@@ -53,8 +56,13 @@ pub(crate) async fn create(
             ));
         }
         state.verify(&keyring, &parsed, None)?;
-        st.store
-            .create(&keyring, &state, &manifest, |head| st.index_members(head))?;
+        st.store.create(
+            &keyring,
+            &state,
+            &manifest,
+            |k| st.index_new_members(k),
+            |head| st.index_members(head),
+        )?;
         st.write_identities(keyring.wiki);
         tracing::info!(wiki = %keyring.wiki, "wiki created");
         Ok((
@@ -160,6 +168,8 @@ pub(crate) async fn head(
     st.blocking(move |st| {
         let p = authenticate(&st.db, token.as_ref())?;
         let (_, head) = visible(st, &p, id)?;
+        // No `Cache-Control` here: the API's default, `private, no-store`, keeps the head out of
+        // every cache (it moves with every commit; clients ask the server each time).
         Ok(Json(if q.manifest.unwrap_or(1) == 0 {
             head.to_probe_json()
         } else {
@@ -275,7 +285,8 @@ fn blob_response(
 /// `GET /api/v1/wikis/{wiki}/blobs/{sha256}`.
 pub(crate) async fn blob(
     State(st): State<AppState>,
-    Token(token): Token,
+    // Read only without `public_blobs`: then even a malformed token changes nothing.
+    token: Result<Token, AppError>,
     headers: HeaderMap,
     ApiPath((wiki, hash)): ApiPath<(String, String)>,
 ) -> AppResult<Response> {
@@ -283,14 +294,22 @@ pub(crate) async fn blob(
     let hash = Digest32::from_hex(&hash)
         .map_err(|_| AppError::bad("a blob hash is 64 lowercase hex digits (SHA-256)"))?;
     st.blocking(move |st| {
-        let p = authenticate(&st.db, token.as_ref())?;
-        let (wiki, head) = visible(st, &p, id)?;
-        let oid = wiki
-            .blob_by_hash(&head, &hash)?
-            .ok_or(AppError::NotFound("no blob with this hash in this wiki"))?;
-        blob_response(&headers, &hash, IMMUTABLE, || {
-            wiki.read_blob(&st.store, oid)
-        })
+        let no_blob = || AppError::NotFound("no blob with this hash in this wiki");
+        let (wiki, head, cache) = if st.cfg.public_blobs {
+            // The CDN read path: the hash is the capability. No token is read, so every
+            // requester gets the same answer and a shared cache may key it by URL alone; an
+            // unknown wiki and an unknown hash answer alike.
+            let wiki = st.store.wiki(id).map_err(|_| no_blob())?;
+            let head = wiki.head()?;
+            (wiki, head, PUBLIC_IMMUTABLE)
+        } else {
+            let Token(token) = token?;
+            let p = authenticate(&st.db, token.as_ref())?;
+            let (wiki, head) = visible(st, &p, id)?;
+            (wiki, head, IMMUTABLE)
+        };
+        let oid = wiki.blob_by_hash(&head, &hash)?.ok_or_else(no_blob)?;
+        blob_response(&headers, &hash, cache, || wiki.read_blob(&st.store, oid))
     })
     .await
 }
@@ -365,7 +384,13 @@ pub(crate) async fn commit(
                 .transpose()?,
         };
         let done = wiki
-            .commit(&st.store, input, writer, |head| st.index_members(head))
+            .commit(
+                &st.store,
+                input,
+                writer,
+                |k| st.index_new_members(k),
+                |head| st.index_members(head),
+            )
             .inspect_err(|e| {
                 if matches!(e, AppError::Conflict(_)) {
                     st.metrics.conflicts.fetch_add(1, Ordering::Relaxed);

@@ -3,6 +3,9 @@
 //! that build accounts, wikis and signed commits with core-crypto exactly as clients do.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod store;
+pub mod writes;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -44,23 +47,31 @@ impl Server {
     }
 
     pub fn start_in(data: &Path, tune: impl FnOnce(&mut Config)) -> Self {
+        // `ZKWIKI_TEST_LOG=debug` shows the in-process servers' logs (internal errors, …).
+        if let Ok(filter) = std::env::var("ZKWIKI_TEST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+                .with_test_writer()
+                .try_init();
+        }
         let mut cfg = Config::new(data);
         cfg.login.per_ip = 10_000;
         cfg.login.per_user = 1_000;
         cfg.login.per_pair = 1_000;
         cfg.login.register_per_ip = 10_000;
+        cfg.database = store::database_for(data);
         tune(&mut cfg);
-        let state = server::AppState::open(cfg).unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let state = rt.block_on(server::AppState::open(cfg)).unwrap();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener).unwrap();
                 server::serve(listener, state, async {
@@ -130,6 +141,9 @@ impl Process {
         cmd.args(["--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data)
             .args(extra);
+        if let server::config::Database::Postgres { url, .. } = store::database_for(data) {
+            cmd.env("ZKWIKI_SERVER_DATABASE", url);
+        }
         Self::spawn_command(cmd, rust_log, stderr)
     }
 

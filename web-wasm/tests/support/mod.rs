@@ -227,6 +227,29 @@ pub struct Browser {
     _driver: Proc,
 }
 
+/// The capabilities of a headless Chromium with a fresh profile, plus `extra` flags.
+fn chromium_capabilities(extra: &[&str]) -> serde_json::Map<String, Value> {
+    let mut caps = json!({
+        "goog:chromeOptions": {
+            "binary": tool("CHROMIUM", "/usr/bin/chromium"),
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync",
+                "--window-size=1360,900", "--disable-dev-shm-usage",
+            ],
+        },
+        "unhandledPromptBehavior": "ignore",
+    });
+    if let Some(args) = caps["goog:chromeOptions"]["args"].as_array_mut() {
+        args.extend(extra.iter().map(|a| json!(a)));
+    }
+    match caps {
+        Value::Object(m) => m,
+        _ => unreachable!("a JSON object literal"),
+    }
+}
+
 impl Browser {
     /// Starts chromedriver and a headless Chromium (fresh profile).
     pub async fn start() -> Browser {
@@ -235,60 +258,48 @@ impl Browser {
 
     /// Like [`Browser::start`], with extra Chromium flags (e.g. `--force-dark-mode`).
     pub async fn start_with(extra: &[&str]) -> Browser {
-        let port = free_port();
-        let driver = Command::new(tool("CHROMEDRIVER", "/usr/bin/chromedriver"))
-            .arg(format!("--port={port}"))
-            .arg("--allowed-ips=127.0.0.1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start chromedriver");
-        let driver = Proc(driver);
-        let chromium = tool("CHROMIUM", "/usr/bin/chromium");
-        let caps = json!({
-            "goog:chromeOptions": {
-                "binary": chromium,
-                "args": [
-                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                    "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync",
-                    "--window-size=1360,900", "--disable-dev-shm-usage",
-                ],
-            },
-            "unhandledPromptBehavior": "ignore",
-        });
-        let mut caps = caps;
-        if let Some(args) = caps["goog:chromeOptions"]["args"].as_array_mut() {
-            args.extend(extra.iter().map(|a| json!(a)));
-        }
-        let caps = match caps {
-            Value::Object(m) => m,
-            _ => unreachable!(),
-        };
-        let url = format!("http://127.0.0.1:{port}");
-        let started = Instant::now();
         // The workspace enables both of rustls' crypto providers (ring via ureq, aws-lc-rs via the
         // AWS SDK), so rustls cannot pick one by itself: choose ring for the WebDriver client.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = loop {
-            match ClientBuilder::rustls()
-                .expect("rustls")
-                .capabilities(caps.clone())
-                .connect(&url)
-                .await
-            {
-                Ok(c) => break c,
-                Err(e) if started.elapsed() < Duration::from_secs(20) => {
-                    let _ = e;
-                    tokio::time::sleep(Duration::from_millis(200)).await;
+        let caps = chromium_capabilities(extra);
+        // A loaded CI machine may start chromedriver slowly, and a port picked free can be taken
+        // by a parallel test before chromedriver binds it: retry on a fresh port.
+        let mut last_error = String::new();
+        for _attempt in 0..3 {
+            let port = free_port();
+            let driver = Command::new(tool("CHROMEDRIVER", "/usr/bin/chromedriver"))
+                .arg(format!("--port={port}"))
+                .arg("--allowed-ips=127.0.0.1")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start chromedriver");
+            let mut driver = Proc(driver);
+            let url = format!("http://127.0.0.1:{port}");
+            let started = Instant::now();
+            while started.elapsed() < Duration::from_secs(45) {
+                match ClientBuilder::rustls()
+                    .expect("rustls")
+                    .capabilities(caps.clone())
+                    .connect(&url)
+                    .await
+                {
+                    Ok(client) => {
+                        return Browser {
+                            client,
+                            _driver: driver,
+                        };
+                    }
+                    Err(e) => last_error = e.to_string(),
                 }
-                Err(e) => panic!("could not start a Chromium session: {e}"),
+                if let Ok(Some(status)) = driver.0.try_wait() {
+                    last_error = format!("chromedriver exited ({status}): {last_error}");
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
             }
-        };
-        Browser {
-            client,
-            _driver: driver,
         }
+        panic!("could not start a Chromium session after 3 attempts: {last_error}");
     }
 
     /// Waits for an element by CSS selector.
