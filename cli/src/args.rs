@@ -155,6 +155,15 @@ pub enum Command {
     /// Give an agent its own key (read or write, whole wiki or one folder), list, revoke
     #[command(subcommand)]
     Agent(AgentCommand),
+    /// The wiki's witnesses: services that co-sign its head so new devices cannot be shown an old
+    /// or forked one (list, add, remove, policy)
+    #[command(subcommand)]
+    Witness(WitnessCommand),
+    /// Show the wiki's head and keyring with their safety numbers, and what its witnesses say
+    #[command(
+        after_help = "Compare the safety numbers with another member over a channel you trust: the\nsame sequence with the same number means you both see the same wiki.\n\nExamples:\n  zkwiki status\n  zkwiki -w lab status --json"
+    )]
+    Status,
     /// Start a new key epoch for everyone (optionally re-encrypting every page)
     Rotate(RotateArgs),
     /// Re-encrypt pages written under older key epochs (resumable)
@@ -272,7 +281,7 @@ pub struct LogoutArgs {
 pub enum WikiCommand {
     /// Create a wiki you own; NAME is a short local name for it, the title is what everyone sees
     #[command(
-        after_help = "Examples:\n  zkwiki wiki create lab --title \"Lab notebook\"\n  zkwiki wiki create notes"
+        after_help = "Examples:\n  zkwiki wiki create lab --title \"Lab notebook\"\n  zkwiki wiki create notes\n  zkwiki wiki create team --witness https://witness.example:8090 --witness-fingerprint '1a2b 3c4d …' --witness-policy stop"
     )]
     Create {
         /// Local name for the new wiki (what you type after -w)
@@ -283,6 +292,19 @@ pub enum WikiCommand {
         /// A longer description, kept encrypted in the wiki
         #[arg(long)]
         description: Option<String>,
+        /// A witness that co-signs the wiki's head from the start (its base URL; repeat for
+        /// several). Its key is fetched and signed into the first keyring
+        #[arg(long = "witness", value_name = "URL")]
+        witnesses: Vec<String>,
+        /// The fingerprint the witness's operator gave you, one per --witness, in order
+        #[arg(long = "witness-fingerprint", value_name = "FP")]
+        witness_fingerprints: Vec<String>,
+        /// When a witness cannot be asked: warn (read on) or stop
+        #[arg(long, value_name = "POLICY", default_value = "warn")]
+        witness_policy: String,
+        /// Add the witnesses without checking their fingerprints
+        #[arg(long)]
+        yes: bool,
     },
     /// List the wikis you are a member of, with their titles
     List,
@@ -605,6 +627,37 @@ pub struct MemberAddArgs {
     /// Add without checking the fingerprint
     #[arg(long)]
     pub yes: bool,
+}
+
+/// `witness …`.
+#[derive(Debug, Subcommand)]
+pub enum WitnessCommand {
+    /// List the wiki's witnesses, their fingerprints, the policy, and what each one holds
+    List,
+    /// Add a witness (owners): its key is fetched from URL; check its fingerprint with its operator
+    #[command(
+        after_help = "Examples:\n  zkwiki witness add https://witness.example:8090 --fingerprint '1a2b 3c4d …'\n  zkwiki witness add http://127.0.0.1:8090 --yes"
+    )]
+    Add {
+        /// The witness's base URL (what `zkwiki-server witness` printed)
+        url: String,
+        /// The fingerprint the witness's operator read to you (`zkwiki-server witness --print-key`)
+        #[arg(long)]
+        fingerprint: Option<String>,
+        /// Add without checking the fingerprint
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Remove a witness (owners); works while that witness is down
+    Rm {
+        /// The witness's URL, as `zkwiki witness list` shows it
+        url: String,
+    },
+    /// What every client does when a witness cannot be asked: warn (read on) or stop (owners)
+    Policy {
+        /// warn or stop
+        policy: String,
+    },
 }
 
 /// `agent …`.

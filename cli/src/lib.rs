@@ -22,6 +22,7 @@ pub mod seen;
 pub mod store;
 pub mod time;
 pub mod unlock;
+pub mod witness;
 
 use std::ffi::OsString;
 use std::io::Write;

@@ -11,6 +11,9 @@
 //! Envelopes are fetched by hash when a page is needed, checked against the signed manifest,
 //! and kept (ciphertext) for next time.
 //!
+//! A wiki whose keyring lists witnesses is checked with them ([`crate::witness`]) before a head
+//! is accepted or kept, whether it was fetched, advanced or just committed here.
+//!
 //! Writes go through [`Session::write`]: the change runs on a [`Draft`] of the current head; a
 //! page the change needs is loaded and the change run again; on `409 conflict` the session
 //! refreshes and runs it again after a randomized, growing pause, so concurrent writers do not
@@ -36,6 +39,7 @@ use crate::output::Out;
 use crate::repo::GitWiki;
 use crate::seen::SeenStore;
 use crate::store::{CachedHead, WikiDir};
+use crate::witness::{self, Report, Start, WitnessClient};
 
 /// How long a write keeps redoing itself on a wiki that others keep changing before it gives
 /// up. A time, not a count of attempts: on a busy machine with many writers one attempt can take
@@ -60,6 +64,10 @@ pub struct Remote {
     key_file: Option<PathBuf>,
     seen: SeenStore,
     out: Out,
+    witnesses: WitnessClient,
+    /// Apply witness policy `warn` whatever the keyring says (for an owner repairing the list
+    /// of witnesses while one is down).
+    pub witness_warn_only: bool,
 }
 
 /// What moved on the server since a verified head (unverified bytes).
@@ -93,6 +101,8 @@ impl Remote {
             key_file: ctx.key_file.clone(),
             seen: ctx.seen.clone(),
             out: ctx.out,
+            witnesses: WitnessClient::default(),
+            witness_warn_only: false,
         })
     }
 
@@ -256,7 +266,7 @@ impl Remote {
         &self,
         base: Option<&VerifiedHead>,
         base_commit: Option<&str>,
-    ) -> Result<Opened> {
+    ) -> Result<(Opened, Report)> {
         let _lock = self.dir.lock()?;
         let seen = self.seen()?;
         let (state, _, commit) = self.api.head_probe(&self.hex())?;
@@ -298,8 +308,38 @@ impl Remote {
             }
             None => self.fetch_fresh(&seen)?,
         };
+        let report = self.check_witnesses(&opened.head, Start::Query, false)?;
         self.keep(&opened.head, &opened.commit)?;
-        Ok(opened)
+        Ok((opened, report))
+    }
+
+    /// Checks `head` with the wiki's witnesses (none: nothing to do); see [`crate::witness`].
+    pub fn check_witnesses(
+        &self,
+        head: &VerifiedHead,
+        start: Start,
+        warn_only: bool,
+    ) -> Result<Report> {
+        let wiki = self.hex();
+        let mut states = |from: u64, to: u64| -> Result<Vec<Vec<u8>>> {
+            Ok(self
+                .api
+                .states(&wiki, from, to)?
+                .into_iter()
+                .map(|(state, _)| state)
+                .collect())
+        };
+        witness::check(
+            head,
+            start,
+            &mut witness::Check {
+                client: &self.witnesses,
+                dir: self.dir.path(),
+                out: self.out,
+                states: &mut states,
+                warn_only: warn_only || self.witness_warn_only,
+            },
+        )
     }
 
     /// Keeps a verified head on disk and in the seen record (with the lock held).
@@ -334,7 +374,7 @@ impl Remote {
     /// (so a server that is down says so before anyone is asked for a passphrase).
     pub fn session_with(&self, unlock: &mut dyn FnMut() -> Result<Unlocked>) -> Result<Session> {
         let t = std::time::Instant::now();
-        let opened = self.verify_current(None, None)?;
+        let (opened, witnesses) = self.verify_current(None, None)?;
         let who = unlock()?;
         let ws = Workspace::open(&who.identity, &who.user, opened.head, &opened.steps)?;
         crate::output::timing("verify the head and unlock", t);
@@ -343,6 +383,7 @@ impl Remote {
             ws,
             commit: opened.commit,
             mirror: None,
+            witnesses,
         };
         let t = std::time::Instant::now();
         s.load_wanted()?;
@@ -393,6 +434,8 @@ pub struct Session {
     pub ws: Workspace,
     commit: String,
     mirror: Option<GitWiki>,
+    /// What the wiki's witnesses said about the head, when last asked.
+    pub witnesses: Report,
 }
 
 impl std::fmt::Debug for Session {
@@ -541,9 +584,13 @@ impl Session {
             return Ok(());
         }
         let u = self.remote.fetch_update(self.ws.head())?;
-        self.ws
+        let (head, steps) = self
+            .ws
+            .head()
             .advance(&u.newer, &u.state, &u.manifest, &u.trail)
             .map_err(|e| CliError::from(e).context("verifying the wiki's new version"))?;
+        self.witnesses = self.remote.check_witnesses(&head, Start::Query, false)?;
+        self.ws.adopt_verified(head, &steps)?;
         self.commit = u.commit;
         self.remote.keep(self.ws.head(), &self.commit)?;
         drop(_lock);
@@ -608,6 +655,15 @@ impl Session {
                     if let Some(title) = self.ws.title() {
                         self.remote.dir.store_title(title);
                     }
+                    // The server stored it: a witness that is down only earns a warning now.
+                    self.witnesses = self
+                        .remote
+                        .check_witnesses(self.ws.head(), Start::Submit, true)
+                        .map_err(|e| {
+                            e.context(format!(
+                                "the server stored the write (state {seq}), but its witness refused it"
+                            ))
+                        })?;
                     return Ok(Some((seq, value)));
                 }
                 CommitOutcome::Conflict => {

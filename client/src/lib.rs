@@ -14,6 +14,7 @@
 //! - [`keyfile`]: key files and the member identities a clone carries (offline, forever);
 //! - [`seen`]: the remembered highest versions; [`wire`]: the HTTP API's bodies and routes;
 //! - [`attachments`]: a page's files, Otterwiki's `/Page/a/FILE` references, what shows inline;
+//! - [`witness`]: the heads a wiki's witnesses must not contradict, and safety numbers;
 //! - [`account`]: registration, login checks and protector changes;
 //! - [`display`]: untrusted text made safe to show; [`error`]: one error classification.
 
@@ -32,6 +33,7 @@ pub mod policy;
 pub mod search;
 pub mod seen;
 pub mod wire;
+pub mod witness;
 pub mod workspace;
 
 pub use error::{Error, Kind, Result};

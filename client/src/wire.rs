@@ -18,6 +18,11 @@ pub fn unb64(text: &str, what: &str) -> Result<Vec<u8>> {
         .map_err(|_| Error::protocol(&format!("{what} is not base64")))
 }
 
+/// Lowercase hex (ids, keys and nonces in URLs and JSON).
+pub fn hex(bytes: &[u8]) -> String {
+    data_encoding::HEXLOWER.encode(bytes)
+}
+
 /// Parses a JSON answer; `what` names it in the error.
 pub fn parse<'a, T: Deserialize<'a>>(json: &'a str, what: &str) -> Result<T> {
     serde_json::from_str(json).map_err(|_| Error::protocol(what))
@@ -99,6 +104,87 @@ pub mod route {
     pub fn git(wiki: &str) -> String {
         format!("/git/{wiki}.git")
     }
+}
+
+/// The routes of a witness (`docs/api.md`, "Witness"), relative to its base URL.
+pub mod witness_route {
+    /// `GET`: the witness's public key.
+    pub const KEY: &str = "/witness/v1/key";
+
+    /// `GET`: the latest checkpoint held for a wiki, co-signed over `nonce` (64 hex digits).
+    pub fn checkpoint(wiki: &str, nonce: &str) -> String {
+        format!("/witness/v1/wikis/{wiki}/checkpoint?nonce={nonce}")
+    }
+    /// `POST`: submit a new head.
+    pub fn checkpoints(wiki: &str) -> String {
+        format!("/witness/v1/wikis/{wiki}/checkpoints")
+    }
+    /// `GET`: the forks a witness refused for a wiki, with both signed states.
+    pub fn evidence(wiki: &str) -> String {
+        format!("/witness/v1/wikis/{wiki}/evidence")
+    }
+}
+
+/// `GET /witness/v1/key` answer.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct WitnessKeyResponse {
+    /// The Ed25519 public key, base64.
+    pub key: String,
+    /// Its fingerprint (a client computes it itself from `key`).
+    #[serde(default)]
+    pub fingerprint: String,
+}
+
+/// A witness's co-signed checkpoint: the answer of `GET …/checkpoint` and of an accepted
+/// `POST …/checkpoints`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CheckpointResponse {
+    /// The co-signature, base64.
+    pub cosignature: String,
+}
+
+/// `POST /witness/v1/wikis/{wiki}/checkpoints` body.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct WitnessSubmitRequest {
+    /// Every keyring version, genesis first, base64.
+    pub keyring: Vec<String>,
+    /// Consecutive signed states, oldest first, the new head last, base64 (1 to 256).
+    pub states: Vec<String>,
+    /// 64 hex digits the co-signature of the answer covers (`""`: none).
+    #[serde(default)]
+    pub nonce: String,
+}
+
+/// A witness's refusal (`409`): the error, its latest checkpoint co-signed, and for
+/// `need_states` the first sequence it needs.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct WitnessErrorBody {
+    /// Code (`fork`, `stale`, `need_states`, or an error code of the API) and message.
+    pub error: ErrorDetail,
+    /// The latest checkpoint held, co-signed, base64.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cosignature: Option<String>,
+    /// With `need_states`: send the states from this sequence on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<u64>,
+}
+
+/// One refused fork, as a witness keeps it.
+#[derive(Debug, Serialize, Deserialize, Clone)]
+pub struct EvidenceEntry {
+    /// The state the witness held, base64.
+    pub held: String,
+    /// The submitted state that contradicts it, base64.
+    pub refused: String,
+    /// The witness's clock when it refused (ms since 1970).
+    pub time_ms: u64,
+}
+
+/// `GET /witness/v1/wikis/{wiki}/evidence` answer.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct EvidenceResponse {
+    /// Oldest first.
+    pub evidence: Vec<EvidenceEntry>,
 }
 
 /// `POST /api/v1/prelogin` body: the account, and for the KMS protector the key ARN.

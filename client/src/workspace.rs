@@ -239,11 +239,23 @@ impl Workspace {
         trail: &[TrailPoint],
     ) -> Result<Vec<PageId>> {
         let (head, steps) = self.head.advance(newer_keyrings, state, manifest, trail)?;
+        self.adopt_verified(head, &steps)
+    }
+
+    /// Installs a head that [`VerifiedHead::advance`] verified from this workspace's head, with
+    /// its steps (for a driver that checks the new head with the wiki's witnesses before
+    /// adopting it). Returns the pages whose content changed or disappeared.
+    pub fn adopt_verified(&mut self, head: VerifiedHead, steps: &[Step]) -> Result<Vec<PageId>> {
+        if head.snapshot().keyring.wiki != self.wiki() || head.seq() < self.head.seq() {
+            return Err(Error::integrity(
+                "the new head is not a successor of this workspace's head",
+            ));
+        }
         let keyring_changed = head.snapshot().keyring.hash() != self.head.snapshot().keyring.hash();
         if keyring_changed {
             self.keys = head.snapshot().keyring.unlock(&self.me)?;
         }
-        Ok(self.replace_head(head, &steps))
+        Ok(self.replace_head(head, steps))
     }
 
     /// Installs a newer verified head; returns the pages whose version changed or went.

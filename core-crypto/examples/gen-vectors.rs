@@ -14,6 +14,8 @@
 
 #[path = "../tests/vectors/gen.rs"]
 mod generator;
+#[path = "../tests/vectors/gen_witness.rs"]
+mod witness_generator;
 
 use std::path::PathBuf;
 
@@ -34,8 +36,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("making a new keyring chain (age wraps are not reproducible)");
     }
     let vectors = generator::generate(existing.as_ref());
+    // The witness vectors build on the keyring and state vectors; their version 2 keyring is
+    // reused like the others unless --new-keyring.
+    let witness_path = dir.join("witness.json");
+    let existing_witness: Option<witness_generator::WitnessFile> =
+        if new_keyring || !witness_path.exists() {
+            None
+        } else {
+            Some(serde_json::from_str(&std::fs::read_to_string(
+                &witness_path,
+            )?)?)
+        };
+    let witness = witness_generator::generate(
+        &vectors.keyring,
+        &vectors.state,
+        existing_witness
+            .as_ref()
+            .map(witness_generator::keyring_bytes)
+            .as_deref(),
+    );
     std::fs::create_dir_all(&dir)?;
-    for (name, contents) in vectors.files() {
+    let mut files = vectors.files();
+    files.push(("witness.json", witness_generator::to_json(&witness)));
+    for (name, contents) in files {
         let path = dir.join(name);
         let unchanged = std::fs::read_to_string(&path).is_ok_and(|old| old == contents);
         std::fs::write(&path, contents)?;

@@ -17,7 +17,7 @@ pub enum Error {
         reason: &'static str,
     },
     /// A format version this build does not know.
-    #[error("unsupported {what} version {version} (this build knows version 1); upgrade zkwiki")]
+    #[error("unsupported {what} version {version} (written by a newer zkwiki); upgrade zkwiki")]
     UnsupportedVersion {
         /// The format.
         what: &'static str,

@@ -12,6 +12,11 @@
 //! its scope starts a new epoch, so nothing written afterwards opens with what it held. Adding a
 //! member touches only the keyring, never the pages.
 //!
+//! Version 2 adds the wiki's witnesses ([`crate::witness`]): an owner signs which services
+//! co-sign the wiki's head, so a device that has seen nothing learns them from data no server can
+//! forge. A keyring without witnesses is still written as version 1, which every earlier client
+//! reads; both versions verify in one chain.
+//!
 //! The byte layout is in `docs/format.md`; [`Keyring::decode`] and [`KeyringDraft::sign`] are its
 //! only reader and writer.
 
@@ -28,10 +33,17 @@ use crate::ids::{Digest32, ScopeId, WikiId};
 use crate::scope::{EpochSecret, ScopeKey};
 use crate::secret::Secret32;
 use crate::wire::{Reader, Writer};
+use crate::witness::WitnessSet;
 use crate::{Error, Result, labels, path, sealed};
 
 const MAGIC: &[u8; 4] = b"ZKKR";
-const VERSION: u8 = 1;
+/// A keyring without witnesses.
+const VERSION_1: u8 = 1;
+/// A keyring that lists witnesses.
+const VERSION_2: u8 = 2;
+/// The version byte in the associated data of epoch links and scope lists: always 1, since
+/// links are carried unchanged from one keyring version to the next, whatever its format.
+const AD_VERSION: u8 = 1;
 const SCOPED_MAGIC: &[u8; 4] = b"ZKS1";
 /// Most members in one keyring.
 pub const MAX_MEMBERS: usize = 4096;
@@ -153,6 +165,9 @@ pub struct Keyring {
     pub members: Vec<Member>,
     scopes_sealed: Vec<u8>,
     links: Vec<(u32, Vec<u8>)>,
+    /// The witnesses that co-sign the wiki's head, and the policy when one cannot be asked
+    /// (empty in a version 1 keyring).
+    pub witnesses: WitnessSet,
     /// Ed25519 key of the owner who signed this version.
     pub signer: [u8; 32],
     bytes: Vec<u8>,
@@ -172,7 +187,7 @@ pub fn derive_wiki_id(creator_ed25519: &[u8; 32], nonce: &[u8; 16]) -> WikiId {
 }
 
 fn link_ad(wiki: &WikiId, epoch: u32) -> Vec<u8> {
-    let mut w = Writer::with_header(MAGIC, VERSION);
+    let mut w = Writer::with_header(MAGIC, AD_VERSION);
     w.bytes(wiki.as_bytes());
     w.u32(epoch);
     w.bytes(b"link");
@@ -180,7 +195,7 @@ fn link_ad(wiki: &WikiId, epoch: u32) -> Vec<u8> {
 }
 
 fn scopes_ad(wiki: &WikiId, epoch: u32) -> Vec<u8> {
-    let mut w = Writer::with_header(MAGIC, VERSION);
+    let mut w = Writer::with_header(MAGIC, AD_VERSION);
     w.bytes(wiki.as_bytes());
     w.u32(epoch);
     w.bytes(b"scopes");
@@ -202,7 +217,16 @@ impl Keyring {
             reason,
         };
         let mut r = Reader::new(bytes, "keyring");
-        r.header(MAGIC, VERSION)?;
+        if r.take(4)? != MAGIC {
+            return Err(malformed("wrong magic bytes"));
+        }
+        let version = r.u8()?;
+        if version != VERSION_1 && version != VERSION_2 {
+            return Err(Error::UnsupportedVersion {
+                what: "keyring",
+                version,
+            });
+        }
         let wiki = WikiId(r.array()?);
         let wiki_nonce = r.array()?;
         let seq = r.u64()?;
@@ -262,6 +286,11 @@ impl Keyring {
             }
             links.push((e, r.bytes_u16()?.to_vec()));
         }
+        let witnesses = if version == VERSION_2 {
+            WitnessSet::decode(&mut r)?
+        } else {
+            WitnessSet::default()
+        };
         let signer: [u8; 32] = r.array()?;
         let signed_len = bytes.len() - r.remaining();
         let signature: [u8; SIGNATURE_LEN] = r.array()?;
@@ -282,6 +311,7 @@ impl Keyring {
             members,
             scopes_sealed,
             links,
+            witnesses,
             signer,
             bytes: bytes.to_vec(),
             hash: Digest32::of(bytes),
@@ -780,6 +810,7 @@ pub struct KeyringDraft {
     secrets: Vec<EpochSecret>,
     links: Vec<(u32, Vec<u8>)>,
     rotate: bool,
+    witnesses: WitnessSet,
     previous_members: Vec<(PublicIdentity, String)>,
     previous_owners: Vec<[u8; 32]>,
 }
@@ -812,6 +843,7 @@ impl KeyringDraft {
             secrets: vec![EpochSecret::make(rng)],
             links: Vec::new(),
             rotate: false,
+            witnesses: WitnessSet::default(),
             previous_members: Vec::new(),
             previous_owners: vec![public.ed25519],
         })
@@ -862,6 +894,7 @@ impl KeyringDraft {
             secrets,
             links: current.links.clone(),
             rotate: false,
+            witnesses: current.witnesses.clone(),
             previous_members,
             previous_owners: current
                 .members
@@ -953,6 +986,18 @@ impl KeyringDraft {
         self.rotate
     }
 
+    /// The witnesses as they will be written.
+    pub fn witnesses(&self) -> &WitnessSet {
+        &self.witnesses
+    }
+
+    /// Replaces the witness set (no new epoch: nobody's read access changes).
+    pub fn set_witnesses(&mut self, witnesses: WitnessSet) -> Result<()> {
+        witnesses.check()?;
+        self.witnesses = witnesses;
+        Ok(())
+    }
+
     /// Signs the draft as `signer` (who must be an owner of the current version) and returns the
     /// parsed, verified result.
     pub fn sign(mut self, rng: &mut impl CryptoRngCore, signer: &UserIdentity) -> Result<Keyring> {
@@ -986,7 +1031,12 @@ impl KeyringDraft {
         let epoch = self.secrets.len() as u32;
         let current = self.secrets.last().ok_or(Error::Mismatch("epoch chain"))?;
 
-        let mut w = Writer::with_header(MAGIC, VERSION);
+        let version = if self.witnesses.is_empty() {
+            VERSION_1
+        } else {
+            VERSION_2
+        };
+        let mut w = Writer::with_header(MAGIC, version);
         w.bytes(self.wiki.as_bytes());
         w.bytes(&self.wiki_nonce);
         w.u64(self.seq);
@@ -1030,6 +1080,9 @@ impl KeyringDraft {
         for (e, link) in &self.links {
             w.u32(*e);
             w.bytes_u16(link)?;
+        }
+        if version == VERSION_2 {
+            self.witnesses.encode(&mut w)?;
         }
         w.bytes(&signer_public.ed25519);
         let signature = signer.sign(labels::SIGN_KEYRING, &w.buf);

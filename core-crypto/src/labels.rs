@@ -35,6 +35,14 @@ pub const SIGN_KEYRING: &[u8] = b"zkwiki/v1/sign/keyring";
 pub const SIGN_STATE: &[u8] = b"zkwiki/v1/sign/state";
 /// Ed25519 message prefix for the proof a new account holds its signing key.
 pub const SIGN_REGISTER: &[u8] = b"zkwiki/v1/sign/register";
+/// Ed25519 message prefix for a witness's co-signature of a checkpoint.
+pub const SIGN_COSIGNATURE: &[u8] = b"zkwiki/v1/sign/cosignature";
+/// SHA-256 prefix: witness key → fingerprint.
+pub const WITNESS_FINGERPRINT: &[u8] = b"zkwiki/v1/witness-fingerprint";
+/// SHA-256 prefix: wiki id + state hash → the head's safety number.
+pub const SAFETY_HEAD: &[u8] = b"zkwiki/v1/safety/head";
+/// SHA-256 prefix: wiki id + keyring hash → the keyring's safety number.
+pub const SAFETY_KEYRING: &[u8] = b"zkwiki/v1/safety/keyring";
 
 // Server-side only (never part of a format a client checks), kept here so no label is reused.
 /// SHA-256 prefix: the server's stored hash of an auth secret.
@@ -66,6 +74,10 @@ pub const ALL: &[&[u8]] = &[
     SIGN_KEYRING,
     SIGN_STATE,
     SIGN_REGISTER,
+    SIGN_COSIGNATURE,
+    WITNESS_FINGERPRINT,
+    SAFETY_HEAD,
+    SAFETY_KEYRING,
     SERVER_AUTH_HASH,
     SERVER_TOKEN_HASH,
     SERVER_DUMMY_HASH,

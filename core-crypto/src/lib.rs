@@ -16,6 +16,8 @@
 //! - [`envelope`]: one encrypted page (path, markdown, author, time), padded with PADMÉ;
 //! - [`state`]: the manifest and the signed wiki state, with rollback and fork detection;
 //! - [`index`]: the encrypted search index (terms → pages, and every page's path);
+//! - [`witness`]: the witness set in the keyring, checkpoints, co-signatures, and what a witness
+//!   accepts; [`safety`]: the safety numbers members compare out of band;
 //! - [`wrapped`]: the stored form of a protector key wrapped by AWS KMS (the format only).
 
 pub mod codec;
@@ -34,6 +36,7 @@ pub mod labels;
 pub mod padding;
 pub mod path;
 pub mod protector;
+pub mod safety;
 pub mod scope;
 #[cfg(feature = "hazmat")]
 pub mod sealed;
@@ -43,6 +46,7 @@ pub mod secret;
 pub mod snapshot;
 pub mod state;
 mod wire;
+pub mod witness;
 pub mod wrapped;
 
 pub use error::{Error, Result};

@@ -13,7 +13,8 @@
 //! barriers), [`repo`] (git storage with compare-and-swap commits), the routes, [`git`]
 //! (read-only smart HTTP), [`web`], [`budget`] (memory for bodies in flight), [`proxy`] (the
 //! client behind a trusted proxy), [`observe`] (request ids, logs, JSON errors), [`metrics`],
-//! [`health`], [`backup`] and [`net`] (connections: timeouts, caps, draining).
+//! [`health`], [`backup`] and [`net`] (connections: timeouts, caps, draining); [`witness`] is
+//! the separate witness service (`zkwiki-server witness`).
 //! [`app`] builds the router; [`serve`] runs it on a listener until a shutdown signal.
 
 pub mod auth;
@@ -37,6 +38,7 @@ pub mod quarantine;
 pub mod repo;
 mod routes;
 pub mod web;
+pub mod witness;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

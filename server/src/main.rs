@@ -1,6 +1,6 @@
 //! `zkwiki-server`: flags and environment → [`server::config::Config`], logs, the listeners, and
-//! graceful shutdown on SIGINT/SIGTERM; `backup` and `restore` of a data directory. All logic
-//! lives in the `server` library.
+//! graceful shutdown on SIGINT/SIGTERM; `backup` and `restore` of a data directory; `witness`,
+//! the witness service. All logic lives in the `server` library.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -68,10 +68,77 @@ enum Command {
         /// The backup to restore.
         dir: PathBuf,
     },
+    /// Run a witness instead: co-sign the heads of the wikis whose keyring lists this witness's
+    /// key (kept in DATA/witness/), so their members' new devices cannot be shown an old or forked
+    /// head. Run it somewhere other than the wikis' server.
+    Witness(WitnessArgs),
     /// Answer AWS Lambda HTTP events (function URL, API Gateway HTTP API, load balancer) instead
     /// of listening on a port; the default when AWS_LAMBDA_RUNTIME_API is set
     /// (docs/deploy-aws.md).
     Lambda,
+}
+
+#[derive(clap::Args, Debug)]
+struct WitnessArgs {
+    /// Address to listen on (port 0 picks a free port; the real one is printed).
+    #[arg(
+        long,
+        env = "ZKWIKI_SERVER_WITNESS_LISTEN",
+        default_value = "127.0.0.1:8090"
+    )]
+    listen: String,
+    /// Largest submission body, in bytes (the wiki's keyring chain travels with each).
+    #[arg(long, env = "ZKWIKI_SERVER_WITNESS_MAX_BODY", default_value_t = server::witness::DEFAULT_MAX_BODY)]
+    max_body: usize,
+    /// Print the witness's key and fingerprint, then exit (makes the key on first use).
+    #[arg(long)]
+    print_key: bool,
+}
+
+/// `zkwiki-server witness`: opens DATA/witness/ and serves until SIGINT/SIGTERM.
+fn run_witness(data_dir: &std::path::Path, a: &WitnessArgs) -> anyhow::Result<()> {
+    let witness = server::witness::Witness::open(data_dir).map_err(|e| anyhow::anyhow!(e))?;
+    let mut out = std::io::stdout().lock();
+    if a.print_key {
+        writeln!(
+            out,
+            "key {}\nfingerprint {}",
+            data_encoding::BASE64.encode(&witness.public()),
+            witness.fingerprint()
+        )?;
+        return Ok(());
+    }
+    drop(out);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&a.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", a.listen))?;
+        let addr = listener.local_addr()?;
+        // Handlers first: a supervisor that signals as soon as the address is printed stops it
+        // cleanly.
+        let shutdown = shutdown_signal();
+        {
+            let mut out = std::io::stdout().lock();
+            writeln!(
+                out,
+                "zkwiki-witness key fingerprint {}",
+                witness.fingerprint()
+            )?;
+            writeln!(out, "zkwiki-witness listening on http://{addr}")?;
+            out.flush()?;
+        }
+        tracing::info!(%addr, fingerprint = %witness.fingerprint(), "witness ready");
+        let app = server::witness::app(witness, a.max_body);
+        server::witness::serve(listener, app, shutdown)
+            .await
+            .context("serving")?;
+        tracing::info!("stopped");
+        anyhow::Ok(())
+    })
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -310,6 +377,7 @@ fn main() -> anyhow::Result<()> {
             )?;
             return Ok(());
         }
+        Some(Command::Witness(a)) => return run_witness(&args.data_dir, a),
         Some(Command::Lambda) => return lambda(&args, started),
         None if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() => {
             return lambda(&args, started);

@@ -28,9 +28,9 @@ fn folder_prefix(folder: &str) -> Result<String> {
 }
 
 /// What a keyring change committed.
-struct Committed {
-    seq: u64,
-    epoch: u32,
+pub(super) struct Committed {
+    pub(super) seq: u64,
+    pub(super) epoch: u32,
 }
 
 /// Builds a keyring change on the current head.
@@ -39,7 +39,10 @@ type KeyringDraft<'a, T> =
 
 /// Commits a keyring change `make` builds on the current head (an owner's: the core refuses
 /// others), retrying on conflicts as every write does.
-fn keyring_change<T>(s: &mut Session, make: &mut KeyringDraft<'_, T>) -> Result<(Committed, T)> {
+pub(super) fn keyring_change<T>(
+    s: &mut Session,
+    make: &mut KeyringDraft<'_, T>,
+) -> Result<(Committed, T)> {
     let done = s.commit(&mut |ws, now| {
         let (draft, value) = make(ws, now)?;
         Ok(Some((draft.finish(IndexWrite::WhenDue)?, value)))
@@ -107,7 +110,8 @@ pub fn member_add(ctx: &Ctx, a: &MemberAddArgs) -> Result<()> {
     ))
 }
 
-fn normalize_fp(fp: &str) -> String {
+/// A fingerprint as hex digits only, lowercase (people type them with spaces or in capitals).
+pub(super) fn normalize_fp(fp: &str) -> String {
     fp.chars()
         .filter(|c| c.is_ascii_hexdigit())
         .map(|c| c.to_ascii_lowercase())

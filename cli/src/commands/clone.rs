@@ -242,6 +242,7 @@ pub fn clone(ctx: &Ctx, a: &CloneArgs) -> Result<()> {
     if ws.wiki() != wiki {
         return Err(CliError::integrity("the server returned another wiki"));
     }
+    crate::witness::check_for(ctx, ws.head())?;
     let files = write_pages(ctx, tmp.path(), &ws)?;
     save_info(tmp.path(), &info_for(&server, &ws, files))?;
     put_in_place(tmp, &dir)?;
@@ -404,6 +405,10 @@ pub fn pull(ctx: &Ctx, a: &PullArgs) -> Result<()> {
     let seen = client::seen::merge(&ctx.seen.load(&wiki)?, &info.seen()?);
     let gw = GitWiki::at(git.clone(), "refs/remotes/origin/main")?;
     let (head, steps) = gw.verify(&seen)?;
+    if head.snapshot().keyring.wiki != wiki {
+        return Err(CliError::integrity("the server returned another wiki"));
+    }
+    crate::witness::check_for(ctx, &head)?;
     let mut ws = Workspace::open(&who.identity, &who.user, head, &steps)?;
     gw.load_all(&mut ws, &mut |_| {})?;
     if let Some((id, why)) = ws.failures().iter().next() {

@@ -10,8 +10,11 @@ mod replay;
 mod transfer;
 mod unlock;
 mod wikis;
+mod witnesses;
 
-use crate::args::{AgentCommand, AuthCommand, Command, KeyCommand, MemberCommand, WikiCommand};
+use crate::args::{
+    AgentCommand, AuthCommand, Command, KeyCommand, MemberCommand, WikiCommand, WitnessCommand,
+};
 use crate::context::Ctx;
 use crate::error::Result;
 
@@ -32,7 +35,20 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<()> {
             name,
             title,
             description,
-        }) => wikis::create(ctx, &name, title, description),
+            witnesses,
+            witness_fingerprints,
+            witness_policy,
+            yes,
+        }) => {
+            let set = witnesses::set_for_create(
+                ctx,
+                &witnesses,
+                &witness_fingerprints,
+                &witness_policy,
+                yes,
+            )?;
+            wikis::create(ctx, &name, title, description, set)
+        }
         Command::Wiki(WikiCommand::Title { title, description }) => {
             wikis::title(ctx, title, description)
         }
@@ -60,6 +76,15 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<()> {
         Command::Agent(AgentCommand::Grant(a)) => agent::agent_grant(ctx, &a),
         Command::Agent(AgentCommand::List) => agent::member_list(ctx, true),
         Command::Agent(AgentCommand::Revoke { name }) => agent::agent_revoke(ctx, &name),
+        Command::Witness(WitnessCommand::List) => witnesses::list(ctx),
+        Command::Witness(WitnessCommand::Add {
+            url,
+            fingerprint,
+            yes,
+        }) => witnesses::add(ctx, &url, fingerprint.as_deref(), yes),
+        Command::Witness(WitnessCommand::Rm { url }) => witnesses::remove(ctx, &url),
+        Command::Witness(WitnessCommand::Policy { policy }) => witnesses::policy(ctx, &policy),
+        Command::Status => witnesses::status(ctx),
         Command::Rotate(a) => agent::rotate(ctx, &a),
         Command::Reencrypt(a) => agent::reencrypt(ctx, &a),
         Command::Mcp(a) => mcp::serve(ctx, &a),

@@ -34,6 +34,7 @@ pub fn create(
     name: &str,
     title: Option<String>,
     description: Option<String>,
+    witnesses: client::witness::WitnessSet,
 ) -> Result<()> {
     check_name(name).map_err(|_| {
         CliError::usage(format!("{name:?} is not a valid wiki name"))
@@ -62,8 +63,10 @@ pub fn create(
     let api = ctx.api()?;
     let who = ctx.unlock()?;
     let rng = &mut OsRng;
-    let keyring = KeyringDraft::genesis(rng, &who.identity, &who.user, MemberKind::Person)?
-        .sign(rng, &who.identity)?;
+    let mut genesis = KeyringDraft::genesis(rng, &who.identity, &who.user, MemberKind::Person)?;
+    // Witnesses from the first keyring: no head of this wiki exists that they do not cover.
+    genesis.set_witnesses(witnesses)?;
+    let keyring = genesis.sign(rng, &who.identity)?;
     let head = client::VerifiedHead::genesis(keyring, &who.identity)?;
     let snapshot = head.snapshot();
     let wiki = snapshot.keyring.wiki;
@@ -89,10 +92,20 @@ pub fn create(
     // The title lives inside the wiki, so every client shows the same name.
     let mut session = Remote::for_wiki(ctx, wiki)?.session(&who)?;
     write_settings(&mut session, &settings)?;
+    let witnesses: Vec<String> = session
+        .ws
+        .snapshot()
+        .keyring
+        .witnesses
+        .witnesses
+        .iter()
+        .map(|w| w.url.clone())
+        .collect();
     if ctx.out.json {
-        return ctx.out.json_value(
-            &json!({ "name": name, "wiki": wiki.to_hex(), "title": esc(&settings.title) }),
-        );
+        return ctx.out.json_value(&json!({
+            "name": name, "wiki": wiki.to_hex(), "title": esc(&settings.title),
+            "witnesses": witnesses,
+        }));
     }
     ctx.out.line(format!(
         "created wiki {name} ({wiki}): \"{}\"",

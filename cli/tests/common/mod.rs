@@ -99,6 +99,16 @@ impl Server {
         self.data.join("wikis").join(format!("{wiki}.git"))
     }
 
+    /// Stops the server and starts it again on the same data folder and address (it then
+    /// rebuilds its membership index from the repositories as they are).
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let addr = self.url.trim_start_matches("http://").to_owned();
+        let mut next = Self::start_on(&self.data, &addr);
+        std::mem::swap(&mut self.child, &mut next.child);
+    }
+
     /// Stops the server.
     pub fn stop(mut self) {
         let _ = self.child.kill();
@@ -500,4 +510,92 @@ pub fn list_files(root: &Path) -> Vec<String> {
     walk(root, root, &mut out);
     out.sort();
     out
+}
+
+/// A running witness (`zkwiki-server witness`) on 127.0.0.1 with its own data folder; killed on
+/// drop.
+pub struct Witness {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// Its key's fingerprint, as it printed it.
+    pub fingerprint: String,
+    /// Its data folder (the key and the database are under `witness/`).
+    pub data: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl Witness {
+    /// Starts a witness with a fresh data folder (so a new key) on a free port.
+    pub fn start() -> Self {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let data = tmp.path().to_path_buf();
+        let mut w = Self::start_on(&data, "127.0.0.1:0");
+        w._tmp = Some(tmp);
+        w
+    }
+
+    /// Starts a witness on an existing data folder and address (`host:port`).
+    pub fn start_on(data: &Path, listen: &str) -> Self {
+        let mut child = Command::new(server_bin())
+            .arg("--data-dir")
+            .arg(data)
+            .args(["witness", "--listen", listen])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start zkwiki-server witness");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut reader = BufReader::new(stdout);
+        let (mut url, mut fingerprint) = (None, None);
+        for _ in 0..50 {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                break;
+            }
+            let line = line.trim();
+            if let Some(fp) = line.strip_prefix("zkwiki-witness key fingerprint ") {
+                fingerprint = Some(fp.to_owned());
+            }
+            if let Some(rest) = line.strip_prefix("zkwiki-witness listening on ") {
+                url = Some(rest.to_owned());
+                break;
+            }
+        }
+        std::thread::spawn(move || {
+            let mut sink = String::new();
+            while reader.read_line(&mut sink).unwrap_or(0) > 0 {
+                sink.clear();
+            }
+        });
+        Self {
+            child,
+            url: url.expect("the witness did not print its address"),
+            fingerprint: fingerprint.expect("the witness did not print its fingerprint"),
+            data: data.to_path_buf(),
+            _tmp: None,
+        }
+    }
+
+    /// `host:port`, to start another process on the same address.
+    pub fn addr(&self) -> String {
+        self.url.trim_start_matches("http://").to_owned()
+    }
+
+    /// Stops the witness (its data folder stays while `self` lives... so hand it over first).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Takes the temporary data folder out (so it outlives this process).
+    pub fn take_dir(&mut self) -> Option<tempfile::TempDir> {
+        self._tmp.take()
+    }
+}
+
+impl Drop for Witness {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }

@@ -6,6 +6,7 @@ use core_crypto::envelope::EnvelopeHeader;
 use core_crypto::identity::PublicIdentity;
 use core_crypto::ids::{PageId, ScopeId};
 use core_crypto::keyring::{KeyringDraft, MemberKind, NewMember, Role, WikiKeys};
+use core_crypto::witness::WitnessSet;
 use rand_core::OsRng;
 
 use super::{Draft, Workspace};
@@ -92,7 +93,7 @@ impl Workspace {
             Ok(())
         } else {
             Err(
-                Error::access("only an owner of the wiki may change its members")
+                Error::access("only an owner of the wiki may change its members or witnesses")
                     .with_hint("ask an owner (the member list shows them)"),
             )
         }
@@ -172,6 +173,16 @@ impl Workspace {
     pub fn set_role(&self, name: &str, role: Role, now_ms: i64) -> Result<Draft<'_>> {
         let mut keyring = self.keyring_draft()?;
         keyring.set_role(name, role)?;
+        self.keyring_write(keyring, now_ms, "")
+    }
+
+    /// Replaces the wiki's witnesses and their policy (no new epoch: nobody's access changes).
+    pub fn set_witnesses(&self, witnesses: WitnessSet, now_ms: i64) -> Result<Draft<'_>> {
+        let mut keyring = self.keyring_draft()?;
+        if keyring.witnesses() == &witnesses {
+            return Err(Error::input("the wiki already has exactly these witnesses"));
+        }
+        keyring.set_witnesses(witnesses)?;
         self.keyring_write(keyring, now_ms, "")
     }
 

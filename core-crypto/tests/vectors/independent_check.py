@@ -119,3 +119,45 @@ for c in sc['cases']:
     assert hkdf(ss,b'zkwiki/v1/index-page-id',16).hex()==c['index_page_id']
     assert hkdf(ss,b'zkwiki/v1/settings-page-id',16).hex()==c['settings_page_id']
 print('scopes ok', len(sc['cases']))
+# Witnesses (witness.json): the version 2 keyring and its witness set, checkpoints,
+# co-signatures, witness fingerprints and safety numbers.
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives import serialization
+wf=json.load(open(V+'witness.json'))
+b=bytes.fromhex(wf['keyring']['bytes']); assert b[:5]==b'ZKKR\x02'
+Ed25519PublicKey.from_public_bytes(b[-96:-64]).verify(b[-64:], b'zkwiki/v1/sign/keyring'+b[:-64])
+assert b[45:77]==hashlib.sha256(bytes.fromhex(kr['versions'][-1]['bytes'])).digest()
+epoch=struct.unpack('>I',b[77:81])[0]; cnt=struct.unpack('>H',b[81:83])[0]; o=83
+for _ in range(cnt):
+    nl=b[o]; o+=1+nl+82; wl=struct.unpack('>I',b[o:o+4])[0]; o+=4+wl
+sl=struct.unpack('>I',b[o:o+4])[0]; o+=4+sl
+lc=struct.unpack('>I',b[o:o+4])[0]; o+=4
+for _ in range(lc):
+    ll=struct.unpack('>H',b[o+4:o+6])[0]; o+=6+ll
+policy={1:'warn',2:'stop'}[b[o]]; wc=b[o+1]; o+=2; ws=[]
+for _ in range(wc):
+    key=b[o:o+32]; ul=struct.unpack('>H',b[o+32:o+34])[0]; url=b[o+34:o+34+ul].decode(); o+=34+ul
+    fp=hashlib.sha256(b'zkwiki/v1/witness-fingerprint'+key).hexdigest()[:32]
+    ws.append({'key':key.hex(),'url':url,'fingerprint':' '.join(fp[i:i+4] for i in range(0,32,4))})
+assert o==len(b)-96 and policy==wf['keyring']['policy'] and ws==wf['keyring']['witnesses']
+print('witness keyring ok: version 2, epoch', epoch, 'witnesses', len(ws), 'policy', policy)
+pubs=[]
+for k in wf['witness_keys']:
+    pub=Ed25519PrivateKey.from_private_bytes(bytes.fromhex(k['seed'])).public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    assert pub.hex()==k['public']; pubs.append(pub)
+cps=[]
+for c in wf['checkpoints']:
+    e=bytes.fromhex(c['encoded']); assert len(e)==69 and e[:5]==b'ZKCP\x01'
+    assert (e[5:21].hex(), struct.unpack('>Q',e[21:29])[0], e[29:61].hex(), struct.unpack('>Q',e[61:69])[0])==(c['wiki'],c['seq'],c['state'],c['keyring_seq'])
+    cps.append(e)
+for c in wf['cosignatures']:
+    s=bytes.fromhex(c['bytes']); assert len(s)==210 and s[:5]==b'ZKCS\x01'
+    assert s[5:74]==cps[c['checkpoint']] and s[74:106].hex()==c['nonce'] and struct.unpack('>Q',s[106:114])[0]==c['time_ms']
+    assert s[114:146]==pubs[c['witness']]
+    Ed25519PublicKey.from_public_bytes(s[114:146]).verify(s[146:], b'zkwiki/v1/sign/cosignature'+s[:146])
+print('checkpoints ok', len(cps), 'co-signatures ok', len(wf['cosignatures']))
+for c in wf['safety_numbers']:
+    d=hashlib.sha256(('zkwiki/v1/safety/'+c['kind']).encode()+bytes.fromhex(c['wiki'])+bytes.fromhex(c['hash'])).digest()
+    assert ' '.join('%05d'%(int.from_bytes(d[5*i:5*i+5],'big')%100000) for i in range(4))==c['number'], c['comment']
+print('safety numbers ok', len(wf['safety_numbers']))

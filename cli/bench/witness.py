@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""What a witness costs (docs/benchmarks.md, "Witnesses").
+
+Two wikis of COUNT pages on one real server, one without witnesses and one that lists a real
+witness (`zkwiki-server witness`, policy warn), keys unlocked once (`zkwiki unlock`): the latency
+of `ls` and `cat` on an unchanged wiki and of `put` (which also submits the new head to the
+witness), each median and 90th percentile of N runs; then the witness alone: checkpoint queries
+per second from 8 threads, each a fresh nonce and a co-signature. Prints a Markdown table.
+
+    cargo build --release -p cli -p server
+    python3 cli/bench/witness.py 1000 50
+
+Needs python3 and the release binaries; no other tool.
+"""
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.path.join(ROOT, "target", "release")
+Z = os.path.join(BIN, "zkwiki")
+PASSPHRASE = "benchmark passphrase"
+
+
+def start(tmp, name, *args):
+    log = open(os.path.join(tmp, f"{name}.log"), "w+")
+    proc = subprocess.Popen([os.path.join(BIN, "zkwiki-server"), *args], stdout=log,
+                            stderr=subprocess.STDOUT)
+    for _ in range(100):
+        log.seek(0)
+        text = log.read()
+        if "listening on" in text:
+            fp = text.split("key fingerprint ")[1].split("\n")[0] if "fingerprint" in text else None
+            return proc, text.split("listening on ")[1].split()[0], fp
+        time.sleep(0.1)
+    raise SystemExit(f"{name} did not start:\n{text}")
+
+
+def run(env, *args, stdin=None):
+    r = subprocess.run([Z, "-q", *args], env=env, input=stdin, capture_output=True)
+    if r.returncode != 0:
+        raise SystemExit(f"zkwiki {' '.join(args)} failed ({r.returncode}): {r.stderr.decode()}")
+    return r.stdout
+
+
+def timed(env, n, *args, stdin=None):
+    times = []
+    for i in range(n):
+        data = stdin(i) if callable(stdin) else stdin
+        t = time.perf_counter()
+        run(env, *args, stdin=data)
+        times.append((time.perf_counter() - t) * 1000)
+    times.sort()
+    return statistics.median(times), times[max(int(len(times) * 0.9) - 1, 0)]
+
+
+def queries_per_second(url, wiki, seconds=5, threads=8):
+    done = [0] * threads
+    stop = time.perf_counter() + seconds
+
+    def worker(i):
+        while time.perf_counter() < stop:
+            nonce = os.urandom(32).hex()
+            with urllib.request.urlopen(f"{url}/witness/v1/wikis/{wiki}/checkpoint?nonce={nonce}") as r:
+                assert len(json.load(r)["cosignature"]) > 200
+            done[i] += 1
+
+    ts = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return sum(done) / seconds
+
+
+def main():
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
+    n = int(sys.argv[2]) if len(sys.argv) > 2 else 50
+    with tempfile.TemporaryDirectory() as tmp:
+        srv, url, _ = start(tmp, "server", "--listen", "127.0.0.1:0", "--data-dir",
+                            os.path.join(tmp, "srv"))
+        wit, wurl, fp = start(tmp, "witness", "--data-dir", os.path.join(tmp, "wit"), "witness",
+                              "--listen", "127.0.0.1:0")
+        try:
+            home = os.path.join(tmp, "home")
+            env = dict(os.environ, ZKWIKI_CONFIG_DIR=f"{home}/cfg", ZKWIKI_DATA_DIR=f"{home}/data",
+                       HOME=home, ZKWIKI_URL=url, ZKWIKI_PASSPHRASE=PASSPHRASE)
+            run(env, "register", "bench", "--recovery-key-out", os.path.join(tmp, "rk"))
+            pages = os.path.join(tmp, "pages")
+            for i in range(count):
+                os.makedirs(os.path.join(pages, f"d{i % 20}"), exist_ok=True)
+                with open(os.path.join(pages, f"d{i % 20}", f"p{i}.md"), "w") as f:
+                    f.write(f"# page {i}\n\nsome text about topic {i % 97} and more\n" * 4)
+            run(env, "unlock", "--for", "1h")
+            rows = []
+            for name, extra in [("none", []),
+                                ("one witness", ["--witness", wurl, "--witness-fingerprint", fp])]:
+                wiki = json.loads(run(env, "--json", "wiki", "create", name.replace(" ", "-"),
+                                      *extra))["wiki"]
+                run(env, "-w", wiki, "import", pages)
+                run(env, "-w", wiki, "ls")
+                ls = timed(env, n, "-w", wiki, "ls")
+                cat = timed(env, n, "-w", wiki, "cat", "d1/p1.md")
+                put = timed(env, n, "-w", wiki, "put", "bench.md", "-",
+                            stdin=lambda i: f"# write {i}\n".encode())
+                rows.append((name, ls, cat, put, wiki))
+            qps = queries_per_second(wurl, rows[1][4])
+            print(f"{count} pages, {n} runs each; median / p90 in ms\n")
+            print("| witnesses | `ls` | `cat` | `put` |")
+            print("|---|---|---|---|")
+            for name, ls, cat, put, _ in rows:
+                print(f"| {name} | {ls[0]:.1f} / {ls[1]:.1f} | {cat[0]:.1f} / {cat[1]:.1f} "
+                      f"| {put[0]:.1f} / {put[1]:.1f} |")
+            print(f"\nwitness checkpoint queries (8 threads, fresh nonce each): {qps:.0f}/s")
+        finally:
+            if "env" in locals():
+                subprocess.run([Z, "-q", "lock"], env=env, capture_output=True)
+            srv.terminate()
+            wit.terminate()
+            srv.wait()
+            wit.wait()
+
+
+if __name__ == "__main__":
+    main()
