@@ -72,6 +72,7 @@ fn extend(op: &Operator, signer: &UserIdentity, path: &str) {
         path: path.into(),
         author: "alice".into(),
         written_at_ms: 1,
+        note: Default::default(),
         content: b"another branch\n".to_vec(),
     };
     let key = keys.key_for_writing(path).unwrap();

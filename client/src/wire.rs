@@ -20,7 +20,7 @@ pub fn unb64(text: &str, what: &str) -> Result<Vec<u8>> {
 
 /// Lowercase hex (ids, keys and nonces in URLs and JSON).
 pub fn hex(bytes: &[u8]) -> String {
-    data_encoding::HEXLOWER.encode(bytes)
+    core_crypto::codec::hex(bytes)
 }
 
 /// Parses a JSON answer; `what` names it in the error.
