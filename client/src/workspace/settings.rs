@@ -157,8 +157,8 @@ impl WikiSettings {
         Ok(())
     }
 
-    /// What imports brought into this wiki, by source (checked: at most [`MAX_IMPORTS`], each
-    /// field at most [`MAX_IMPORT_FIELD`] bytes without control characters).
+    /// What imports brought into this wiki, by source (checked: at most `MAX_IMPORTS`, each
+    /// field at most `MAX_IMPORT_FIELD` bytes without control characters).
     pub fn imports(&self) -> Result<Vec<ImportMark>> {
         let Some((_, raw)) = self.other.iter().find(|(k, _)| k == IMPORTS) else {
             return Ok(Vec::new());
