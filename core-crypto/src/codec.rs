@@ -43,6 +43,16 @@ pub fn hex(bytes: &[u8]) -> String {
     out
 }
 
+/// A fingerprint as people compare it: lowercase hex in groups of four (`1a2b 3c4d …`).
+pub(crate) fn fingerprint_text(bytes: &[u8]) -> String {
+    let hex = hex(bytes);
+    hex.as_bytes()
+        .chunks(4)
+        .map(|c| core::str::from_utf8(c).unwrap_or("????"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Decodes lowercase hex.
 pub fn unhex(text: &[u8]) -> Result<Vec<u8>, DecodeError> {
     let digit = |c: u8| match c {

@@ -253,12 +253,7 @@ impl PublicIdentity {
         h.update(self.x25519);
         h.update(self.ed25519);
         let d = h.finalize();
-        let hex = crate::codec::hex(&d[..16]);
-        hex.as_bytes()
-            .chunks(4)
-            .map(|c| core::str::from_utf8(c).unwrap_or("????"))
-            .collect::<Vec<_>>()
-            .join(" ")
+        crate::codec::fingerprint_text(&d[..16])
     }
 
     /// The age recipient text (`age1…`), as stock `age -r` takes it.

@@ -227,12 +227,7 @@ pub fn key_fingerprint(key: &[u8; 32]) -> String {
     h.update(labels::WITNESS_FINGERPRINT);
     h.update(key);
     let d = h.finalize();
-    let hex = crate::codec::hex(&d[..16]);
-    hex.as_bytes()
-        .chunks(4)
-        .map(|c| core::str::from_utf8(c).unwrap_or("????"))
-        .collect::<Vec<_>>()
-        .join(" ")
+    crate::codec::fingerprint_text(&d[..16])
 }
 
 /// What a witness holds for a wiki: the latest state it accepted (`seq = 0`: none yet).
