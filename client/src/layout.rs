@@ -19,11 +19,22 @@ use core_crypto::state::Manifest;
 use crate::error::{Error, Result};
 
 /// Where a file of the tree belongs.
-enum Slot {
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Slot {
+    /// `keyring/<seq>`.
     Keyring(u64),
+    /// `state`.
     State,
+    /// `manifest`.
     Manifest,
+    /// `pages/<id>`.
     Page(PageId),
+}
+
+fn keyring_seq(name: &str) -> Option<u64> {
+    (name.len() == 10 && name.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| name.parse().ok())
+        .flatten()
 }
 
 fn classify(path: &str) -> Option<Slot> {
@@ -33,15 +44,27 @@ fn classify(path: &str) -> Option<Slot> {
         _ => {}
     }
     if let Some(seq) = path.strip_prefix("keyring/") {
-        if seq.len() == 10 && seq.bytes().all(|b| b.is_ascii_digit()) {
-            return seq.parse().ok().map(Slot::Keyring);
-        }
-        return None;
+        return keyring_seq(seq).map(Slot::Keyring);
     }
     path.strip_prefix("pages/")
-        .filter(|id| id.len() == 32)
         .and_then(|id| PageId::from_hex(id).ok())
         .map(Slot::Page)
+}
+
+impl Slot {
+    /// The role of a file known only by its last path component (git's textconv driver gets a
+    /// temporary copy named `XXXXXX_<name>`; no name in the tree contains `_`). The four kinds of
+    /// name cannot be confused: a keyring's is exactly ten digits, a page's 32 hex digits.
+    pub fn of_file_name(name: &str) -> Option<Self> {
+        let name = name.rsplit('_').next().unwrap_or(name);
+        match name {
+            "state" => Some(Self::State),
+            "manifest" => Some(Self::Manifest),
+            _ => keyring_seq(name)
+                .map(Self::Keyring)
+                .or_else(|| PageId::from_hex(name).ok().map(Self::Page)),
+        }
+    }
 }
 
 /// The files of one commit's tree, by role.
@@ -146,6 +169,35 @@ mod tests {
 
     fn e(path: &str) -> (String, bool, u32) {
         (path.to_owned(), true, 0)
+    }
+
+    #[test]
+    fn a_file_name_alone_names_its_role() {
+        // A page id whose last ten digits are decimal is still a page, not a keyring.
+        let id = PageId::from_hex("aff4324bddafa36e73cd853117631644").unwrap();
+        for name in [
+            "aff4324bddafa36e73cd853117631644",
+            "Xy12ab_aff4324bddafa36e73cd853117631644",
+        ] {
+            assert_eq!(Slot::of_file_name(name), Some(Slot::Page(id)), "{name}");
+        }
+        assert_eq!(Slot::of_file_name("0000000012"), Some(Slot::Keyring(12)));
+        assert_eq!(
+            Slot::of_file_name("ab12CD_0000000003"),
+            Some(Slot::Keyring(3))
+        );
+        assert_eq!(Slot::of_file_name("q1w2e3_state"), Some(Slot::State));
+        assert_eq!(Slot::of_file_name("manifest"), Some(Slot::Manifest));
+        for name in [
+            "",
+            "000000001",
+            "00000000001",
+            "AFF4324BDDAFA36E73CD853117631644",
+            "x_states",
+            "README.md",
+        ] {
+            assert_eq!(Slot::of_file_name(name), None, "{name}");
+        }
     }
 
     #[test]

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use client::Workspace;
 use client::display::escape as esc;
+use client::layout::Slot;
 use core_crypto::envelope::PageKind;
 use core_crypto::ids::{Digest32, PageId, WikiId};
 use core_crypto::index::SearchIndex;
@@ -605,45 +606,53 @@ pub fn textconv(ctx: &Ctx, a: &TextconvArgs) -> Result<()> {
 }
 
 fn describe_file(ctx: &Ctx, name: &str, bytes: &[u8]) -> Result<String> {
-    let tail = |n: usize| name.get(name.len().saturating_sub(n)..).unwrap_or("");
-    if name == "state" || name.ends_with("_state") {
-        let s = WikiState::decode(bytes)?;
-        return Ok(format!(
-            "wiki state {}\nepoch {}\nsigner {}\nmanifest {}\nprevious {}\n",
-            s.seq,
-            s.epoch,
-            data_encoding::HEXLOWER.encode(&s.signer),
-            s.manifest,
-            s.prev
-        ));
-    }
-    if name == "manifest" || name.ends_with("_manifest") {
-        let m = Manifest::decode(bytes)?;
-        let mut out = format!("manifest: {} pages\n", m.pages.len());
-        for (id, e) in &m.pages {
-            out.push_str(&format!(
-                "{id} epoch {} size {} {}\n",
-                e.epoch, e.size, e.hash
-            ));
+    match Slot::of_file_name(name) {
+        Some(Slot::State) => {
+            let s = WikiState::decode(bytes)?;
+            Ok(format!(
+                "wiki state {}\nepoch {}\nsigner {}\nmanifest {}\nprevious {}\n",
+                s.seq,
+                s.epoch,
+                data_encoding::HEXLOWER.encode(&s.signer),
+                s.manifest,
+                s.prev
+            ))
         }
-        return Ok(out);
-    }
-    if tail(10).bytes().all(|b| b.is_ascii_digit()) && name.len() >= 10 {
-        let k = Keyring::decode(bytes)?;
-        let mut out = format!("keyring version {} (epoch {})\n", k.seq, k.epoch);
-        for m in &k.members {
-            out.push_str(&format!(
-                "{} {} {} {}\n",
-                esc(&m.name),
-                m.kind.name(),
-                m.role.name(),
-                m.public.fingerprint()
-            ));
+        Some(Slot::Manifest) => {
+            let m = Manifest::decode(bytes)?;
+            let mut out = format!("manifest: {} pages\n", m.pages.len());
+            for (id, e) in &m.pages {
+                out.push_str(&format!(
+                    "{id} epoch {} size {} {}\n",
+                    e.epoch, e.size, e.hash
+                ));
+            }
+            Ok(out)
         }
-        return Ok(out);
+        Some(Slot::Keyring(_)) => {
+            let k = Keyring::decode(bytes)?;
+            let mut out = format!("keyring version {} (epoch {})\n", k.seq, k.epoch);
+            for m in &k.members {
+                out.push_str(&format!(
+                    "{} {} {} {}\n",
+                    esc(&m.name),
+                    m.kind.name(),
+                    m.role.name(),
+                    m.public.fingerprint()
+                ));
+            }
+            Ok(out)
+        }
+        Some(Slot::Page(id)) => describe_page(ctx, &id, bytes),
+        None => Err(CliError::usage(format!(
+            "{}: not a file of a zkwiki repository",
+            esc(name)
+        ))),
     }
-    let id = PageId::from_hex(tail(32))
-        .map_err(|_| CliError::usage(format!("{name}: not a file of a zkwiki repository")))?;
+}
+
+/// A page version, shown only if the signed history of HEAD holds exactly these bytes.
+fn describe_page(ctx: &Ctx, id: &PageId, bytes: &[u8]) -> Result<String> {
     let git = Git::at(Path::new("."));
     let (history, ws) = signed_history(ctx, &git)?;
     let hash = Digest32::of(bytes);
