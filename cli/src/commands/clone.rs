@@ -666,7 +666,7 @@ fn describe_page(ctx: &Ctx, id: &PageId, bytes: &[u8]) -> Result<String> {
         )));
     }
     let entry = ManifestEntry::for_envelope(bytes)?;
-    let (r, prefix) = client::history::open_version(ws.keys(), &id, &entry, bytes)?;
+    let (r, prefix) = client::history::open_version(ws.keys(), id, &entry, bytes)?;
     if let Some(problem) = client::workspace::record_problem(&r, prefix)
         && !matches!(r.kind, PageKind::Index | PageKind::Settings)
     {
