@@ -61,14 +61,31 @@ impl Protection {
     /// An existing passphrase protector, from the stored KDF parameters (refused outside the
     /// client's floor and ceiling, whoever sent them).
     pub fn passphrase(kdf_bytes: &[u8], passphrase: &str) -> Result<Self> {
+        let key = Self::derive_passphrase_key(kdf_bytes, passphrase)?;
+        Self::passphrase_derived(kdf_bytes, key)
+    }
+
+    /// [`Self::passphrase`] split in two for a driver that runs Argon2id elsewhere (the web
+    /// app's worker, so the tab stays responsive): [`Self::derive_passphrase_key`] there, then
+    /// this with its key. The KDF parameters are checked again here, whoever derived the key.
+    pub fn passphrase_derived(kdf_bytes: &[u8], key: ProtectorKey) -> Result<Self> {
         let kdf = KdfParams::decode(kdf_bytes)?;
-        let key = ProtectorKey::derive_from_passphrase(&kdf, passphrase.as_bytes())?;
         Ok(Self {
             kind: ProtectorKind::Passphrase,
             key,
             stored_form: kdf.encode().to_vec(),
             kdf: Some(kdf),
         })
+    }
+
+    /// The passphrase protector key by Argon2id with the stored KDF parameters (refused outside
+    /// the client's floor and ceiling): the slow half of [`Self::passphrase`].
+    pub fn derive_passphrase_key(kdf_bytes: &[u8], passphrase: &str) -> Result<ProtectorKey> {
+        let kdf = KdfParams::decode(kdf_bytes)?;
+        Ok(ProtectorKey::derive_from_passphrase(
+            &kdf,
+            passphrase.as_bytes(),
+        )?)
     }
 
     /// The recovery-key protector.
@@ -282,6 +299,23 @@ mod tests {
         .unwrap();
         let done = open_login(&answer, "alice", &again).unwrap();
         assert_eq!(done.identity.public(), acc.identity.public());
+        // Derived in two halves (the web app's worker, then the tab), the same protector.
+        let kdf = unb64(&acc.request.kdf, "kdf").unwrap();
+        let key = Protection::derive_passphrase_key(&kdf, "a long passphrase").unwrap();
+        let split = Protection::passphrase_derived(&kdf, key).unwrap();
+        assert_eq!(*split.auth_hex(), *again.auth_hex());
+        assert!(open_login(&answer, "alice", &split).is_ok());
+        // Parameters under the floor are refused by either half.
+        let weak = KdfParams {
+            m_kib: 1024,
+            ..KdfParams::decode(&kdf).unwrap()
+        }
+        .encode();
+        assert!(Protection::derive_passphrase_key(&weak, "a long passphrase").is_err());
+        assert!(
+            Protection::passphrase_derived(&weak, core_crypto::protector::ProtectorKey::from_bytes([7; 32]))
+                .is_err()
+        );
         // The recovery key opens its own sealed copy.
         let r = Protection::recovery(&acc.recovery);
         let rsealed = unb64(&acc.request.recovery.sealed_identity, "r").unwrap();

@@ -12,7 +12,7 @@ use core_crypto::identity::{UserIdentity, check_name};
 use core_crypto::ids::WikiId;
 use core_crypto::kdf::KdfParams;
 use core_crypto::keyring::{KeyringDraft, MemberKind};
-use core_crypto::protector::RecoveryKey;
+use core_crypto::protector::{ProtectorKey, RecoveryKey};
 use core_crypto::snapshot::Snapshot;
 use rand_core::OsRng;
 use wasm_bindgen::prelude::*;
@@ -60,6 +60,25 @@ fn unlock(user: &str, protection: &Protection, login_json: &str) -> Result<UserI
     Ok(logged.identity)
 }
 
+/// The KDF parameters of a `/prelogin` answer (checked when used).
+fn prelogin_kdf(prelogin_json: &str) -> Result<Vec<u8>> {
+    let resp: wire::PreloginResponse = wire::parse(prelogin_json, "prelogin answer")?;
+    unb64(&resp.kdf, "kdf")
+}
+
+/// Argon2id of the passphrase with the account's parameters (the `/prelogin` answer; refused
+/// outside the client's floor and ceiling): the 32-byte protector key. The login runs this in a
+/// worker (`static/argon2-worker.js`, the same module instantiated again) so the tab stays
+/// responsive, then hands the key to [`LoginKey::from_derived_key`].
+#[wasm_bindgen(js_name = derivePassphraseKey)]
+pub fn derive_passphrase_key(prelogin_json: &str, passphrase: String) -> JsResult<Vec<u8>> {
+    let passphrase = Zeroizing::new(passphrase);
+    js((|| {
+        let key = Protection::derive_passphrase_key(&prelogin_kdf(prelogin_json)?, &passphrase)?;
+        Ok(key.expose().to_vec())
+    })())
+}
+
 /// A derived protector key, ready to log in with.
 #[wasm_bindgen]
 pub struct LoginKey {
@@ -81,8 +100,24 @@ impl LoginKey {
         let passphrase = Zeroizing::new(passphrase);
         js((|| {
             let user = checked_name(user)?;
-            let resp: wire::PreloginResponse = wire::parse(prelogin_json, "prelogin answer")?;
-            let protection = Protection::passphrase(&unb64(&resp.kdf, "kdf")?, &passphrase)?;
+            let protection = Protection::passphrase(&prelogin_kdf(prelogin_json)?, &passphrase)?;
+            Ok(LoginKey { user, protection })
+        })())
+    }
+
+    /// [`LoginKey::from_passphrase`] with the protector key [`derive_passphrase_key`] derived
+    /// (in the login worker): the parameters are checked again here.
+    #[wasm_bindgen(js_name = fromDerivedKey)]
+    pub fn from_derived_key(user: &str, prelogin_json: &str, key: &[u8]) -> JsResult<LoginKey> {
+        js((|| {
+            let user = checked_name(user)?;
+            let bytes: [u8; 32] = key
+                .try_into()
+                .map_err(|_| Error::input("the derived key is not 32 bytes"))?;
+            let protection = Protection::passphrase_derived(
+                &prelogin_kdf(prelogin_json)?,
+                ProtectorKey::from_bytes(bytes),
+            )?;
             Ok(LoginKey { user, protection })
         })())
     }

@@ -36,11 +36,38 @@ window.addEventListener('error', (ev) => window.zkwikiErrors.push(String(ev.mess
 window.addEventListener('unhandledrejection', (ev) => window.zkwikiErrors.push(String(ev.reason && ev.reason.message ? ev.reason.message : ev.reason)));
 document.addEventListener('securitypolicyviolation', (ev) => window.zkwikiErrors.push(`CSP blocked ${ev.blockedURI || 'inline'} (${ev.violatedDirective})`));
 
+/** The app's compiled WebAssembly module (for the login worker). */
+let wasmModule = null;
+
+/**
+ * Argon2id in a worker (see argon2-worker.js), so the tab keeps painting and answering while it
+ * runs: resolves with the 32-byte protector key, or rejects with the Rust error (its name,
+ * message and hint).
+ */
+function deriveInWorker(prelogin, passphrase) {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(new URL('./argon2-worker.js', import.meta.url), { type: 'module', name: 'argon2' });
+    const done = () => worker.terminate();
+    worker.onmessage = ({ data }) => {
+      done();
+      if (data.key) resolve(data.key);
+      else reject(Object.assign(new Error(data.error.message), { name: data.error.name || 'Error', hint: data.error.hint }));
+    };
+    worker.onerror = (ev) => {
+      done();
+      reject(new Error(`The key-derivation worker failed: ${ev.message || 'it could not start'}`));
+    };
+    worker.postMessage({ module: wasmModule, prelogin, passphrase });
+  });
+}
+
 async function start() {
   const meta = document.querySelector('meta[name="zkwiki-wasm-integrity"]');
   const integrity = meta && meta.content.startsWith('sha') ? meta.content : undefined;
   const wasmUrl = new URL('./pkg/web_wasm_bg.wasm', import.meta.url);
-  await init({ module_or_path: fetch(wasmUrl, integrity ? { integrity } : {}) });
+  // Compiled once: the login worker (argon2-worker.js) instantiates this same module.
+  wasmModule = await WebAssembly.compileStreaming(fetch(wasmUrl, integrity ? { integrity } : {}));
+  await init({ module_or_path: wasmModule });
   const version = document.getElementById('version');
   version.textContent = 'zkwiki';
   version.title = zk.formatVersion();
@@ -309,7 +336,7 @@ async function createWiki() {
     await enterWiki(wiki);
     if (!app.open) return;
     const welcome = `---\ntitle: ${JSON.stringify(name)}\n---\n# Welcome\n\nThis is your new wiki. Everything on it is encrypted in this browser before it is sent: the server stores only ciphertext.\n\n- Edit this page with **Edit** above.\n- Link pages with \`[[Page Name]]\`; a link to a page that does not exist yet is marked as missing, and following it creates the page.\n- Invite people and agents under **Members**.\n`;
-    await app.open.commit(() => app.open.session.preparePut('', 'Home.md', welcome, '', Date.now()));
+    await app.open.commit(() => app.open.session.preparePut('', 'Home.md', welcome, '', Date.now(), ''));
     noteTitle(wiki, name);
     go(pageRoute(wiki, 'Home.md'));
   } catch (e) {
@@ -445,7 +472,7 @@ function showLogin() {
       performance.clearMarks();
       performance.mark('zk-login-start');
       try {
-        status.textContent = useRecovery ? 'Checking your recovery key…' : 'Deriving your key from the passphrase (Argon2id)…';
+        status.textContent = useRecovery ? 'Checking your recovery key…' : 'Unlocking…';
         await nextPaint();
         let key;
         if (useRecovery) {
@@ -453,8 +480,18 @@ function showLogin() {
           recovery.value = '';
         } else {
           const prelogin = await api.call('POST', '/prelogin', zk.preloginBody(user.value));
-          await nextPaint();
-          key = zk.LoginKey.fromPassphrase(user.value, pass.value, prelogin);
+          // The slow part, in a worker: the page stays responsive and shows it is working.
+          form.classList.add('unlocking');
+          status.id = 'unlock-status';
+          replace(status, h('span', { class: 'spinner', 'aria-hidden': 'true' }), 'Unlocking… ',
+            h('span', { class: 'muted' }, 'deriving your key from the passphrase (Argon2id), in the background'));
+          performance.mark('zk-kdf-start');
+          const derived = await deriveInWorker(prelogin, pass.value);
+          try {
+            key = zk.LoginKey.fromDerivedKey(user.value, prelogin, derived);
+          } finally {
+            derived.fill(0);
+          }
         }
         performance.mark('zk-key-derived');
         status.textContent = 'Logging in…';
@@ -469,6 +506,9 @@ function showLogin() {
         status.className = 'form-status form-error';
         status.textContent = loginMessage(e);
         button.disabled = false;
+      } finally {
+        form.classList.remove('unlocking');
+        status.removeAttribute('id');
       }
     },
   },
