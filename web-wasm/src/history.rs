@@ -10,7 +10,7 @@
 
 use client::head::VerifiedHead;
 use client::history::HistoryWalk;
-use client::{Error, Result};
+use client::{Error, Result, display};
 use core_crypto::ids::PageId;
 use core_crypto::keyring::WikiKeys;
 use core_crypto::state::ManifestEntry;
@@ -128,6 +128,8 @@ impl PageHistory {
             .opt_str("claim", claim.as_deref())
             .num("written_at", record.written_at_ms)
             .str("kind", kind)
+            .str("message", &display::escape_multiline(record.note.message.trim()))
+            .str("email", &shown(&record.note.author_email))
             .str("text", record.markdown().unwrap_or_default())
             .finish())
     }

@@ -15,7 +15,7 @@ use client::history::{HistoryWalk, introduces};
 use client::wire::{self, unb64};
 use client::workspace::{IndexWrite, Page, Pending, RevocationReport};
 use client::{Error, Result, Workspace, attachments, display, names, policy};
-use core_crypto::envelope::PageKind;
+use core_crypto::envelope::{PageKind, VersionNote};
 use core_crypto::identity::{PublicIdentity, UserIdentity};
 use core_crypto::ids::{Digest32, PageId};
 use core_crypto::index::IndexedPage;
@@ -657,8 +657,9 @@ impl WikiSession {
 
     /// Prepares a page write. `page` is `""` for a new page; `path` the path it gets (a new
     /// markdown page's from [`markdown_path`]); `base` the hash the editor started from (`""`
-    /// for none). Throws `ConflictError` when the page changed since `base`, `InputError` for a
-    /// path the policy refuses or one that is taken.
+    /// for none); `message` the optional note on the change (`""` for none; kept encrypted in
+    /// the version, shown in its history). Throws `ConflictError` when the page changed since
+    /// `base`, `InputError` for a path the policy refuses or one that is taken.
     #[wasm_bindgen(js_name = preparePut)]
     pub fn prepare_put(
         &self,
@@ -667,6 +668,7 @@ impl WikiSession {
         text: &str,
         base: &str,
         now_ms: f64,
+        message: &str,
     ) -> JsResult<PendingWrite> {
         js((|| {
             let base = if base.is_empty() {
@@ -674,12 +676,13 @@ impl WikiSession {
             } else {
                 Some(Digest32::from_hex(base)?)
             };
-            let p = self.ws.prepare_put(
+            let p = self.ws.prepare_put_with(
                 opt_page(page)?,
                 path,
                 text.as_bytes().to_vec(),
                 base,
                 now_ms as i64,
+                note(message),
             )?;
             Ok(self.pending(p))
         })())
@@ -721,16 +724,31 @@ impl WikiSession {
     }
 
     /// Prepares a rename to what the user typed (the page keeps its id and history): a markdown
-    /// page's new path is [`markdown_path`] of it.
+    /// page's new path is [`markdown_path`] of it. With `update_links`, the links to it in the
+    /// pages that link to it are rewritten in the same commit (the client core's rule; every
+    /// page must be decrypted first, else `NotLoadedError` names one).
     #[wasm_bindgen(js_name = prepareRename)]
-    pub fn prepare_rename(&self, page: &str, typed: &str, now_ms: f64) -> JsResult<PendingWrite> {
+    pub fn prepare_rename(
+        &self,
+        page: &str,
+        typed: &str,
+        now_ms: f64,
+        update_links: bool,
+    ) -> JsResult<PendingWrite> {
         js((|| {
             let id = page_id(page)?;
             let new_path = match self.ws.kind_of(&id) {
                 Some(PageKind::Markdown) => policy::markdown_path(typed),
                 _ => typed.trim().to_owned(),
             };
-            let p = self.ws.prepare_rename(id, &new_path, now_ms as i64)?;
+            let p = if update_links {
+                let note = VersionNote::default();
+                self.ws
+                    .prepare_rename_updating_links(id, &new_path, now_ms as i64, note)?
+                    .0
+            } else {
+                self.ws.prepare_rename(id, &new_path, now_ms as i64)?
+            };
             Ok(self.pending(p))
         })())
     }
@@ -983,6 +1001,15 @@ pub fn merge_texts(base: &str, ours: &str, theirs: &str, theirs_label: &str) -> 
         "your version",
         theirs_label,
     ))
+}
+
+/// The note of a version written in the browser: the message typed on save (trimmed; none
+/// when empty, and the record stays version 1).
+fn note(message: &str) -> VersionNote {
+    VersionNote {
+        message: message.trim().to_owned(),
+        ..VersionNote::default()
+    }
 }
 
 /// The `POST /api/v1/prelogin` body for `user` (the passphrase protector).

@@ -619,10 +619,11 @@ export async function showEditor(app, path, suggested = '') {
     saveBtn.disabled = true;
     status.textContent = 'Encrypting and saving…';
     try {
-      const pending = await w.commit(() => w.session.preparePut(id || '', p, text.value, base, Date.now()));
+      const pending = await w.commit(() => w.session.preparePut(id || '', p, text.value, base, Date.now(), message.value));
       id = pending.page;
       pending.free();
       saved = text.value;
+      message.value = '';
       mine = null;
       app.leaveGuard = null;
       toast('Saved');
@@ -640,13 +641,21 @@ export async function showEditor(app, path, suggested = '') {
     }
   }
 
+  // An optional note on the change, like a commit message: kept encrypted with the version.
+  const message = h('input', { id: 'edit-message', class: 'edit-message', maxlength: 4096, placeholder: 'What changed? (optional)', 'aria-label': 'Change message (optional)' });
+  message.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Enter') {
+      ev.preventDefault();
+      save();
+    }
+  });
   const saveBtn = h('button', { class: 'btn btn-primary', id: 'save', type: 'button', onclick: save }, 'Save');
   const cancel = h('a', { class: 'btn btn-ghost', href: id ? pageRoute(w.wiki, path) : `#/w/${w.wiki}` }, 'Cancel');
   replace(main(),
     h('div', { class: 'page-head' },
       h('h1', {}, id ? `Editing ${pageName(path)}` : 'New page'),
       h('div', { class: 'page-meta' }, 'Encrypted in this browser before it is sent. ', enforced('crypto', 'XChaCha20-Poly1305 under the wiki key; the server stores ciphertext only'))),
-    h('div', { class: 'edit-bar' }, id ? h('span', { class: 'mono edit-path-label' }, path) : pathInput, h('span', { class: 'spacer' }), status, cancel, saveBtn),
+    h('div', { class: 'edit-bar' }, id ? h('span', { class: 'mono edit-path-label' }, path) : pathInput, h('span', { class: 'spacer' }), status, message, cancel, saveBtn),
     notice,
     h('div', { class: 'edit-grid' },
       h('div', { class: 'edit-pane' }, h('div', { class: 'pane-label' }, 'Markdown'), text),
@@ -749,7 +758,8 @@ export async function showHistory(app, path) {
             v.deleted ? ' deleted the page' : null,
             o.claim ? h('span', { class: 'claim', title: 'The author name the record gives: a claim, not checked' }, ` written as “${o.claim}”`) : null,
             o.path && o.path !== path ? h('span', { class: 'muted' }, ` · was ${pageName(o.shown_path)}`) : null),
-          h('span', { class: 'history-time', title: 'The writer\'s clock (a claim)' }, o.written_at ? when(o.written_at) : ''));
+          h('span', { class: 'history-time', title: 'The writer\'s clock (a claim)' }, o.written_at ? when(o.written_at) : ''),
+          o.message ? h('span', { class: 'history-message', title: o.email ? `Written as ${o.email} (a claim)` : 'The message saved with this version' }, o.message) : null);
       row.addEventListener('click', () => select(i));
       list.appendChild(row);
     });

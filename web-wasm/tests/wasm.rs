@@ -259,7 +259,7 @@ fn create_write_read_search_share() {
     let mut s = server.open(&alice, &wiki, "").unwrap();
     let text =
         "---\ntitle: Home\n---\n# Hello\n\nSee [[Plan]].\n\n<script>window.pwned=1</script>\n";
-    let mut w = s.prepare_put("", "Home.md", text, "", 1.7e12).unwrap();
+    let mut w = s.prepare_put("", "Home.md", text, "", 1.7e12, "").unwrap();
     server.apply(&w.body());
     s.accept(&mut w).unwrap();
     let seen = s.seen_json("");
@@ -333,7 +333,7 @@ fn create_write_read_search_share() {
     assert_eq!(view["path"], "Home.md");
     assert_eq!(parse(&ds.info())["role"], "reader");
     assert_eq!(
-        error_name(ds.prepare_put("", "x.md", "x", "", 0.0).err().unwrap()),
+        error_name(ds.prepare_put("", "x.md", "x", "", 0.0, "").err().unwrap()),
         "AccessError"
     );
 
@@ -386,7 +386,7 @@ fn diff_and_merge_bindings() {
 }
 
 fn put(server: &mut Server, s: &mut WikiSession, path: &str, text: &str) {
-    let mut w = s.prepare_put("", path, text, "", 1.0).unwrap();
+    let mut w = s.prepare_put("", path, text, "", 1.0, "").unwrap();
     server.apply(&w.body());
     s.accept(&mut w).unwrap();
 }
@@ -461,26 +461,26 @@ fn paths_the_policy_refuses_are_input_errors() {
         (".zkwiki/x", "reserved"),
     ] {
         let path = markdown_path(typed);
-        let err: js_sys::Error = s.prepare_put("", &path, "x", "", 1.0).err().unwrap().into();
+        let err: js_sys::Error = s.prepare_put("", &path, "x", "", 1.0, "").err().unwrap().into();
         assert_eq!(String::from(err.name()), "InputError", "{typed}");
         assert!(
             String::from(err.message()).contains(why),
             "{typed}: {}",
             String::from(err.message())
         );
-        let err: js_sys::Error = s.prepare_rename(&home, typed, 1.0).err().unwrap().into();
+        let err: js_sys::Error = s.prepare_rename(&home, typed, 1.0, false).err().unwrap().into();
         assert_eq!(String::from(err.name()), "InputError", "rename {typed}");
     }
     // A name taken up to case is refused too, and up to Unicode form: the bundle has no
     // normalization tables, the browser's own NFC is installed at start.
     let err = s
-        .prepare_put("", &markdown_path("home"), "x", "", 1.0)
+        .prepare_put("", &markdown_path("home"), "x", "", 1.0, "")
         .err()
         .unwrap();
     assert_eq!(error_name(err), "InputError");
     put(&mut server, &mut s, "Caf\u{e9}.md", "precomposed\n");
     let err: js_sys::Error = s
-        .prepare_put("", "Cafe\u{301}.md", "decomposed", "", 1.0)
+        .prepare_put("", "Cafe\u{301}.md", "decomposed", "", 1.0, "")
         .err()
         .unwrap()
         .into();

@@ -216,14 +216,14 @@ fn links_follow_the_catalog_and_seen_records_merge() {
     let mut server = Server::create(&alice, "alice");
     let mut s = server.open(&a, "");
     let w = s
-        .prepare_put("", "Home.md", "# Home\n\nSee [[Plan]].\n", "", 1.0)
+        .prepare_put("", "Home.md", "# Home\n\nSee [[Plan]].\n", "", 1.0, "")
         .unwrap();
     let home = server.write(&mut s, w).unwrap();
     let html = s.view_loaded(&home).unwrap().take_html();
     assert!(html.contains("wikilink missing"), "{html}");
     // Another page appears: the cached link index is rebuilt for the new catalog.
     let path = markdown_path("Plan");
-    let w = s.prepare_put("", &path, "plan\n", "", 2.0).unwrap();
+    let w = s.prepare_put("", &path, "plan\n", "", 2.0, "").unwrap();
     server.write(&mut s, w);
     let html = s.view_loaded(&home).unwrap().take_html();
     assert!(
@@ -246,7 +246,7 @@ fn links_follow_the_catalog_and_seen_records_merge() {
     let seen = s.seen_json("");
     for n in 0..3 {
         let w = s
-            .prepare_put("", &format!("N{n}.md"), "x\n", "", 3.0)
+            .prepare_put("", &format!("N{n}.md"), "x\n", "", 3.0, "")
             .unwrap();
         server.write(&mut s, w);
     }
@@ -260,7 +260,7 @@ fn links_follow_the_catalog_and_seen_records_merge() {
     let mut old = server.open(&a, &seen);
     for n in 3..6 {
         let w = s
-            .prepare_put("", &format!("N{n}.md"), "x\n", "", 3.0)
+            .prepare_put("", &format!("N{n}.md"), "x\n", "", 3.0, "")
             .unwrap();
         server.write(&mut s, w);
     }
@@ -287,7 +287,7 @@ fn isolated_pages_name_their_signer_and_can_be_removed() {
     let (mallory, _) = account("mallory");
     let mut server = Server::create(&alice, "alice");
     let mut s = server.open(&a, "");
-    let w = s.prepare_put("", "f.md", "f\n", "", 1.0).unwrap();
+    let w = s.prepare_put("", "f.md", "f\n", "", 1.0, "").unwrap();
     server.write(&mut s, w);
     let fp = mallory.public().fingerprint();
     let w = s
@@ -351,7 +351,7 @@ fn page_history_is_walked_and_verified() {
     let (bob, b) = account("bob");
     let mut server = Server::create(&alice, "alice");
     let mut s = server.open(&a, "");
-    let w = s.prepare_put("", "Home.md", "one\n", "", 1.0).unwrap();
+    let w = s.prepare_put("", "Home.md", "one\n", "", 1.0, "").unwrap();
     let page = server.write(&mut s, w).unwrap();
     let fp = bob.public().fingerprint();
     let w = s
@@ -364,12 +364,12 @@ fn page_history_is_walked_and_verified() {
     bs.view(&page, &env).unwrap();
     let base = bs.hash_of(&page).unwrap();
     let w = bs
-        .prepare_put(&page, "Home.md", "two\n", &base, 3.0)
+        .prepare_put(&page, "Home.md", "two\n", &base, 3.0, "")
         .unwrap();
     server.write(&mut bs, w);
     for n in 0..3 {
         let w = bs
-            .prepare_put("", &format!("Other{n}.md"), "x\n", "", 4.0)
+            .prepare_put("", &format!("Other{n}.md"), "x\n", "", 4.0, "")
             .unwrap();
         server.write(&mut bs, w);
     }
@@ -412,7 +412,7 @@ fn page_history_is_walked_and_verified() {
     };
     let mut os = other.open(&a, "");
     let w = os
-        .prepare_put("", "Home.md", "history rewritten\n", "", 9.0)
+        .prepare_put("", "Home.md", "history rewritten\n", "", 9.0, "")
         .unwrap();
     other.write(&mut os, w);
     let mut rewritten = server.states.clone();
