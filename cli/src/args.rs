@@ -393,7 +393,9 @@ pub struct EditArgs {
 
 /// `mv`.
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  zkwiki mv notes/Plan.md projects/Plan.md")]
+#[command(
+    after_help = "Examples:\n  zkwiki mv notes/Plan.md projects/Plan.md\n  zkwiki mv --update-links Plan.md Archive/Plan.md"
+)]
 pub struct MvArgs {
     /// Current path
     pub from: String,
@@ -402,6 +404,10 @@ pub struct MvArgs {
     /// A message for this version, shown by `zkwiki log` (like a commit message; kept encrypted)
     #[arg(long, short = 'm', value_name = "MESSAGE")]
     pub message: Option<String>,
+    /// Also rewrite the links to the page in the pages that link to it, in the same commit
+    /// (`[[wikilinks]]` in the wiki's order and markdown links, each kept in its form)
+    #[arg(long)]
+    pub update_links: bool,
 }
 
 /// `auth …`.

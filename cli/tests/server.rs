@@ -241,6 +241,46 @@ fn every_command_round_trips() {
 }
 
 #[test]
+fn mv_update_links_rewrites_the_pages_that_link_here() {
+    let server = Server::start();
+    let alice = Env::new(Some(&server));
+    alice.ok(&["register", "alice"]);
+    alice.ok(&["wiki", "create", "notes"]);
+    alice.put(
+        "Home.md",
+        "See [[Plan|the plan]], [its goals](projects/Plan.md#goals) and `[[Plan]]`.\n",
+    );
+    alice.put("projects/Plan.md", "# Plan\n");
+    alice.put("Other.md", "[[Home]]\n");
+    let out = alice.ok(&[
+        "mv",
+        "--update-links",
+        "-m",
+        "archive the plan",
+        "projects/Plan.md",
+        "Archive/Old Plan.md",
+    ]);
+    assert!(out.contains("moved projects/Plan.md to Archive/Old Plan.md"), "{out}");
+    assert!(out.contains("updated 2 links in 1 page"), "{out}");
+    // Each link keeps its label and form; code is not a link; one commit for all of it.
+    assert_eq!(
+        alice.ok(&["cat", "Home.md"]),
+        "See [[Old Plan|the plan]], [its goals](Archive/Old%20Plan.md#goals) and `[[Plan]]`.\n"
+    );
+    assert_eq!(alice.ok(&["cat", "Other.md"]), "[[Home]]\n");
+    let log = alice.json(&["log", "Home.md"]);
+    assert_eq!(log["entries"][0]["message"], "archive the plan");
+    let moved = alice.json(&["log", "Archive/Old Plan.md"]);
+    assert_eq!(moved["entries"][0]["seq"], log["entries"][0]["seq"]);
+    // Without the flag only the page moves (the links now point at a missing page).
+    let json = alice.json(&["mv", "--update-links", "Archive/Old Plan.md", "Plan.md"]);
+    assert_eq!(json["links_updated"], 2);
+    assert_eq!(json["pages_updated"], serde_json::json!(["Home.md"]));
+    alice.ok(&["mv", "Plan.md", "Elsewhere.md"]);
+    assert!(alice.ok(&["cat", "Home.md"]).contains("[[Plan|the plan]]"));
+}
+
+#[test]
 fn concurrent_edits_merge_or_save_the_text() {
     let server = Server::start();
     let alice = Env::new(Some(&server));

@@ -17,6 +17,7 @@
 //! text, so a link written there counts. Names compare in Unicode NFC, lowercased.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 
 /// The order of the two parts of a labelled wikilink, a per-wiki setting (Otterwiki's
 /// `WIKILINK_STYLE`): every client of a wiki reads its links the same way.
@@ -120,11 +121,35 @@ pub fn extract(markdown: &str) -> Vec<Link> {
 
 /// [`extract`] for a wiki whose wikilinks are written in `style`.
 pub fn extract_in(markdown: &str, style: WikilinkStyle) -> Vec<Link> {
+    extract_spans(markdown, style)
+        .into_iter()
+        .map(|(link, _)| link)
+        .collect()
+}
+
+/// [`extract_in`] with where each link's target is written: the byte range in `markdown` of a
+/// wikilink's target (without its label, `|` and surrounding spaces) or of a link's
+/// destination (without `<>`), which [`retarget`] replaces.
+pub fn extract_spans(markdown: &str, style: WikilinkStyle) -> Vec<(Link, Range<usize>)> {
     let (_, body) = core_crypto::envelope::split_front_matter(markdown);
+    let base = markdown.len() - body.len();
     let mut out = Vec::new();
-    let mut para = String::new();
+    // The paragraph being gathered: a byte range of `body` (its lines are contiguous).
+    let mut para: Option<(usize, usize)> = None;
+    let flush = |para: &mut Option<(usize, usize)>, out: &mut Vec<(Link, Range<usize>)>| {
+        if let Some((start, end)) = para.take() {
+            scan_inline(&body[start..end], base + start, style, out);
+        }
+    };
     let mut fence: Option<(u8, usize)> = None;
-    for line in body.lines() {
+    let mut at = 0;
+    for raw in body.split_inclusive('\n') {
+        let line_start = at;
+        at += raw.len();
+        let line = raw
+            .strip_suffix('\n')
+            .map(|l| l.strip_suffix('\r').unwrap_or(l))
+            .unwrap_or(raw);
         let text = line.trim_start_matches(' ');
         let indent = line.len() - text.len();
         if let Some((c, n)) = fence {
@@ -140,28 +165,31 @@ pub fn extract_in(markdown: &str, style: WikilinkStyle) -> Vec<Link> {
         {
             let run = run_len(text.as_bytes(), 0, c);
             if run >= 3 && !(c == b'`' && text[run..].contains('`')) {
-                scan_inline(&para, style, &mut out);
-                para.clear();
+                flush(&mut para, &mut out);
                 fence = Some((c, run));
                 continue;
             }
         }
         if text.trim().is_empty() {
-            scan_inline(&para, style, &mut out);
-            para.clear();
+            flush(&mut para, &mut out);
             continue;
         }
         if indent <= 3
             && let Some(dest) = reference_definition(text)
         {
-            out.push(Link::url(dest));
+            let start = base + line_start + indent + offset_in(text, dest);
+            out.push((Link::url(dest), start..start + dest.len()));
             continue;
         }
-        para.push_str(line);
-        para.push('\n');
+        para = Some((para.map_or(line_start, |(start, _)| start), at));
     }
-    scan_inline(&para, style, &mut out);
+    flush(&mut para, &mut out);
     out
+}
+
+/// Where `inner` (a slice of `outer`) starts in it.
+fn offset_in(outer: &str, inner: &str) -> usize {
+    inner.as_ptr() as usize - outer.as_ptr() as usize
 }
 
 fn run_len(b: &[u8], from: usize, c: u8) -> usize {
@@ -189,9 +217,19 @@ fn reference_definition(text: &str) -> Option<&str> {
     (!dest.is_empty()).then_some(dest)
 }
 
-/// Links in one paragraph (code spans may cross its lines, not a blank line).
-fn scan_inline(text: &str, style: WikilinkStyle, out: &mut Vec<Link>) {
+/// Links in one paragraph (code spans may cross its lines, not a blank line), which starts at
+/// byte `base` of the page.
+fn scan_inline(
+    text: &str,
+    base: usize,
+    style: WikilinkStyle,
+    out: &mut Vec<(Link, Range<usize>)>,
+) {
     let b = text.as_bytes();
+    let span = |part: &str| {
+        let start = base + offset_in(text, part);
+        start..start + part.len()
+    };
     let mut i = 0;
     while i < b.len() {
         match b[i] {
@@ -201,8 +239,8 @@ fn scan_inline(text: &str, style: WikilinkStyle, out: &mut Vec<Link>) {
                 i = closing_backticks(b, i + n, n).unwrap_or(i + n);
             }
             b'[' if b.get(i + 1) == Some(&b'[') => match wiki_link(text, i + 2, style) {
-                Some((link, end)) => {
-                    out.push(link);
+                Some((target, end)) => {
+                    out.push((Link::wiki(target), span(target)));
                     i = end;
                 }
                 None => i += 1,
@@ -212,7 +250,7 @@ fn scan_inline(text: &str, style: WikilinkStyle, out: &mut Vec<Link>) {
                     && b.get(close + 1) == Some(&b'(')
                     && let Some(dest) = destination(text, close + 2)
                 {
-                    out.push(Link::url(dest));
+                    out.push((Link::url(dest), span(dest)));
                 }
                 // Scan the link text too: an image inside a link is a link of its own.
                 i += 1;
@@ -240,19 +278,20 @@ fn closing_backticks(b: &[u8], from: usize, n: usize) -> Option<usize> {
     None
 }
 
-/// `[[target|label]]` (in `style`'s order) starting after the `[[` at `from`: the link and
-/// where scanning goes on.
-fn wiki_link(text: &str, from: usize, style: WikilinkStyle) -> Option<(Link, usize)> {
+/// `[[target|label]]` (in `style`'s order) starting after the `[[` at `from`: the target as
+/// written (trimmed; a slice of `text`) and where scanning goes on.
+fn wiki_link(text: &str, from: usize, style: WikilinkStyle) -> Option<(&str, usize)> {
     let close = from + text[from..].find("]]")?;
     let inner = &text[from..close];
     if inner.contains(['\n', '[', ']']) {
         return None;
     }
     let (target, _) = style.split(inner);
-    if target.trim().is_empty() {
+    let target = target.trim();
+    if target.is_empty() {
         return None;
     }
-    Some((Link::wiki(target), close + 2))
+    Some((target, close + 2))
 }
 
 /// The `]` closing the `[` at `open` (brackets nest; backslash escapes).
@@ -496,6 +535,154 @@ pub fn count_links_to(
         .count()
 }
 
+/// What [`retarget`] did to one page's markdown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retargeted {
+    /// The markdown with the links rewritten.
+    pub text: String,
+    /// How many links were rewritten.
+    pub rewritten: usize,
+    /// Links to the old page left as they were, because no reference written in their form
+    /// would reach the new path (a wikilink to a name with `|` or brackets).
+    pub kept: usize,
+}
+
+/// The markdown of the page at `from` (in a wiki writing wikilinks in `style`) with every link
+/// that went to the page `old` (resolved in `before`, the wiki's pages before the move) made to
+/// go to `new` (resolved in `after`, the pages once moved); `None` when no link went to `old`.
+///
+/// Each link keeps its form: a wikilink its label, `#heading` and, when it named the page by
+/// its last segment alone, that form if it still names the page unambiguously; a markdown link
+/// its `?query#fragment`, whether it was relative (then rewritten relative to `from`'s folder)
+/// or started at the root, and whether it spelled `.md`. A rewritten reference is kept only if
+/// it resolves to `new` by the same rule readers use, so a rewrite never points elsewhere.
+pub fn retarget(
+    before: &PageIndex,
+    after: &PageIndex,
+    style: WikilinkStyle,
+    from: &str,
+    markdown: &str,
+    old: &str,
+    new: &str,
+) -> Option<Retargeted> {
+    let mut text = String::with_capacity(markdown.len() + 64);
+    let (mut copied, mut rewritten, mut kept) = (0, 0, 0);
+    for (link, range) in extract_spans(markdown, style) {
+        if resolve(before, from, &link) != Some(old) {
+            continue;
+        }
+        let written = &markdown[range.clone()];
+        let reference = match link.kind {
+            LinkKind::Wiki => wiki_reference(after, written, new),
+            LinkKind::Url => url_reference(from, written, new),
+        };
+        let reaches = |r: &String| {
+            let candidate = match link.kind {
+                LinkKind::Wiki => Link::wiki(r),
+                LinkKind::Url => Link::url(r),
+            };
+            resolve(after, from, &candidate) == Some(new)
+        };
+        match reference.filter(reaches) {
+            Some(r) => {
+                text.push_str(&markdown[copied..range.start]);
+                text.push_str(&r);
+                copied = range.end;
+                rewritten += 1;
+            }
+            None => kept += 1,
+        }
+    }
+    if rewritten + kept == 0 {
+        return None;
+    }
+    text.push_str(&markdown[copied..]);
+    Some(Retargeted {
+        text,
+        rewritten,
+        kept,
+    })
+}
+
+/// A wikilink target naming `new`, in the form `written` had (see [`retarget`]).
+fn wiki_reference(after: &PageIndex, written: &str, new: &str) -> Option<String> {
+    let (name, heading) = match written.find('#') {
+        Some(i) => written.split_at(i),
+        None => (written, ""),
+    };
+    let name = name.trim();
+    let short = base_name(new);
+    let chosen = if !name.contains('/') && after.resolve(short) == Some(new) {
+        short.to_owned()
+    } else {
+        let full = page_name(new);
+        if name.starts_with('/') {
+            format!("/{full}")
+        } else {
+            full.to_owned()
+        }
+    };
+    if chosen.contains(['[', ']', '|', '#', '\n']) {
+        return None;
+    }
+    Some(format!("{chosen}{heading}"))
+}
+
+/// A markdown link destination going to `new` from the page at `from`, in the form `written`
+/// had (see [`retarget`]).
+fn url_reference(from: &str, written: &str, new: &str) -> Option<String> {
+    let cut = written.find(['?', '#']).unwrap_or(written.len());
+    let (path, suffix) = written.split_at(cut);
+    let decoded = percent_decode(&unescape(path));
+    let name = if decoded.to_ascii_lowercase().ends_with(".md") {
+        new
+    } else {
+        page_name(new)
+    };
+    let reference = if path.starts_with('/') {
+        format!("/{name}")
+    } else {
+        relative_to(from, name)
+    };
+    Some(format!("{}{suffix}", percent_encode_path(&reference)))
+}
+
+/// `target` (a path from the wiki's root) as a reference relative to the folder of the page
+/// `from`: `../` for each folder to leave, then the rest.
+fn relative_to(from: &str, target: &str) -> String {
+    let mut folder: Vec<&str> = from.split('/').collect();
+    folder.pop();
+    let target: Vec<&str> = target.split('/').collect();
+    let common = folder
+        .iter()
+        .zip(&target)
+        .take_while(|(a, b)| a == b)
+        .count()
+        .min(target.len() - 1);
+    let mut parts = vec![".."; folder.len() - common];
+    parts.extend(&target[common..]);
+    parts.join("/")
+}
+
+/// A path made safe as a markdown link destination: spaces, `%`, brackets, parentheses,
+/// quotes, `\\`, `?`, `#` and control characters percent-encoded (other text kept as it is).
+fn percent_encode_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for c in path.chars() {
+        if c.is_ascii_control()
+            || matches!(
+                c,
+                ' ' | '%' | '(' | ')' | '<' | '>' | '[' | ']' | '\\' | '?' | '#' | '"' | '\''
+            )
+        {
+            out.push_str(&format!("%{:02X}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -513,6 +700,87 @@ mod tests {
 
     fn url(t: &str) -> (LinkKind, String) {
         (LinkKind::Url, t.to_owned())
+    }
+
+    #[test]
+    fn retarget_rewrites_links_to_the_moved_page_in_their_own_form() {
+        let before = PageIndex::new(["Home.md", "Notes/Plan.md", "Notes/Other.md", "Top.md"]);
+        let after = PageIndex::new(["Home.md", "Archive/Old plan.md", "Notes/Other.md", "Top.md"]);
+        let md = "---\nsee: [[Plan]]\n---\n\
+                  [[Plan]], [[Notes/Plan|the plan]], [[plan#Goals]], [[Top]]\n\n\
+                  [rel](Plan.md?x=1#goals) [abs](/Notes/Plan) ![img](../Notes/Plan.md)\n\n\
+                  `[[Plan]]` and [other](Other.md)\n\n\
+                  [ref]: <Plan.md>\n";
+        let out = retarget(
+            &before,
+            &after,
+            WikilinkStyle::TargetFirst,
+            "Notes/Other.md",
+            md,
+            "Notes/Plan.md",
+            "Archive/Old plan.md",
+        )
+        .unwrap();
+        assert_eq!(
+            out.text,
+            "---\nsee: [[Plan]]\n---\n\
+             [[Old plan]], [[Archive/Old plan|the plan]], [[Old plan#Goals]], [[Top]]\n\n\
+             [rel](../Archive/Old%20plan.md?x=1#goals) [abs](/Archive/Old%20plan) \
+             ![img](../Archive/Old%20plan.md)\n\n\
+             `[[Plan]]` and [other](Other.md)\n\n\
+             [ref]: <../Archive/Old%20plan.md>\n"
+        );
+        assert_eq!((out.rewritten, out.kept), (7, 0));
+        // Every link that went to the old page goes to the new one, and no other link moved.
+        for (l, _) in extract_spans(&out.text, WikilinkStyle::TargetFirst) {
+            let to = resolve(&after, "Notes/Other.md", &l);
+            assert!(to != Some("Notes/Plan.md"), "{l:?}");
+        }
+        assert_eq!(
+            count_links_to(&after, WikilinkStyle::TargetFirst, "Notes/Other.md", &out.text, "Archive/Old plan.md"),
+            7
+        );
+        // A page with no link to it: nothing to do.
+        assert_eq!(
+            retarget(&before, &after, WikilinkStyle::TargetFirst, "Home.md", "[[Top]]", "Notes/Plan.md", "Archive/Old plan.md"),
+            None
+        );
+    }
+
+    #[test]
+    fn retarget_keeps_the_label_in_either_wikilink_order() {
+        let before = PageIndex::new(["Home.md", "Guide.md"]);
+        let after = PageIndex::new(["Home.md", "Docs/Manual.md"]);
+        let run = |style, md: &str| {
+            retarget(&before, &after, style, "Home.md", md, "Guide.md", "Docs/Manual.md")
+                .map(|r| r.text)
+        };
+        assert_eq!(
+            run(WikilinkStyle::LabelFirst, "[[Read this|Guide]] [[Guide]] [[Guide|Home]]").unwrap(),
+            "[[Read this|Manual]] [[Manual]] [[Guide|Home]]"
+        );
+        assert_eq!(
+            run(WikilinkStyle::TargetFirst, "[[Guide|Read this]] [[ Guide | x ]]").unwrap(),
+            "[[Manual|Read this]] [[ Manual | x ]]"
+        );
+        // The short name is used only while it names the page alone.
+        let crowded = PageIndex::new(["Home.md", "Docs/Manual.md", "Old/Manual.md"]);
+        let out = retarget(
+            &before,
+            &crowded,
+            WikilinkStyle::TargetFirst,
+            "Home.md",
+            "[[Guide]]",
+            "Guide.md",
+            "Docs/Manual.md",
+        )
+        .unwrap();
+        assert_eq!(out.text, "[[Docs/Manual]]");
+        // A name a wikilink cannot hold: that link is kept, and counted.
+        let odd = PageIndex::new(["Home.md", "a|b.md"]);
+        let out = retarget(&before, &odd, WikilinkStyle::TargetFirst, "Home.md", "[[Guide]] [g](Guide.md)", "Guide.md", "a|b.md")
+            .unwrap();
+        assert_eq!((out.text.as_str(), out.rewritten, out.kept), ("[[Guide]] [g](a|b.md)", 1, 1));
     }
 
     #[test]

@@ -41,6 +41,7 @@ use crate::history::Provenance;
 
 pub use catalog::record_problem;
 pub use draft::{Draft, IndexWrite};
+pub use edit::LinkUpdate;
 pub use members::{MemberView, RevocationReport, folder_prefix};
 pub use settings::{ImportMark, WikiSettings};
 

@@ -208,22 +208,74 @@ pub fn put(ctx: &Ctx, a: &PutArgs) -> Result<()> {
 pub fn mv(ctx: &Ctx, a: &MvArgs) -> Result<()> {
     client::policy::check_new(&a.to)?;
     let mut s = open(ctx)?;
+    if a.update_links {
+        // Every page is read to find the links (loaded together, not one by one on demand).
+        let ids: Vec<PageId> = s
+            .ws
+            .snapshot()
+            .manifest
+            .pages
+            .keys()
+            .filter(|id| !s.ws.is_index_page(id))
+            .copied()
+            .collect();
+        s.load(&ids)?;
+    }
     let seq = s.write(IndexWrite::WhenDue, &mut |d| {
         let id = d.find(&a.from).ok_or_else(|| {
             client::Error::not_found(format!("no page {:?} in this wiki", esc(&a.from)))
         })?;
+        d.set_note(note(a.message.as_deref()));
+        if a.update_links {
+            return d.rename_updating_links(id, &a.to).map(Some);
+        }
         let mut record = d.current(&id)?.clone();
         record.path = a.to.clone();
-        d.set_note(note(a.message.as_deref()));
         d.stamp(&mut record);
-        d.put(id, record).map(|_| ())
+        d.put(id, record).map(|_| None)
     })?;
+    let update = seq.as_ref().and_then(|(_, u)| u.clone());
+    if ctx.out.json
+        && let Some(u) = &update
+    {
+        return ctx.out.json_value(&json!({
+            "path": esc(&a.to),
+            "seq": seq.map(|(s, _)| s),
+            "changed": true,
+            "links_updated": u.links,
+            "pages_updated": u
+                .pages
+                .iter()
+                .filter_map(|id| s.ws.catalog().get(id))
+                .map(|p| esc(&p.path).into_owned())
+                .collect::<Vec<_>>(),
+            "links_kept": u.kept,
+        }));
+    }
     committed(
         ctx,
-        seq.map(|(s, ())| s),
+        seq.map(|(s, _)| s),
         &format!("moved {} to", esc(&a.from)),
         &a.to,
-    )
+    )?;
+    if let Some(u) = update {
+        ctx.out.line(format!(
+            "updated {} link{} in {} page{}{}",
+            u.links,
+            if u.links == 1 { "" } else { "s" },
+            u.pages.len(),
+            if u.pages.len() == 1 { "" } else { "s" },
+            if u.kept > 0 {
+                format!(
+                    " ({} left as written: no link in that form can name the new path)",
+                    u.kept
+                )
+            } else {
+                String::new()
+            }
+        ))?;
+    }
+    Ok(())
 }
 
 /// `zkwiki rm PATH` (or `--id PAGE` for a page that cannot be named by a path, such as one a

@@ -2,12 +2,25 @@
 //! [`Draft`](super::Draft), with the lost-update guard every client uses: a save built on a
 //! version that is no longer current is a conflict, never a silent overwrite.
 
-use core_crypto::envelope::VersionNote;
+use core_crypto::envelope::{PageKind, VersionNote};
 use core_crypto::ids::{Digest32, PageId};
 use rand_core::OsRng;
 
-use super::{IndexWrite, Pending, Workspace};
+use super::{Draft, IndexWrite, Pending, Workspace};
 use crate::error::{Error, Result};
+use crate::links::{self, PageIndex};
+
+/// What a rename with [`Workspace::prepare_rename_updating_links`] does to other pages.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LinkUpdate {
+    /// The pages whose links are rewritten, in page-id order.
+    pub pages: Vec<PageId>,
+    /// How many links are rewritten, in all.
+    pub links: usize,
+    /// Links to the page left as they were, because no reference in their form reaches the new
+    /// path (see [`links::Retargeted::kept`]).
+    pub kept: usize,
+}
 
 impl Workspace {
     fn check_unchanged(&self, page: PageId, base: Option<Digest32>) -> Result<()> {
@@ -84,10 +97,91 @@ impl Workspace {
         draft.finish(IndexWrite::WhenDue)
     }
 
+    /// [`Self::prepare_rename_with`] that also rewrites, in the same commit, the links to the
+    /// page in the pages that link to it ([`Draft::rename_updating_links`]).
+    pub fn prepare_rename_updating_links(
+        &self,
+        page: PageId,
+        new_path: &str,
+        now_ms: i64,
+        note: VersionNote,
+    ) -> Result<(Pending, LinkUpdate)> {
+        let mut draft = self.draft(now_ms)?;
+        draft.set_note(note);
+        let update = draft.rename_updating_links(page, new_path)?;
+        Ok((draft.finish(IndexWrite::WhenDue)?, update))
+    }
+
     /// Deletes a page (an isolated one too).
     pub fn prepare_delete(&self, page: PageId, now_ms: i64) -> Result<Pending> {
         let mut draft = self.draft(now_ms)?;
         draft.remove(&page)?;
         draft.finish(IndexWrite::WhenDue)
+    }
+}
+
+impl Draft<'_> {
+    /// Stages renaming `page` to `new_path` (restamped with this draft's note) and rewriting,
+    /// in the same commit, the links to it in the markdown pages that link to it
+    /// ([`links::retarget`]: each link keeps its form and the wiki's wikilink order). Every
+    /// page of the signed manifest must be decrypted first (an error of kind `NotLoaded` names
+    /// one that is not, as for any write); pages isolated for breaking the rules are left
+    /// alone. Only a markdown page's links are followed (as backlinks are). Every client's
+    /// "rename and update links" is this.
+    pub fn rename_updating_links(&mut self, page: PageId, new_path: &str) -> Result<LinkUpdate> {
+        let ws = self.workspace();
+        let old = ws.record(&page)?;
+        let old_path = old.path.clone();
+        let mut update = LinkUpdate::default();
+        let mut rewrites = Vec::new();
+        if old.kind == PageKind::Markdown {
+            // Every page of the signed manifest, decrypted (the catalog may lag behind it).
+            let mut markdown: Vec<(PageId, &str, &str)> = Vec::new();
+            for id in ws.snapshot().manifest.pages.keys() {
+                if ws.is_index_page(id) {
+                    continue;
+                }
+                match ws.record(id) {
+                    Ok(r) => {
+                        if let Some(text) = r.markdown() {
+                            markdown.push((*id, r.path.as_str(), text));
+                        }
+                    }
+                    Err(e) if e.kind == crate::Kind::NotLoaded => return Err(e),
+                    // Isolated for breaking the rules: not trusted, not touched.
+                    Err(_) => {}
+                }
+            }
+            let before = PageIndex::new(markdown.iter().map(|(_, p, _)| *p));
+            let after = PageIndex::new(
+                markdown
+                    .iter()
+                    .map(|(id, p, _)| if *id == page { new_path } else { *p }),
+            );
+            let style = ws.wikilink_style();
+            for (id, path, text) in markdown {
+                if id == page {
+                    continue;
+                }
+                if let Some(r) =
+                    links::retarget(&before, &after, style, path, text, &old_path, new_path)
+                {
+                    update.links += r.rewritten;
+                    update.kept += r.kept;
+                    if r.rewritten > 0 {
+                        update.pages.push(id);
+                        rewrites.push((id, path.to_owned(), r.text));
+                    }
+                }
+            }
+        }
+        let mut record = ws.record(&page)?.clone();
+        record.path = new_path.to_owned();
+        self.stamp(&mut record);
+        self.put(page, record)?;
+        for (id, path, text) in rewrites {
+            self.put_content(id, &path, text.into_bytes())?;
+        }
+        Ok(update)
     }
 }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use core_crypto::envelope::{PageKind, PageRecord};
+use core_crypto::envelope::{PageKind, PageRecord, VersionNote};
 use core_crypto::identity::UserIdentity;
 use core_crypto::ids::{Digest32, PageId, WikiId};
 use core_crypto::keyring::{Keyring, KeyringDraft, MemberKind, Role};
@@ -664,6 +664,69 @@ fn renames_keep_ids_and_deletes_remove() {
     server.commit(&p).unwrap();
     ws.accept(p).unwrap();
     assert!(ws.find("Start.md").is_none());
+}
+
+#[test]
+fn a_rename_can_update_the_links_to_the_page_in_one_commit() {
+    let alice = UserIdentity::make(&mut OsRng);
+    let mut server = FakeServer::create(&alice, "alice");
+    let mut ws = server
+        .open(&alice, "alice", &SeenRecord::default())
+        .unwrap();
+    let plan = write(&mut server, &mut ws, "Plan.md", "# Plan\n\nSee [[Plan#Goals]].\n");
+    let home = write(
+        &mut server,
+        &mut ws,
+        "Home.md",
+        "[[Plan|the plan]] and [details](Plan.md#goals)\n",
+    );
+    let other = write(&mut server, &mut ws, "Other.md", "nothing here\n");
+    let seq = server.seq();
+    let note = VersionNote {
+        message: "move the plan".into(),
+        ..VersionNote::default()
+    };
+    let (p, update) = ws
+        .prepare_rename_updating_links(plan, "Archive/Plan 2026.md", 5, note)
+        .unwrap();
+    assert_eq!((update.pages.as_slice(), update.links, update.kept), ([home].as_slice(), 2, 0));
+    server.commit(&p).unwrap();
+    ws.accept(p).unwrap();
+    assert_eq!(server.seq(), seq + 1, "one commit");
+    assert_eq!(ws.find("Archive/Plan 2026.md"), Some(plan));
+    let home_record = ws.record(&home).unwrap();
+    assert_eq!(
+        home_record.markdown(),
+        Some("[[Plan 2026|the plan]] and [details](Archive/Plan%202026.md#goals)\n")
+    );
+    assert_eq!(home_record.note.message, "move the plan");
+    // The page's own text and a page without links are untouched.
+    assert_eq!(
+        ws.record(&plan).unwrap().markdown(),
+        Some("# Plan\n\nSee [[Plan#Goals]].\n")
+    );
+    assert_eq!(ws.record(&other).unwrap().written_at_ms, 1_700_000_000_000);
+
+    // A reader who has not decrypted every page is told to load it, not given a partial update.
+    let mut fresh = server
+        .open(&alice, "alice", &SeenRecord::default())
+        .unwrap();
+    server.load_page(&mut fresh, plan);
+    let err = fresh
+        .prepare_rename_updating_links(plan, "Plan.md", 6, VersionNote::default())
+        .unwrap_err();
+    assert_eq!(err.kind, Kind::NotLoaded);
+    server.load_all(&mut fresh);
+    let ids: Vec<PageId> = fresh.snapshot().manifest.pages.keys().copied().collect();
+    for id in ids {
+        if !fresh.is_index_page(&id) {
+            server.load_page(&mut fresh, id);
+        }
+    }
+    let (_, update) = fresh
+        .prepare_rename_updating_links(plan, "Plan.md", 6, VersionNote::default())
+        .unwrap();
+    assert_eq!((update.links, update.pages.len()), (2, 1));
 }
 
 #[test]
