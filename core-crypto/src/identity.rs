@@ -127,9 +127,14 @@ impl UserIdentity {
     /// The age identity in age's text form (`AGE-SECRET-KEY-1…`), as stock `age -i` reads it.
     pub fn age_identity_string(&self) -> Result<Zeroizing<String>> {
         let hrp = Hrp::parse("age-secret-key-").map_err(|_| Error::Invalid("bech32 prefix"))?;
-        let text = bech32::encode::<Bech32>(hrp, self.x25519.expose())
-            .map_err(|_| Error::Invalid("bech32 encoding"))?;
-        Ok(Zeroizing::new(text.to_uppercase()))
+        let mut text = Zeroizing::new(
+            bech32::encode::<Bech32>(hrp, self.x25519.expose())
+                .map_err(|_| Error::Invalid("bech32 encoding"))?,
+        );
+        // bech32 text is ASCII: uppercased in place (no second copy of the secret, and no
+        // Unicode case tables in the web bundle).
+        text.make_ascii_uppercase();
+        Ok(text)
     }
 
     /// The 64 secret bytes `X25519 secret ‖ Ed25519 seed` (for agent key files).

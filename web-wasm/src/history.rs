@@ -128,7 +128,10 @@ impl PageHistory {
             .opt_str("claim", claim.as_deref())
             .num("written_at", record.written_at_ms)
             .str("kind", kind)
-            .str("message", &display::escape_multiline(record.note.message.trim()))
+            .str(
+                "message",
+                &display::escape_multiline(record.note.message.trim()),
+            )
             .str("email", &shown(&record.note.author_email))
             .str("text", record.markdown().unwrap_or_default())
             .finish())

@@ -120,6 +120,8 @@ export function toast(message, kind = 'info') {
  */
 export function dialog(title, body, buttons, options = {}) {
   const dlg = document.getElementById('dialog');
+  // Focus goes back to what opened the dialog when it closes (Esc, a button), if still there.
+  const opener = document.activeElement;
   return new Promise((resolve) => {
     // `mustChoose`: Escape does not close it (e.g. the recovery key must be confirmed).
     dlg.oncancel = (ev) => {
@@ -141,8 +143,15 @@ export function dialog(title, body, buttons, options = {}) {
       row.appendChild(btn);
     }
     replace(dlg, h('h2', {}, title), h('div', { class: 'dialog-body' }, body), row);
-    dlg.onclose = () => resolve(null);
+    dlg.onclose = () => {
+      resolve(null);
+      if (opener && opener !== document.body && opener.isConnected && typeof opener.focus === 'function') opener.focus();
+    };
     dlg.showModal();
+    // The first field gets the focus (else the first button the dialog offers).
+    const first = dlg.querySelector('.dialog-body :is(input:not([type=hidden]):not([type=checkbox]), textarea, select):not([disabled])')
+      || row.querySelector('button:not([disabled])');
+    if (first) first.focus();
   });
 }
 

@@ -465,9 +465,24 @@ function refuseDrops() {
 }
 
 async function rename(app, id, path) {
+  const w = app.open;
   const input = h('input', { value: path, id: 'rename-path', class: 'wide', 'aria-label': 'New path' });
   const status = h('p', { class: 'form-status form-error', id: 'rename-error', role: 'status' });
-  await dialog('Rename page', [h('p', {}, 'The page keeps its history.'), input, status], [
+  // Offered once every page is decrypted and some page links here (a markdown page only).
+  const updateLinks = h('input', { type: 'checkbox', id: 'rename-links' });
+  const linksText = h('span', { id: 'rename-links-text' });
+  const linksRow = h('label', { class: 'check', id: 'rename-links-row', hidden: true }, updateLinks, linksText);
+  const offer = async () => {
+    if (!path.endsWith('.md')) return;
+    await w.loadAllMarkdown();
+    const from = JSON.parse(w.session.backlinks(id));
+    if (from.length === 0 || !linksRow.isConnected) return;
+    const names = from.slice(0, 3).map((p) => p.name).join(', ') + (from.length > 3 ? ', …' : '');
+    linksText.textContent = `Update the links to it in ${from.length} page${from.length === 1 ? '' : 's'} that link here (${names}), in the same change`;
+    updateLinks.checked = true;
+    linksRow.hidden = false;
+  };
+  const done = dialog('Rename page', [h('p', {}, 'The page keeps its history.'), input, linksRow, status], [
     { label: 'Cancel' },
     {
       label: 'Rename',
@@ -476,19 +491,21 @@ async function rename(app, id, path) {
       onclick: async () => {
         status.textContent = '';
         try {
-          await app.open.commit(() => app.open.session.prepareRename(id, input.value, Date.now()));
+          await w.commit(() => w.session.prepareRename(id, input.value, Date.now(), updateLinks.checked));
         } catch (e) {
           // The path policy's reason (or a conflict) stays in the dialog, next to the path.
           status.textContent = errorText(e);
           reportError(e);
           return false;
         }
-        toast('Renamed');
-        go(pageRoute(app.open.wiki, app.open.session.pathOf(id) || path));
+        toast(updateLinks.checked ? 'Renamed, and the links to it updated' : 'Renamed');
+        go(pageRoute(w.wiki, w.session.pathOf(id) || path));
         return true;
       },
     },
   ]);
+  offer().catch(reportError);
+  await done;
 }
 
 async function remove(app, id, path) {

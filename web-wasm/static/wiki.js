@@ -156,6 +156,20 @@ export class OpenWiki {
     });
   }
 
+  /** Decrypts every markdown page not decrypted yet (a rename that updates links reads them all). */
+  async loadAllMarkdown() {
+    const pages = JSON.parse(this.session.pages()).filter((p) => p.kind === 'markdown' && !this.session.isLoaded(p.id));
+    await api.pool(pages, 6, async (p) => {
+      const hash = this.session.hashOf(p.id);
+      if (!hash) return;
+      try {
+        this.session.load(p.id, await this.fetchBlob(p.id, hash));
+      } catch (e) {
+        reportError(e);
+      }
+    });
+  }
+
   /**
    * Fetches, verifies, decrypts and renders a page (the navigation step). The envelope is the
    * server's current copy of the page; if it does not match the signed manifest, the head is

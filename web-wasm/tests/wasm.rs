@@ -461,14 +461,22 @@ fn paths_the_policy_refuses_are_input_errors() {
         (".zkwiki/x", "reserved"),
     ] {
         let path = markdown_path(typed);
-        let err: js_sys::Error = s.prepare_put("", &path, "x", "", 1.0, "").err().unwrap().into();
+        let err: js_sys::Error = s
+            .prepare_put("", &path, "x", "", 1.0, "")
+            .err()
+            .unwrap()
+            .into();
         assert_eq!(String::from(err.name()), "InputError", "{typed}");
         assert!(
             String::from(err.message()).contains(why),
             "{typed}: {}",
             String::from(err.message())
         );
-        let err: js_sys::Error = s.prepare_rename(&home, typed, 1.0, false).err().unwrap().into();
+        let err: js_sys::Error = s
+            .prepare_rename(&home, typed, 1.0, false)
+            .err()
+            .unwrap()
+            .into();
         assert_eq!(String::from(err.name()), "InputError", "rename {typed}");
     }
     // A name taken up to case is refused too, and up to Unicode form: the bundle has no
