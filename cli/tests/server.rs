@@ -260,7 +260,10 @@ fn mv_update_links_rewrites_the_pages_that_link_here() {
         "projects/Plan.md",
         "Archive/Old Plan.md",
     ]);
-    assert!(out.contains("moved projects/Plan.md to Archive/Old Plan.md"), "{out}");
+    assert!(
+        out.contains("moved projects/Plan.md to Archive/Old Plan.md"),
+        "{out}"
+    );
     assert!(out.contains("updated 2 links in 1 page"), "{out}");
     // Each link keeps its label and form; code is not a link; one commit for all of it.
     assert_eq!(

@@ -313,8 +313,11 @@ mod tests {
         .encode();
         assert!(Protection::derive_passphrase_key(&weak, "a long passphrase").is_err());
         assert!(
-            Protection::passphrase_derived(&weak, core_crypto::protector::ProtectorKey::from_bytes([7; 32]))
-                .is_err()
+            Protection::passphrase_derived(
+                &weak,
+                core_crypto::protector::ProtectorKey::from_bytes([7; 32])
+            )
+            .is_err()
         );
         // The recovery key opens its own sealed copy.
         let r = Protection::recovery(&acc.recovery);

@@ -219,12 +219,7 @@ fn reference_definition(text: &str) -> Option<&str> {
 
 /// Links in one paragraph (code spans may cross its lines, not a blank line), which starts at
 /// byte `base` of the page.
-fn scan_inline(
-    text: &str,
-    base: usize,
-    style: WikilinkStyle,
-    out: &mut Vec<(Link, Range<usize>)>,
-) {
+fn scan_inline(text: &str, base: usize, style: WikilinkStyle, out: &mut Vec<(Link, Range<usize>)>) {
     let b = text.as_bytes();
     let span = |part: &str| {
         let start = base + offset_in(text, part);
@@ -737,12 +732,26 @@ mod tests {
             assert!(to != Some("Notes/Plan.md"), "{l:?}");
         }
         assert_eq!(
-            count_links_to(&after, WikilinkStyle::TargetFirst, "Notes/Other.md", &out.text, "Archive/Old plan.md"),
+            count_links_to(
+                &after,
+                WikilinkStyle::TargetFirst,
+                "Notes/Other.md",
+                &out.text,
+                "Archive/Old plan.md"
+            ),
             7
         );
         // A page with no link to it: nothing to do.
         assert_eq!(
-            retarget(&before, &after, WikilinkStyle::TargetFirst, "Home.md", "[[Top]]", "Notes/Plan.md", "Archive/Old plan.md"),
+            retarget(
+                &before,
+                &after,
+                WikilinkStyle::TargetFirst,
+                "Home.md",
+                "[[Top]]",
+                "Notes/Plan.md",
+                "Archive/Old plan.md"
+            ),
             None
         );
     }
@@ -752,15 +761,31 @@ mod tests {
         let before = PageIndex::new(["Home.md", "Guide.md"]);
         let after = PageIndex::new(["Home.md", "Docs/Manual.md"]);
         let run = |style, md: &str| {
-            retarget(&before, &after, style, "Home.md", md, "Guide.md", "Docs/Manual.md")
-                .map(|r| r.text)
+            retarget(
+                &before,
+                &after,
+                style,
+                "Home.md",
+                md,
+                "Guide.md",
+                "Docs/Manual.md",
+            )
+            .map(|r| r.text)
         };
         assert_eq!(
-            run(WikilinkStyle::LabelFirst, "[[Read this|Guide]] [[Guide]] [[Guide|Home]]").unwrap(),
+            run(
+                WikilinkStyle::LabelFirst,
+                "[[Read this|Guide]] [[Guide]] [[Guide|Home]]"
+            )
+            .unwrap(),
             "[[Read this|Manual]] [[Manual]] [[Guide|Home]]"
         );
         assert_eq!(
-            run(WikilinkStyle::TargetFirst, "[[Guide|Read this]] [[ Guide | x ]]").unwrap(),
+            run(
+                WikilinkStyle::TargetFirst,
+                "[[Guide|Read this]] [[ Guide | x ]]"
+            )
+            .unwrap(),
             "[[Manual|Read this]] [[ Manual | x ]]"
         );
         // The short name is used only while it names the page alone.
@@ -778,9 +803,20 @@ mod tests {
         assert_eq!(out.text, "[[Docs/Manual]]");
         // A name a wikilink cannot hold: that link is kept, and counted.
         let odd = PageIndex::new(["Home.md", "a|b.md"]);
-        let out = retarget(&before, &odd, WikilinkStyle::TargetFirst, "Home.md", "[[Guide]] [g](Guide.md)", "Guide.md", "a|b.md")
-            .unwrap();
-        assert_eq!((out.text.as_str(), out.rewritten, out.kept), ("[[Guide]] [g](a|b.md)", 1, 1));
+        let out = retarget(
+            &before,
+            &odd,
+            WikilinkStyle::TargetFirst,
+            "Home.md",
+            "[[Guide]] [g](Guide.md)",
+            "Guide.md",
+            "a|b.md",
+        )
+        .unwrap();
+        assert_eq!(
+            (out.text.as_str(), out.rewritten, out.kept),
+            ("[[Guide]] [g](a|b.md)", 1, 1)
+        );
     }
 
     #[test]

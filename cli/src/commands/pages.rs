@@ -210,15 +210,14 @@ pub fn mv(ctx: &Ctx, a: &MvArgs) -> Result<()> {
     let mut s = open(ctx)?;
     if a.update_links {
         // Every page is read to find the links (loaded together, not one by one on demand).
-        let ids: Vec<PageId> = s
-            .ws
-            .snapshot()
-            .manifest
-            .pages
-            .keys()
-            .filter(|id| !s.ws.is_index_page(id))
-            .copied()
-            .collect();
+        let ids: Vec<PageId> =
+            s.ws.snapshot()
+                .manifest
+                .pages
+                .keys()
+                .filter(|id| !s.ws.is_index_page(id))
+                .copied()
+                .collect();
         s.load(&ids)?;
     }
     let seq = s.write(IndexWrite::WhenDue, &mut |d| {

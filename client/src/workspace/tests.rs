@@ -673,7 +673,12 @@ fn a_rename_can_update_the_links_to_the_page_in_one_commit() {
     let mut ws = server
         .open(&alice, "alice", &SeenRecord::default())
         .unwrap();
-    let plan = write(&mut server, &mut ws, "Plan.md", "# Plan\n\nSee [[Plan#Goals]].\n");
+    let plan = write(
+        &mut server,
+        &mut ws,
+        "Plan.md",
+        "# Plan\n\nSee [[Plan#Goals]].\n",
+    );
     let home = write(
         &mut server,
         &mut ws,
@@ -689,7 +694,10 @@ fn a_rename_can_update_the_links_to_the_page_in_one_commit() {
     let (p, update) = ws
         .prepare_rename_updating_links(plan, "Archive/Plan 2026.md", 5, note)
         .unwrap();
-    assert_eq!((update.pages.as_slice(), update.links, update.kept), ([home].as_slice(), 2, 0));
+    assert_eq!(
+        (update.pages.as_slice(), update.links, update.kept),
+        ([home].as_slice(), 2, 0)
+    );
     server.commit(&p).unwrap();
     ws.accept(p).unwrap();
     assert_eq!(server.seq(), seq + 1, "one commit");
