@@ -88,25 +88,9 @@ pub struct LoginKey {
 
 #[wasm_bindgen]
 impl LoginKey {
-    /// Derives the passphrase protector key with the account's KDF parameters (the `/prelogin`
-    /// answer), refusing parameters outside the client's floor and ceiling. Takes about a
-    /// second.
-    #[wasm_bindgen(js_name = fromPassphrase)]
-    pub fn from_passphrase(
-        user: &str,
-        passphrase: String,
-        prelogin_json: &str,
-    ) -> JsResult<LoginKey> {
-        let passphrase = Zeroizing::new(passphrase);
-        js((|| {
-            let user = checked_name(user)?;
-            let protection = Protection::passphrase(&prelogin_kdf(prelogin_json)?, &passphrase)?;
-            Ok(LoginKey { user, protection })
-        })())
-    }
-
-    /// [`LoginKey::from_passphrase`] with the protector key [`derive_passphrase_key`] derived
-    /// (in the login worker): the parameters are checked again here.
+    /// The passphrase login key from the protector key [`derive_passphrase_key`] derived (in
+    /// the login worker) with the account's KDF parameters (the `/prelogin` answer), which are
+    /// checked again here against the client's floor and ceiling.
     #[wasm_bindgen(js_name = fromDerivedKey)]
     pub fn from_derived_key(user: &str, prelogin_json: &str, key: &[u8]) -> JsResult<LoginKey> {
         js((|| {

@@ -157,6 +157,12 @@ pub struct WikiSession {
 }
 
 impl WikiSession {
+    /// Renders an already decrypted page (as [`WikiSession::view`]; not exported: the app
+    /// always views what it fetched, the tests render what they loaded).
+    pub fn view_loaded(&self, page: &str) -> JsResult<PageView> {
+        js(page_id(page).and_then(|id| self.view_of(id)))
+    }
+
     /// Wraps a workspace.
     pub fn new(ws: Workspace) -> Self {
         crate::install_nfc();
@@ -446,12 +452,6 @@ impl WikiSession {
             self.ws.record(&id)?;
             self.view_of(id)
         })())
-    }
-
-    /// Renders an already decrypted page (as [`WikiSession::view`]).
-    #[wasm_bindgen(js_name = viewLoaded)]
-    pub fn view_loaded(&self, page: &str) -> JsResult<PageView> {
-        js(page_id(page).and_then(|id| self.view_of(id)))
     }
 
     /// Records that the server did not return a page the manifest lists.

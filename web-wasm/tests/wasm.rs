@@ -12,7 +12,8 @@
 use serde_json::{Value, json};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::wasm_bindgen_test;
-use web_wasm::account::{Account, LoginKey, Registration};
+use web_wasm::account::{Account, LoginKey, Registration, derive_passphrase_key};
+use web_wasm::js::JsResult;
 use web_wasm::session::{
     PageView, WikiSession, diff_lines, markdown_path, merge_texts, trail_needed,
 };
@@ -48,6 +49,12 @@ fn login_answer(reg_body: &Value) -> String {
     .to_string()
 }
 
+/// A passphrase login key the way the app makes one: Argon2id (in its worker), then the key.
+fn passphrase_key(user: &str, passphrase: String, prelogin: &str) -> JsResult<LoginKey> {
+    let key = derive_passphrase_key(prelogin, passphrase)?;
+    LoginKey::from_derived_key(user, prelogin, &key)
+}
+
 fn register(user: &str) -> (Registration, Value, Account) {
     let reg = Registration::new(user, PASS.to_owned()).unwrap();
     let body = parse(&reg.body());
@@ -63,7 +70,7 @@ fn register_then_log_in_with_passphrase_and_recovery_key() {
 
     // A later login: prelogin gives the KDF parameters, the auth matches, the identity opens.
     let prelogin = json!({"kdf": body["kdf"]}).to_string();
-    let key = LoginKey::from_passphrase("alice", PASS.to_owned(), &prelogin).unwrap();
+    let key = passphrase_key("alice", PASS.to_owned(), &prelogin).unwrap();
     let login = parse(&key.login_body());
     assert_eq!(
         (login["protector"].as_str(), &login["auth"]),
@@ -95,7 +102,7 @@ fn register_then_log_in_with_passphrase_and_recovery_key() {
     );
     let prelogin = json!({"kdf": change["kdf"]}).to_string();
     let key =
-        LoginKey::from_passphrase("alice", "a brand new passphrase".to_owned(), &prelogin).unwrap();
+        passphrase_key("alice", "a brand new passphrase".to_owned(), &prelogin).unwrap();
     assert_eq!(parse(&key.login_body())["auth"], change["auth"]);
     let answer = json!({"sealed_identity": change["sealed_identity"], "kdf": change["kdf"],
                         "x25519": body["x25519"], "ed25519": body["ed25519"]})
@@ -124,7 +131,12 @@ fn the_client_refuses_weak_kdf_parameters_and_foreign_keys() {
     weak.extend_from_slice(&1u32.to_be_bytes());
     weak.extend_from_slice(&[7u8; 16]);
     let prelogin = json!({"kdf": data_encoding::BASE64.encode(&weak)}).to_string();
-    let err = LoginKey::from_passphrase("bob", PASS.to_owned(), &prelogin)
+    let err = passphrase_key("bob", PASS.to_owned(), &prelogin)
+        .err()
+        .unwrap();
+    assert_eq!(error_name(err), "SecurityError");
+    // The tab checks the parameters again, whatever key the worker handed back.
+    let err = LoginKey::from_derived_key("bob", &prelogin, &[7u8; 32])
         .err()
         .unwrap();
     assert_eq!(error_name(err), "SecurityError");
@@ -132,13 +144,13 @@ fn the_client_refuses_weak_kdf_parameters_and_foreign_keys() {
     // A wrong passphrase does not open the sealed identity (and says so, in the client core's
     // classification: an access error).
     let prelogin = json!({"kdf": body["kdf"]}).to_string();
-    let key = LoginKey::from_passphrase("bob", "wrong passphrase!".to_owned(), &prelogin).unwrap();
+    let key = passphrase_key("bob", "wrong passphrase!".to_owned(), &prelogin).unwrap();
     let err: js_sys::Error = key.unlock(&login_answer(&body)).err().unwrap().into();
     assert_eq!(String::from(err.name()), "AccessError");
     assert!(String::from(err.message()).contains("could not be unsealed"));
 
     // The server lists someone else's public key for bob: refused.
-    let key = LoginKey::from_passphrase("bob", PASS.to_owned(), &prelogin).unwrap();
+    let key = passphrase_key("bob", PASS.to_owned(), &prelogin).unwrap();
     let mut lying = parse(&login_answer(&body));
     lying["x25519"] = json!(data_encoding::BASE64.encode(&[9u8; 32]));
     assert_eq!(
