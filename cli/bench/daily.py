@@ -13,58 +13,13 @@ Needs python3 and the release binaries; no other tool.
 """
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BIN = os.path.join(ROOT, "target", "release")
-Z = os.path.join(BIN, "zkwiki")
-PASSPHRASE = "benchmark passphrase"
-
-
-def start_server(tmp):
-    log = open(os.path.join(tmp, "srv.log"), "w+")
-    proc = subprocess.Popen(
-        [os.path.join(BIN, "zkwiki-server"), "--listen", "127.0.0.1:0", "--data-dir",
-         os.path.join(tmp, "srv")], stdout=log, stderr=subprocess.STDOUT)
-    for _ in range(100):
-        log.seek(0)
-        text = log.read()
-        if "listening on" in text:
-            url = text.split("listening on ")[1].split()[0]
-            return proc, url
-        time.sleep(0.1)
-    raise SystemExit("the server did not start:\n" + text)
-
-
-def env_for(home, url):
-    env = dict(os.environ)
-    env.update(ZKWIKI_CONFIG_DIR=f"{home}/cfg", ZKWIKI_DATA_DIR=f"{home}/data", HOME=home,
-               ZKWIKI_URL=url, ZKWIKI_PASSPHRASE=PASSPHRASE)
-    return env
-
-
-def run(env, *args, stdin=None):
-    r = subprocess.run([Z, "-q", *args], env=env, input=stdin, capture_output=True)
-    if r.returncode != 0:
-        raise SystemExit(f"zkwiki {' '.join(args)} failed ({r.returncode}): {r.stderr.decode()}")
-    return r.stdout
-
-
-def timed(env, n, *args, stdin=None):
-    """Median and 90th percentile of n runs, in ms."""
-    times = []
-    for i in range(n):
-        data = stdin(i) if callable(stdin) else stdin
-        t = time.perf_counter()
-        run(env, *args, stdin=data)
-        times.append((time.perf_counter() - t) * 1000)
-    times.sort()
-    return statistics.median(times), times[int(len(times) * 0.9) - 1]
+from benchlib import ROOT, Z, env_for, run, start_server, timed
 
 
 def writers(url, wiki, count, each, tmp):

@@ -14,50 +14,13 @@ Needs python3 and the release binaries; no other tool.
 """
 import json
 import os
-import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 import urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BIN = os.path.join(ROOT, "target", "release")
-Z = os.path.join(BIN, "zkwiki")
-PASSPHRASE = "benchmark passphrase"
-
-
-def start(tmp, name, *args):
-    log = open(os.path.join(tmp, f"{name}.log"), "w+")
-    proc = subprocess.Popen([os.path.join(BIN, "zkwiki-server"), *args], stdout=log,
-                            stderr=subprocess.STDOUT)
-    for _ in range(100):
-        log.seek(0)
-        text = log.read()
-        if "listening on" in text:
-            fp = text.split("key fingerprint ")[1].split("\n")[0] if "fingerprint" in text else None
-            return proc, text.split("listening on ")[1].split()[0], fp
-        time.sleep(0.1)
-    raise SystemExit(f"{name} did not start:\n{text}")
-
-
-def run(env, *args, stdin=None):
-    r = subprocess.run([Z, "-q", *args], env=env, input=stdin, capture_output=True)
-    if r.returncode != 0:
-        raise SystemExit(f"zkwiki {' '.join(args)} failed ({r.returncode}): {r.stderr.decode()}")
-    return r.stdout
-
-
-def timed(env, n, *args, stdin=None):
-    times = []
-    for i in range(n):
-        data = stdin(i) if callable(stdin) else stdin
-        t = time.perf_counter()
-        run(env, *args, stdin=data)
-        times.append((time.perf_counter() - t) * 1000)
-    times.sort()
-    return statistics.median(times), times[max(int(len(times) * 0.9) - 1, 0)]
+from benchlib import env_for, run, start, start_server, timed
 
 
 def queries_per_second(url, wiki, seconds=5, threads=8):
@@ -83,14 +46,12 @@ def main():
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 50
     with tempfile.TemporaryDirectory() as tmp:
-        srv, url, _ = start(tmp, "server", "--listen", "127.0.0.1:0", "--data-dir",
-                            os.path.join(tmp, "srv"))
+        srv, url = start_server(tmp)
         wit, wurl, fp = start(tmp, "witness", "--data-dir", os.path.join(tmp, "wit"), "witness",
                               "--listen", "127.0.0.1:0")
         try:
             home = os.path.join(tmp, "home")
-            env = dict(os.environ, ZKWIKI_CONFIG_DIR=f"{home}/cfg", ZKWIKI_DATA_DIR=f"{home}/data",
-                       HOME=home, ZKWIKI_URL=url, ZKWIKI_PASSPHRASE=PASSPHRASE)
+            env = env_for(home, url)
             run(env, "register", "bench", "--recovery-key-out", os.path.join(tmp, "rk"))
             pages = os.path.join(tmp, "pages")
             for i in range(count):

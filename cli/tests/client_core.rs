@@ -14,11 +14,9 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use common::{Env, Operator, PASSPHRASE, Server, list_files};
-use core_crypto::envelope::{PageKind, PageRecord};
 use core_crypto::identity::UserIdentity;
 use core_crypto::ids::PageId;
 use core_crypto::snapshot::{SeenRecord, Snapshot};
-use core_crypto::state::{Manifest, ManifestEntry, StateDraft, WikiState};
 use rand_core::OsRng;
 use serde_json::{Value, json};
 use zkwiki_cli::api::{Api, CommitOutcome};
@@ -104,40 +102,6 @@ fn identity(env: &Env) -> UserIdentity {
         env.ok(&["key", "export", key.to_str().unwrap()]);
     }
     zkwiki_cli::keystore::read_key_file(&key).unwrap().1
-}
-
-/// As a writer whose key the operator has (or who colludes with it), grows `main` by one signed
-/// state that adds a page: how a fork branch is built on the server's disk.
-fn extend(op: &Operator, signer: &UserIdentity, path: &str, text: &str) {
-    let (chain, state, manifest, tree) = op.head_bytes();
-    let snap = Snapshot::verify(&chain, &state, &manifest, &SeenRecord::default()).unwrap();
-    let keys = snap.keyring.unlock(signer).unwrap();
-    let page = PageId::random(&mut OsRng);
-    let record = PageRecord {
-        kind: PageKind::Markdown,
-        path: path.into(),
-        author: "alice".into(),
-        written_at_ms: 1,
-        note: Default::default(),
-        content: text.as_bytes().to_vec(),
-    };
-    let key = keys.key_for_writing(path).unwrap();
-    let blob =
-        core_crypto::envelope::seal_page(&mut OsRng, &key, &snap.keyring.wiki, &page, &record)
-            .unwrap();
-    let mut m = Manifest::decode(&manifest).unwrap();
-    m.pages
-        .insert(page, ManifestEntry::for_envelope(&blob).unwrap());
-    let next =
-        StateDraft::next(&WikiState::decode(&state).unwrap(), &snap.keyring, &m).sign(signer);
-    let mut files: Vec<(String, String)> = tree
-        .into_iter()
-        .filter(|(p, _)| p != "state" && p != "manifest")
-        .collect();
-    files.push(("state".into(), op.write_blob(next.as_bytes())));
-    files.push(("manifest".into(), op.write_blob(&m.encode())));
-    files.push((format!("pages/{page}"), op.write_blob(&blob)));
-    op.commit_tree(&files);
 }
 
 fn seen_file(env: &Env, wiki: &str) -> String {
@@ -231,7 +195,7 @@ fn a_fork_that_jumps_ahead_is_refused_at_any_distance() {
         // The other branch: from the fork base, `distance` states beyond what alice saw.
         op.reset(&fork_base);
         for n in 0..=distance {
-            extend(&op, &me, &format!("Other{n}.md"), "another branch\n");
+            op.extend(&me, &format!("Other{n}.md"), "another branch\n");
         }
         let seen_before = seen_file(&alice, &wiki);
         for args in [

@@ -11,13 +11,10 @@ mod common;
 use std::path::Path;
 
 use common::{Env, Operator, Run, Server, Witness};
-use core_crypto::envelope::{PageKind, PageRecord};
 use core_crypto::identity::UserIdentity;
-use core_crypto::ids::{Digest32, PageId};
-use core_crypto::snapshot::{SeenRecord, Snapshot};
-use core_crypto::state::{Manifest, ManifestEntry, StateDraft, WikiState};
+use core_crypto::ids::Digest32;
+use core_crypto::state::WikiState;
 use core_crypto::witness::Cosignature;
-use rand_core::OsRng;
 use serde_json::Value;
 
 /// alice registers and creates wiki `notes`, with `witness` from its creation under `policy`
@@ -58,40 +55,6 @@ fn identity(env: &Env) -> UserIdentity {
         env.ok(&["key", "export", key.to_str().unwrap()]);
     }
     zkwiki_cli::keystore::read_key_file(&key).unwrap().1
-}
-
-/// As a writer whose key the operator has (or whose client it showed an old head), grows `main`
-/// by one signed state that adds a page: how a second branch is built on the server's disk.
-fn extend(op: &Operator, signer: &UserIdentity, path: &str) {
-    let (chain, state, manifest, tree) = op.head_bytes();
-    let snap = Snapshot::verify(&chain, &state, &manifest, &SeenRecord::default()).unwrap();
-    let keys = snap.keyring.unlock(signer).unwrap();
-    let page = PageId::random(&mut OsRng);
-    let record = PageRecord {
-        kind: PageKind::Markdown,
-        path: path.into(),
-        author: "alice".into(),
-        written_at_ms: 1,
-        note: Default::default(),
-        content: b"another branch\n".to_vec(),
-    };
-    let key = keys.key_for_writing(path).unwrap();
-    let blob =
-        core_crypto::envelope::seal_page(&mut OsRng, &key, &snap.keyring.wiki, &page, &record)
-            .unwrap();
-    let mut m = Manifest::decode(&manifest).unwrap();
-    m.pages
-        .insert(page, ManifestEntry::for_envelope(&blob).unwrap());
-    let next =
-        StateDraft::next(&WikiState::decode(&state).unwrap(), &snap.keyring, &m).sign(signer);
-    let mut files: Vec<(String, String)> = tree
-        .into_iter()
-        .filter(|(p, _)| p != "state" && p != "manifest")
-        .collect();
-    files.push(("state".into(), op.write_blob(next.as_bytes())));
-    files.push(("manifest".into(), op.write_blob(&m.encode())));
-    files.push((format!("pages/{page}"), op.write_blob(&blob)));
-    op.commit_tree(&files);
 }
 
 /// The signed state at the tip of `main`.
@@ -218,8 +181,8 @@ fn a_fork_shown_to_two_fresh_devices() {
         let honest_state = state_at_head(&op);
         let me = identity(&alice);
         op.reset(&base);
-        extend(&op, &me, "Other1.md");
-        extend(&op, &me, "Other2.md");
+        op.extend(&me, "Other1.md", "another branch\n");
+        op.extend(&me, "Other2.md", "another branch\n");
         let fork_state = state_at_head(&op);
         let first = fresh_device(&server, "alice").run(&["-w", &wiki, "ls"]);
         op.reset(&honest);
@@ -440,7 +403,7 @@ fn the_witness_refuses_a_fork_and_keeps_both_signed_states() {
     assert_eq!(put(&alice, &wiki, "B.md", "b\n").code, 0);
     let held = state_at_head(&op);
     op.reset(&base);
-    extend(&op, &identity(&alice), "Other.md");
+    op.extend(&identity(&alice), "Other.md", "another branch\n");
     let (chain, fork, _, _) = op.head_bytes();
     let submit = |states: Vec<&[u8]>, chain: &[Vec<u8>], wiki: &str| {
         http_post(

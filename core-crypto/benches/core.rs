@@ -11,6 +11,9 @@
 //! - `overhead`: a 1 MiB copy and a 1 MiB zeroize, what the envelope adds to the raw AEAD;
 //! - `state/verify_10000_pages`: what a client does on fetching the head of a 10,000-page wiki
 //!   (`Manifest::decode`, `WikiState::decode`, `WikiState::verify`, which hashes the manifest);
+//! - `index`: a 10,000-page search index (wiki-like text, a Zipf vocabulary of 20,000 words):
+//!   `decode` (what `ls` and `cat` pay), `decode + search` (what the first search pays: the terms
+//!   are built on first use), `decode + insert` (what a `put` pays while the index lags);
 //! - `argon2id`: `KdfParams::derive` at `KdfParams::DEFAULT` and `KdfParams::FLOOR`.
 //!
 //! The same seal/open are measured in WebAssembly by `benches/wasm_bench.rs`.
@@ -26,6 +29,7 @@ mod native {
     use core_crypto::hazmat;
     use core_crypto::identity::UserIdentity;
     use core_crypto::ids::{Digest32, PageId, ScopeId};
+    use core_crypto::index::SearchIndex;
     use core_crypto::kdf::{KdfCost, KdfParams};
     use core_crypto::keyring::{KeyringDraft, MemberKind};
     use core_crypto::scope::EpochSecret;
@@ -147,6 +151,59 @@ mod native {
         group.finish();
     }
 
+    /// A wiki-like 10,000-page index: ~300 words a page from a Zipf vocabulary of 20,000.
+    fn wiki_index(rng: &mut ChaCha20Rng) -> SearchIndex {
+        let vocab: Vec<String> = (0..20_000).map(|i| format!("w{i:x}q")).collect();
+        // Zipf by inverse transform on the harmonic weights' running sum.
+        let mut cumulative = Vec::with_capacity(vocab.len());
+        let mut sum = 0.0f64;
+        for i in 0..vocab.len() {
+            sum += 1.0 / (i + 1) as f64;
+            cumulative.push(sum);
+        }
+        let mut ix = SearchIndex::new();
+        for n in 0..10_000 {
+            let words: Vec<&str> = (0..300)
+                .map(|_| {
+                    let x = (rng.next_u64() as f64 / u64::MAX as f64) * sum;
+                    let k = cumulative.partition_point(|c| *c < x).min(vocab.len() - 1);
+                    vocab[k].as_str()
+                })
+                .collect();
+            let mut record = page(0);
+            record.path = format!("area{:02}/topic{}/page-{n:05}.md", n % 20, n % 5);
+            record.content = words.join(" ").into_bytes();
+            ix.insert(PageId::random(rng), &record, Digest32([7; 32]));
+        }
+        ix
+    }
+
+    pub fn index(c: &mut Criterion) {
+        let rng = &mut ChaCha20Rng::from_seed([9; 32]);
+        let bytes = wiki_index(rng).encode().expect("encodes");
+        let extra = page(4096);
+        let mut group = c.benchmark_group("index");
+        group.sample_size(20);
+        group.throughput(Throughput::Bytes(bytes.len() as u64));
+        group.bench_function("decode_10000_pages", |b| {
+            b.iter(|| SearchIndex::decode(black_box(&bytes)).expect("decodes"))
+        });
+        group.bench_function("decode_and_search_10000_pages", |b| {
+            b.iter(|| {
+                let ix = SearchIndex::decode(black_box(&bytes)).expect("decodes");
+                ix.search("w1fq w2*").len()
+            })
+        });
+        group.bench_function("decode_and_insert_10000_pages", |b| {
+            b.iter(|| {
+                let mut ix = SearchIndex::decode(black_box(&bytes)).expect("decodes");
+                ix.insert(PageId([3; 16]), &extra, Digest32([8; 32]));
+                ix
+            })
+        });
+        group.finish();
+    }
+
     pub fn argon2(c: &mut Criterion) {
         let mut group = c.benchmark_group("argon2id");
         group.sample_size(10);
@@ -166,7 +223,7 @@ mod native {
         group.finish();
     }
 
-    criterion::criterion_group!(benches, envelope, aead, overheads, state, argon2);
+    criterion::criterion_group!(benches, envelope, aead, overheads, state, index, argon2);
 }
 
 #[cfg(not(target_arch = "wasm32"))]

@@ -18,6 +18,7 @@
 //! Pure: no I/O. The byte layout is also in `docs/format.md` ("Search index").
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::OnceLock;
 
 use crate::envelope::{MAX_AUTHOR_LEN, PageKind, PageRecord};
 use crate::ids::{Digest32, PageId};
@@ -74,7 +75,12 @@ pub struct SearchIndex {
     /// Sequence number of the wiki state this index was written with (informational).
     pub seq: u64,
     pages: BTreeMap<PageId, IndexedPage>,
-    terms: BTreeMap<String, BTreeSet<PageId>>,
+    /// Term → pages, built on first use: listing pages and resolving paths (most commands)
+    /// never need the terms, which are most of a large index (a 10,000-page index holds about a
+    /// million postings). Until then the checked bytes wait in `encoded` and changes in `pending`.
+    terms: OnceLock<Terms>,
+    encoded: Option<EncodedTerms>,
+    pending: BTreeMap<PageId, Option<BTreeSet<String>>>,
     /// Each page's terms, so replacing one page does not scan every term (a re-encryption of a
     /// 10,000-page wiki replaces them all). Building it costs many scans, so it is built only
     /// after [`BUILD_BY_PAGE_AFTER`] small removals, and kept up to date after that; not part of
@@ -83,10 +89,19 @@ pub struct SearchIndex {
     small_removals: usize,
 }
 
+type Terms = BTreeMap<String, BTreeSet<PageId>>;
+
+/// The term section of a decoded index, already checked, with the page ids its ordinals name.
+#[derive(Clone, Debug)]
+struct EncodedTerms {
+    bytes: Vec<u8>,
+    ids: Vec<PageId>,
+}
+
 /// Equal when they index the same pages and terms (the `by_page` cache is derived from `terms`).
 impl PartialEq for SearchIndex {
     fn eq(&self, other: &Self) -> bool {
-        self.seq == other.seq && self.pages == other.pages && self.terms == other.terms
+        self.seq == other.seq && self.pages == other.pages && self.terms() == other.terms()
     }
 }
 impl Eq for SearchIndex {}
@@ -146,7 +161,43 @@ impl SearchIndex {
 
     /// Number of distinct terms.
     pub fn term_count(&self) -> usize {
-        self.terms.len()
+        self.terms().len()
+    }
+
+    /// The terms, built from the encoded section and the changes since on first use.
+    fn terms(&self) -> &Terms {
+        self.terms.get_or_init(|| {
+            let mut terms = Terms::new();
+            if let Some(e) = &self.encoded {
+                // The bytes were checked by `decode`: this walk cannot fail.
+                let _ = walk_terms(&e.bytes, &e.ids, |term, postings| {
+                    terms.insert(term.to_owned(), postings.iter().copied().collect());
+                });
+            }
+            if !self.pending.is_empty() {
+                terms.retain(|_, set| {
+                    set.retain(|p| !self.pending.contains_key(p));
+                    !set.is_empty()
+                });
+                for (id, words) in &self.pending {
+                    for word in words.iter().flatten() {
+                        terms.entry(word.clone()).or_default().insert(*id);
+                    }
+                }
+            }
+            terms
+        })
+    }
+
+    /// Whether the terms are built (a change then applies to them, else it waits in `pending`);
+    /// once they are, what they were built from is dropped.
+    fn terms_built(&mut self) -> bool {
+        let built = self.terms.get().is_some();
+        if built {
+            self.encoded = None;
+            self.pending.clear();
+        }
+        built
     }
 
     /// The page at `path`, if indexed.
@@ -173,8 +224,12 @@ impl SearchIndex {
         if let Some(by_page) = &mut self.by_page {
             by_page.insert(id, words.iter().cloned().collect());
         }
-        for word in words {
-            self.terms.entry(word).or_default().insert(id);
+        if !self.terms_built() {
+            self.pending.insert(id, Some(words));
+        } else if let Some(built) = self.terms.get_mut() {
+            for word in words {
+                built.entry(word).or_default().insert(id);
+            }
         }
         self.pages.insert(
             id,
@@ -197,11 +252,18 @@ impl SearchIndex {
         for id in ids {
             self.pages.remove(id);
         }
+        if !self.terms_built() {
+            self.pending.extend(ids.iter().map(|id| (*id, None)));
+            return;
+        }
+        let Some(built) = self.terms.get_mut() else {
+            return;
+        };
         if ids.len() <= SMALL_REMOVAL {
             self.small_removals += 1;
         }
         if ids.len() <= SMALL_REMOVAL && self.small_removals > BUILD_BY_PAGE_AFTER {
-            let terms = &self.terms;
+            let terms = &*built;
             let by_page = self.by_page.get_or_insert_with(|| {
                 let mut by_page: BTreeMap<PageId, Vec<String>> = BTreeMap::new();
                 for (term, set) in terms {
@@ -213,10 +275,10 @@ impl SearchIndex {
             });
             for id in ids {
                 for term in by_page.remove(id).unwrap_or_default() {
-                    if let Some(set) = self.terms.get_mut(&term) {
+                    if let Some(set) = built.get_mut(&term) {
                         set.remove(id);
                         if set.is_empty() {
-                            self.terms.remove(&term);
+                            built.remove(&term);
                         }
                     }
                 }
@@ -226,7 +288,7 @@ impl SearchIndex {
         if let Some(by_page) = &mut self.by_page {
             by_page.retain(|p, _| !ids.contains(p));
         }
-        self.terms.retain(|_, set| {
+        built.retain(|_, set| {
             set.retain(|p| !ids.contains(p));
             !set.is_empty()
         });
@@ -268,7 +330,7 @@ impl SearchIndex {
                 // Page ids of this term, sorted and without duplicates.
                 let hits: Vec<PageId> = if prefix {
                     let mut all: Vec<PageId> = self
-                        .terms
+                        .terms()
                         .range(term.clone()..)
                         .take_while(|(t, _)| t.starts_with(&term))
                         .flat_map(|(_, set)| set.iter().copied())
@@ -277,7 +339,7 @@ impl SearchIndex {
                     all.dedup();
                     all
                 } else {
-                    self.terms
+                    self.terms()
                         .get(&term)
                         .map(|set| set.iter().copied().collect())
                         .unwrap_or_default()
@@ -315,8 +377,9 @@ impl SearchIndex {
             w.bytes_u8(p.author.as_bytes())?;
             w.bytes_u16(p.path.as_bytes())?;
         }
-        w.u32(u32::try_from(self.terms.len()).map_err(|_| Error::Invalid("too many terms"))?);
-        for (term, set) in &self.terms {
+        let terms = self.terms();
+        w.u32(u32::try_from(terms.len()).map_err(|_| Error::Invalid("too many terms"))?);
+        for (term, set) in terms {
             w.bytes_u8(term.as_bytes())?;
             put_varint(&mut w.buf, set.len() as u64);
             let mut prev: Option<u64> = None;
@@ -381,45 +444,17 @@ impl SearchIndex {
                 },
             );
         }
-        let term_count = r.u32()? as usize;
-        if term_count > r.remaining() / 3 {
-            return Err(malformed("term count does not match length"));
-        }
-        let mut terms = BTreeMap::new();
-        let mut last: Option<String> = None;
-        for _ in 0..term_count {
-            let term = r.str_u8()?.to_owned();
-            if term.is_empty() || last.as_ref().is_some_and(|l| *l >= term) {
-                return Err(malformed("terms empty or not strictly sorted"));
-            }
-            let n = get_varint(&mut r)?;
-            if n == 0 || n > ids.len() as u64 {
-                return Err(malformed("posting count out of range"));
-            }
-            let mut set = BTreeSet::new();
-            let mut prev: Option<u64> = None;
-            for _ in 0..n {
-                let d = get_varint(&mut r)?;
-                let o = match prev {
-                    None => d,
-                    Some(_) if d == 0 => return Err(malformed("postings not increasing")),
-                    Some(p) => p.checked_add(d).ok_or(malformed("posting out of range"))?,
-                };
-                let id = usize::try_from(o)
-                    .ok()
-                    .and_then(|i| ids.get(i))
-                    .ok_or(malformed("posting out of range"))?;
-                set.insert(*id);
-                prev = Some(o);
-            }
-            last = Some(term.clone());
-            terms.insert(term, set);
-        }
-        r.finish()?;
+        let bytes = r.rest();
+        walk_terms(bytes, &ids, |_, _| {})?;
         Ok(Self {
             seq,
             pages,
-            terms,
+            terms: OnceLock::new(),
+            encoded: Some(EncodedTerms {
+                bytes: bytes.to_vec(),
+                ids,
+            }),
+            pending: BTreeMap::new(),
             by_page: None,
             small_removals: 0,
         })
@@ -446,6 +481,52 @@ impl SearchIndex {
         }
         Self::decode(&record.content)
     }
+}
+
+/// Reads and checks a term section (`term count ‖ terms`; ordinals index `ids`), handing each term
+/// and its pages (sorted) to `each`. The one parser of the section: `decode` runs it to check,
+/// the first search to build the map.
+fn walk_terms(bytes: &[u8], ids: &[PageId], mut each: impl FnMut(&str, &[PageId])) -> Result<()> {
+    let malformed = |reason| Error::Malformed {
+        what: "search index",
+        reason,
+    };
+    let mut r = Reader::new(bytes, "search index");
+    let term_count = r.u32()? as usize;
+    if term_count > r.remaining() / 3 {
+        return Err(malformed("term count does not match length"));
+    }
+    let mut last: Option<&str> = None;
+    let mut postings = Vec::new();
+    for _ in 0..term_count {
+        let term = r.str_u8()?;
+        if term.is_empty() || last.is_some_and(|l| l >= term) {
+            return Err(malformed("terms empty or not strictly sorted"));
+        }
+        let n = get_varint(&mut r)?;
+        if n == 0 || n > ids.len() as u64 {
+            return Err(malformed("posting count out of range"));
+        }
+        postings.clear();
+        let mut prev: Option<u64> = None;
+        for _ in 0..n {
+            let d = get_varint(&mut r)?;
+            let o = match prev {
+                None => d,
+                Some(_) if d == 0 => return Err(malformed("postings not increasing")),
+                Some(p) => p.checked_add(d).ok_or(malformed("posting out of range"))?,
+            };
+            let id = usize::try_from(o)
+                .ok()
+                .and_then(|i| ids.get(i))
+                .ok_or(malformed("posting out of range"))?;
+            postings.push(*id);
+            prev = Some(o);
+        }
+        last = Some(term);
+        each(term, &postings);
+    }
+    r.finish()
 }
 
 fn intersect_sorted(a: &[PageId], b: &[PageId]) -> Vec<PageId> {
@@ -548,6 +629,36 @@ mod tests {
         assert_eq!(SearchIndex::from_record(&record).unwrap(), ix);
     }
 
+    /// Changes made to a decoded index before its terms are built (they wait) leave the same
+    /// index as the same changes made after (they apply at once).
+    #[test]
+    fn changes_before_the_terms_are_built_match_changes_after() {
+        let (a, b, c) = (PageId([1; 16]), PageId([2; 16]), PageId([3; 16]));
+        let mut base = SearchIndex::new();
+        base.insert(a, &rec("a.md", "red green"), Digest32([1; 32]));
+        base.insert(b, &rec("b.md", "green blue"), Digest32([2; 32]));
+        let bytes = base.encode().unwrap();
+        let change = |ix: &mut SearchIndex| {
+            ix.insert(a, &rec("a.md", "yellow"), Digest32([4; 32]));
+            ix.insert(c, &rec("c.md", "blue blue red"), Digest32([3; 32]));
+            ix.remove_pages(&BTreeSet::from([b]));
+            ix.insert(b, &rec("b2.md", "green"), Digest32([5; 32]));
+            ix.remove_pages(&BTreeSet::from([c]));
+        };
+        let mut lazy = SearchIndex::decode(&bytes).unwrap();
+        change(&mut lazy);
+        let mut eager = SearchIndex::decode(&bytes).unwrap();
+        assert_eq!(eager.search("green"), vec![a, b]);
+        change(&mut eager);
+        assert_eq!(lazy, eager);
+        assert_eq!(lazy.encode().unwrap(), eager.encode().unwrap());
+        for w in ["red", "green", "blue", "yellow", "b2"] {
+            assert_eq!(lazy.search(w), eager.search(w), "{w}");
+        }
+        assert_eq!(lazy.search("green"), vec![b]);
+        assert_eq!(lazy.term_count(), 4);
+    }
+
     #[test]
     fn staleness_against_manifest() {
         let mut ix = SearchIndex::new();
@@ -644,7 +755,7 @@ mod tests {
             fresh.insert(id(*n), &rec(path, &text(*step)), Digest32([*n as u8; 32]));
         }
         assert_eq!(ix, fresh);
-        assert_eq!(ix.terms, fresh.terms);
+        assert_eq!(ix.terms(), fresh.terms());
         for w in words {
             assert_eq!(ix.search(w), fresh.search(w), "{w}");
         }

@@ -369,6 +369,50 @@ pub struct Operator {
 }
 
 impl Operator {
+    /// As a writer whose key the operator has (or who colludes with it, or whose client it
+    /// showed an old head), grows `main` by one signed state that adds a page at `path`: how a
+    /// second branch is built on the server's disk.
+    pub fn extend(&self, signer: &core_crypto::identity::UserIdentity, path: &str, text: &str) {
+        use core_crypto::envelope::{PageKind, PageRecord, seal_page};
+        use core_crypto::ids::PageId;
+        use core_crypto::snapshot::{SeenRecord, Snapshot};
+        use core_crypto::state::{Manifest, ManifestEntry, StateDraft, WikiState};
+        let (chain, state, manifest, tree) = self.head_bytes();
+        let snap = Snapshot::verify(&chain, &state, &manifest, &SeenRecord::default()).unwrap();
+        let keys = snap.keyring.unlock(signer).unwrap();
+        let page = PageId::random(&mut rand_core::OsRng);
+        let record = PageRecord {
+            kind: PageKind::Markdown,
+            path: path.into(),
+            author: "alice".into(),
+            written_at_ms: 1,
+            note: Default::default(),
+            content: text.as_bytes().to_vec(),
+        };
+        let key = keys.key_for_writing(path).unwrap();
+        let blob = seal_page(
+            &mut rand_core::OsRng,
+            &key,
+            &snap.keyring.wiki,
+            &page,
+            &record,
+        )
+        .unwrap();
+        let mut m = Manifest::decode(&manifest).unwrap();
+        m.pages
+            .insert(page, ManifestEntry::for_envelope(&blob).unwrap());
+        let next =
+            StateDraft::next(&WikiState::decode(&state).unwrap(), &snap.keyring, &m).sign(signer);
+        let mut files: Vec<(String, String)> = tree
+            .into_iter()
+            .filter(|(p, _)| p != "state" && p != "manifest")
+            .collect();
+        files.push(("state".into(), self.write_blob(next.as_bytes())));
+        files.push(("manifest".into(), self.write_blob(&m.encode())));
+        files.push((format!("pages/{page}"), self.write_blob(&blob)));
+        self.commit_tree(&files);
+    }
+
     /// The operator of a repository.
     pub fn new(repo: PathBuf) -> Self {
         Self { repo }
