@@ -20,20 +20,24 @@ use crate::js::{JsResult, js};
 use crate::json::{self, Obj};
 use crate::session::{batch_ending_at, parse_states, shown};
 
-/// One version of the page: the verified step that made it.
+/// One version of a page: the verified step that made it.
 #[derive(Debug, Clone)]
 struct Version {
     seq: u64,
+    page: PageId,
     /// The member whose key signed the state (escaped for display).
     signer: String,
     /// The signed manifest entry; `None` where the step removed the page.
     entry: Option<ManifestEntry>,
 }
 
-/// A page's history being walked back from a verified head.
+/// A page's history being walked back from a verified head; or, without a page, the wiki's:
+/// every page version of every step (the changelog), zkwiki's own records left out.
 #[wasm_bindgen]
 pub struct PageHistory {
-    page: PageId,
+    page: Option<PageId>,
+    /// Pages not to list in a changelog (the search index and settings records).
+    skip: Vec<PageId>,
     walk: HistoryWalk<'static>,
     versions: Vec<Version>,
     limit: usize,
@@ -45,8 +49,24 @@ impl PageHistory {
     /// Starts at `head`, collecting up to `limit` versions of `page` before it stops to be
     /// asked for more.
     pub fn start(head: &VerifiedHead, page: PageId, limit: usize) -> Result<Self> {
+        Self::walk(head, Some(page), Vec::new(), limit)
+    }
+
+    /// The wiki's recent changes from `head` back: up to `limit` page versions (more may
+    /// come from the last step), leaving out the pages in `skip`.
+    pub fn changes(head: &VerifiedHead, skip: Vec<PageId>, limit: usize) -> Result<Self> {
+        Self::walk(head, None, skip, limit)
+    }
+
+    fn walk(
+        head: &VerifiedHead,
+        page: Option<PageId>,
+        skip: Vec<PageId>,
+        limit: usize,
+    ) -> Result<Self> {
         let mut h = Self {
             page,
+            skip,
             walk: HistoryWalk::new(head).into_owned(),
             versions: Vec::new(),
             limit: limit.max(1),
@@ -58,18 +78,20 @@ impl PageHistory {
 
     fn record(&mut self, step: &client::head::Step) {
         let signer = shown(&step.signer_name);
-        if let Some((_, e)) = step.changed.iter().find(|(id, _)| *id == self.page) {
-            self.versions.push(Version {
-                seq: step.seq,
-                signer,
-                entry: Some(*e),
-            });
-        } else if step.removed.contains(&self.page) {
-            self.versions.push(Version {
-                seq: step.seq,
-                signer,
-                entry: None,
-            });
+        let changed = step.changed.iter().map(|(id, e)| (*id, Some(*e)));
+        for (page, entry) in changed.chain(step.removed.iter().map(|id| (*id, None))) {
+            let wanted = match self.page {
+                Some(p) => page == p,
+                None => !self.skip.contains(&page),
+            };
+            if wanted {
+                self.versions.push(Version {
+                    seq: step.seq,
+                    page,
+                    signer: signer.clone(),
+                    entry,
+                });
+            }
         }
     }
 
@@ -97,7 +119,9 @@ impl PageHistory {
             let step = self.walk.push(state, manifest)?;
             pushed += 1;
             self.record(&step);
-            if !self.walk.oldest().manifest.pages.contains_key(&self.page) {
+            if let Some(page) = self.page
+                && !self.walk.oldest().manifest.pages.contains_key(&page)
+            {
                 // The page did not exist before: its first version is found.
                 self.complete = true;
             }
@@ -108,15 +132,26 @@ impl PageHistory {
         self.finish_if_at_genesis()
     }
 
-    /// Decrypts version `seq`: the envelope must be the one its verified step signed.
-    pub fn open(&self, keys: &WikiKeys, seq: u64, envelope: &[u8]) -> Result<String> {
-        let v = self.versions.iter().find(|v| v.seq == seq).ok_or_else(|| {
-            Error::not_found(format!("no version {seq} of this page was verified"))
-        })?;
+    /// Decrypts the version of `page` (the history's own page when `None`) made in step `seq`:
+    /// the envelope must be the one that verified step signed.
+    pub fn open(
+        &self,
+        keys: &WikiKeys,
+        seq: u64,
+        page: Option<PageId>,
+        envelope: &[u8],
+    ) -> Result<String> {
+        let v = self
+            .versions
+            .iter()
+            .find(|v| v.seq == seq && page.is_none_or(|p| p == v.page))
+            .ok_or_else(|| {
+                Error::not_found(format!("no version {seq} of this page was verified"))
+            })?;
         let entry = v
             .entry
             .ok_or_else(|| Error::not_found(format!("the page was removed in version {seq}")))?;
-        let (record, _) = client::history::open_version(keys, &self.page, &entry, envelope)?;
+        let (record, _) = client::history::open_version(keys, &v.page, &entry, envelope)?;
         let claim = (shown(&record.author) != v.signer).then(|| shown(&record.author));
         let kind = record.kind.name();
         Ok(Obj::new()
@@ -174,6 +209,7 @@ impl PageHistory {
         let list = json::array(self.versions.iter().map(|v| {
             Obj::new()
                 .num("seq", v.seq)
+                .str("page", &v.page.to_hex())
                 .str("signer", &v.signer)
                 .opt_str("hash", v.entry.map(|e| e.hash.to_hex()).as_deref())
                 .bool("deleted", v.entry.is_none())

@@ -773,24 +773,34 @@ impl WikiSession {
     }
 
     /// Starts the verified history of a page, newest version first, up to `limit` versions
-    /// (see [`crate::history::PageHistory`]).
+    /// (see [`crate::history::PageHistory`]); with `page` `""`, the wiki's changelog: the page
+    /// versions of every step (the search index and settings records left out).
     #[wasm_bindgen(js_name = pageHistory)]
     pub fn page_history(&self, page: &str, limit: u32) -> JsResult<crate::history::PageHistory> {
-        js(page_id(page)
-            .and_then(|id| crate::history::PageHistory::start(self.ws.head(), id, limit as usize)))
+        let limit = limit as usize;
+        js(if page.is_empty() {
+            let manifest = &self.ws.snapshot().manifest;
+            let skip = manifest.pages.keys().filter(|id| self.ws.is_index_page(id));
+            crate::history::PageHistory::changes(self.ws.head(), skip.copied().collect(), limit)
+        } else {
+            page_id(page)
+                .and_then(|id| crate::history::PageHistory::start(self.ws.head(), id, limit))
+        })
     }
 
-    /// Decrypts a version of a page's history: the envelope must be the one the verified step
-    /// signed. JSON `{seq, signer, path, author, claim, written_at, kind, text}`; `claim` is the
-    /// record's author when it is not the signer (escaped).
+    /// Decrypts a version of a page's history (of `page` in a changelog; `""` in a page's own
+    /// history): the envelope must be the one the verified step signed. JSON `{seq, signer,
+    /// path, author, claim, written_at, kind, message, email, text}`; `claim` is the record's
+    /// author when it is not the signer (escaped).
     #[wasm_bindgen(js_name = openVersion)]
     pub fn open_version(
         &self,
         history: &crate::history::PageHistory,
         seq: f64,
+        page: &str,
         envelope: &[u8],
     ) -> JsResult<String> {
-        js(history.open(self.ws.keys(), seq as u64, envelope))
+        js(opt_page(page).and_then(|p| history.open(self.ws.keys(), seq as u64, p, envelope)))
     }
 
     /// The members: `[{name, kind, role, fingerprint, folder, me}]` (names escaped).

@@ -167,6 +167,7 @@ async function route() {
     if (view === 'p') return pages.showPage(app, path, params.get('h'));
     if (view === 'edit') return pages.showEditor(app, path);
     if (view === 'history') return pages.showHistory(app, path);
+    if (view === 'changes') return pages.showChanges(app);
     return pages.showHome(app, wiki);
   } catch (e) {
     showError(e);
@@ -378,6 +379,7 @@ export function renderSidebar(force = false) {
       h('nav', { class: 'tree', 'aria-label': 'Pages' }, pages.tree(app)),
       h('div', { class: 'side-actions' },
         w.info.role === 'reader' ? null : h('a', { class: 'btn btn-small', href: `#/w/${w.wiki}/new`, id: 'new-page' }, '+ New page'),
+        h('a', { class: 'btn btn-small btn-ghost', href: `#/w/${w.wiki}/changes`, id: 'changes-link' }, 'Recent changes'),
         h('a', { class: 'btn btn-small btn-ghost', href: `#/w/${w.wiki}/members`, id: 'members-link' }, 'Members')),
     );
   } else {

@@ -720,7 +720,7 @@ export async function showHistory(app, path) {
     await api.pool(versions.filter((v) => !v.deleted && !opened.has(v.seq)), 4, async (v) => {
       try {
         const bytes = await w.fetchBlob(id, v.hash);
-        opened.set(v.seq, JSON.parse(w.session.openVersion(walk, v.seq, bytes)));
+        opened.set(v.seq, JSON.parse(w.session.openVersion(walk, v.seq, '', bytes)));
       } catch (e) {
         reportError(e);
         opened.set(v.seq, { error: errorText(e) });
@@ -753,10 +753,16 @@ export async function showHistory(app, path) {
         h('div', { class: 'diff-head' }, `${label(i)}, as written (no earlier version ${failure ? 'could be verified' : 'loaded yet'} to compare with)`),
         h('pre', { class: 'version-text mono' }, o.text));
     replace(diffBox, shown,
-      w.info.role === 'reader' || i === 0 ? null : h('p', {}, h('button', {
+      w.info.role === 'reader' || i === 0 ? null : h('p', { class: 'version-actions' }, o.kind !== 'markdown' ? null : h('button', {
         class: 'btn btn-small',
         type: 'button',
+        id: 'revert-version',
+        onclick: () => revertTo(app, path, o, label(i)),
+      }, `Revert to ${label(i).toLowerCase()}`), ' ', h('button', {
+        class: 'btn btn-small btn-ghost',
+        type: 'button',
         id: 'restore-version',
+        title: 'Opens the editor with this version\'s text',
         onclick: () => restoreVersion(app, path, o.text),
       }, `Restore ${label(i).toLowerCase()}`)));
   };
@@ -815,6 +821,122 @@ export async function showHistory(app, path) {
     h('div', { class: 'history' }, h('div', {}, list, moreBox), diffBox));
   draw();
   if (versions.length) select(0);
+}
+
+/**
+ * The wiki's recent changes: every page version of the latest wiki versions, newest first,
+ * from Rust's verified walk back from the head (as a page's history: a server that rewrote
+ * history shows an error where the chain breaks). Each entry is opened against the manifest
+ * entry its signer signed, for its path, message and time.
+ */
+export async function showChanges(app) {
+  const w = app.open;
+  replace(main(), h('div', { class: 'loading' }, 'Verifying history…'));
+  const walk = w.session.pageHistory('', 30);
+  let failure = null;
+  let found = { versions: [], complete: false };
+  const opened = new Map(); // `${seq}/${page}` → opened version (or {error})
+  const key = (v) => `${v.seq}/${v.page}`;
+  async function walkOn() {
+    try {
+      for (;;) {
+        const range = JSON.parse(walk.wanted());
+        if (!range) break;
+        walk.load(await api.states(w.wiki, range.from, range.to));
+      }
+    } catch (e) {
+      reportError(e);
+      failure = e;
+    }
+    found = JSON.parse(walk.versions());
+    await api.pool(found.versions.filter((v) => !v.deleted && !opened.has(key(v))), 4, async (v) => {
+      try {
+        const bytes = await w.fetchBlob(v.page, v.hash);
+        opened.set(key(v), JSON.parse(w.session.openVersion(walk, v.seq, v.page, bytes)));
+      } catch (e) {
+        reportError(e);
+        opened.set(key(v), { error: errorText(e) });
+      }
+    });
+  }
+  const list = h('ol', { class: 'history-list changes-list', id: 'changes-list' });
+  const moreBox = h('div', { class: 'history-more' });
+  const draw = () => {
+    replace(list);
+    // A removal has no record: it is named by the page's other versions in the list.
+    const named = new Map();
+    for (const v of found.versions) {
+      const o = opened.get(key(v));
+      if (o && o.shown_path && !named.has(v.page)) named.set(v.page, o.shown_path);
+    }
+    for (const v of found.versions) {
+      const o = opened.get(key(v)) || {};
+      if (o.kind === 'index' || o.kind === 'settings') continue;
+      const current = w.session.pathOf(v.page);
+      const path = o.shown_path || named.get(v.page) || current;
+      const name = path ? pageName(path) : `page ${v.page.slice(0, 8)}…`;
+      const target = current ? h('a', { href: pageRoute(w.wiki, current) }, name) : h('span', {}, name);
+      list.appendChild(h('li', { class: `history-item${o.error ? ' bad' : ''}`, dataset: { seq: v.seq, page: v.page, deleted: v.deleted ? 'yes' : '' } },
+        h('span', { class: 'seq', title: 'Wiki version (every saved change is one)' }, `v${v.seq}`),
+        h('span', { class: 'history-who' }, target, ' ',
+          h('span', { class: 'muted' }, v.deleted ? 'deleted by ' : 'by '), h('strong', {}, v.signer || '?'),
+          o.error ? h('span', { class: 'history-error' }, ` ✗ ${o.error}`) : null),
+        h('span', { class: 'history-time', title: 'The writer\'s clock (a claim)' }, o.written_at ? when(o.written_at) : ''),
+        o.message ? h('span', { class: 'history-message' }, o.message) : null));
+    }
+    replace(moreBox,
+      failure ? h('div', { class: 'panel panel-danger history-broken', id: 'changes-error' }, h('strong', {}, 'History could not be verified further back. '), errorText(failure)) : null,
+      !failure && !found.complete ? h('button', {
+        class: 'btn btn-small btn-ghost',
+        type: 'button',
+        id: 'changes-more',
+        onclick: async () => {
+          walk.more(30);
+          await walkOn();
+          draw();
+        },
+      }, 'Older changes…') : null,
+      !failure && found.complete ? h('p', { class: 'muted small' }, 'This is where the wiki began.') : null);
+  };
+  await walkOn();
+  if (w !== app.open) {
+    walk.free();
+    return;
+  }
+  replace(main(),
+    h('div', { class: 'page-head' },
+      h('h1', {}, 'Recent changes'),
+      h('div', { class: 'page-meta' }, 'Every change to the wiki, newest first, verified back from the current version state by state and named by the member whose key signed it. ', enforced('crypto', 'Ed25519 signatures by members of the owner-signed keyring, hash-linked states, SHA-256 of each envelope'))),
+    list, moreBox);
+  draw();
+}
+
+/**
+ * Reverts a page to an earlier version in one step, after a confirmation: that version's text
+ * becomes a new version (the versions after it stay in the history). Built on the current
+ * version the user saw, so a change saved meanwhile is a conflict, never overwritten.
+ */
+async function revertTo(app, path, version, versionLabel) {
+  const w = app.open;
+  const id = w.session.find(path);
+  const base = id && w.session.hashOf(id);
+  if (!base) return;
+  const what = versionLabel.toLowerCase();
+  const choice = await dialog(`Revert to ${what}?`, [
+    h('p', {}, `“${pageName(path)}” gets the text of ${what} back, as a new version. The versions after it stay in the history.`),
+  ], [
+    { label: 'Cancel' },
+    { label: 'Revert', kind: 'primary', id: 'revert-ok' },
+  ]);
+  if (choice !== 'Revert') return;
+  try {
+    await w.commit(() => w.session.preparePut(id, w.session.pathOf(id) || path, version.text, base, Date.now(), `Revert to ${what}`));
+    toast(`Reverted to ${what}`);
+    go(pageRoute(w.wiki, w.session.pathOf(id) || path));
+  } catch (e) {
+    toast(e && e.name === 'ConflictError' ? 'The page changed since you opened its history: nothing was reverted. Look at the new version first.' : errorText(e), 'error');
+    reportError(e);
+  }
 }
 
 function restoreVersion(app, path, text) {

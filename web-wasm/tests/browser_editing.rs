@@ -403,3 +403,117 @@ async fn dialogs_focus_their_first_field_and_give_focus_back() {
     assert_eq!(focused(&b).await, json!("delete"));
     no_script_errors(&b).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reverting_to_a_version_is_one_confirmed_action() {
+    let server = Server::start("editing-revert");
+    let base = server.base.clone();
+    let alice = Member::register(&base, "alice", ALICE_PASS);
+    let wiki = alice.create_wiki();
+    let mut ws = alice.open(&wiki);
+    for text in ["# Plan\n\none\n", "# Plan\n\ntwo\n", "# Plan\n\nthree\n"] {
+        alice.put(&wiki, &mut ws, "Plan.md", text);
+    }
+    let before = alice.head_seq(&wiki);
+
+    let b = Browser::start().await;
+    login(&b, &base, "alice", ALICE_PASS).await;
+    open_page(&b, &wiki, "Plan.md").await;
+    b.click("#history").await;
+    b.wait_js("document.querySelectorAll('#history-list li').length === 3")
+        .await;
+    // Not on the current version; on an earlier one, with a confirmation first.
+    assert_eq!(
+        b.js("return !!document.getElementById('revert-version');")
+            .await,
+        json!(false)
+    );
+    b.click("#history-list li:nth-child(3)").await;
+    b.wait_js("document.getElementById('revert-version')?.textContent === 'Revert to version 1'")
+        .await;
+    b.click("#revert-version").await;
+    b.wait_js("document.getElementById('dialog').open").await;
+    b.screenshot("history-revert-confirm").await;
+    b.click("#dialog .dialog-buttons button:first-child").await;
+    b.wait_js("!document.getElementById('dialog').open").await;
+    assert_eq!(alice.head_seq(&wiki), before, "cancel changes nothing");
+
+    b.click("#revert-version").await;
+    b.wait("#revert-ok").await;
+    b.click("#revert-ok").await;
+    b.wait_js("document.getElementById('page-body')?.dataset.path === 'Plan.md' && document.getElementById('page-body').textContent.includes('one')")
+        .await;
+    assert_eq!(alice.head_seq(&wiki), before + 1, "one new version");
+    b.click("#history").await;
+    b.wait_js("document.querySelectorAll('#history-list li').length === 4")
+        .await;
+    assert_eq!(
+        b.text("#history-list li:first-child .history-message")
+            .await,
+        "Revert to version 1"
+    );
+    no_script_errors(&b).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recent_changes_list_every_page_version_across_the_wiki() {
+    let server = Server::start("editing-changes");
+    let base = server.base.clone();
+    let alice = Member::register(&base, "alice", ALICE_PASS);
+    let wiki = alice.create_wiki();
+    let mut ws = alice.open(&wiki);
+    alice.put(&wiki, &mut ws, "Home.md", "# Home\n");
+    alice.put(&wiki, &mut ws, "Notes/Plan.md", "# Plan\n");
+    let note = VersionNote {
+        message: "second draft".into(),
+        ..VersionNote::default()
+    };
+    let id = ws.find("Notes/Plan.md").unwrap();
+    let hash = ws.snapshot().manifest.pages[&id].hash;
+    let p = ws
+        .prepare_put_with(
+            Some(id),
+            "Notes/Plan.md",
+            b"# Plan\n\nmore\n".to_vec(),
+            Some(hash),
+            1_700_000_000_000,
+            note,
+        )
+        .unwrap();
+    alice.commit(&wiki, &mut ws, p);
+    let gone = alice.put(&wiki, &mut ws, "Old.md", "# Old\n");
+    let p = ws.prepare_delete(gone, 1_700_000_000_001).unwrap();
+    alice.commit(&wiki, &mut ws, p);
+
+    let b = Browser::start().await;
+    login(&b, &base, "alice", ALICE_PASS).await;
+    open_page(&b, &wiki, "Home.md").await;
+    b.click("#changes-link").await;
+    // Every page version of every wiki version, newest first; none of zkwiki's own records.
+    b.wait_js("document.querySelectorAll('#changes-list li').length === 5 && [...document.querySelectorAll('#changes-list li')].every((li) => li.dataset.deleted || li.querySelector('.history-time').textContent)")
+        .await;
+    let rows = b
+        .js("return [...document.querySelectorAll('#changes-list li')].map((li) => li.querySelector('.history-who').textContent.replace(/\\s+/g, ' ').trim());")
+        .await;
+    assert_eq!(
+        rows,
+        json!([
+            "Old deleted by alice",
+            "Old by alice",
+            "Notes/Plan by alice",
+            "Notes/Plan by alice",
+            "Home by alice"
+        ])
+    );
+    assert_eq!(
+        b.text("#changes-list li:nth-child(3) .history-message")
+            .await,
+        "second draft"
+    );
+    b.screenshot("recent-changes").await;
+    // A live page's entry links to it.
+    b.click("#changes-list li:nth-child(3) a").await;
+    b.wait_js("document.getElementById('page-body')?.dataset.path === 'Notes/Plan.md'")
+        .await;
+    no_script_errors(&b).await;
+}

@@ -101,8 +101,7 @@ fn register_then_log_in_with_passphrase_and_recovery_key() {
             .unwrap(),
     );
     let prelogin = json!({"kdf": change["kdf"]}).to_string();
-    let key =
-        passphrase_key("alice", "a brand new passphrase".to_owned(), &prelogin).unwrap();
+    let key = passphrase_key("alice", "a brand new passphrase".to_owned(), &prelogin).unwrap();
     assert_eq!(parse(&key.login_body())["auth"], change["auth"]);
     let answer = json!({"sealed_identity": change["sealed_identity"], "kdf": change["kdf"],
                         "x25519": body["x25519"], "ed25519": body["ed25519"]})

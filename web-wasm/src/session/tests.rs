@@ -392,7 +392,10 @@ fn page_history_is_walked_and_verified() {
     assert_eq!(versions[1]["signer"], "alice");
     let open = |i: usize| {
         let hash = Digest32::from_hex(versions[i]["hash"].as_str().unwrap()).unwrap();
-        parse(&h.open(s.ws.keys(), seqs[i], &server.blobs[&hash]).unwrap())
+        parse(
+            &h.open(s.ws.keys(), seqs[i], None, &server.blobs[&hash])
+                .unwrap(),
+        )
     };
     assert_eq!(open(0)["text"], "two\n");
     assert_eq!(open(0)["claim"], Value::Null, "bob wrote as bob");
@@ -400,7 +403,7 @@ fn page_history_is_walked_and_verified() {
     // An envelope that is not the signed one for that version is refused.
     let hash = Digest32::from_hex(versions[1]["hash"].as_str().unwrap()).unwrap();
     let err = h
-        .open(s.ws.keys(), seqs[0], &server.blobs[&hash])
+        .open(s.ws.keys(), seqs[0], None, &server.blobs[&hash])
         .unwrap_err();
     assert_eq!(err.kind, client::Kind::Integrity);
 
