@@ -186,7 +186,11 @@ impl Remote {
             } else {
                 Vec::new()
             };
-            if self.head_moved(&state)? {
+            // Signed states before the head never change, and the manifest came with its state:
+            // only a keyring version newer than the head's could make the answers disagree, so
+            // only then does a write that landed meanwhile matter (under eight busy writers the
+            // head moves between almost any two requests).
+            if !newer.is_empty() && self.head_moved(&state)? {
                 continue;
             }
             return Ok(Update {
@@ -220,7 +224,14 @@ impl Remote {
                 Some(r) => self.api.states(&wiki, *r.start(), *r.end())?,
                 None => Vec::new(),
             };
-            if self.head_moved(&state)? {
+            // As in `fetch_update`: only a keyring newer than the one the head names makes a
+            // write that landed meanwhile matter.
+            let named = core_crypto::state::WikiState::decode(&state).map(|s| s.keyring);
+            let latest = chain
+                .last()
+                .and_then(|k| core_crypto::keyring::Keyring::decode(k.as_ref()).ok())
+                .map(|k| k.hash());
+            if named.ok() != latest && self.head_moved(&state)? {
                 continue;
             }
             let (head, steps) = VerifiedHead::verify(&chain, &state, &manifest, seen, &trail)
@@ -391,28 +402,29 @@ impl Remote {
         Ok(s)
     }
 
-    /// Envelopes by page, from this machine's blob cache or the server.
-    fn envelopes(&self, ws: &Workspace, ids: &[PageId]) -> Result<Vec<(PageId, Vec<u8>)>> {
-        let wiki = self.hex();
+    /// Envelopes by page, from this machine's blob cache (`true`: the caller's check against the
+    /// signed manifest decides whether it is still good) or the server.
+    fn envelopes(&self, ws: &Workspace, ids: &[PageId]) -> Result<Vec<(PageId, Vec<u8>, bool)>> {
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             let Some(entry) = ws.snapshot().manifest.pages.get(id) else {
                 continue;
             };
-            let blob = match self.dir.blob(&entry.hash) {
-                Some(b) if Digest32::of(&b) == entry.hash => b,
-                _ => match self.api.blob(&wiki, &entry.hash.to_hex())? {
-                    Some(b) => b,
-                    None => {
-                        return Err(CliError::integrity(format!(
-                            "page {id} is listed in the signed manifest but the server does not return it (dropped or withheld)"
-                        )));
-                    }
-                },
-            };
-            out.push((*id, blob));
+            match self.dir.blob(&entry.hash) {
+                Some(b) if b.len() as u64 == u64::from(entry.size) => out.push((*id, b, true)),
+                _ => out.push((*id, self.fetch_envelope(id, &entry.hash)?, false)),
+            }
         }
         Ok(out)
+    }
+
+    /// One envelope from the server.
+    fn fetch_envelope(&self, id: &PageId, hash: &Digest32) -> Result<Vec<u8>> {
+        self.api.blob(&self.hex(), &hash.to_hex())?.ok_or_else(|| {
+            CliError::integrity(format!(
+                "page {id} is listed in the signed manifest but the server does not return it (dropped or withheld)"
+            ))
+        })
     }
 }
 
@@ -473,10 +485,24 @@ impl Session {
             .filter(|id| !self.ws.is_loaded(id) && !self.ws.isolated().contains_key(id))
             .copied()
             .collect();
-        for (id, blob) in self.remote.envelopes(&self.ws, &todo)? {
-            let hash = Digest32::of(&blob);
-            match self.ws.load(id, &blob) {
-                Ok(_) => self.remote.dir.keep_blob(&hash, &blob),
+        for (id, mut blob, cached) in self.remote.envelopes(&self.ws, &todo)? {
+            let hash = self.ws.snapshot().manifest.pages.get(&id).map(|e| e.hash);
+            let mut loaded = self.ws.load(id, &blob).map(|_| ());
+            if let (true, Some(h), Err(e)) = (cached, hash, &loaded)
+                && e.kind == Kind::Integrity
+            {
+                // This machine's copy went bad (the core checks every envelope against the
+                // signed manifest): forget it and ask the server.
+                self.remote.dir.drop_blob(&h);
+                blob = self.remote.fetch_envelope(&id, &h)?;
+                loaded = self.ws.load(id, &blob).map(|_| ());
+            }
+            match loaded {
+                Ok(()) => {
+                    if let (false, Some(h)) = (cached, hash) {
+                        self.remote.dir.keep_blob(&h, &blob);
+                    }
+                }
                 Err(e) if e.kind == Kind::Access => {}
                 Err(e) => return Err(CliError::from(e).context(format!("page {id}"))),
             }

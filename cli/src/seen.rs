@@ -44,7 +44,12 @@ impl SeenStore {
 
     /// Records a newly accepted head; never moves a sequence backwards.
     pub fn store(&self, wiki: &WikiId, record: &SeenRecord) -> Result<()> {
-        let merged = client::seen::merge(&self.load(wiki)?, record);
+        let kept = self.load(wiki)?;
+        let merged = client::seen::merge(&kept, record);
+        if merged == kept {
+            // Nothing new: every command on an unchanged wiki would otherwise pay an fsync.
+            return Ok(());
+        }
         fsutil::write_atomic(
             &self.file(wiki),
             client::seen::encode(&merged).as_bytes(),

@@ -141,8 +141,11 @@ impl WikiDir {
     /// Keeps `head` unless the kept one is newer (call with the lock held).
     pub fn store_head(&self, head: &CachedHead, seq: u64) -> Result<()> {
         if let Some(old) = self.head()
-            && client::head::state_seq(&old.state).is_ok_and(|s| s > seq)
+            && (client::head::state_seq(&old.state).is_ok_and(|s| s > seq)
+                || (old.commit == head.commit && old.state == head.state))
         {
+            // Newer, or this very head (then unchanged: a 10,000-page manifest is 720 KB to
+            // rewrite and fsync on every command).
             return Ok(());
         }
         fsutil::write_atomic(&self.dir.join("head.bin"), &head.encode(), false)
@@ -184,6 +187,11 @@ impl WikiDir {
         if !path.exists() {
             let _ = fsutil::write_atomic(&path, bytes, false);
         }
+    }
+
+    /// Forgets a kept envelope that no longer matches its hash.
+    pub fn drop_blob(&self, hash: &Digest32) {
+        let _ = std::fs::remove_file(self.blob_path(hash));
     }
 
     /// Drops kept envelopes no longer in `live` (old versions), when there are many of them.

@@ -150,7 +150,19 @@ pub fn markdown_path(typed: &str) -> String {
 /// The form under which two paths clash on a case-insensitive or normalizing file system:
 /// Unicode NFC, then lowercase.
 pub fn clash_key(path: &str) -> String {
-    nfc(path).to_lowercase()
+    clash_key_of(path).into_owned()
+}
+
+/// [`clash_key`], borrowing `path` when it is its own key (ASCII without capitals: NFC leaves
+/// ASCII as it is, so most paths skip the Unicode tables and the allocation).
+fn clash_key_of(path: &str) -> std::borrow::Cow<'_, str> {
+    if path.is_ascii() {
+        if path.bytes().any(|b| b.is_ascii_uppercase()) {
+            return path.to_ascii_lowercase().into();
+        }
+        return path.into();
+    }
+    nfc(path).to_lowercase().into()
 }
 
 /// Unicode canonical composition (NFC), by the `unicode-normalization` crate (the default
@@ -210,19 +222,23 @@ fn is_folder_of(folder: &str, path: &str) -> bool {
 pub fn clash_groups<'a>(
     pages: impl IntoIterator<Item = (&'a PageId, &'a str)>,
 ) -> Vec<Vec<PageId>> {
-    let mut by_key: BTreeMap<String, BTreeSet<PageId>> = BTreeMap::new();
+    // Most keys hold one page: a short sorted list each, not a set.
+    let mut by_key: BTreeMap<std::borrow::Cow<'a, str>, Vec<PageId>> = BTreeMap::new();
     for (id, p) in pages {
-        by_key.entry(clash_key(p)).or_default().insert(*id);
+        let ids = by_key.entry(clash_key_of(p)).or_default();
+        if let Err(at) = ids.binary_search(id) {
+            ids.insert(at, *id);
+        }
     }
     // Union of a key's pages with the pages of every folder key above it.
     let mut groups: Vec<BTreeSet<PageId>> = Vec::new();
     let mut group_of: BTreeMap<PageId, usize> = BTreeMap::new();
-    let mut join = |a: &BTreeSet<PageId>, groups: &mut Vec<BTreeSet<PageId>>| {
+    let mut join = |a: BTreeSet<PageId>, groups: &mut Vec<BTreeSet<PageId>>| {
         let existing: BTreeSet<usize> = a
             .iter()
             .filter_map(|id| group_of.get(id).copied())
             .collect();
-        let mut merged: BTreeSet<PageId> = a.clone();
+        let mut merged = a;
         for g in existing.iter().rev() {
             merged.extend(std::mem::take(&mut groups[*g]));
         }
@@ -233,16 +249,16 @@ pub fn clash_groups<'a>(
         groups.push(merged);
     };
     for (key, ids) in &by_key {
-        let mut members = ids.clone();
-        let mut folder = key.as_str();
+        let mut above: Vec<PageId> = Vec::new();
+        let mut folder: &str = key;
         while let Some((parent, _)) = folder.rsplit_once('/') {
-            if let Some(above) = by_key.get(parent) {
-                members.extend(above.iter().copied());
+            if let Some(pages) = by_key.get(parent) {
+                above.extend(pages.iter().copied());
             }
             folder = parent;
         }
-        if members.len() > 1 {
-            join(&members, &mut groups);
+        if ids.len() + above.len() > 1 {
+            join(ids.iter().copied().chain(above).collect(), &mut groups);
         }
     }
     groups

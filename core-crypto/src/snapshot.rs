@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rand_core::CryptoRngCore;
 
-use crate::envelope::{self, PageRecord};
+use crate::envelope::{self, EnvelopeHeader, PageRecord};
 use crate::identity::UserIdentity;
 use crate::ids::{Digest32, PageId};
 use crate::keyring::{self, Keyring, Seen, WikiKeys};
@@ -128,7 +128,19 @@ pub fn open_listed<'k>(
         .get(page)
         .ok_or(Error::Mismatch("page is not in the signed manifest"))?;
     let header = entry.check_envelope(envelope)?;
-    let (key, prefix) = keys.scope_for(&header)?;
+    open_checked(keys, page, &header, envelope)
+}
+
+/// [`open_listed`] for an envelope already checked against its manifest entry
+/// ([`ManifestEntry::check_envelope`](crate::state::ManifestEntry::check_envelope) gave
+/// `header`), so a large page is not hashed twice.
+pub fn open_checked<'k>(
+    keys: &'k WikiKeys,
+    page: &PageId,
+    header: &EnvelopeHeader,
+    envelope: &[u8],
+) -> Result<(PageRecord, &'k str)> {
+    let (key, prefix) = keys.scope_for(header)?;
     let record = envelope::open_page(key, &keys.wiki(), page, envelope)?;
     Ok((record, prefix))
 }

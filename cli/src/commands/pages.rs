@@ -91,22 +91,21 @@ pub fn ls(ctx: &Ctx, a: &LsArgs) -> Result<()> {
             "isolated": isolated_json(&s),
         }));
     }
-    for (id, p) in &pages {
+    ctx.out.lines(pages.iter().map(|(id, p)| {
         if a.long {
             let by = signer(&s, id).unwrap_or_else(|| "?".to_owned());
-            ctx.out.line(format!(
+            format!(
                 "{:<10} {:>9} {} {:<16} {}",
                 p.kind.name(),
                 p.size,
                 format_time(p.written_at_ms),
                 esc(&by),
                 esc(&p.path)
-            ))?;
+            )
         } else {
-            ctx.out.line(esc(&p.path))?;
+            esc(&p.path).into_owned()
         }
-    }
-    Ok(())
+    }))
 }
 
 /// `zkwiki cat PATH` (or `--id`).
@@ -329,15 +328,15 @@ pub fn search(ctx: &Ctx, a: &SearchArgs) -> Result<()> {
         ctx.out
             .json_value(&json!({ "query": query, "hits": items, "search_us": micros }))?;
     } else {
-        for (h, lines) in &results {
-            if lines.is_empty() {
-                ctx.out.line(esc(&h.path))?;
-            }
-            for (n, line) in lines {
-                ctx.out
-                    .line(format!("{}:{n}:{}", esc(&h.path), esc(line)))?;
-            }
-        }
+        ctx.out.lines(results.iter().flat_map(|(h, lines)| {
+            let path = esc(&h.path);
+            let bare = lines.is_empty().then(|| path.clone().into_owned());
+            bare.into_iter().chain(
+                lines
+                    .iter()
+                    .map(move |(n, line)| format!("{path}:{n}:{}", esc(line))),
+            )
+        }))?;
     }
     if hits.is_empty() {
         return Err(CliError::new(ErrorKind::NoMatch, "no page matches"));

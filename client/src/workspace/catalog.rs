@@ -196,13 +196,16 @@ impl Workspace {
         let Some(entry) = manifest.pages.get(&page).copied() else {
             return Err(Error::input("that page is not in the signed manifest").on_page(page));
         };
-        if let Err(e) = entry.check_envelope(envelope) {
-            let err = Error::from(e).on_page(page);
-            self.failed.insert(page, err.message.clone());
-            return Err(err);
-        }
+        let header = match entry.check_envelope(envelope) {
+            Ok(h) => h,
+            Err(e) => {
+                let err = Error::from(e).on_page(page);
+                self.failed.insert(page, err.message.clone());
+                return Err(err);
+            }
+        };
         self.failed.remove(&page);
-        let opened = core_crypto::snapshot::open_listed(manifest, &self.keys, &page, envelope)
+        let opened = core_crypto::snapshot::open_checked(&self.keys, &page, &header, envelope)
             .map(|(record, prefix)| (record, prefix.to_owned()));
         let (record, prefix) = match opened {
             Ok(r) => r,
