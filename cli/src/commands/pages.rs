@@ -208,13 +208,20 @@ pub fn mv(ctx: &Ctx, a: &MvArgs) -> Result<()> {
     client::policy::check_new(&a.to)?;
     let mut s = open(ctx)?;
     if a.update_links {
-        // Every page is read to find the links (loaded together, not one by one on demand).
+        // Every page that may hold links is read (together, not one by one on demand); the
+        // attachments the catalog names are not.
+        let catalog = s.ws.catalog();
         let ids: Vec<PageId> =
             s.ws.snapshot()
                 .manifest
                 .pages
                 .keys()
                 .filter(|id| !s.ws.is_index_page(id))
+                .filter(|id| {
+                    catalog
+                        .get(id)
+                        .is_none_or(|p| p.kind != PageKind::Attachment)
+                })
                 .copied()
                 .collect();
         s.load(&ids)?;

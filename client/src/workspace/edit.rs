@@ -124,9 +124,9 @@ impl Draft<'_> {
     /// Stages renaming `page` to `new_path` (restamped with this draft's note) and rewriting,
     /// in the same commit, the links to it in the markdown pages that link to it
     /// ([`links::retarget`]: each link keeps its form and the wiki's wikilink order). Every
-    /// page of the signed manifest must be decrypted first (an error of kind `NotLoaded` names
-    /// one that is not, as for any write); pages isolated for breaking the rules are left
-    /// alone. Only a markdown page's links are followed (as backlinks are). Every client's
+    /// page of the signed manifest but the attachments the catalog names must be decrypted
+    /// first (an error of kind `NotLoaded` names one that is not, as for any write); pages
+    /// isolated for breaking the rules are left alone. Only a markdown page's links are followed (as backlinks are). Every client's
     /// "rename and update links" is this.
     pub fn rename_updating_links(&mut self, page: PageId, new_path: &str) -> Result<LinkUpdate> {
         let ws = self.workspace();
@@ -147,7 +147,18 @@ impl Draft<'_> {
                             markdown.push((*id, r.path.as_str(), text));
                         }
                     }
-                    Err(e) if e.kind == crate::Kind::NotLoaded => return Err(e),
+                    // An attachment (its kind never changes: it follows the path, and a
+                    // rename cannot change it) holds no links: it need not be fetched.
+                    Err(e) if e.kind == crate::Kind::NotLoaded => {
+                        if ws
+                            .catalog()
+                            .get(id)
+                            .is_some_and(|p| p.kind == PageKind::Attachment)
+                        {
+                            continue;
+                        }
+                        return Err(e);
+                    }
                     // Isolated for breaking the rules: not trusted, not touched.
                     Err(_) => {}
                 }
