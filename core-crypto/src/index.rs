@@ -496,11 +496,7 @@ type TermSink<'a> = dyn FnMut(&str, &[PageId]) + 'a;
 /// Reads and checks a term section (`term count ‖ terms`; ordinals index `ids`), handing each term
 /// and its pages (sorted) to `each`. The one parser of the section: `decode` runs it to check
 /// (without `each`), the first search to build the map.
-fn walk_terms(
-    bytes: &[u8],
-    ids: &[PageId],
-    mut each: Option<&mut TermSink<'_>>,
-) -> Result<()> {
+fn walk_terms(bytes: &[u8], ids: &[PageId], mut each: Option<&mut TermSink<'_>>) -> Result<()> {
     let malformed = |reason| Error::Malformed {
         what: "search index",
         reason,

@@ -242,6 +242,7 @@ export async function showPage(app, path, fragment) {
     finish();
     addToc(article);
     addBacklinks(app, id, article);
+    highlightCode(article);
   };
   if (fragment) {
     let target = document.getElementById(`zk-${fragment}`);
@@ -254,6 +255,14 @@ export async function showPage(app, path, fragment) {
     main().scrollTop = 0;
   }
   requestAnimationFrame(() => setTimeout(extras, 0));
+}
+
+/** Colours the page's fenced code blocks after the first paint (highlight.js: the DOM only). */
+function highlightCode(article) {
+  if (!article.querySelector('pre > code[class*="language-"]')) return;
+  import('./highlight.js')
+    .then((m) => { if (article.isConnected) m.highlightAll(article); })
+    .catch((e) => console.error('highlighting failed; code stays plain', e));
 }
 
 /** "On this page": the headings of a long page (three or more sections), before its text. */
