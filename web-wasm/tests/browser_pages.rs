@@ -714,3 +714,55 @@ async fn code_blocks_are_highlighted_as_text() {
     no_script_errors(&b).await;
     b.screenshot("page-code-highlighted").await;
 }
+
+/// Blame in a page's history: each line of a version with the version that brought it in (the
+/// page's own version numbers) and its signer; a name selects that version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blame_names_the_version_of_each_line() {
+    let server = Server::start("pages-blame");
+    let base = server.base.clone();
+    let alice = Member::register(&base, "alice", ALICE_PASS);
+    let wiki = alice.create_wiki();
+    let mut ws = alice.open(&wiki);
+    for text in [
+        "alpha\nbeta\n",
+        "alpha\nBETA\ngamma\n",
+        "intro <b>bold?</b>\nalpha\nBETA\ngamma\n",
+    ] {
+        alice.put(&wiki, &mut ws, "Notes.md", text);
+    }
+
+    let b = Browser::start().await;
+    login(&b, &base, "alice", ALICE_PASS).await;
+    open_page(&b, &wiki, "Notes.md").await;
+    b.route(&format!("#/w/{wiki}/history/Notes.md")).await;
+    b.wait_js("document.querySelectorAll('#history-list .history-item').length === 3")
+        .await;
+    b.click("#blame-version").await;
+    b.wait_js("document.querySelectorAll('#blame tr').length === 4")
+        .await;
+    let rows = b
+        .js("return [...document.querySelectorAll('#blame tr')].map((r) => [...r.children].map((c) => c.textContent));")
+        .await;
+    assert_eq!(
+        rows,
+        json!([
+            ["Version 3 · alice", "1", "intro <b>bold?</b>"],
+            ["Version 1 · alice", "2", "alpha"],
+            ["Version 2 · alice", "3", "BETA"],
+            ["", "4", "gamma"],
+        ])
+    );
+    assert_eq!(
+        b.js("return document.querySelectorAll('#blame b').length;").await,
+        json!(0),
+        "a line is text, never markup"
+    );
+    b.screenshot("history-blame").await;
+    // A name selects its version.
+    b.js("document.querySelectorAll('#blame .blame-who button')[1].click(); return null;")
+        .await;
+    b.wait_js("document.querySelector('#history-list .history-item.active')?.dataset.i === '2'")
+        .await;
+    no_script_errors(&b).await;
+}
