@@ -4,6 +4,7 @@ import * as api from './api.js';
 import { h, replace, setTrustedHtml, appendTrustedHtml, dialog, toast, when, ago, pageName, pageRoute, enforced } from './dom.js';
 import { go, showError, renderSidebar, noteTitle, zk } from './app.js';
 import { reportError, errorText } from './wiki.js';
+import { blameView } from './blame.js';
 
 const main = () => document.getElementById('main');
 
@@ -742,6 +743,15 @@ export async function showHistory(app, path) {
         id: 'restore-version',
         onclick: () => restoreVersion(app, path, o.text),
       }, `Restore ${label(i).toLowerCase()}`)));
+    if (o.kind === 'markdown') {
+      diffBox.append(h('p', {}, h('button', {
+        class: 'btn btn-small btn-ghost',
+        type: 'button',
+        id: 'blame-version',
+        title: 'Who brought in each line of this version',
+        onclick: () => replace(diffBox, blameView({ versions, opened, label, i, complete, diffLines: zk.diffLines, onSelect: select })),
+      }, 'Blame')));
+    }
   };
   const draw = () => {
     replace(list);

@@ -754,7 +754,8 @@ async fn blame_names_the_version_of_each_line() {
         ])
     );
     assert_eq!(
-        b.js("return document.querySelectorAll('#blame b').length;").await,
+        b.js("return document.querySelectorAll('#blame b').length;")
+            .await,
         json!(0),
         "a line is text, never markup"
     );
