@@ -890,10 +890,12 @@ fn agent_tokens_scope_role_expiry_revocation() {
         &json!({"name": "x", "role": "admin", "expires_in": 60}),
     )
     .expect(400, "bad_request");
-    let (_, short) = mk("read", 1);
+    // Three seconds: long enough for the first request on a loaded machine (one second was
+    // not, sometimes), short enough to wait out.
+    let (_, short) = mk("read", 3);
     c.get(&format!("/api/v1/wikis/{w}/head"), Some(&short))
         .expect(200, "");
-    std::thread::sleep(std::time::Duration::from_millis(2100));
+    std::thread::sleep(std::time::Duration::from_millis(4100));
     c.get(&format!("/api/v1/wikis/{w}/head"), Some(&short))
         .expect(401, "unauthorized");
 }

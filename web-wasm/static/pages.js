@@ -4,6 +4,7 @@ import * as api from './api.js';
 import { h, replace, setTrustedHtml, appendTrustedHtml, dialog, toast, when, ago, pageName, pageRoute, enforced } from './dom.js';
 import { go, showError, renderSidebar, noteTitle, zk } from './app.js';
 import { reportError, errorText } from './wiki.js';
+import { blameView } from './blame.js';
 
 const main = () => document.getElementById('main');
 
@@ -242,6 +243,7 @@ export async function showPage(app, path, fragment) {
     finish();
     addToc(article);
     addBacklinks(app, id, article);
+    highlightCode(article);
   };
   if (fragment) {
     let target = document.getElementById(`zk-${fragment}`);
@@ -254,6 +256,14 @@ export async function showPage(app, path, fragment) {
     main().scrollTop = 0;
   }
   requestAnimationFrame(() => setTimeout(extras, 0));
+}
+
+/** Colours the page's fenced code blocks after the first paint (highlight.js: the DOM only). */
+function highlightCode(article) {
+  if (!article.querySelector('pre > code[class*="language-"]')) return;
+  import('./highlight.js')
+    .then((m) => { if (article.isConnected) m.highlightAll(article); })
+    .catch((e) => console.error('highlighting failed; code stays plain', e));
 }
 
 /** "On this page": the headings of a long page (three or more sections), before its text. */
@@ -765,6 +775,15 @@ export async function showHistory(app, path) {
         title: 'Opens the editor with this version\'s text',
         onclick: () => restoreVersion(app, path, o.text),
       }, `Restore ${label(i).toLowerCase()}`)));
+    if (o.kind === 'markdown') {
+      diffBox.append(h('p', {}, h('button', {
+        class: 'btn btn-small btn-ghost',
+        type: 'button',
+        id: 'blame-version',
+        title: 'Who brought in each line of this version',
+        onclick: () => replace(diffBox, blameView({ versions, opened, label, i, complete, diffLines: zk.diffLines, onSelect: select })),
+      }, 'Blame')));
+    }
   };
   const draw = () => {
     replace(list);

@@ -642,3 +642,128 @@ async fn page_extras_history_numbers_and_copy() {
     no_script_errors(&b).await;
     b.client.close().await.unwrap();
 }
+
+/// Fenced code blocks are highlighted after the first paint, by DOM nodes only: the text stays
+/// exactly what was written (markup inside code is text, never parsed), languages by their
+/// usual names and aliases, an unknown language stays plain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn code_blocks_are_highlighted_as_text() {
+    let server = Server::start("pages-highlight");
+    let base = server.base.clone();
+    let alice = Member::register(&base, "alice", ALICE_PASS);
+    let wiki = alice.create_wiki();
+    let mut ws = alice.open(&wiki);
+    let rust = "fn main() {\n    // say it\n    let n = 42;\n    println!(\"</code><img src=x onerror=window.zkPwned=1>\");\n}\n";
+    let python = "def f(x):\n    \"\"\"Doc.\"\"\"\n    return None  # nothing\n";
+    let yaml = "name: zkwiki\nports:\n  - 8080\n";
+    let page = format!(
+        "# Code\n\n```rust\n{rust}```\n\n```py\n{python}```\n\n```yml\n{yaml}```\n\n```klingon\nqapla' 42\n```\n"
+    );
+    alice.put(&wiki, &mut ws, "Code.md", &page);
+
+    let b = Browser::start().await;
+    login(&b, &base, "alice", ALICE_PASS).await;
+    open_page(&b, &wiki, "Code.md").await;
+    b.wait_js("document.querySelectorAll('#page-body code[data-hl]').length === 3")
+        .await;
+    let langs = b
+        .js("return [...document.querySelectorAll('#page-body pre > code')].map((c) => c.dataset.hl || null);")
+        .await;
+    assert_eq!(langs, json!(["rust", "python", "yaml", null]));
+    // What each kind of token became, per block.
+    let tokens = b
+        .js("return [...document.querySelectorAll('#page-body pre > code')].map((c) => [...c.querySelectorAll('span')].map((s) => s.className + ' ' + s.textContent));")
+        .await;
+    let rust_tokens = tokens[0].as_array().unwrap();
+    for want in [
+        "hl-kw fn",
+        "hl-com // say it",
+        "hl-kw let",
+        "hl-num 42",
+        "hl-str \"</code><img src=x onerror=window.zkPwned=1>\"",
+    ] {
+        assert!(
+            rust_tokens.contains(&json!(want)),
+            "{want} in {rust_tokens:?}"
+        );
+    }
+    let py = tokens[1].as_array().unwrap();
+    for want in [
+        "hl-kw def",
+        "hl-str \"\"\"Doc.\"\"\"",
+        "hl-kw return",
+        "hl-kw None",
+        "hl-com # nothing",
+    ] {
+        assert!(py.contains(&json!(want)), "{want} in {py:?}");
+    }
+    let yml = tokens[2].as_array().unwrap();
+    assert!(yml.contains(&json!("hl-key name")), "{yml:?}");
+    assert!(yml.contains(&json!("hl-num 8080")), "{yml:?}");
+    assert_eq!(tokens[3], json!([]), "an unknown language stays plain");
+    // The text is exactly the source; nothing inside a block became markup or ran.
+    let texts = b
+        .js("return [...document.querySelectorAll('#page-body pre > code')].map((c) => c.textContent);")
+        .await;
+    assert_eq!(texts, json!([rust, python, yaml, "qapla' 42\n"]));
+    assert_eq!(
+        b.js("return [document.querySelectorAll('#page-body img').length, window.zkPwned === undefined];")
+            .await,
+        json!([0, true])
+    );
+    no_script_errors(&b).await;
+    b.screenshot("page-code-highlighted").await;
+}
+
+/// Blame in a page's history: each line of a version with the version that brought it in (the
+/// page's own version numbers) and its signer; a name selects that version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blame_names_the_version_of_each_line() {
+    let server = Server::start("pages-blame");
+    let base = server.base.clone();
+    let alice = Member::register(&base, "alice", ALICE_PASS);
+    let wiki = alice.create_wiki();
+    let mut ws = alice.open(&wiki);
+    for text in [
+        "alpha\nbeta\n",
+        "alpha\nBETA\ngamma\n",
+        "intro <b>bold?</b>\nalpha\nBETA\ngamma\n",
+    ] {
+        alice.put(&wiki, &mut ws, "Notes.md", text);
+    }
+
+    let b = Browser::start().await;
+    login(&b, &base, "alice", ALICE_PASS).await;
+    open_page(&b, &wiki, "Notes.md").await;
+    b.route(&format!("#/w/{wiki}/history/Notes.md")).await;
+    b.wait_js("document.querySelectorAll('#history-list .history-item').length === 3")
+        .await;
+    b.click("#blame-version").await;
+    b.wait_js("document.querySelectorAll('#blame tr').length === 4")
+        .await;
+    let rows = b
+        .js("return [...document.querySelectorAll('#blame tr')].map((r) => [...r.children].map((c) => c.textContent));")
+        .await;
+    assert_eq!(
+        rows,
+        json!([
+            ["Version 3 · alice", "1", "intro <b>bold?</b>"],
+            ["Version 1 · alice", "2", "alpha"],
+            ["Version 2 · alice", "3", "BETA"],
+            ["", "4", "gamma"],
+        ])
+    );
+    assert_eq!(
+        b.js("return document.querySelectorAll('#blame b').length;")
+            .await,
+        json!(0),
+        "a line is text, never markup"
+    );
+    b.screenshot("history-blame").await;
+    // A name selects its version.
+    b.js("document.querySelectorAll('#blame .blame-who button')[1].click(); return null;")
+        .await;
+    b.wait_js("document.querySelector('#history-list .history-item.active')?.dataset.i === '2'")
+        .await;
+    no_script_errors(&b).await;
+}
