@@ -9,31 +9,12 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
+use common::procs::{Stopped, free_port, have, wait_for_port};
 use common::*;
 use core_crypto::ids::PageId;
 use serde_json::json;
-
-/// nginx, stopped with SIGTERM so its master takes the workers along.
-struct Nginx(Child);
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A shared cache on `port` in front of the server on `upstream`: every route cached by URL
 /// (what the server's headers allow), `X-Cache-Status` on every answer. Blob requests reach the
@@ -83,11 +64,7 @@ impl Tally {
 
 #[test]
 fn a_shared_cache_answers_blob_requests_and_nothing_private() {
-    let have_nginx = Command::new("sh")
-        .args(["-c", "command -v nginx"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !have_nginx {
+    if !have("nginx") {
         eprintln!("SKIPPED: nginx is not installed; the CDN read path was not measured");
         return;
     }
@@ -104,7 +81,7 @@ fn a_shared_cache_answers_blob_requests_and_nothing_private() {
         nginx_conf(dir.path(), port, &server.base),
     )
     .unwrap();
-    let _nginx = Nginx(
+    let _nginx = Stopped(
         Command::new("nginx")
             .args(["-c", dir.path().join("nginx.conf").to_str().unwrap()])
             .args(["-e", dir.path().join("error.log").to_str().unwrap()])
@@ -113,11 +90,7 @@ fn a_shared_cache_answers_blob_requests_and_nothing_private() {
             .spawn()
             .unwrap(),
     );
-    let until = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < until, "nginx never listened on {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_port(port, "nginx");
 
     // The wiki: 40 pages of about 2 KiB, written straight to the server.
     let origin = server.client();

@@ -8,6 +8,7 @@
 
 mod common;
 
+use common::procs::free_port;
 use common::*;
 use core_crypto::identity::UserIdentity;
 use rand_core::OsRng;
@@ -168,14 +169,6 @@ impl Drop for Child {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Polls `GET base/healthz` until it answers 200; the time it took.

@@ -7,45 +7,11 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::procs::{Stopped, free_port, have, wait_for_port};
 use common::*;
-
-/// A proxy process, stopped with SIGTERM (so nginx's master takes its workers along), and
-/// SIGKILL if it lingers.
-struct Kill(Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        let until = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < until {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn have(program: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {program}")])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn read(rel: &str) -> String {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
@@ -93,14 +59,6 @@ fn curl(
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
     (status, head.to_ascii_lowercase(), body.to_owned())
-}
-
-fn wait_for(port: u16) {
-    let until = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < until, "the proxy never listened on {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// What both proxies must show, with the server behind them on `server_port`.
@@ -221,7 +179,7 @@ fn nginx_config_of_the_guide_in_front_of_the_server() {
         ),
     )
     .unwrap();
-    let nginx = Kill(
+    let nginx = Stopped(
         Command::new("nginx")
             .args([
                 "-e",
@@ -235,7 +193,7 @@ fn nginx_config_of_the_guide_in_front_of_the_server() {
             .spawn()
             .unwrap(),
     );
-    wait_for(https);
+    wait_for_port(https, "the proxy");
     check_through(https, Some(http));
     drop(nginx);
 }
@@ -263,7 +221,7 @@ fn caddy_config_of_the_guide_in_front_of_the_server() {
             .replace("127.0.0.1:8080", &format!("127.0.0.1:{server_port}"))
     );
     std::fs::write(d.join("Caddyfile"), caddyfile).unwrap();
-    let caddy = Kill(
+    let caddy = Stopped(
         Command::new("caddy")
             .args(["run", "--adapter", "caddyfile", "--config"])
             .arg(d.join("Caddyfile"))
@@ -275,7 +233,7 @@ fn caddy_config_of_the_guide_in_front_of_the_server() {
             .spawn()
             .unwrap(),
     );
-    wait_for(https);
+    wait_for_port(https, "the proxy");
     // Caddy issues its local certificate just after it starts listening.
     let until = Instant::now() + Duration::from_secs(20);
     while curl("127.0.0.1", "https", https, "GET", "/healthz", None).0 != 200 {

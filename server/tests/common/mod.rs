@@ -3,6 +3,7 @@
 //! that build accounts, wikis and signed commits with core-crypto exactly as clients do.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod procs;
 pub mod store;
 pub mod writes;
 
