@@ -150,19 +150,11 @@ pub fn markdown_path(typed: &str) -> String {
 /// The form under which two paths clash on a case-insensitive or normalizing file system:
 /// Unicode NFC, then lowercase.
 pub fn clash_key(path: &str) -> String {
-    clash_key_of(path).into_owned()
-}
-
-/// [`clash_key`], borrowing `path` when it is its own key (ASCII without capitals: NFC leaves
-/// ASCII as it is, so most paths skip the Unicode tables and the allocation).
-fn clash_key_of(path: &str) -> std::borrow::Cow<'_, str> {
+    // NFC leaves ASCII as it is, and ASCII lowercases byte by byte: most paths skip the tables.
     if path.is_ascii() {
-        if path.bytes().any(|b| b.is_ascii_uppercase()) {
-            return path.to_ascii_lowercase().into();
-        }
-        return path.into();
+        return path.to_ascii_lowercase();
     }
-    nfc(path).to_lowercase().into()
+    nfc(path).to_lowercase()
 }
 
 /// Unicode canonical composition (NFC), by the `unicode-normalization` crate (the default
@@ -222,13 +214,10 @@ fn is_folder_of(folder: &str, path: &str) -> bool {
 pub fn clash_groups<'a>(
     pages: impl IntoIterator<Item = (&'a PageId, &'a str)>,
 ) -> Vec<Vec<PageId>> {
-    // Most keys hold one page: a short sorted list each, not a set.
-    let mut by_key: BTreeMap<std::borrow::Cow<'a, str>, Vec<PageId>> = BTreeMap::new();
+    // (The search index's term map type: one more map type costs the browser's bundle.)
+    let mut by_key: BTreeMap<String, BTreeSet<PageId>> = BTreeMap::new();
     for (id, p) in pages {
-        let ids = by_key.entry(clash_key_of(p)).or_default();
-        if let Err(at) = ids.binary_search(id) {
-            ids.insert(at, *id);
-        }
+        by_key.entry(clash_key(p)).or_default().insert(*id);
     }
     // Union of a key's pages with the pages of every folder key above it.
     let mut groups: Vec<BTreeSet<PageId>> = Vec::new();
@@ -250,7 +239,7 @@ pub fn clash_groups<'a>(
     };
     for (key, ids) in &by_key {
         let mut above: Vec<PageId> = Vec::new();
-        let mut folder: &str = key;
+        let mut folder = key.as_str();
         while let Some((parent, _)) = folder.rsplit_once('/') {
             if let Some(pages) = by_key.get(parent) {
                 above.extend(pages.iter().copied());

@@ -70,7 +70,7 @@ pub fn index_due(indexed_pages: usize, lag_after: usize) -> bool {
 }
 
 /// An index in memory.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct SearchIndex {
     /// Sequence number of the wiki state this index was written with (informational).
     pub seq: u64,
@@ -80,7 +80,7 @@ pub struct SearchIndex {
     /// million postings). Until then the checked bytes wait in `encoded` and changes in `pending`.
     terms: OnceLock<Terms>,
     encoded: Option<EncodedTerms>,
-    pending: BTreeMap<PageId, Option<BTreeSet<String>>>,
+    pending: Vec<(PageId, Option<BTreeSet<String>>)>,
     /// Each page's terms, so replacing one page does not scan every term (a re-encryption of a
     /// 10,000-page wiki replaces them all). Building it costs many scans, so it is built only
     /// after [`BUILD_BY_PAGE_AFTER`] small removals, and kept up to date after that; not part of
@@ -92,10 +92,21 @@ pub struct SearchIndex {
 type Terms = BTreeMap<String, BTreeSet<PageId>>;
 
 /// The term section of a decoded index, already checked, with the page ids its ordinals name.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 struct EncodedTerms {
     bytes: Vec<u8>,
     ids: Vec<PageId>,
+}
+
+/// Counts only: an index holds the paths and words of decrypted pages, which never belong in a
+/// log or an error message.
+impl core::fmt::Debug for SearchIndex {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SearchIndex")
+            .field("seq", &self.seq)
+            .field("pages", &self.pages.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Equal when they index the same pages and terms (the `by_page` cache is derived from `terms`).
@@ -174,16 +185,28 @@ impl SearchIndex {
                     &e.bytes,
                     &e.ids,
                     Some(&mut |term, postings| {
-                        terms.insert(term.to_owned(), postings.iter().copied().collect());
+                        // Inserted one by one: `collect` would sort them again (and bring a
+                        // sort of page ids into the browser's bundle).
+                        let mut set = BTreeSet::new();
+                        for id in postings {
+                            set.insert(*id);
+                        }
+                        terms.insert(term.to_owned(), set);
                     }),
                 );
             }
             if !self.pending.is_empty() {
+                // A page's last change is what it is now (an insert replaces, a removal removes).
+                let touched: BTreeSet<PageId> = self.pending.iter().map(|(id, _)| *id).collect();
                 terms.retain(|_, set| {
-                    set.retain(|p| !self.pending.contains_key(p));
+                    set.retain(|p| !touched.contains(p));
                     !set.is_empty()
                 });
-                for (id, words) in &self.pending {
+                let mut done = BTreeSet::new();
+                for (id, words) in self.pending.iter().rev() {
+                    if !done.insert(*id) {
+                        continue;
+                    }
                     for word in words.iter().flatten() {
                         terms.entry(word.clone()).or_default().insert(*id);
                     }
@@ -229,7 +252,7 @@ impl SearchIndex {
             by_page.insert(id, words.iter().cloned().collect());
         }
         if !self.terms_built() {
-            self.pending.insert(id, Some(words));
+            self.pending.push((id, Some(words)));
         } else if let Some(built) = self.terms.get_mut() {
             for word in words {
                 built.entry(word).or_default().insert(id);
@@ -302,12 +325,21 @@ impl SearchIndex {
     pub fn staleness(&self, manifest: &Manifest, skip: impl Fn(&PageId) -> bool) -> Staleness {
         // Both maps are sorted by page id: one merged walk instead of a lookup per page.
         let mut out = Staleness::default();
-        let mut indexed = self.pages.iter().peekable();
+        let mut indexed = self.pages.iter();
+        let mut next = indexed.next();
         for (id, entry) in &manifest.pages {
-            while let Some((gone, _)) = indexed.next_if(|(i, _)| *i < id) {
-                out.gone.push(*gone);
+            let mut here = None;
+            while let Some((i, p)) = next {
+                if i > id {
+                    break;
+                }
+                if i == id {
+                    here = Some(p.hash);
+                } else {
+                    out.gone.push(*i);
+                }
+                next = indexed.next();
             }
-            let here = indexed.next_if(|(i, _)| *i == id).map(|(_, p)| p.hash);
             if skip(id) {
                 if here.is_some() {
                     out.gone.push(*id);
@@ -316,7 +348,10 @@ impl SearchIndex {
                 out.changed.push(*id);
             }
         }
-        out.gone.extend(indexed.map(|(id, _)| *id));
+        while let Some((i, _)) = next {
+            out.gone.push(*i);
+            next = indexed.next();
+        }
         out
     }
 
@@ -461,7 +496,7 @@ impl SearchIndex {
                 bytes: bytes.to_vec(),
                 ids,
             }),
-            pending: BTreeMap::new(),
+            pending: Vec::new(),
             by_page: None,
             small_removals: 0,
         })
