@@ -51,24 +51,6 @@ async fn register(b: &Browser, base: &str, user: &str, pass: &str) -> String {
     key
 }
 
-async fn login(b: &Browser, base: &str, user: &str, pass: &str) {
-    login_with(b, base, user, pass, false).await;
-}
-
-async fn login_with(b: &Browser, base: &str, user: &str, pass: &str, keep: bool) {
-    b.client.goto(&format!("{base}/")).await.unwrap();
-    b.fill("#login-user", user).await;
-    b.fill("#login-pass", pass).await;
-    if keep {
-        b.click("#keep-signed-in").await;
-    }
-    b.click("#login-submit").await;
-    b.wait_js(&format!(
-        "document.getElementById('whoami')?.textContent === '{user}'"
-    ))
-    .await;
-}
-
 async fn logout(b: &Browser) {
     b.click("#logout").await;
     b.wait("#login-user").await;
@@ -83,15 +65,6 @@ async fn write_page(b: &Browser, wiki: &str, path: &str, text: &str) {
     b.click("#save").await;
     b.wait_js(&format!(
         "location.hash.includes('/p/') && document.getElementById('page-title') && window.zkwikiTest.pageId({path:?})"
-    ))
-    .await;
-}
-
-async fn open_page(b: &Browser, wiki: &str, path: &str) {
-    let enc = path.replace(' ', "%20");
-    b.route(&format!("#/w/{wiki}/p/{enc}")).await;
-    b.wait_js(&format!(
-        "document.getElementById('page-body')?.dataset.path === {path:?} && decodeURIComponent(location.hash).endsWith({path:?})"
     ))
     .await;
 }
@@ -136,7 +109,7 @@ async fn browser_end_to_end() {
     // kept signed in, and reload once more: still signed in, without the passphrase.
     b.client.goto(&format!("{base}/")).await.unwrap();
     b.wait("#login-user").await;
-    login_with(&b, &base, "alice", ALICE_PASS, true).await;
+    b.login_with(&base, "alice", ALICE_PASS, true).await;
     b.wait_js("document.getElementById('page-title')").await;
     let stored = b.js("return Object.keys(localStorage).join(' ');").await;
     assert!(
@@ -151,7 +124,7 @@ async fn browser_end_to_end() {
         .js("return document.querySelectorAll('.wiki-card').length;")
         .await;
     assert_eq!(wikis, json!(0), "opened the last wiki directly");
-    open_page(&b, &wiki, "Plan.md").await;
+    b.open_page(&wiki, "Plan.md").await;
     let body = b.wait("#page-body").await.html(true).await.unwrap();
     assert!(body.contains("<table class=\"front-matter\">"), "{body}");
     assert!(body.contains("<td>draft</td>"), "{body}");
@@ -185,7 +158,7 @@ async fn browser_end_to_end() {
     write_page(&b, &wiki, "Long.md", &format!("# Long\n\n{long}")).await;
     b.wait_js("document.querySelectorAll('#page-body h2').length === 300")
         .await;
-    open_page(&b, &wiki, "Ideas.md").await;
+    b.open_page(&wiki, "Ideas.md").await;
     let shown = b
         .client
         .execute_async(
@@ -201,7 +174,7 @@ async fn browser_end_to_end() {
         .await
         .unwrap();
     assert_eq!(shown, json!({"target": true, "complete": true}));
-    open_page(&b, &wiki, "Ideas.md").await;
+    b.open_page(&wiki, "Ideas.md").await;
     let first = b
         .client
         .execute_async(
@@ -219,7 +192,7 @@ async fn browser_end_to_end() {
         .await;
 
     // Edit the plan.
-    open_page(&b, &wiki, "Plan.md").await;
+    b.open_page(&wiki, "Plan.md").await;
     b.click("#edit").await;
     b.wait("#editor").await;
     let edited = PLAN.replace("| Coffee | 30 |", "| Coffee | 45 |\n| Tea | 12 |");
@@ -337,8 +310,8 @@ async fn browser_end_to_end() {
         .await;
     b2.client.close().await.unwrap();
     // Opening the page again fetches the server's current copy: the other browser's version.
-    open_page(&b, &wiki, "Ideas.md").await;
-    open_page(&b, &wiki, "Plan.md").await;
+    b.open_page(&wiki, "Ideas.md").await;
+    b.open_page(&wiki, "Plan.md").await;
     b.wait_js("document.getElementById('page-body')?.textContent.includes('99')")
         .await;
 
@@ -362,7 +335,7 @@ async fn browser_end_to_end() {
     b.screenshot("history").await;
 
     // Search as you type (prefix of the last word).
-    open_page(&b, &wiki, "Plan.md").await;
+    b.open_page(&wiki, "Plan.md").await;
     b.fill("#search", "budg").await;
     b.wait_js("document.querySelectorAll('#search-results .search-hit').length >= 2")
         .await;
@@ -422,7 +395,7 @@ async fn browser_end_to_end() {
     register(&b, &base, "bob", BOB_PASS).await;
     let bob_fp = b.text("#sidebar .fingerprint").await;
     logout(&b).await;
-    login(&b, &base, "alice", ALICE_PASS).await;
+    b.login(&base, "alice", ALICE_PASS).await;
     b.route(&format!("#/w/{wiki}/members")).await;
     b.fill("#invite-user", "bob").await;
     b.click("#invite-submit").await;
@@ -483,10 +456,10 @@ async fn browser_end_to_end() {
     b.wait_js("!document.querySelector('tr[data-member=\"notes-bot\"]') && document.querySelector('.page-head p')?.textContent.includes('Key epoch 2')").await;
     logout(&b).await;
 
-    login(&b, &base, "bob", BOB_PASS).await;
+    b.login(&base, "bob", BOB_PASS).await;
     b.route(&format!("#/w/{wiki}")).await;
     b.wait_js("window.zkwikiTest.wiki()").await;
-    open_page(&b, &wiki, "Plan.md").await;
+    b.open_page(&wiki, "Plan.md").await;
     assert!(b.text("#page-body").await.contains("ship it soon"));
     assert_eq!(
         b.js("return window.zkwikiTest.info().role;").await,
@@ -500,8 +473,8 @@ async fn browser_end_to_end() {
     flip_byte_in_page(&server.repo(&wiki), page.as_str().unwrap());
     // (This browser prefers a dark color scheme: the app follows it.)
     let b3 = Browser::start_with(&["--force-dark-mode"]).await;
-    login(&b3, &base, "bob", BOB_PASS).await;
-    open_page(&b3, &wiki, "Ideas.md").await;
+    b3.login(&base, "bob", BOB_PASS).await;
+    b3.open_page(&wiki, "Ideas.md").await;
     b3.screenshot("page-dark").await;
     b3.route(&format!("#/w/{wiki}/p/Plan.md")).await;
     b3.wait_js("!document.getElementById('banner').hidden")

@@ -28,31 +28,6 @@ use support::{Browser, Server};
 
 const ALICE_PASS: &str = "alice's long passphrase";
 
-async fn login(b: &Browser, base: &str, user: &str, pass: &str) {
-    b.client.goto(&format!("{base}/")).await.unwrap();
-    b.fill("#login-user", user).await;
-    b.fill("#login-pass", pass).await;
-    b.click("#login-submit").await;
-    b.wait_js(&format!(
-        "document.getElementById('whoami')?.textContent === '{user}'"
-    ))
-    .await;
-}
-
-async fn open_page(b: &Browser, wiki: &str, path: &str) {
-    let enc = path.replace(' ', "%20");
-    b.route(&format!("#/w/{wiki}/p/{enc}")).await;
-    b.wait_js(&format!(
-        "document.getElementById('page-body')?.dataset.path === {path:?} && decodeURIComponent(location.hash).endsWith({path:?})"
-    ))
-    .await;
-}
-
-async fn no_script_errors(b: &Browser) {
-    let errors = b.js("return window.zkwikiErrors;").await;
-    assert_eq!(errors, json!([]), "script errors or CSP violations");
-}
-
 /// The id of the focused element (`""` when none has one).
 async fn focused(b: &Browser) -> Value {
     b.js("return document.activeElement ? document.activeElement.id : null;")
@@ -144,8 +119,8 @@ async fn login_derives_the_key_in_a_worker_and_the_page_stays_responsive() {
         1,
         "{fetched:?}"
     );
-    open_page(&b, &wiki, "Home.md").await;
-    no_script_errors(&b).await;
+    b.open_page(&wiki, "Home.md").await;
+    b.no_script_errors().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -177,8 +152,8 @@ async fn a_change_message_is_kept_and_shown_in_history() {
     alice.commit(&wiki, &mut ws, p);
 
     let b = Browser::start().await;
-    login(&b, &base, "alice", ALICE_PASS).await;
-    open_page(&b, &wiki, "Plan.md").await;
+    b.login(&base, "alice", ALICE_PASS).await;
+    b.open_page(&wiki, "Plan.md").await;
     b.click("#edit").await;
     b.wait("#editor").await;
     b.set_value("#editor", "# Plan\n\nthird\n").await;
@@ -219,7 +194,7 @@ async fn a_change_message_is_kept_and_shown_in_history() {
         "{title}"
     );
     b.screenshot("history-messages").await;
-    no_script_errors(&b).await;
+    b.no_script_errors().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -240,8 +215,8 @@ async fn renaming_a_page_offers_to_update_the_links_to_it() {
     let before = alice.head_seq(&wiki);
 
     let b = Browser::start().await;
-    login(&b, &base, "alice", ALICE_PASS).await;
-    open_page(&b, &wiki, "Plan.md").await;
+    b.login(&base, "alice", ALICE_PASS).await;
+    b.open_page(&wiki, "Plan.md").await;
     b.click("#rename").await;
     b.wait_js("!document.getElementById('rename-links-row').hidden")
         .await;
@@ -264,7 +239,7 @@ async fn renaming_a_page_offers_to_update_the_links_to_it() {
     assert_eq!(alice.head_seq(&wiki), before + 1);
 
     // The backlinking page now links to the new path, labels kept.
-    open_page(&b, &wiki, "Home.md").await;
+    b.open_page(&wiki, "Home.md").await;
     let links = b
         .js("return [...document.querySelectorAll('#page-body a')].map((a) => [decodeURIComponent(a.getAttribute('href')), a.textContent, a.classList.contains('missing')]);")
         .await;
@@ -288,7 +263,7 @@ async fn renaming_a_page_offers_to_update_the_links_to_it() {
     );
 
     // Unticked, only the page moves.
-    open_page(&b, &wiki, "Archive/Old plan.md").await;
+    b.open_page(&wiki, "Archive/Old plan.md").await;
     b.click("#rename").await;
     b.wait_js("!document.getElementById('rename-links-row').hidden")
         .await;
@@ -297,13 +272,13 @@ async fn renaming_a_page_offers_to_update_the_links_to_it() {
     b.click("#rename-ok").await;
     b.wait_js("decodeURIComponent(location.hash).endsWith('/p/Plan.md')")
         .await;
-    open_page(&b, &wiki, "Home.md").await;
+    b.open_page(&wiki, "Home.md").await;
     assert_eq!(
         b.js("return document.querySelectorAll('#page-body a.missing').length;")
             .await,
         json!(2)
     );
-    no_script_errors(&b).await;
+    b.no_script_errors().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -331,9 +306,9 @@ async fn both_wikilink_orders_render_links_to_the_target() {
     }
 
     let b = Browser::start().await;
-    login(&b, &base, "alice", ALICE_PASS).await;
+    b.login(&base, "alice", ALICE_PASS).await;
     for (style, wiki) in &wikis {
-        open_page(&b, wiki, "Home.md").await;
+        b.open_page(wiki, "Home.md").await;
         let links = b
             .js("return [...document.querySelectorAll('#page-body a')].map((a) => [decodeURIComponent(a.getAttribute('href')), a.textContent, a.classList.contains('missing')]);")
             .await;
@@ -361,7 +336,7 @@ async fn both_wikilink_orders_render_links_to_the_target() {
         b.screenshot(&format!("wikilinks-{}", style.as_str().replace('|', "-")))
             .await;
     }
-    no_script_errors(&b).await;
+    b.no_script_errors().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -374,8 +349,8 @@ async fn dialogs_focus_their_first_field_and_give_focus_back() {
     alice.put(&wiki, &mut ws, "Plan.md", "# Plan\n");
 
     let b = Browser::start().await;
-    login(&b, &base, "alice", ALICE_PASS).await;
-    open_page(&b, &wiki, "Plan.md").await;
+    b.login(&base, "alice", ALICE_PASS).await;
+    b.open_page(&wiki, "Plan.md").await;
 
     // Esc: the rename dialog had its field focused, and the Rename button gets the focus back.
     b.js("document.getElementById('rename').focus();").await;
@@ -401,7 +376,7 @@ async fn dialogs_focus_their_first_field_and_give_focus_back() {
     b.click("#dialog .dialog-buttons button:first-child").await;
     b.wait_js("!document.getElementById('dialog').open").await;
     assert_eq!(focused(&b).await, json!("delete"));
-    no_script_errors(&b).await;
+    b.no_script_errors().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -417,8 +392,8 @@ async fn reverting_to_a_version_is_one_confirmed_action() {
     let before = alice.head_seq(&wiki);
 
     let b = Browser::start().await;
-    login(&b, &base, "alice", ALICE_PASS).await;
-    open_page(&b, &wiki, "Plan.md").await;
+    b.login(&base, "alice", ALICE_PASS).await;
+    b.open_page(&wiki, "Plan.md").await;
     b.click("#history").await;
     b.wait_js("document.querySelectorAll('#history-list li').length === 3")
         .await;
@@ -452,7 +427,7 @@ async fn reverting_to_a_version_is_one_confirmed_action() {
             .await,
         "Revert to version 1"
     );
-    no_script_errors(&b).await;
+    b.no_script_errors().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -486,8 +461,8 @@ async fn recent_changes_list_every_page_version_across_the_wiki() {
     alice.commit(&wiki, &mut ws, p);
 
     let b = Browser::start().await;
-    login(&b, &base, "alice", ALICE_PASS).await;
-    open_page(&b, &wiki, "Home.md").await;
+    b.login(&base, "alice", ALICE_PASS).await;
+    b.open_page(&wiki, "Home.md").await;
     b.click("#changes-link").await;
     // Every page version of every wiki version, newest first; none of zkwiki's own records.
     b.wait_js("document.querySelectorAll('#changes-list li').length === 5 && [...document.querySelectorAll('#changes-list li')].every((li) => li.dataset.deleted || li.querySelector('.history-time').textContent)")
@@ -515,5 +490,5 @@ async fn recent_changes_list_every_page_version_across_the_wiki() {
     b.click("#changes-list li:nth-child(3) a").await;
     b.wait_js("document.getElementById('page-body')?.dataset.path === 'Notes/Plan.md'")
         .await;
-    no_script_errors(&b).await;
+    b.no_script_errors().await;
 }

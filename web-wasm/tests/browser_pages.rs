@@ -30,31 +30,6 @@ const PNG: &[u8] = b"\x89\x50\x4e\x47\x0d\x0a\x1a\x0a\x00\x00\x00\x0d\x49\x48\x4
 /// A small PDF (the viewer need not render it: the test checks the bytes behind the frame).
 const PDF: &[u8] = b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n2 0 obj << /Type /Pages /Kids [] /Count 0 >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
 
-async fn login(b: &Browser, base: &str, user: &str, pass: &str) {
-    b.client.goto(&format!("{base}/")).await.unwrap();
-    b.fill("#login-user", user).await;
-    b.fill("#login-pass", pass).await;
-    b.click("#login-submit").await;
-    b.wait_js(&format!(
-        "document.getElementById('whoami')?.textContent === '{user}'"
-    ))
-    .await;
-}
-
-async fn open_page(b: &Browser, wiki: &str, path: &str) {
-    let enc = path.replace(' ', "%20");
-    b.route(&format!("#/w/{wiki}/p/{enc}")).await;
-    b.wait_js(&format!(
-        "document.getElementById('page-body')?.dataset.path === {path:?} && decodeURIComponent(location.hash).endsWith({path:?})"
-    ))
-    .await;
-}
-
-async fn no_script_errors(b: &Browser) {
-    let errors = b.js("return window.zkwikiErrors;").await;
-    assert_eq!(errors, json!([]), "script errors or CSP violations");
-}
-
 /// Records every Blob the app turns into an object URL (the CSP lets the page fetch nothing but
 /// its own origin, so a test reads the Blob itself).
 async fn record_blobs(b: &Browser) {
@@ -106,9 +81,9 @@ async fn attachments_upload_view_download_rename_delete() {
     );
 
     let b = Browser::start().await;
-    login(&b, &base, "alice", ALICE_PASS).await;
+    b.login(&base, "alice", ALICE_PASS).await;
     record_blobs(&b).await;
-    open_page(&b, &wiki, "Plan.md").await;
+    b.open_page(&wiki, "Plan.md").await;
     // No attachment yet: the page offers to upload, the image is a placeholder.
     b.wait("#attach-button").await;
     assert!(b.text("#page-body").await.contains("[image: Diagram]"));
@@ -194,7 +169,7 @@ async fn attachments_upload_view_download_rename_delete() {
     b.click("#rename-ok").await;
     b.wait_js("decodeURIComponent(location.hash).endsWith('Plan/architecture.png') && document.querySelector('img#attachment-view')")
         .await;
-    open_page(&b, &wiki, "Plan.md").await;
+    b.open_page(&wiki, "Plan.md").await;
     b.wait_js("document.getElementById('attachments')?.textContent.includes('architecture.png')")
         .await;
     b.click("#attachments a[href$='report.pdf']").await;
@@ -203,7 +178,7 @@ async fn attachments_upload_view_download_rename_delete() {
     b.click("#delete-ok").await;
     b.wait_js("!window.zkwikiTest.pageId('Plan/report.pdf')")
         .await;
-    open_page(&b, &wiki, "Plan.md").await;
+    b.open_page(&wiki, "Plan.md").await;
     b.wait_js("document.querySelectorAll('#attachments li').length === 1")
         .await;
 
@@ -224,7 +199,7 @@ async fn attachments_upload_view_download_rename_delete() {
             .await,
         json!(null)
     );
-    no_script_errors(&b).await;
+    b.no_script_errors().await;
     let _ = std::fs::remove_dir_all(&dir);
     b.client.close().await.unwrap();
 }
@@ -262,8 +237,8 @@ async fn otterwiki_references_titles_and_tree() {
     alice.put(&wiki, &mut ws, "zebra.md", "# zebra notes\n");
 
     let b = Browser::start().await;
-    login(&b, &base, "alice", ALICE_PASS).await;
-    open_page(&b, &wiki, "platform overview.md").await;
+    b.login(&base, "alice", ALICE_PASS).await;
+    b.open_page(&wiki, "platform overview.md").await;
     // The embed is the wiki's own file, decrypted here, and the links go to the files.
     b.wait_js("document.querySelector('#page-body img.attachment-embed')?.naturalWidth === 3")
         .await;
@@ -281,7 +256,7 @@ async fn otterwiki_references_titles_and_tree() {
 
     // Titles from front matter or the first heading; names Otterwiki-style; pages before
     // folders at every level.
-    open_page(&b, &wiki, "projects/emergent.md").await;
+    b.open_page(&wiki, "projects/emergent.md").await;
     assert_eq!(b.text("#page-title").await, "Emergent Behaviour");
     // Breadcrumbs link to the folder's page (Otterwiki's `projects.md`).
     let crumb = b
@@ -316,7 +291,7 @@ async fn otterwiki_references_titles_and_tree() {
         "an untitled page's name is its file name, capitalised: {projects}"
     );
     b.screenshot("tree-otterwiki-names").await;
-    no_script_errors(&b).await;
+    b.no_script_errors().await;
     b.client.close().await.unwrap();
 }
 
@@ -343,8 +318,8 @@ async fn phone_layout_keyboard_and_labels() {
 
     let b = Browser::start().await;
     b.client.set_window_size(390, 844).await.unwrap();
-    login(&b, &base, "alice", ALICE_PASS).await;
-    open_page(&b, &wiki, "Home.md").await;
+    b.login(&base, "alice", ALICE_PASS).await;
+    b.open_page(&wiki, "Home.md").await;
     let width = b.js("return window.innerWidth;").await;
     assert!(width.as_i64().unwrap() <= 400, "viewport {width}");
     // The top bar is shown, the sidebar is off screen, the page title is near the top.
@@ -441,7 +416,7 @@ async fn phone_layout_keyboard_and_labels() {
     b.screenshot("phone-editor").await;
     // Leave without saving (the guard asks; accept).
     b.js("window.confirm = () => true;").await;
-    open_page(&b, &wiki, "Home.md").await;
+    b.open_page(&wiki, "Home.md").await;
 
     // The skip link is the first control on the page, shown when focused, and moves focus to
     // the content.
@@ -471,7 +446,7 @@ async fn phone_layout_keyboard_and_labels() {
                .filter((e) => !named(e)).map((e) => e.outerHTML.slice(0, 80));")
         .await;
     assert_eq!(unnamed, json!([]), "controls without a name");
-    no_script_errors(&b).await;
+    b.no_script_errors().await;
     b.client.close().await.unwrap();
 }
 
@@ -515,8 +490,8 @@ async fn page_extras_history_numbers_and_copy() {
     );
 
     let b = Browser::start().await;
-    login(&b, &base, "alice", ALICE_PASS).await;
-    open_page(&b, &wiki, "Guide.md").await;
+    b.login(&base, "alice", ALICE_PASS).await;
+    b.open_page(&wiki, "Guide.md").await;
     // Tags: one click searches for the tag.
     let tags = b
         .js("return [...document.querySelectorAll('#page-tags .page-tag')].map((t) => t.textContent);")
@@ -558,7 +533,7 @@ async fn page_extras_history_numbers_and_copy() {
     b.js("const s = document.getElementById('search'); s.value = ''; s.dispatchEvent(new Event('input')); s.blur();")
         .await;
     // A short page without links to it has neither.
-    open_page(&b, &wiki, "Lonely.md").await;
+    b.open_page(&wiki, "Lonely.md").await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(
         b.js("return !!(document.getElementById('toc') || document.getElementById('backlinks') || document.getElementById('page-tags'));")
@@ -567,7 +542,7 @@ async fn page_extras_history_numbers_and_copy() {
     );
 
     // History: the page's own version numbers; Restore only on earlier versions.
-    open_page(&b, &wiki, "Guide.md").await;
+    b.open_page(&wiki, "Guide.md").await;
     b.click("#history").await;
     b.wait_js("document.querySelectorAll('#history-list li').length === 3")
         .await;
@@ -639,7 +614,7 @@ async fn page_extras_history_numbers_and_copy() {
         json!(["dark", "#15171b"])
     );
     b.screenshot("login-dark-chosen").await;
-    no_script_errors(&b).await;
+    b.no_script_errors().await;
     b.client.close().await.unwrap();
 }
 
@@ -662,8 +637,8 @@ async fn code_blocks_are_highlighted_as_text() {
     alice.put(&wiki, &mut ws, "Code.md", &page);
 
     let b = Browser::start().await;
-    login(&b, &base, "alice", ALICE_PASS).await;
-    open_page(&b, &wiki, "Code.md").await;
+    b.login(&base, "alice", ALICE_PASS).await;
+    b.open_page(&wiki, "Code.md").await;
     b.wait_js("document.querySelectorAll('#page-body code[data-hl]').length === 3")
         .await;
     let langs = b
@@ -711,7 +686,7 @@ async fn code_blocks_are_highlighted_as_text() {
             .await,
         json!([0, true])
     );
-    no_script_errors(&b).await;
+    b.no_script_errors().await;
     b.screenshot("page-code-highlighted").await;
 }
 
@@ -733,8 +708,8 @@ async fn blame_names_the_version_of_each_line() {
     }
 
     let b = Browser::start().await;
-    login(&b, &base, "alice", ALICE_PASS).await;
-    open_page(&b, &wiki, "Notes.md").await;
+    b.login(&base, "alice", ALICE_PASS).await;
+    b.open_page(&wiki, "Notes.md").await;
     b.route(&format!("#/w/{wiki}/history/Notes.md")).await;
     b.wait_js("document.querySelectorAll('#history-list .history-item').length === 3")
         .await;
@@ -765,5 +740,5 @@ async fn blame_names_the_version_of_each_line() {
         .await;
     b.wait_js("document.querySelector('#history-list .history-item.active')?.dataset.i === '2'")
         .await;
-    no_script_errors(&b).await;
+    b.no_script_errors().await;
 }

@@ -33,27 +33,6 @@ const ALICE_PASS: &str = "alice's long passphrase";
 const MALLORY_PASS: &str = "mallory's long passphrase";
 
 /// Logs in through the form, staying signed in (so a reload reopens the wiki at once).
-async fn login(b: &Browser, base: &str, user: &str, pass: &str) {
-    b.client.goto(&format!("{base}/")).await.unwrap();
-    b.fill("#login-user", user).await;
-    b.fill("#login-pass", pass).await;
-    b.click("#keep-signed-in").await;
-    b.click("#login-submit").await;
-    b.wait_js(&format!(
-        "document.getElementById('whoami')?.textContent === '{user}'"
-    ))
-    .await;
-}
-
-async fn open_page(b: &Browser, wiki: &str, path: &str) {
-    b.route(&format!("#/w/{wiki}/p/{path}")).await;
-    // The body of this page, not the one shown before the route changed.
-    b.wait_js(&format!(
-        "document.getElementById('page-body')?.dataset.path === {path:?} && decodeURIComponent(location.hash).endsWith({path:?}) && window.zkwikiTest.wiki() === {wiki:?}"
-    ))
-    .await;
-}
-
 async fn write_page(b: &Browser, wiki: &str, path: &str, text: &str) {
     b.route(&format!("#/w/{wiki}/new?path={path}")).await;
     b.wait("#editor").await;
@@ -92,11 +71,6 @@ async fn banner(b: &Browser) -> String {
     b.text("#banner").await
 }
 
-async fn no_script_errors(b: &Browser) {
-    let errors = b.js("return window.zkwikiErrors;").await;
-    assert_eq!(errors, json!([]), "script errors or CSP violations");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forks_and_rewritten_history_are_refused() {
     let server = Server::start("trust-fork");
@@ -108,8 +82,8 @@ async fn forks_and_rewritten_history_are_refused() {
     let repo = server.repo(&wiki);
 
     let b = Browser::start().await;
-    login(&b, &base, "alice", ALICE_PASS).await;
-    open_page(&b, &wiki, "Home.md").await;
+    b.login_with(&base, "alice", ALICE_PASS, true).await;
+    b.open_page(&wiki, "Home.md").await;
 
     for (distance, via) in [(1u64, "a save (409)"), (2, "the poll"), (5, "the poll")] {
         let fork_point = git_text(&repo, &["rev-parse", "refs/heads/main"]);
@@ -248,7 +222,7 @@ async fn forks_and_rewritten_history_are_refused() {
     set_main(&repo, &tip);
     reload(&b).await;
     b.wait_js("window.zkwikiTest.pageId('Plan.md')").await;
-    open_page(&b, &wiki, "Plan.md").await;
+    b.open_page(&wiki, "Plan.md").await;
     assert!(b.text("#page-body").await.contains("fourth"));
     b.click("#history").await;
     b.wait("#history-error").await;
@@ -273,7 +247,7 @@ async fn forks_and_rewritten_history_are_refused() {
     assert!(!page.contains("history rewritten"), "{page}");
     assert!(banner(&b).await.contains("history"));
     b.screenshot("history-rewritten-refused").await;
-    no_script_errors(&b).await;
+    b.no_script_errors().await;
     b.client.close().await.unwrap();
 }
 
@@ -290,9 +264,9 @@ async fn refused_paths_and_hostile_records() {
     alice.add_member(&wiki, &mallory, Role::Writer);
 
     let b = Browser::start().await;
-    login(&b, &base, "alice", ALICE_PASS).await;
+    b.login_with(&base, "alice", ALICE_PASS, true).await;
     b.route(&format!("#/w/{wiki}")).await;
-    open_page(&b, &wiki, "Home.md").await;
+    b.open_page(&wiki, "Home.md").await;
 
     // Paths the policy refuses, typed into the new-page form: not saved, and the reason shown.
     let long = "x".repeat(300);
@@ -321,7 +295,7 @@ async fn refused_paths_and_hostile_records() {
         b.js("window.confirm = () => true;").await;
     }
     // The same paths in the rename form: the dialog stays open with the reason.
-    open_page(&b, &wiki, "Home.md").await;
+    b.open_page(&wiki, "Home.md").await;
     for (typed, why) in [
         ("notes/.git/y", "'.git' segment"),
         (long.as_str(), "longer than 255 bytes"),
@@ -384,9 +358,9 @@ async fn refused_paths_and_hostile_records() {
 
     // The rest of the wiki works: f.md is the page it was, Notes.md reads, its author shown
     // escaped and as a claim beside the member who signed it; alice still writes.
-    open_page(&b, &wiki, "f.md").await;
+    b.open_page(&wiki, "f.md").await;
     assert!(b.text("#page-body").await.contains("A page named f.md."));
-    open_page(&b, &wiki, "Notes.md").await;
+    b.open_page(&wiki, "Notes.md").await;
     let meta = b.text(".page-meta").await;
     assert!(
         meta.contains("Last written by mallory")
@@ -420,12 +394,12 @@ async fn refused_paths_and_hostile_records() {
         .await;
     // A fresh open agrees: nothing isolated, the pages are there.
     reload(&b).await;
-    open_page(&b, &wiki, "Still.md").await;
+    b.open_page(&wiki, "Still.md").await;
     assert_eq!(
         b.js("return document.getElementById('isolation').hidden;")
             .await,
         json!(true)
     );
-    no_script_errors(&b).await;
+    b.no_script_errors().await;
     b.client.close().await.unwrap();
 }

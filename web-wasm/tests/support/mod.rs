@@ -403,6 +403,44 @@ impl Browser {
             .expect("route");
     }
 
+    /// Signs in through the form at `base` (ticking "keep me signed in" when `keep`) and waits
+    /// for the app to name the user.
+    pub async fn login_with(&self, base: &str, user: &str, pass: &str, keep: bool) {
+        self.client.goto(&format!("{base}/")).await.unwrap();
+        self.fill("#login-user", user).await;
+        self.fill("#login-pass", pass).await;
+        if keep {
+            self.click("#keep-signed-in").await;
+        }
+        self.click("#login-submit").await;
+        self.wait_js(&format!(
+            "document.getElementById('whoami')?.textContent === '{user}'"
+        ))
+        .await;
+    }
+
+    /// [`Self::login_with`] without "keep me signed in".
+    pub async fn login(&self, base: &str, user: &str, pass: &str) {
+        self.login_with(base, user, pass, false).await;
+    }
+
+    /// Opens a page of `wiki` and waits for *its* body (not the one shown before the route
+    /// changed) in this wiki.
+    pub async fn open_page(&self, wiki: &str, path: &str) {
+        let enc = path.replace(' ', "%20");
+        self.route(&format!("#/w/{wiki}/p/{enc}")).await;
+        self.wait_js(&format!(
+            "document.getElementById('page-body')?.dataset.path === {path:?} && decodeURIComponent(location.hash).endsWith({path:?}) && window.zkwikiTest.wiki() === {wiki:?}"
+        ))
+        .await;
+    }
+
+    /// Fails the test if the page logged a script error or a CSP violation.
+    pub async fn no_script_errors(&self) {
+        let errors = self.js("return window.zkwikiErrors;").await;
+        assert_eq!(errors, json!([]), "script errors or CSP violations");
+    }
+
     /// Saves a PNG screenshot as `target/artifacts/screenshots/NAME.png`.
     pub async fn screenshot(&self, name: &str) {
         let png = self.client.screenshot().await.expect("screenshot");
