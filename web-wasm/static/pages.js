@@ -714,28 +714,10 @@ export async function showHistory(app, path) {
 
   // Walks further back (verifying every state) and opens the versions found.
   async function walkOn() {
-    try {
-      for (;;) {
-        const range = JSON.parse(walk.wanted());
-        if (!range) break;
-        walk.load(await api.states(w.wiki, range.from, range.to));
-      }
-    } catch (e) {
-      reportError(e);
-      failure = e;
-    }
-    const found = JSON.parse(walk.versions());
+    const found = await walkAndOpen(w, walk, opened, (v) => v.seq, () => id, () => '');
+    failure = failure || found.failure;
     complete = found.complete;
     versions.splice(0, versions.length, ...found.versions);
-    await api.pool(versions.filter((v) => !v.deleted && !opened.has(v.seq)), 4, async (v) => {
-      try {
-        const bytes = await w.fetchBlob(id, v.hash);
-        opened.set(v.seq, JSON.parse(w.session.openVersion(walk, v.seq, '', bytes)));
-      } catch (e) {
-        reportError(e);
-        opened.set(v.seq, { error: errorText(e) });
-      }
-    });
   }
 
   // The page's own version numbers (1 = its first), known once the walk reached its creation;
@@ -843,6 +825,38 @@ export async function showHistory(app, path) {
 }
 
 /**
+ * Walks a verified history further back (Rust checks every state as the predecessor of the one
+ * after it) and opens the versions not opened yet, each against the manifest entry its signer
+ * signed: `opened` maps `key(v)` to the opened record or `{error}`; `blobOf(v)` is the page whose
+ * envelope to fetch and `pageOf(v)` what `openVersion` is told (`''` in one page's history).
+ * Returns the walk's `{versions, complete}` and `failure`, the error where the chain broke.
+ */
+async function walkAndOpen(w, walk, opened, key, blobOf, pageOf) {
+  let failure = null;
+  try {
+    for (;;) {
+      const range = JSON.parse(walk.wanted());
+      if (!range) break;
+      walk.load(await api.states(w.wiki, range.from, range.to));
+    }
+  } catch (e) {
+    reportError(e);
+    failure = e;
+  }
+  const found = JSON.parse(walk.versions());
+  await api.pool(found.versions.filter((v) => !v.deleted && !opened.has(key(v))), 4, async (v) => {
+    try {
+      const bytes = await w.fetchBlob(blobOf(v), v.hash);
+      opened.set(key(v), JSON.parse(w.session.openVersion(walk, v.seq, pageOf(v), bytes)));
+    } catch (e) {
+      reportError(e);
+      opened.set(key(v), { error: errorText(e) });
+    }
+  });
+  return { ...found, failure };
+}
+
+/**
  * The wiki's recent changes: every page version of the latest wiki versions, newest first,
  * from Rust's verified walk back from the head (as a page's history: a server that rewrote
  * history shows an error where the chain breaks). Each entry is opened against the manifest
@@ -857,26 +871,8 @@ export async function showChanges(app) {
   const opened = new Map(); // `${seq}/${page}` → opened version (or {error})
   const key = (v) => `${v.seq}/${v.page}`;
   async function walkOn() {
-    try {
-      for (;;) {
-        const range = JSON.parse(walk.wanted());
-        if (!range) break;
-        walk.load(await api.states(w.wiki, range.from, range.to));
-      }
-    } catch (e) {
-      reportError(e);
-      failure = e;
-    }
-    found = JSON.parse(walk.versions());
-    await api.pool(found.versions.filter((v) => !v.deleted && !opened.has(key(v))), 4, async (v) => {
-      try {
-        const bytes = await w.fetchBlob(v.page, v.hash);
-        opened.set(key(v), JSON.parse(w.session.openVersion(walk, v.seq, v.page, bytes)));
-      } catch (e) {
-        reportError(e);
-        opened.set(key(v), { error: errorText(e) });
-      }
-    });
+    found = await walkAndOpen(w, walk, opened, key, (v) => v.page, (v) => v.page);
+    failure = failure || found.failure;
   }
   const list = h('ol', { class: 'history-list changes-list', id: 'changes-list' });
   const moreBox = h('div', { class: 'history-more' });

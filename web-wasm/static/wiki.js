@@ -145,21 +145,18 @@ export class OpenWiki {
   /** Decrypts page contents in the background (for snippets in search and instant navigation). */
   async prefetch(limit = 300) {
     const pages = JSON.parse(this.session.pages()).filter((p) => !this.session.isLoaded(p.id));
-    await api.pool(pages.slice(0, limit), 4, async (p) => {
-      const hash = this.session.hashOf(p.id);
-      if (!hash) return;
-      try {
-        this.session.load(p.id, await this.fetchBlob(p.id, hash));
-      } catch (e) {
-        reportError(e);
-      }
-    });
+    await this.loadPages(pages.slice(0, limit), 4);
   }
 
   /** Decrypts every markdown page not decrypted yet (a rename that updates links reads them all). */
   async loadAllMarkdown() {
     const pages = JSON.parse(this.session.pages()).filter((p) => p.kind === 'markdown' && !this.session.isLoaded(p.id));
-    await api.pool(pages, 6, async (p) => {
+    await this.loadPages(pages, 6);
+  }
+
+  /** Fetches and decrypts `pages`, `concurrency` at a time; a page that fails is reported. */
+  async loadPages(pages, concurrency) {
+    await api.pool(pages, concurrency, async (p) => {
       const hash = this.session.hashOf(p.id);
       if (!hash) return;
       try {
