@@ -46,7 +46,6 @@ export function blameLines(texts, diffLines) {
   return owners;
 }
 
-export { lines as textLines };
 
 /**
  * The blame of version `i` of a page's history (`versions` newest first, `opened` their opened

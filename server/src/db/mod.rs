@@ -148,6 +148,21 @@ fn agent_token(r: &Row) -> DbResult<AgentToken> {
     })
 }
 
+/// Adds or updates members in a wiki's membership index, inside `tx`.
+fn upsert_members(
+    tx: &mut dyn Tx,
+    wiki: &str,
+    members: &[([u8; 32], &'static str)],
+) -> AppResult<()> {
+    for (key, role) in members {
+        tx.execute(
+            sql::UPSERT_MEMBER,
+            &[wiki.into(), key.into(), (*role).into()],
+        )?;
+    }
+    Ok(())
+}
+
 fn first(rows: Vec<Row>) -> Option<Row> {
     rows.into_iter().next()
 }
@@ -447,28 +462,14 @@ impl Db {
     pub fn set_members(&self, wiki: &str, members: &[([u8; 32], &'static str)]) -> AppResult<()> {
         self.transaction(Durability::Full, |tx| {
             tx.execute(sql::DELETE_MEMBERS_OF_WIKI, &[wiki.into()])?;
-            for (key, role) in members {
-                tx.execute(
-                    sql::UPSERT_MEMBER,
-                    &[wiki.into(), key.into(), (*role).into()],
-                )?;
-            }
-            Ok(())
+            upsert_members(tx, wiki, members)
         })
     }
 
     /// Adds members to the index of a wiki without removing any (before a keyring change takes
     /// effect, so a crash leaves the index naming too many members, never too few).
     pub fn add_members(&self, wiki: &str, members: &[([u8; 32], &'static str)]) -> AppResult<()> {
-        self.transaction(Durability::Full, |tx| {
-            for (key, role) in members {
-                tx.execute(
-                    sql::UPSERT_MEMBER,
-                    &[wiki.into(), key.into(), (*role).into()],
-                )?;
-            }
-            Ok(())
-        })
+        self.transaction(Durability::Full, |tx| upsert_members(tx, wiki, members))
     }
 
     /// Wikis whose membership index names this key.
