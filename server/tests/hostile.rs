@@ -35,13 +35,6 @@ fn answer_within(s: &mut TcpStream, within: Duration) -> Option<RawAnswer> {
     read_answer(s).ok()
 }
 
-/// One gauge or counter from the metrics text (labels included in `name`).
-fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("{name} not in the metrics:\n{text}"))
-}
-
 fn assert_error_json(a: &RawAnswer, status: u16, code: &str) {
     assert_eq!(
         a.status,

@@ -311,6 +311,8 @@ fn large_uploads_share_a_memory_budget() {
         c.max_body_memory = 1536 * 1024;
         c.max_body_memory_per_client = 1536 * 1024;
         c.body_wait = std::time::Duration::from_millis(300);
+        // A stays silent while B and C are sent: far longer than that on a loaded machine.
+        c.body_timeout = std::time::Duration::from_secs(120);
     });
     let alice = register(&s.client(), "alice");
     let auth = format!("Bearer {}", alice.token);
@@ -329,15 +331,22 @@ fn large_uploads_share_a_memory_budget() {
     .unwrap();
     a.write_all(b"{\"state\": ").unwrap();
 
-    // B: another 1 MB body does not fit beside A: refused without being read. (Retried until A
-    // holds its share: the server takes it when A's headers arrive, not when connect returns.)
-    let deadline = Instant::now() + std::time::Duration::from_secs(20);
-    let (status, body) = loop {
-        let (status, body) = send_oversized(&base, &path, &headers, vec![b' '; big]);
-        if status == 503 || Instant::now() > deadline {
-            break (status, body);
+    // B: another 1 MB body does not fit beside A: refused without being read. B is sent only
+    // once A holds its share (the server takes it when A's headers arrive, not when connect
+    // returns; a B that came first would hold the share and A would be the one refused).
+    let deadline = Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let metrics = String::from_utf8(s.client().get("/metrics", None).body).unwrap();
+        if metric(&metrics, "zkwiki_upload_budget_bytes_in_use") >= big as f64 {
+            break;
         }
-    };
+        assert!(
+            Instant::now() < deadline,
+            "A never reserved its body:\n{metrics}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let (status, body) = send_oversized(&base, &path, &headers, vec![b' '; big]);
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error"]["code"], "busy", "{body}");
 

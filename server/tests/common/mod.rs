@@ -362,6 +362,13 @@ impl Client {
     }
 }
 
+/// One gauge or counter from the metrics text (labels included in `name`).
+pub fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("{name} not in the metrics:\n{text}"))
+}
+
 /// A request over a raw socket whose body is written by another thread while the answer is read,
 /// for bodies the server refuses before reading them (a blocking client would see a broken pipe).
 /// Returns the status and the body of the answer.
