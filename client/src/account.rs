@@ -53,9 +53,21 @@ impl Protection {
         passphrase: &str,
         cost: KdfCost,
     ) -> Result<Self> {
+        let kdf = Self::new_passphrase_kdf(rng, passphrase, cost)?;
+        Self::passphrase(&kdf, passphrase)
+    }
+
+    /// The first half of [`Self::new_passphrase`] for a driver that runs Argon2id elsewhere:
+    /// checks the chosen passphrase and makes fresh KDF parameters at `cost` (encoded). Then
+    /// [`Self::derive_passphrase_key`] with them (in the web app's worker), and
+    /// [`Self::passphrase_derived`].
+    pub fn new_passphrase_kdf(
+        rng: &mut impl CryptoRngCore,
+        passphrase: &str,
+        cost: KdfCost,
+    ) -> Result<Vec<u8>> {
         check_new_passphrase(passphrase)?;
-        let kdf = KdfParams::make(rng, cost)?;
-        Self::passphrase(&kdf.encode(), passphrase)
+        Ok(KdfParams::make(rng, cost)?.encode().to_vec())
     }
 
     /// An existing passphrase protector, from the stored KDF parameters (refused outside the

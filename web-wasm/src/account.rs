@@ -60,10 +60,33 @@ fn unlock(user: &str, protection: &Protection, login_json: &str) -> Result<UserI
     Ok(logged.identity)
 }
 
-/// The KDF parameters of a `/prelogin` answer (checked when used).
+/// The KDF parameters of a `/prelogin` answer, or of [`new_passphrase_kdf`] (checked when
+/// used).
 fn prelogin_kdf(prelogin_json: &str) -> Result<Vec<u8>> {
     let resp: wire::PreloginResponse = wire::parse(prelogin_json, "prelogin answer")?;
     unb64(&resp.kdf, "kdf")
+}
+
+/// A passphrase protection from a key the worker derived with `kdf_json`'s parameters, which
+/// are checked again here against the client's floor and ceiling, whoever derived the key.
+fn derived_protection(kdf_json: &str, key: &[u8]) -> Result<Protection> {
+    let bytes: [u8; 32] = key
+        .try_into()
+        .map_err(|_| Error::input("the derived key is not 32 bytes"))?;
+    Protection::passphrase_derived(&prelogin_kdf(kdf_json)?, ProtectorKey::from_bytes(bytes))
+}
+
+/// Checks a newly chosen passphrase and makes fresh KDF parameters (the defaults) for it, in
+/// the `/prelogin` answer's shape: registering and changing the passphrase derive the key from
+/// them in the worker ([`derive_passphrase_key`]), as the login does, then hand it to
+/// [`Registration::new`] or [`Account::change_passphrase_body`].
+#[wasm_bindgen(js_name = newPassphraseKdf)]
+pub fn new_passphrase_kdf(passphrase: String) -> JsResult<String> {
+    let passphrase = Zeroizing::new(passphrase);
+    js((|| {
+        let kdf = Protection::new_passphrase_kdf(&mut OsRng, &passphrase, KdfParams::DEFAULT)?;
+        Ok(wire::to_json(&wire::PreloginResponse { kdf: b64(&kdf) }))
+    })())
 }
 
 /// Argon2id of the passphrase with the account's parameters (the `/prelogin` answer; refused
@@ -95,13 +118,7 @@ impl LoginKey {
     pub fn from_derived_key(user: &str, prelogin_json: &str, key: &[u8]) -> JsResult<LoginKey> {
         js((|| {
             let user = checked_name(user)?;
-            let bytes: [u8; 32] = key
-                .try_into()
-                .map_err(|_| Error::input("the derived key is not 32 bytes"))?;
-            let protection = Protection::passphrase_derived(
-                &prelogin_kdf(prelogin_json)?,
-                ProtectorKey::from_bytes(bytes),
-            )?;
+            let protection = derived_protection(prelogin_json, key)?;
             Ok(LoginKey { user, protection })
         })())
     }
@@ -149,15 +166,14 @@ pub struct Registration {
 
 #[wasm_bindgen]
 impl Registration {
-    /// Makes an identity, KDF parameters (the defaults) and a recovery key for `user`, by the
-    /// client core's registration.
+    /// Makes an identity and a recovery key for `user`, by the client core's registration,
+    /// protected by the key the worker derived with [`new_passphrase_kdf`]'s parameters.
     #[wasm_bindgen(constructor)]
-    pub fn new(user: &str, passphrase: String) -> JsResult<Registration> {
-        let passphrase = Zeroizing::new(passphrase);
+    pub fn new(user: &str, kdf_json: &str, key: &[u8]) -> JsResult<Registration> {
         js((|| {
             let user = checked_name(user)?;
             let rng = &mut OsRng;
-            let protection = Protection::new_passphrase(rng, &passphrase, KdfParams::DEFAULT)?;
+            let protection = derived_protection(kdf_json, key)?;
             let made = account::register(rng, &user, &protection)?;
             Ok(Registration {
                 body: wire::to_json(&made.request),
@@ -313,16 +329,15 @@ impl Account {
         })())
     }
 
-    /// A new passphrase: the `PUT /api/v1/account/protectors/passphrase` body (fresh Argon2id
-    /// parameters and salt, the identity sealed again), by the client core's protector
-    /// replacement. After logging in with the recovery key, this is how the user sets a
-    /// passphrase they know.
+    /// A new passphrase: the `PUT /api/v1/account/protectors/passphrase` body (the identity
+    /// sealed again under the key the worker derived with [`new_passphrase_kdf`]'s fresh
+    /// parameters and salt), by the client core's protector replacement. After logging in with
+    /// the recovery key, this is how the user sets a passphrase they know.
     #[wasm_bindgen(js_name = changePassphraseBody)]
-    pub fn change_passphrase_body(&self, passphrase: String) -> JsResult<String> {
-        let passphrase = Zeroizing::new(passphrase);
+    pub fn change_passphrase_body(&self, kdf_json: &str, key: &[u8]) -> JsResult<String> {
         js((|| {
             let rng = &mut OsRng;
-            let protection = Protection::new_passphrase(rng, &passphrase, KdfParams::DEFAULT)?;
+            let protection = derived_protection(kdf_json, key)?;
             let sealed = protection.seal(rng, &self.identity, &self.user)?;
             Ok(wire::to_json(&protection.replace_body(&sealed)))
         })())

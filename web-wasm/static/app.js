@@ -42,12 +42,16 @@ let wasmModule = null;
 /**
  * Argon2id in a worker (see argon2-worker.js), so the tab keeps painting and answering while it
  * runs: resolves with the 32-byte protector key, or rejects with the Rust error (its name,
- * message and hint).
+ * message and hint). Marks `zk-kdf-start` and `zk-kdf-done` on the page's timeline.
  */
 function deriveInWorker(prelogin, passphrase) {
+  performance.mark('zk-kdf-start');
   return new Promise((resolve, reject) => {
     const worker = new Worker(new URL('./argon2-worker.js', import.meta.url), { type: 'module', name: 'argon2' });
-    const done = () => worker.terminate();
+    const done = () => {
+      performance.mark('zk-kdf-done');
+      worker.terminate();
+    };
     worker.onmessage = ({ data }) => {
       done();
       if (data.key) resolve(data.key);
@@ -59,6 +63,22 @@ function deriveInWorker(prelogin, passphrase) {
     };
     worker.postMessage({ module: wasmModule, prelogin, passphrase });
   });
+}
+
+/**
+ * A new passphrase's key: fresh Argon2id parameters (the passphrase checked first, in Rust),
+ * then the derivation in the worker. Resolves with the parameters (the `/prelogin` answer's
+ * shape) and the 32-byte key; the caller wipes the key once Rust has taken it.
+ */
+async function deriveNewPassphraseKey(passphrase) {
+  const kdf = zk.newPassphraseKdf(passphrase);
+  return { kdf, key: await deriveInWorker(kdf, passphrase) };
+}
+
+/** A status line that says the slow Argon2id step is running, with a spinner. */
+function showDeriving(status, what) {
+  replace(status, h('span', { class: 'spinner', 'aria-hidden': 'true' }), `${what} `,
+    h('span', { class: 'muted' }, 'deriving your key from the passphrase (Argon2id), in the background'));
 }
 
 async function start() {
@@ -485,9 +505,7 @@ function showLogin() {
           // The slow part, in a worker: the page stays responsive and shows it is working.
           form.classList.add('unlocking');
           status.id = 'unlock-status';
-          replace(status, h('span', { class: 'spinner', 'aria-hidden': 'true' }), 'Unlocking… ',
-            h('span', { class: 'muted' }, 'deriving your key from the passphrase (Argon2id), in the background'));
-          performance.mark('zk-kdf-start');
+          showDeriving(status, 'Unlocking…');
           const derived = await deriveInWorker(prelogin, pass.value);
           try {
             key = zk.LoginKey.fromDerivedKey(user.value, prelogin, derived);
@@ -553,9 +571,14 @@ function showRegister() {
       button.disabled = true;
       let reg;
       try {
-        status.textContent = 'Making your keys (Argon2id, X25519, Ed25519)…';
-        await nextPaint();
-        reg = new zk.Registration(user.value, pass.value);
+        status.id = 'unlock-status';
+        showDeriving(status, 'Making your keys…');
+        const { kdf, key } = await deriveNewPassphraseKey(pass.value);
+        try {
+          reg = new zk.Registration(user.value, kdf, key);
+        } finally {
+          key.fill(0);
+        }
         status.textContent = 'Registering…';
         await api.call('POST', '/register', reg.body());
         pass.value = '';
@@ -569,6 +592,7 @@ function showRegister() {
         status.textContent = loginMessage(e);
         button.disabled = false;
       } finally {
+        status.removeAttribute('id');
         if (reg) reg.free();
       }
     },
@@ -631,9 +655,15 @@ async function changePassphrase(afterRecovery) {
         }
         try {
           status.className = 'form-status';
-          status.textContent = 'Deriving the new key (Argon2id)…';
-          await nextPaint();
-          const body = app.account.changePassphraseBody(p1.value);
+          status.id = 'unlock-status';
+          showDeriving(status, 'Sealing your keys under the new passphrase…');
+          const { kdf, key } = await deriveNewPassphraseKey(p1.value);
+          let body;
+          try {
+            body = app.account.changePassphraseBody(kdf, key);
+          } finally {
+            key.fill(0);
+          }
           await api.call('PUT', '/account/protectors/passphrase', body);
           p1.value = '';
           p2.value = '';
@@ -643,6 +673,8 @@ async function changePassphrase(afterRecovery) {
           status.className = 'form-status form-error';
           status.textContent = errorText(e);
           return false;
+        } finally {
+          status.removeAttribute('id');
         }
       },
     },

@@ -94,6 +94,50 @@ new Promise((resolve) => { window.zkwikiOnView = resolve; })
 location.hash = `#/w/${wiki}/p/${path}`;
 "#;
 
+/// Makes `n` different PNGs of random pixels (about 1 MiB each: noise does not compress) in the
+/// page with a canvas, and drops them on the open page as attachments; resolves with their sizes
+/// once all are saved.
+const DROP_IMAGES: &str = r#"
+const [n, done] = arguments;
+const side = 552;
+const files = [];
+for (let i = 0; i < n; i++) {
+  const canvas = document.createElement('canvas');
+  canvas.width = side;
+  canvas.height = side;
+  const ctx = canvas.getContext('2d');
+  const img = ctx.createImageData(side, side);
+  for (let off = 0; off < img.data.length; off += 65536) {
+    crypto.getRandomValues(img.data.subarray(off, Math.min(off + 65536, img.data.length)));
+  }
+  for (let p = 3; p < img.data.length; p += 4) img.data[p] = 255;
+  ctx.putImageData(img, 0, 0);
+  const blob = await new Promise((r) => canvas.toBlob(r, 'image/png'));
+  files.push(new File([blob], `photo-${i}.png`, { type: 'image/png' }));
+}
+const dt = new DataTransfer();
+for (const f of files) dt.items.add(f);
+const main = document.getElementById('main');
+main.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }));
+main.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+const poll = () => (document.querySelectorAll('#attachments li').length === n
+  ? done(files.map((f) => f.size)) : setTimeout(poll, 20));
+poll();
+"#;
+
+/// Opens an image attachment and resolves once the browser has decoded it: `{total, fetch,
+/// wasm}` in ms, where `fetch` is the envelope's download, `wasm` its verification and
+/// decryption, and `total` runs from the navigation to the decoded image (so `total - fetch` is
+/// the time to open it once its blob is fetched).
+const OPEN_IMAGE: &str = r#"
+const [wiki, path, done] = arguments;
+const t0 = performance.now();
+new Promise((resolve) => { window.zkwikiOnView = resolve; })
+  .then(() => document.getElementById('attachment-view').decode())
+  .then(() => done({ total: performance.now() - t0, ...window.zkwikiLastViewParts }));
+location.hash = `#/w/${wiki}/p/${path}`;
+"#;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark: run with --ignored (see the file's doc)"]
 async fn browser_benchmarks() {
@@ -155,6 +199,31 @@ async fn browser_benchmarks() {
                 }
             }
         }
+    }
+
+    // Opening a 1 MiB image attachment, each one for the first time (no decoded copy cached).
+    let images = 8;
+    b.open_page(&wiki, "Other.md").await;
+    let sizes = b
+        .client
+        .execute_async(DROP_IMAGES, vec![json!(images)])
+        .await
+        .unwrap();
+    let image_bytes = sizes[0].as_f64().unwrap();
+    let (mut image_open, mut image_wasm) = (Vec::new(), Vec::new());
+    for i in 0..images {
+        b.open_page(&wiki, "Other.md").await;
+        let r = b
+            .client
+            .execute_async(
+                OPEN_IMAGE,
+                vec![json!(wiki), json!(format!("Other/photo-{i}.png"))],
+            )
+            .await
+            .unwrap();
+        let (total, fetch) = (r["total"].as_f64().unwrap(), r["fetch"].as_f64().unwrap());
+        image_open.push(total - fetch);
+        image_wasm.push(r["wasm"].as_f64().unwrap());
     }
 
     // Search as you type over the index (30 pages), per keystroke.
@@ -286,6 +355,15 @@ async fn browser_benchmarks() {
         "  same, until the whole page is in the DOM",
         nav[1].2.clone(),
     );
+    row(
+        &mut out,
+        &format!(
+            "open a 1 MiB image attachment ({:.0} KB PNG) once its blob is fetched: verify+decrypt, show, decode",
+            image_bytes / 1000.0
+        ),
+        image_open,
+    );
+    row(&mut out, "  of which: verify+decrypt (wasm)", image_wasm);
     row(
         &mut out,
         "search as you type, per keystroke (30 pages, index)",

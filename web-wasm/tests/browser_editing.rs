@@ -2,7 +2,8 @@
 //! against the real server (issue 13, the web app's remaining items):
 //!
 //! - the login's Argon2id runs in a worker: the page keeps running timers while it derives,
-//!   shows "Unlocking…", and fetches the WebAssembly module once;
+//!   shows "Unlocking…", and fetches the WebAssembly module once; so do registering and
+//!   changing the passphrase, after the client core has checked the new passphrase;
 //! - a change message typed on save is kept with the version and shown, as text, in history,
 //!   as is one written by another client of the core (the CLI's `-m`);
 //! - renaming a page offers to update the links to it, and does, in one commit;
@@ -34,6 +35,64 @@ async fn focused(b: &Browser) -> Value {
         .await
 }
 
+/// Starts a timer in the page that records every tick, and whether the key-derivation status
+/// (`#unlock-status` with its spinner) was on screen at that tick.
+async fn start_ticks(b: &Browser) {
+    b.js("window.zkTicks = [];
+          (function tick() {
+            const s = document.getElementById('unlock-status');
+            window.zkTicks.push([performance.now(), !!(s && s.querySelector('.spinner'))]);
+            setTimeout(tick, 4);
+          })();")
+        .await;
+}
+
+/// Asserts that the page kept running its timer (see [`start_ticks`]) through the last Argon2id
+/// derivation (`zk-kdf-start` to `zk-kdf-done`) and showed that it was working; returns how
+/// long the derivation took (ms).
+async fn derived_without_freezing(b: &Browser, what: &str) -> f64 {
+    let t = b
+        .js(
+            "const m = (n) => performance.getEntriesByName(n).pop().startTime;
+             const r = [m('zk-kdf-start'), m('zk-kdf-done'), window.zkTicks];
+             window.zkTicks = [];
+             return r;",
+        )
+        .await;
+    let (start, end) = (t[0].as_f64().unwrap(), t[1].as_f64().unwrap());
+    let ticks: Vec<(f64, bool)> = serde_json::from_value(t[2].clone()).unwrap();
+    let derive_ms = end - start;
+    assert!(derive_ms > 0.0, "{what}: {derive_ms}");
+    // The ticks around the derivation: the one before it through the one after it.
+    let first = ticks.iter().rposition(|(at, _)| *at <= start).unwrap();
+    let last = ticks
+        .iter()
+        .position(|(at, _)| *at >= end)
+        .unwrap_or(ticks.len() - 1);
+    let window = &ticks[first..=last];
+    let longest_gap = window
+        .windows(2)
+        .map(|w| w[1].0 - w[0].0)
+        .fold(0.0, f64::max);
+    let shown = window.iter().filter(|(_, working)| *working).count();
+    eprintln!(
+        "{what}: Argon2id in the worker: {derive_ms:.0} ms; {} timer ticks meanwhile, longest gap {longest_gap:.0} ms",
+        window.len()
+    );
+    // On the main thread, the derivation would be one gap as long as itself, with no tick
+    // (and so no status seen by a tick) during it.
+    assert!(
+        window.len() >= 4 && longest_gap < derive_ms / 2.0,
+        "{what}: the page stopped while deriving: {derive_ms:.0} ms derivation, {} ticks, longest gap {longest_gap:.0} ms",
+        window.len()
+    );
+    assert!(
+        shown >= 2,
+        "{what}: the working status was on screen at {shown} ticks"
+    );
+    derive_ms
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_derives_the_key_in_a_worker_and_the_page_stays_responsive() {
     let server = Server::start("editing-login");
@@ -59,52 +118,12 @@ async fn login_derives_the_key_in_a_worker_and_the_page_stays_responsive() {
             == json!(true)
     );
 
-    // A timer that records every tick, and whether "Unlocking…" was on screen at that tick.
-    b.js("window.zkTicks = [];
-          (function tick() {
-            const s = document.getElementById('unlock-status');
-            window.zkTicks.push([performance.now(), !!(s && s.textContent.startsWith('Unlocking'))]);
-            setTimeout(tick, 4);
-          })();")
-        .await;
+    start_ticks(&b).await;
     b.fill("#login-pass", ALICE_PASS).await;
     b.click("#login-submit").await;
     b.wait_js("document.getElementById('whoami')?.textContent === 'alice'")
         .await;
-    let t = b
-        .js(
-            "const m = (n) => performance.getEntriesByName(n).pop().startTime;
-             return [m('zk-kdf-start'), m('zk-key-derived'), window.zkTicks];",
-        )
-        .await;
-    let (start, end) = (t[0].as_f64().unwrap(), t[1].as_f64().unwrap());
-    let ticks: Vec<(f64, bool)> = serde_json::from_value(t[2].clone()).unwrap();
-    let derive_ms = end - start;
-    assert!(derive_ms > 0.0, "{derive_ms}");
-    // The ticks around the derivation: the one before it through the one after it.
-    let first = ticks.iter().rposition(|(at, _)| *at <= start).unwrap();
-    let last = ticks
-        .iter()
-        .position(|(at, _)| *at >= end)
-        .unwrap_or(ticks.len() - 1);
-    let window = &ticks[first..=last];
-    let longest_gap = window
-        .windows(2)
-        .map(|w| w[1].0 - w[0].0)
-        .fold(0.0, f64::max);
-    let shown = window.iter().filter(|(_, unlocking)| *unlocking).count();
-    eprintln!(
-        "Argon2id in the worker: {derive_ms:.0} ms; {} timer ticks meanwhile, longest gap {longest_gap:.0} ms",
-        window.len()
-    );
-    // On the main thread, the derivation would be one gap as long as itself, with no tick
-    // (and so no "Unlocking…" seen by a tick) during it.
-    assert!(
-        window.len() >= 4 && longest_gap < derive_ms / 2.0,
-        "the page stopped while deriving: {derive_ms:.0} ms derivation, {} ticks, longest gap {longest_gap:.0} ms",
-        window.len()
-    );
-    assert!(shown >= 2, "'Unlocking…' was on screen at {shown} ticks");
+    derived_without_freezing(&b, "login").await;
     // The worker ran, and reused the page's module: one fetch of the wasm in all.
     let fetched = b
         .js("return performance.getEntriesByType('resource').map((e) => new URL(e.name).pathname);")
@@ -121,6 +140,63 @@ async fn login_derives_the_key_in_a_worker_and_the_page_stays_responsive() {
     );
     b.open_page(&wiki, "Home.md").await;
     b.no_script_errors().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registering_and_changing_the_passphrase_derive_in_the_worker() {
+    const OLD: &str = "dora's first passphrase";
+    const NEW: &str = "dora's second passphrase";
+    let server = Server::start("editing-register");
+    let base = server.base.clone();
+    let b = Browser::start().await;
+    b.client.goto(&format!("{base}/#/register")).await.unwrap();
+    b.wait_js("window.zkwikiReady === true").await;
+
+    // Registering: the new passphrase's Argon2id runs in the worker, the page keeps going.
+    start_ticks(&b).await;
+    b.fill("#reg-user", "dora").await;
+    b.fill("#reg-pass", OLD).await;
+    b.fill("#reg-pass2", OLD).await;
+    b.click("#reg-submit").await;
+    b.wait("#recovery-key").await;
+    derived_without_freezing(&b, "registration").await;
+    b.click("#saved-recovery").await;
+    b.click("#recovery-continue").await;
+    b.wait_js("document.getElementById('whoami')?.textContent === 'dora'")
+        .await;
+
+    // A new passphrase under the client core's minimum is refused before any derivation.
+    let derivations = "return performance.getEntriesByName('zk-kdf-start').length;";
+    let before = b.js(derivations).await;
+    b.click("#change-pass").await;
+    b.fill("#new-pass", "too short").await;
+    b.fill("#new-pass2", "too short").await;
+    b.click("#new-pass-save").await;
+    b.wait_js("document.querySelector('#dialog .form-error')?.textContent.includes('shorter than 10 characters')")
+        .await;
+    assert_eq!(b.js(derivations).await, before);
+
+    // A good one: derived in the worker, the identity sealed again under it, saved.
+    start_ticks(&b).await;
+    b.fill("#new-pass", NEW).await;
+    b.fill("#new-pass2", NEW).await;
+    b.click("#new-pass-save").await;
+    b.wait_js("document.getElementById('toast')?.textContent === 'Passphrase changed'")
+        .await;
+    derived_without_freezing(&b, "passphrase change").await;
+
+    // Only the new passphrase opens the account now, in a fresh browser.
+    let fresh = Browser::start().await;
+    fresh.client.goto(&format!("{base}/")).await.unwrap();
+    fresh.fill("#login-user", "dora").await;
+    fresh.fill("#login-pass", OLD).await;
+    fresh.click("#login-submit").await;
+    fresh
+        .wait_js("document.querySelector('.form-status.form-error')?.textContent.length > 0")
+        .await;
+    fresh.login(&base, "dora", NEW).await;
+    b.no_script_errors().await;
+    fresh.no_script_errors().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,7 +12,9 @@
 use serde_json::{Value, json};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::wasm_bindgen_test;
-use web_wasm::account::{Account, LoginKey, Registration, derive_passphrase_key};
+use web_wasm::account::{
+    Account, LoginKey, Registration, derive_passphrase_key, new_passphrase_kdf,
+};
 use web_wasm::js::JsResult;
 use web_wasm::session::{
     PageView, WikiSession, diff_lines, markdown_path, merge_texts, trail_needed,
@@ -55,8 +57,17 @@ fn passphrase_key(user: &str, passphrase: String, prelogin: &str) -> JsResult<Lo
     LoginKey::from_derived_key(user, prelogin, &key)
 }
 
+/// A new passphrase the way the app sets one: fresh parameters (the passphrase checked), then
+/// Argon2id (in its worker). The parameters (as a `/prelogin` answer) and the key.
+fn new_passphrase(passphrase: &str) -> JsResult<(String, Vec<u8>)> {
+    let kdf = new_passphrase_kdf(passphrase.to_owned())?;
+    let key = derive_passphrase_key(&kdf, passphrase.to_owned())?;
+    Ok((kdf, key))
+}
+
 fn register(user: &str) -> (Registration, Value, Account) {
-    let reg = Registration::new(user, PASS.to_owned()).unwrap();
+    let (kdf, key) = new_passphrase(PASS).unwrap();
+    let reg = Registration::new(user, &kdf, &key).unwrap();
     let body = parse(&reg.body());
     let account = reg.finish(&login_answer(&body)).unwrap();
     (reg, body, account)
@@ -95,11 +106,8 @@ fn register_then_log_in_with_passphrase_and_recovery_key() {
     );
 
     // After a recovery login, a new passphrase: its body opens the identity with the new one.
-    let change = parse(
-        &account
-            .change_passphrase_body("a brand new passphrase".to_owned())
-            .unwrap(),
-    );
+    let (kdf, new_key) = new_passphrase("a brand new passphrase").unwrap();
+    let change = parse(&account.change_passphrase_body(&kdf, &new_key).unwrap());
     let prelogin = json!({"kdf": change["kdf"]}).to_string();
     let key = passphrase_key("alice", "a brand new passphrase".to_owned(), &prelogin).unwrap();
     assert_eq!(parse(&key.login_body())["auth"], change["auth"]);
@@ -122,7 +130,7 @@ fn register_then_log_in_with_passphrase_and_recovery_key() {
 
 #[wasm_bindgen_test]
 fn the_client_refuses_weak_kdf_parameters_and_foreign_keys() {
-    let (_, body, _) = register("bob");
+    let (_, body, bob) = register("bob");
     // alg 1, m = 1024 KiB, t = 1, p = 1, salt: far below the floor.
     let mut weak = vec![1u8];
     weak.extend_from_slice(&1024u32.to_be_bytes());
@@ -139,6 +147,23 @@ fn the_client_refuses_weak_kdf_parameters_and_foreign_keys() {
         .err()
         .unwrap();
     assert_eq!(error_name(err), "SecurityError");
+    // So do registering and changing the passphrase (the same derived-key path).
+    let err = Registration::new("carl", &prelogin, &[7u8; 32])
+        .err()
+        .unwrap();
+    assert_eq!(error_name(err), "SecurityError");
+    let err = bob
+        .change_passphrase_body(&prelogin, &[7u8; 32])
+        .err()
+        .unwrap();
+    assert_eq!(error_name(err), "SecurityError");
+    // A key of the wrong length is refused, not truncated or padded.
+    let good = json!({"kdf": body["kdf"]}).to_string();
+    let err = Registration::new("carl", &good, &[7u8; 31]).err().unwrap();
+    assert_eq!(error_name(err), "InputError");
+    // A new passphrase under the minimum is refused before any derivation.
+    let err = new_passphrase_kdf("too short".to_owned()).err().unwrap();
+    assert_eq!(error_name(err), "InputError");
 
     // A wrong passphrase does not open the sealed identity (and says so, in the client core's
     // classification: an access error).
