@@ -154,7 +154,25 @@ pub struct WikiSession {
     /// The head sequence at which a walk reached the first state without attributing every
     /// page (nothing more to learn from history until the head moves).
     attributed_through: Option<u64>,
+    /// The pages rendered last, newest last (see [`WikiSession::render_page`]).
+    rendered: RefCell<Vec<RenderedPage>>,
 }
+
+/// A page's HTML as rendered from one envelope with one link index: viewing the page again with
+/// the same envelope and links gives the same HTML, so it is kept and not rendered again (about
+/// 4 ms of a 100 KiB page's navigation). The envelope is still fetched and verified on every
+/// view; only the rendering of a verified record already rendered is skipped.
+struct RenderedPage {
+    envelope: Digest32,
+    links: Rc<PageIndex>,
+    style: client::links::WikilinkStyle,
+    page: Rc<Rendered>,
+}
+
+/// At most this many rendered pages are kept, and at most [`RENDERED_BYTES`] of their HTML.
+const RENDERED_PAGES: usize = 8;
+/// See [`RENDERED_PAGES`].
+const RENDERED_BYTES: usize = 4 << 20;
 
 impl WikiSession {
     /// Renders an already decrypted page (as [`WikiSession::view`]; not exported: the app
@@ -171,6 +189,7 @@ impl WikiSession {
             links: RefCell::new(None),
             attribution: None,
             attributed_through: None,
+            rendered: RefCell::new(Vec::new()),
         }
     }
 
@@ -232,6 +251,43 @@ impl WikiSession {
             .str("hash", &p.hash.to_hex())
     }
 
+    /// A loaded page's rendering, from the pages rendered last when this envelope was rendered
+    /// with the current link index and wikilink style (see [`RenderedPage`]).
+    fn render_page(&self, p: &Page) -> Rc<Rendered> {
+        let links = self.links();
+        let style = self.ws.wikilink_style();
+        let mut kept = self.rendered.borrow_mut();
+        // Renderings made with other links or another style can never be used again.
+        kept.retain(|r| Rc::ptr_eq(&r.links, &links) && r.style == style);
+        if let Some(i) = kept.iter().position(|r| r.envelope == p.hash) {
+            let hit = kept.remove(i);
+            let page = hit.page.clone();
+            kept.push(hit);
+            return page;
+        }
+        let text = p.record.markdown().unwrap_or_default();
+        let page = Rc::new(self.render(&p.record.path, text));
+        if page.html.len() <= RENDERED_BYTES {
+            kept.push(RenderedPage {
+                envelope: p.hash,
+                links,
+                style,
+                page: page.clone(),
+            });
+            let mut bytes: usize = kept.iter().map(|r| r.page.html.len()).sum();
+            while kept.len() > RENDERED_PAGES || bytes > RENDERED_BYTES {
+                bytes -= kept.remove(0).page.html.len();
+            }
+        }
+        page
+    }
+
+    /// How many rendered pages are kept (tests).
+    #[cfg(test)]
+    fn rendered_kept(&self) -> usize {
+        self.rendered.borrow().len()
+    }
+
     fn view_of(&self, id: PageId) -> Result<PageView> {
         let p = self.ws.page(&id).ok_or_else(|| Error::not_loaded(id))?;
         let mut v = self.page_json(&id, p);
@@ -239,16 +295,19 @@ impl WikiSession {
         let mut rest = String::new();
         if p.record.kind == PageKind::Markdown {
             let text = p.record.markdown().unwrap_or_default();
-            let r = self.render(&p.record.path, text);
+            let r = self.render_page(p);
             v = v.opt_str("title", r.title.as_deref()).raw(
                 "tags",
                 &json::array(names::tags(text).iter().map(|t| json::string(&shown(t)))),
             );
-            html = r.html;
             // The fold is between two top-level blocks, so both halves are whole elements.
-            if r.fold < html.len() && html.is_char_boundary(r.fold) {
-                rest = html.split_off(r.fold);
-            }
+            let fold = if r.fold < r.html.len() && r.html.is_char_boundary(r.fold) {
+                r.fold
+            } else {
+                r.html.len()
+            };
+            html = r.html[..fold].to_owned();
+            rest = r.html[fold..].to_owned();
         } else {
             v = v.opt_str("media", attachments::inline_type(&p.record.content));
         }

@@ -221,6 +221,10 @@ fn links_follow_the_catalog_and_seen_records_merge() {
     let home = server.write(&mut s, w).unwrap();
     let html = s.view_loaded(&home).unwrap().take_html();
     assert!(html.contains("wikilink missing"), "{html}");
+    // Viewed again with the same envelope and links: the kept rendering, the same HTML.
+    assert_eq!(s.rendered_kept(), 1);
+    assert_eq!(s.view_loaded(&home).unwrap().take_html(), html);
+    assert_eq!(s.rendered_kept(), 1);
     // Another page appears: the cached link index is rebuilt for the new catalog.
     let path = markdown_path("Plan");
     let w = s.prepare_put("", &path, "plan\n", "", 2.0, "").unwrap();
@@ -230,6 +234,8 @@ fn links_follow_the_catalog_and_seen_records_merge() {
         html.contains("class=\"wikilink\" href=\"#/w/") && !html.contains("missing"),
         "{html}"
     );
+    // The rendering made with the old links was dropped, not kept beside the new one.
+    assert_eq!(s.rendered_kept(), 1);
     assert_eq!(parse(&s.search("pla", 5))[0]["path"], "Plan.md");
 
     // What is remembered never moves back: a record stored by a tab that saw more is kept.
@@ -439,4 +445,25 @@ fn page_history_is_walked_and_verified() {
             .all(|v| v["seq"] != 2),
         "{v}"
     );
+}
+
+#[test]
+fn kept_renderings_are_bounded() {
+    let (alice, a) = account("alice");
+    let mut server = Server::create(&alice, "alice");
+    let mut s = server.open(&a, "");
+    let mut ids = Vec::new();
+    for n in 0..RENDERED_PAGES + 3 {
+        let w = s
+            .prepare_put("", &format!("P{n}.md"), &format!("# P{n}\n"), "", 1.0, "")
+            .unwrap();
+        ids.push(server.write(&mut s, w).unwrap());
+    }
+    for id in &ids {
+        assert!(s.view_loaded(id).unwrap().take_html().contains("P"));
+    }
+    assert_eq!(s.rendered_kept(), RENDERED_PAGES);
+    // The oldest went first: the newest ones are still kept (viewing one keeps the count).
+    s.view_loaded(ids.last().unwrap()).unwrap();
+    assert_eq!(s.rendered_kept(), RENDERED_PAGES);
 }
