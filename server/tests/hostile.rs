@@ -35,6 +35,59 @@ fn answer_within(s: &mut TcpStream, within: Duration) -> Option<RawAnswer> {
     read_answer(s).ok()
 }
 
+/// Waits until the upload budget holds `bytes` (a stalled upload's reservation is taken when its
+/// headers reach the server, a moment after the client wrote them).
+fn wait_for_budget_in_use(c: &Client, bytes: usize) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let metrics = String::from_utf8(c.get("/metrics", None).body).unwrap();
+        let in_use = metric(&metrics, "zkwiki_upload_budget_bytes_in_use");
+        if in_use != 0.0 {
+            assert_eq!(in_use, bytes as f64, "{metrics}");
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the upload never reserved its body:\n{metrics}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Keeps a stalled upload holding its reservation: writes one byte of its body every `every`
+/// (well within the body timeout, which counts silence) until dropped. A test then decides when
+/// the upload goes silent, instead of racing the body timeout on a loaded machine.
+struct Trickle {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+fn trickle(conn: &TcpStream, every: Duration) -> Trickle {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let mut conn = conn.try_clone().unwrap();
+    let stopped = stop.clone();
+    let thread = std::thread::spawn(move || {
+        while !stopped.load(Ordering::SeqCst) {
+            let _ = conn.write_all(b" ");
+            std::thread::sleep(every);
+        }
+    });
+    Trickle {
+        stop,
+        thread: Some(thread),
+    }
+}
+
+impl Drop for Trickle {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 fn assert_error_json(a: &RawAnswer, status: u16, code: &str) {
     assert_eq!(
         a.status,
@@ -93,41 +146,40 @@ fn four_stalled_uploads_do_not_starve_a_real_put() {
         assert_error_json(&a, 401, "unauthorized");
     }
     // Authenticated, from one address: the first holds 64 MiB (its share), the rest are refused.
-    let mut held = Vec::new();
-    let mut busy = 0;
-    for _ in 0..4 {
+    // The others are sent once the first holds it (a second that reached the server first would
+    // hold the share instead), and the first is kept alive until the real put below is done: a
+    // fixed wait raced the body timeout on a loaded machine.
+    let mut held = stall("127.0.0.3", &base, &commits, Some(&alice.token), 64 * MIB);
+    wait_for_budget_in_use(&c, 64 * MIB);
+    let alive = trickle(&held, Duration::from_millis(200));
+    for _ in 0..3 {
         let mut conn = stall("127.0.0.3", &base, &commits, Some(&alice.token), 64 * MIB);
-        match answer_within(&mut conn, Duration::from_millis(1500)) {
-            Some(a) => {
-                assert_error_json(&a, 503, "busy");
-                assert!(a.header("retry-after").is_some());
-                busy += 1;
-            }
-            None => held.push(conn),
-        }
+        let a = answer_within(&mut conn, Duration::from_secs(30)).expect("refused at once");
+        assert_error_json(&a, 503, "busy");
+        assert!(a.header("retry-after").is_some());
     }
-    assert_eq!(
-        (held.len(), busy),
-        (1, 3),
-        "one upload holds the address's share"
-    );
     let metrics = String::from_utf8(c.get("/metrics", None).body).unwrap();
     assert_eq!(
         metric(&metrics, "zkwiki_upload_budget_bytes_in_use"),
-        (64 * MIB) as f64
+        (64 * MIB) as f64,
+        "one upload holds the address's share"
     );
 
-    // A real client's 1 MiB page goes through meanwhile.
+    // A real client's 1 MiB page goes through meanwhile. The stalled upload holds its share all
+    // along, so a put that needed it would wait for the budget (5 s) and get `503`: the `200`
+    // shows it did not.
     let text = "x".repeat(MIB);
-    let started = Instant::now();
     put_page(&c, &alice, &mut view, "Big.md", &text);
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "no wait for the budget"
+    let metrics = String::from_utf8(c.get("/metrics", None).body).unwrap();
+    assert_eq!(
+        metric(&metrics, "zkwiki_upload_budget_bytes_in_use"),
+        (64 * MIB) as f64,
+        "the stalled upload still held its share during the put"
     );
 
-    // The stalled upload is cut off (408, JSON) and its share comes back.
-    let a = answer_within(&mut held[0], Duration::from_secs(10)).expect("cut off");
+    // The stalled upload goes silent: it is cut off (408, JSON) and its share comes back.
+    drop(alive);
+    let a = answer_within(&mut held, Duration::from_secs(10)).expect("cut off");
     assert_error_json(&a, 408, "body_timeout");
     assert_eq!(a.header("connection"), Some("close"));
     let metrics = String::from_utf8(c.get("/metrics", None).body).unwrap();
@@ -443,15 +495,18 @@ fn every_error_status_is_json() {
     let limited = post("/api/v1/login", &[], &wrong);
     assert_error_json(&limited, 429, "rate_limited");
     assert!(limited.header("retry-after").is_some());
-    // 503: the upload budget is held by a stalled upload from elsewhere.
-    let _holder = stall(
+    // 503: the upload budget is held by a stalled upload from elsewhere. `refused` is sent once
+    // the holder holds it (a fixed 200 ms wait was sometimes too short), and the holder is kept
+    // alive meanwhile (the body timeout here is 1 s).
+    let holder = stall(
         "127.0.0.4",
         &base,
         &format!("/api/v1/wikis/{w}/commits"),
         Some(&alice.token),
         MIB,
     );
-    std::thread::sleep(Duration::from_millis(200));
+    wait_for_budget_in_use(&c, MIB);
+    let _alive = trickle(&holder, Duration::from_millis(100));
     let mut refused = stall(
         "127.0.0.1",
         &base,
