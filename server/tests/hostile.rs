@@ -368,6 +368,8 @@ fn every_error_status_is_json() {
     let s = Server::start_with(|c| {
         c.body_timeout = Duration::from_secs(1);
         c.login.per_pair = 2;
+        // No attempt regained during the test (6 s by default: a slow run got a third try).
+        c.login.refill = Duration::from_secs(3600);
         c.max_body_memory = MIB as u64;
         c.max_body_memory_per_client = MIB as u64;
         c.body_wait = Duration::from_millis(100);
