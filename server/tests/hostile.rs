@@ -219,19 +219,16 @@ fn healthy(base: &str) -> bool {
     ok && read_answer(&mut s).is_ok_and(|a| a.status == 200)
 }
 
-/// Keeps probing `/healthz` for `for_how_long`; every probe must answer.
-fn stays_healthy(base: &str, for_how_long: Duration) -> usize {
-    let until = Instant::now() + for_how_long;
-    let mut probes = 0;
-    while Instant::now() < until {
+/// Probes `/healthz` `probes` times, 100 ms apart (so for at least that many tenths of a
+/// second, however slow each probe is); every probe must answer.
+fn stays_healthy(base: &str, probes: usize) {
+    for probe in 0..probes {
         assert!(
             healthy(base),
-            "/healthz stopped answering after {probes} probes"
+            "/healthz stopped answering after {probe} probes"
         );
-        probes += 1;
         std::thread::sleep(Duration::from_millis(100));
     }
-    probes
 }
 
 /// How many of `conns` the server has closed (EOF or reset) within `within`.
@@ -313,11 +310,11 @@ fn half_open_flood_under_1024_descriptors() {
     let base = p.base.clone();
     assert!(healthy(&base));
 
-    let started = Instant::now();
     let mut one = half_open("127.0.0.2", &base, 1100);
     assert_eq!(one.len(), 1100);
-    let probes = stays_healthy(&base, Duration::from_secs(2));
-    assert!(probes >= 10);
+    // (Counted, not timed: probes that each took over 100 ms on a loaded machine used to fall
+    // short of a count of 10 in 2 s.)
+    stays_healthy(&base, 20);
     let kept = 1100 - closed_by_server(&mut one[..], Duration::from_millis(500));
     assert!(kept <= 128, "the per-address cap holds ({kept} kept)");
     drop(one);
@@ -329,14 +326,15 @@ fn half_open_flood_under_1024_descriptors() {
     }
     assert_eq!(many.len(), 1100);
     let flood = flood.elapsed();
-    stays_healthy(&base, Duration::from_secs(2));
+    stays_healthy(&base, 20);
     // The header timeout closes every half-sent request the server kept.
     let closed = closed_by_server(&mut many[..], Duration::from_secs(8));
     assert_eq!(
         closed, 1100,
         "every half-sent request is closed by the server"
     );
-    assert!(started.elapsed() < Duration::from_secs(30));
+    // (Each probe answers within its own 1 s timeouts, and the closing within the 8 s above: no
+    // bound on the whole run, which only measured how loaded the machine was.)
     assert!(healthy(&base));
     let logs = std::fs::read_to_string(&log_path).unwrap();
     assert!(!logs.contains("Too many open files"), "{logs}");
