@@ -536,7 +536,9 @@ fn every_error_status_is_json() {
 /// after an answer (keep-alive), is closed by the server; one that keeps sending requests is not.
 #[test]
 fn silent_half_sent_and_idle_connections_are_closed() {
-    let s = Server::start_with(|c| c.header_timeout = Duration::from_millis(800));
+    // 1.5 s: `busy` sends its next request 300 ms after an answer, so a loaded machine can stall
+    // it for over a second (with 800 ms, a stall of half a second closed `busy` as idle).
+    let s = Server::start_with(|c| c.header_timeout = Duration::from_millis(1500));
     let base = s.client().base.clone();
     let silent = connect_from("127.0.0.1", &base, Duration::from_secs(5));
     let mut half = connect_from("127.0.0.1", &base, Duration::from_secs(5));
@@ -547,14 +549,14 @@ fn silent_half_sent_and_idle_connections_are_closed() {
     assert_eq!(read_answer(&mut idle).unwrap().status, 200);
     let mut busy = connect_from("127.0.0.1", &base, Duration::from_secs(5));
     let started = Instant::now();
-    // `busy` sends a request every 300 ms for 2.4 s: it stays open all along.
-    for _ in 0..8 {
+    // `busy` sends a request every 300 ms for 3 s, twice the timeout: it stays open all along.
+    for _ in 0..10 {
         busy.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
             .unwrap();
         assert_eq!(read_answer(&mut busy).unwrap().status, 200);
         std::thread::sleep(Duration::from_millis(300));
     }
-    assert!(started.elapsed() >= Duration::from_millis(2400));
+    assert!(started.elapsed() >= Duration::from_millis(3000));
     let closed = closed_by_server(&mut [silent.try_clone().unwrap()], Duration::from_secs(3))
         + closed_by_server(&mut [half.try_clone().unwrap()], Duration::from_secs(3))
         + closed_by_server(&mut [idle.try_clone().unwrap()], Duration::from_secs(3));
