@@ -208,7 +208,7 @@ fn a_git_repository_imported_again_adds_only_its_new_commits_and_follows_renames
 #[test]
 fn a_killed_git_import_resumed_adds_no_duplicate_page_or_version() {
     const COMMITS: usize = 40;
-    let server = Server::start();
+    let mut server = Server::start();
     let alice = Env::new(Some(&server));
     let wiki = alice.setup("alice", "w");
     let src = new_repo(&alice);
@@ -258,6 +258,11 @@ fn a_killed_git_import_resumed_adds_no_duplicate_page_or_version() {
     }
     child.kill().unwrap();
     child.wait().unwrap();
+    // The import may die with a commit in flight, which the server still makes after its client
+    // is gone: counted right away, it landed after the count 1 time in 20 and the resume then
+    // started one commit later than `done`. Stopping the server settles it (that commit is in or
+    // out); the resume runs against the server started again on the same data.
+    server.restart();
     let done = server_commits() - base;
     assert!(
         done < COMMITS,

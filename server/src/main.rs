@@ -183,6 +183,9 @@ struct ServeArgs {
     /// Seconds a request body may send nothing before it is cut off (408).
     #[arg(long, env = "ZKWIKI_SERVER_BODY_TIMEOUT", default_value_t = 20.0)]
     body_timeout: f64,
+    /// Seconds for a login limit to give back one attempt (default 6).
+    #[arg(long, env = "ZKWIKI_SERVER_LOGIN_REFILL")]
+    login_refill: Option<f64>,
     /// Connections open at once (default: three quarters of the descriptor limit).
     #[arg(long, env = "ZKWIKI_SERVER_MAX_CONNECTIONS")]
     max_connections: Option<usize>,
@@ -303,6 +306,10 @@ fn config(args: &Args) -> anyhow::Result<Config> {
     cfg.session_ttl = Duration::from_secs(a.session_ttl);
     cfg.header_timeout = seconds("header-timeout", a.header_timeout)?;
     cfg.body_timeout = seconds("body-timeout", a.body_timeout)?;
+    if let Some(s) = a.login_refill {
+        anyhow::ensure!(s > 0.0, "--login-refill must be more than 0 seconds");
+        cfg.login.refill = seconds("login-refill", s)?;
+    }
     cfg.max_connections = a.max_connections;
     cfg.max_connections_per_client = a.max_connections_per_client;
     cfg.trusted_proxies = a.trusted_proxy.clone();

@@ -376,14 +376,46 @@ fn login_is_rate_limited_per_ip() {
         .expect(429, "rate_limited");
 }
 
+/// Seconds since the Unix epoch, as the server counts session expiry.
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
 #[test]
 fn sessions_expire() {
-    let s = Server::start_with(|cfg| cfg.session_ttl = std::time::Duration::from_secs(1));
+    // Expiry is counted in whole seconds from the second of the login, so a session lives
+    // between TTL - 1 and TTL seconds: with a 1 s TTL, a request that reached the server in the
+    // next second (a few milliseconds later, sometimes) found its fresh session expired. Three
+    // seconds leave two for the first request, even on a loaded machine.
+    let ttl = 3;
+    let s = Server::start_with(|cfg| cfg.session_ttl = std::time::Duration::from_secs(ttl));
     let c = s.client();
     let alice = register(&c, "alice");
-    c.get("/api/v1/wikis", Some(&alice.token)).expect(200, "");
-    std::thread::sleep(std::time::Duration::from_millis(2100));
-    c.get("/api/v1/wikis", Some(&alice.token))
+    let before = now_unix();
+    let r = c.post(
+        "/api/v1/login",
+        None,
+        &json!({"user": "alice", "protector": "passphrase", "auth": alice.passphrase_auth}),
+    );
+    r.expect(200, "");
+    let after = now_unix();
+    let token = r.json()["token"].as_str().unwrap().to_owned();
+    let expires_at = r.json()["expires_at"].as_i64().unwrap();
+    let ttl = ttl as i64;
+    assert!(
+        (before + ttl..=after + ttl).contains(&expires_at),
+        "expires {ttl} s after the login: {expires_at}, login between {before} and {after}"
+    );
+    c.get("/api/v1/wikis", Some(&token)).expect(200, "");
+    // Expired once the clock (the server's, on this machine) reaches `expires_at`: wait for
+    // that, not for a fixed time.
+    while now_unix() < expires_at {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    c.get("/api/v1/wikis", Some(&token))
         .expect(401, "unauthorized");
 }
 

@@ -272,6 +272,7 @@ fn configuration_from_the_environment() {
         .env("ZKWIKI_SERVER_DATA_DIR", &data)
         .env("ZKWIKI_SERVER_WEB_DIR", &web)
         .env("ZKWIKI_SERVER_MAX_JSON_BODY", "1024")
+        .env("ZKWIKI_SERVER_LOGIN_REFILL", "3600")
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
@@ -297,6 +298,17 @@ fn configuration_from_the_environment() {
     let (status, _) = send_oversized(&base, "/api/v1/wikis", &[], vec![b' '; 2048]);
     assert_eq!(status, 413);
     assert!(data.join("zkwiki.sqlite3").exists() && data.join("wikis").is_dir());
+    // A spent login limit gives its next attempt back after the refill: an hour here.
+    let wrong =
+        serde_json::json!({"user": "eve", "protector": "passphrase", "auth": "ab".repeat(32)});
+    for _ in 0..10 {
+        c.post("/api/v1/login", None, &wrong)
+            .expect(401, "bad_credentials");
+    }
+    let r = c.post("/api/v1/login", None, &wrong);
+    r.expect(429, "rate_limited");
+    let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!(wait > 3000, "retry after {wait} s");
 }
 
 /// Large uploads share one memory budget: while one large body is in flight, another that does not

@@ -26,12 +26,20 @@ struct Fleet {
     procs: Vec<Process>,
 }
 
-/// A server process on `data` with its metadata in PostgreSQL at `url`.
+/// A server process on `data` with its metadata in PostgreSQL at `url`. Login limits give no
+/// attempt back during a test (by default one every 6 s: the login attack below counts exactly
+/// ten tries, which a run slower than 6 s would not).
 fn spawn(data: &Path, url: &str) -> Process {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_zkwiki-server"));
-    cmd.args(["--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data)
-        .env("ZKWIKI_SERVER_DATABASE", url);
+    cmd.args([
+        "--listen",
+        "127.0.0.1:0",
+        "--login-refill",
+        "3600",
+        "--data-dir",
+    ])
+    .arg(data)
+    .env("ZKWIKI_SERVER_DATABASE", url);
     Process::spawn_command(cmd, "warn", Stdio::inherit())
 }
 

@@ -525,7 +525,18 @@ async fn modified_app_files_are_refused() {
         std::fs::write(web.join(file), bytes).unwrap();
         let server = Server::start_serving(&format!("sri-{name}"), &web);
         b.client.goto(&format!("{}/", server.base)).await.unwrap();
-        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+        if name == "wasm" {
+            // The refused module ends the start with a message: wait for it (a fixed 3 s could
+            // end before a loaded machine got there).
+            b.wait_js(
+                "document.getElementById('main')?.textContent.includes('zkwiki could not start')",
+            )
+            .await;
+        } else {
+            // A refused script never runs, so nothing will show that it did not: give a
+            // modified app that did start the time to say so.
+            tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+        }
         let ready = b.js("return window.zkwikiReady === true;").await;
         assert_eq!(
             ready,

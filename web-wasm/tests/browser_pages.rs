@@ -532,9 +532,18 @@ async fn page_extras_history_numbers_and_copy() {
         .await;
     b.js("const s = document.getElementById('search'); s.value = ''; s.dispatchEvent(new Event('input')); s.blur();")
         .await;
-    // A short page without links to it has neither.
+    // A short page without links to it has neither. The page adds them after its first paint
+    // (a frame callback, then a timer): a frame callback and a timer queued now run after that,
+    // however slow the machine (a fixed 300 ms could look before it, and pass for nothing).
     b.open_page(&wiki, "Lonely.md").await;
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    b.client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             requestAnimationFrame(() => setTimeout(() => done(true), 0));",
+            vec![],
+        )
+        .await
+        .unwrap();
     assert_eq!(
         b.js("return !!(document.getElementById('toc') || document.getElementById('backlinks') || document.getElementById('page-tags'));")
             .await,

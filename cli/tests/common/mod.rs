@@ -43,24 +43,36 @@ pub struct Server {
     pub url: String,
     /// The server's data folder.
     pub data: PathBuf,
+    /// Extra command-line arguments (kept for a restart).
+    args: Vec<String>,
     _tmp: Option<tempfile::TempDir>,
 }
 
 impl Server {
     /// Starts a server with a fresh data folder.
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Starts a server with a fresh data folder and extra command-line arguments.
+    pub fn start_with(args: &[&str]) -> Self {
         let tmp = tempfile::tempdir().expect("tempdir");
         let data = tmp.path().to_path_buf();
-        let mut s = Self::start_on(&data, "127.0.0.1:0");
+        let mut s = Self::start_on_with(&data, "127.0.0.1:0", args);
         s._tmp = Some(tmp);
         s
     }
 
     /// Starts a server on an existing data folder.
     pub fn start_on(data: &Path, listen: &str) -> Self {
+        Self::start_on_with(data, listen, &[])
+    }
+
+    fn start_on_with(data: &Path, listen: &str, args: &[&str]) -> Self {
         let mut child = Command::new(server_bin())
             .args(["--listen", listen, "--data-dir"])
             .arg(data)
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -90,6 +102,7 @@ impl Server {
             child,
             url,
             data: data.to_path_buf(),
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
             _tmp: None,
         }
     }
@@ -105,7 +118,8 @@ impl Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let addr = self.url.trim_start_matches("http://").to_owned();
-        let mut next = Self::start_on(&self.data, &addr);
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        let mut next = Self::start_on_with(&self.data, &addr, &args);
         std::mem::swap(&mut self.child, &mut next.child);
     }
 
