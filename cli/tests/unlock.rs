@@ -94,7 +94,7 @@ fn unlock_agent_life_cycle() {
     assert!(alice.ok(&["lock"]).contains("nothing to lock"));
 
     // The agent ends by itself when its time is up.
-    alice.ok(&["unlock", "--for", "2s"]);
+    alice.ok(&["unlock", "--for", "5s"]);
     assert_eq!(locked.ok(&["cat", "Home.md"]), "# Home\n");
     let started = Instant::now();
     while sock.exists() && started.elapsed() < Duration::from_secs(20) {

@@ -35,25 +35,6 @@ fn answer_within(s: &mut TcpStream, within: Duration) -> Option<RawAnswer> {
     read_answer(s).ok()
 }
 
-/// Waits until the upload budget holds `bytes` (a stalled upload's reservation is taken when its
-/// headers reach the server, a moment after the client wrote them).
-fn wait_for_budget_in_use(c: &Client, bytes: usize) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let metrics = String::from_utf8(c.get("/metrics", None).body).unwrap();
-        let in_use = metric(&metrics, "zkwiki_upload_budget_bytes_in_use");
-        if in_use != 0.0 {
-            assert_eq!(in_use, bytes as f64, "{metrics}");
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the upload never reserved its body:\n{metrics}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// Keeps a stalled upload holding its reservation: writes one byte of its body every `every`
 /// (well within the body timeout, which counts silence) until dropped. A test then decides when
 /// the upload goes silent, instead of racing the body timeout on a loaded machine.

@@ -346,18 +346,8 @@ fn large_uploads_share_a_memory_budget() {
     // B: another 1 MB body does not fit beside A: refused without being read. B is sent only
     // once A holds its share (the server takes it when A's headers arrive, not when connect
     // returns; a B that came first would hold the share and A would be the one refused).
-    let deadline = Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let metrics = String::from_utf8(s.client().get("/metrics", None).body).unwrap();
-        if metric(&metrics, "zkwiki_upload_budget_bytes_in_use") >= big as f64 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "A never reserved its body:\n{metrics}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    // (The budget counts 64 KiB units: A's 1,000,000 bytes hold 16 of them.)
+    wait_for_budget_in_use(&s.client(), 16 * 64 * 1024);
     let (status, body) = send_oversized(&base, &path, &headers, vec![b' '; big]);
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error"]["code"], "busy", "{body}");

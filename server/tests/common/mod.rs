@@ -369,6 +369,25 @@ pub fn metric(text: &str, name: &str) -> f64 {
         .unwrap_or_else(|| panic!("{name} not in the metrics:\n{text}"))
 }
 
+/// Waits until the upload budget holds `bytes` (a stalled upload's reservation is taken when its
+/// headers reach the server, a moment after the client wrote them).
+pub fn wait_for_budget_in_use(c: &Client, bytes: usize) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let metrics = String::from_utf8(c.get("/metrics", None).body).unwrap();
+        let in_use = metric(&metrics, "zkwiki_upload_budget_bytes_in_use");
+        if in_use != 0.0 {
+            assert_eq!(in_use, bytes as f64, "{metrics}");
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the upload never reserved its body:\n{metrics}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// A request over a raw socket whose body is written by another thread while the answer is read,
 /// for bodies the server refuses before reading them (a blocking client would see a broken pipe).
 /// Returns the status and the body of the answer.
