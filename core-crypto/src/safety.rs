@@ -26,14 +26,19 @@ fn number(label: &[u8], wiki: &WikiId, hash: &Digest32) -> String {
     h.update(wiki.as_bytes());
     h.update(hash.as_bytes());
     let d = h.finalize();
-    d.chunks_exact(5)
-        .take(GROUPS)
-        .map(|c| {
-            let v = c.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
-            format!("{:05}", v % 100_000)
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
+    // Digits written out rather than `format!("{:05}")`: the browser bundle then carries no
+    // padded-integer formatting for this one use.
+    let mut out = String::with_capacity(GROUPS * 6);
+    for (i, c) in d.chunks_exact(5).take(GROUPS).enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        let v = c.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b)) % 100_000;
+        for place in [10_000, 1_000, 100, 10, 1] {
+            out.push(char::from(b'0' + (v / place % 10) as u8));
+        }
+    }
+    out
 }
 
 /// The safety number of a wiki's head: the state whose SHA-256 is `state_hash`.

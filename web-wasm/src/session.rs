@@ -392,10 +392,13 @@ impl WikiSession {
         self.ws.wiki().to_hex()
     }
 
-    /// A summary: `{wiki, seq, epoch, keyring_seq, role, members, pages, signer, title}`
-    /// (`title`: the wiki's own, from its encrypted settings, or null).
+    /// A summary: `{wiki, seq, epoch, keyring_seq, role, members, pages, signer, title,
+    /// safety_number, keyring_safety_number, witnesses}` (`title`: the wiki's own, from its
+    /// encrypted settings, or null; the safety numbers of the head and its keyring version are the
+    /// client core's, the ones `zkwiki status` shows; `witnesses`: how many the keyring lists).
     pub fn info(&self) -> String {
         let s = self.ws.snapshot();
+        let numbers = client::witness::safety_numbers(self.ws.head());
         Obj::new()
             .str("wiki", &self.ws.wiki().to_hex())
             .num("seq", s.state.seq)
@@ -406,6 +409,9 @@ impl WikiSession {
             .num("pages", self.ws.catalog().len())
             .opt_str("signer", self.ws.head_signer().map(shown).as_deref())
             .opt_str("title", self.ws.title())
+            .str("safety_number", &numbers.head)
+            .str("keyring_safety_number", &numbers.keyring)
+            .num("witnesses", s.keyring.witnesses.witnesses.len())
             .finish()
     }
 

@@ -30,6 +30,7 @@ export async function show(app) {
         h('details', { class: 'crypto-details' }, h('summary', {}, 'Cryptographic details'),
           `Key epoch ${w.info.epoch} · keyring version ${w.info.keyring_seq}. Every member below holds the wiki key, wrapped to their own key in the owner-signed keyring; removing someone starts a new key epoch.`))),
     table,
+    safetyNumbers(w),
     h('div', { class: 'legend' },
       h('p', {}, enforced('crypto'), ' Reading needs the wiki key; writes must be signed by an owner or writer key that an owner listed. Every client checks this; the server cannot change it.'),
       h('p', {}, enforced('server'), ' The server decides who may fetch ciphertext: sessions and agent tokens, their expiry and revocation.'),
@@ -41,6 +42,22 @@ export async function show(app) {
     parts.push(h('p', { class: 'muted' }, 'Only owners can change the members.'));
   }
   replace(main(), ...parts);
+}
+
+/**
+ * The safety numbers of the version this browser verified and of its keyring, to compare with
+ * another member out of band (the same numbers `zkwiki status` prints). A server showing two
+ * members different wikis cannot make these agree.
+ */
+function safetyNumbers(w) {
+  const i = w.info;
+  return h('section', { class: 'safety', id: 'safety-numbers', 'aria-labelledby': 'safety-title' },
+    h('h2', { id: 'safety-title' }, 'Safety numbers'),
+    h('p', { class: 'muted' }, 'Read these to another member (by phone or in person) when you both see the same version: if they differ, one of you is being shown a different wiki.'),
+    h('dl', { class: 'safety-list' },
+      h('dt', {}, `Wiki version ${i.seq}`), h('dd', { class: 'mono', id: 'safety-head' }, i.safety_number),
+      h('dt', {}, `Keyring version ${i.keyring_seq}`), h('dd', { class: 'mono', id: 'safety-keyring' }, i.keyring_safety_number)),
+    i.witnesses ? h('p', { class: 'muted small', id: 'safety-witnesses' }, `This wiki lists ${i.witnesses} witness${i.witnesses === 1 ? '' : 'es'}. The command-line client and agents ask them before trusting a version; this browser does not yet, so compare these numbers on a new device.`) : null);
 }
 
 function memberRow(app, m, owner) {

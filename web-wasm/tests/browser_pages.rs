@@ -596,6 +596,17 @@ async fn page_extras_history_numbers_and_copy() {
         .js("const d = document.querySelector('.crypto-details'); return [d.open, d.textContent.includes('Key epoch 1')];")
         .await;
     assert_eq!(details, json!([false, true]));
+    // The safety numbers of the version shown and its keyring: the client core's, the ones
+    // `zkwiki status` prints for the same head (here from a client in this process).
+    let numbers = client::witness::safety_numbers(alice.open(&wiki).head());
+    assert_eq!(b.text("#safety-head").await, numbers.head);
+    assert_eq!(b.text("#safety-keyring").await, numbers.keyring);
+    assert!(
+        b.text("#safety-numbers")
+            .await
+            .contains(&format!("Wiki version {}", numbers.seq))
+    );
+    b.screenshot("members-safety-numbers").await;
     assert!(
         !b.js("return document.getElementById('main').textContent;")
             .await
