@@ -459,8 +459,9 @@ fn kept_renderings_are_bounded() {
             .unwrap();
         ids.push(server.write(&mut s, w).unwrap());
     }
-    for id in &ids {
-        assert!(s.view_loaded(id).unwrap().take_html().contains("P"));
+    for (n, id) in ids.iter().enumerate() {
+        let html = s.view_loaded(id).unwrap().take_html();
+        assert!(html.contains(&format!(">P{n}</h1>")), "{html}");
     }
     assert_eq!(s.rendered_kept(), RENDERED_PAGES);
     // The oldest went first: the newest ones are still kept (viewing one keeps the count).
